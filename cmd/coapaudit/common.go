@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/oscore"
+)
+
+// commonFlags are the flags shared by analyze, live, view and packets.
+type commonFlags struct {
+	keys      []string
+	format    string
+	out       string
+	report    string
+	ports     []int
+	dtlsPorts []int
+	noHeur    bool
+	profile   string
+}
+
+func (c *commonFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&c.keys, "keys", nil, "OSCORE security contexts: coapaudit JSON, aiocoap settings.json or Wireshark oscore_contexts file (repeatable)")
+	f.StringVar(&c.format, "format", "", "output on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
+	f.IntSliceVar(&c.ports, "port", nil, "treat UDP port N as CoAP (repeatable; 5683 always is)")
+	f.IntSliceVar(&c.dtlsPorts, "dtls-port", nil, "treat UDP port N as DTLS (repeatable; 5684 always is)")
+	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
+}
+
+func (c *commonFlags) dissector() (*dissect.Dissector, error) {
+	var cfg dissect.Config
+	cfg.NoHeuristics = c.noHeur
+	for _, p := range c.ports {
+		if p < 1 || p > 65535 {
+			return nil, usageErr("--port %d: not a UDP port", p)
+		}
+		cfg.CoAPPorts = append(cfg.CoAPPorts, uint16(p))
+	}
+	for _, p := range c.dtlsPorts {
+		if p < 1 || p > 65535 {
+			return nil, usageErr("--dtls-port %d: not a UDP port", p)
+		}
+		cfg.DTLSPorts = append(cfg.DTLSPorts, uint16(p))
+	}
+	return dissect.New(cfg), nil
+}
+
+// outputFormat resolves --format: text on a terminal, ndjson otherwise.
+func (c *commonFlags) outputFormat(stdout io.Writer) (export.Format, error) {
+	if c.format == "" {
+		if isTerminal(stdout) {
+			return export.FormatText, nil
+		}
+		return export.FormatNDJSON, nil
+	}
+	f, err := export.ParseFormat(c.format)
+	if err != nil {
+		return 0, usageErr("--format: %v", err)
+	}
+	return f, nil
+}
+
+// keyring loads every --keys file. Errors name the file, never its content.
+func (c *commonFlags) keyring() (*oscore.Keyring, error) {
+	var all []oscore.Params
+	for _, k := range c.keys {
+		ps, err := oscore.LoadKeyFile(k)
+		if err != nil {
+			return nil, usageErr("--keys %s: %v", k, err)
+		}
+		all = append(all, ps...)
+	}
+	kr, err := oscore.NewKeyring(all)
+	if err != nil {
+		return nil, usageErr("--keys: %v", err)
+	}
+	return kr, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// openCapture opens a capture file or stdin ("-").
+func openCapture(e *env, name string) (*capture.Reader, error) {
+	var (
+		r   *capture.Reader
+		err error
+	)
+	if name == "-" {
+		r, err = capture.NewReader(e.stdin)
+	} else {
+		r, err = capture.Open(name)
+	}
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, usageErr("%s: %v", name, pe.Err)
+		}
+		return nil, usageErr("%v", err)
+	}
+	return r, nil
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return filepath.Base(name)
+}
+
+var errStop = errors.New("stopped")
+
+func warnf(e *env, format string, args ...any) {
+	fmt.Fprintf(e.stderr, "coapaudit: "+format+"\n", args...)
+}

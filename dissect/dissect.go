@@ -1,0 +1,130 @@
+// Package dissect decides what each captured frame carries (CoAP, DTLS or
+// something else) and decodes it into storage the caller reuses, the way
+// Wireshark's port table and heuristic dissectors pick a dissector.
+package dissect
+
+import (
+	"errors"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
+)
+
+// Proto is what a frame was dissected as.
+type Proto uint8
+
+const (
+	ProtoOther Proto = iota // not CoAP or DTLS (or not UDP at all)
+	ProtoCoAP               // CoAP over UDP
+	ProtoDTLS               // DTLS records (CoAP over DTLS, encrypted)
+)
+
+var protoNames = [...]string{ProtoOther: "other", ProtoCoAP: "coap", ProtoDTLS: "dtls"}
+
+func (p Proto) String() string { return protoNames[p] }
+
+// Default ports (RFC 7252 section 12.7).
+const (
+	PortCoAP  = 5683
+	PortCoAPS = 5684
+)
+
+// Config says which UDP ports carry what. Ports not listed are tried with
+// the strict heuristics of package decode.
+type Config struct {
+	CoAPPorts []uint16 // in addition to 5683
+	DTLSPorts []uint16 // in addition to 5684
+	// NoHeuristics turns off detection on other ports.
+	NoHeuristics bool
+}
+
+// Dissector classifies and decodes frames. It is not safe for concurrent use.
+type Dissector struct {
+	coap [65536 / 64]uint64 // bitmap of CoAP ports
+	dtls [65536 / 64]uint64 // bitmap of DTLS ports
+	heur bool
+}
+
+// New returns a Dissector for cfg.
+func New(cfg Config) *Dissector {
+	d := &Dissector{heur: !cfg.NoHeuristics}
+	d.setPort(&d.coap, PortCoAP)
+	d.setPort(&d.dtls, PortCoAPS)
+	for _, p := range cfg.CoAPPorts {
+		d.setPort(&d.coap, p)
+	}
+	for _, p := range cfg.DTLSPorts {
+		d.setPort(&d.dtls, p)
+	}
+	return d
+}
+
+func (d *Dissector) setPort(m *[1024]uint64, p uint16) { m[p>>6] |= 1 << (p & 63) }
+
+func has(m *[1024]uint64, p uint16) bool { return m[p>>6]&(1<<(p&63)) != 0 }
+
+// Frame is the result of dissecting one captured frame. Reuse one Frame
+// across calls: its decode storage is reused and nothing allocates once the
+// slices have grown. Everything in it borrows the capture buffer.
+type Frame struct {
+	Proto Proto
+	// Heuristic is true when the protocol was found by a heuristic rather
+	// than by port.
+	Heuristic bool
+	CoAP      decode.Message
+	DTLS      decode.DTLS
+	// Err is the decode error of a malformed message (a *decode.FormatError),
+	// nil when the message decoded whole.
+	Err error
+}
+
+// Malformed reports whether the frame was meant to be CoAP or DTLS but did
+// not decode whole.
+func (f *Frame) Malformed() bool { return f.Err != nil }
+
+// Dissect classifies d and decodes its payload into f.
+func (ds *Dissector) Dissect(d *capture.Datagram, f *Frame) {
+	f.Proto = ProtoOther
+	f.Heuristic = false
+	f.Err = nil
+	if d.Kind != capture.KindUDP {
+		return
+	}
+	sp, dp := d.Src.Port(), d.Dst.Port()
+	switch {
+	case has(&ds.coap, sp) || has(&ds.coap, dp):
+		ds.coapFrame(d.Payload, f)
+	case has(&ds.dtls, sp) || has(&ds.dtls, dp):
+		ds.dtlsFrame(d.Payload, f)
+	case !ds.heur:
+	case decode.LooksLikeCoAP(d.Payload):
+		f.Heuristic = true
+		ds.coapFrame(d.Payload, f)
+	case decode.LooksLikeDTLS(d.Payload):
+		f.Heuristic = true
+		ds.dtlsFrame(d.Payload, f)
+	}
+}
+
+func (ds *Dissector) coapFrame(b []byte, f *Frame) {
+	f.Proto = ProtoCoAP
+	if err := f.CoAP.Decode(b); err != nil {
+		f.Err = err
+	}
+}
+
+func (ds *Dissector) dtlsFrame(b []byte, f *Frame) {
+	f.Proto = ProtoDTLS
+	if err := f.DTLS.Decode(b); err != nil {
+		f.Err = err
+	}
+}
+
+// ErrorOffset returns the byte offset of a decode error, or -1.
+func ErrorOffset(err error) int {
+	var fe *decode.FormatError
+	if errors.As(err, &fe) {
+		return fe.Off
+	}
+	return -1
+}

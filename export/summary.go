@@ -1,0 +1,96 @@
+package export
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+)
+
+// Summary is the last record of every run. Frames = CoAPFrames + DTLSFrames
+// + MalformedFrames + OtherFrames, always.
+type Summary struct {
+	Files           []string `json:"files"`
+	Frames          int      `json:"frames"`
+	CoAPFrames      int      `json:"coap_frames"`
+	DTLSFrames      int      `json:"dtls_frames"`
+	MalformedFrames int      `json:"malformed_frames"`
+	OtherFrames     int      `json:"other_frames"`
+	// Other frames by what they are ("udp", "tcp", "arp", "ip-fragment", ...).
+	OtherBy map[string]int `json:"other_by,omitempty"`
+	// Frames found by a heuristic on a port not configured for CoAP or DTLS.
+	HeuristicFrames int `json:"heuristic_frames"`
+	// IP fragments seen, datagrams reassembled, and fragment state evicted.
+	IPFragments      int `json:"ip_fragments"`
+	IPReassembled    int `json:"ip_reassembled"`
+	IPFragmentsEvict int `json:"ip_fragments_evicted"`
+	// Anomalies found in frames that still decoded.
+	Anomalies int `json:"anomalies"`
+
+	Exchanges       int `json:"exchanges"`
+	Findings        int `json:"findings"`
+	Decrypted       int `json:"decrypted"`
+	DecryptFailures int `json:"decrypt_failures"`
+	// Evictions of per-flow state, by cause.
+	Evicted map[string]int `json:"evicted,omitempty"`
+
+	Truncated      bool    `json:"truncated"`
+	TruncatedError string  `json:"truncated_error,omitempty"`
+	FirstTime      string  `json:"first_time,omitempty"`
+	LastTime       string  `json:"last_time,omitempty"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+}
+
+func (s *Summary) Type() string { return "summary" }
+
+// AppendJSON implements Record.
+func (s *Summary) AppendJSON(dst []byte) []byte {
+	b, err := json.Marshal(struct {
+		Type string `json:"type"`
+		*Summary
+	}{"summary", s})
+	if err != nil { // cannot happen for this type
+		panic(err)
+	}
+	return append(dst, b...)
+}
+
+var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_frames", "other_frames",
+	"heuristic_frames", "ip_fragments", "ip_reassembled", "anomalies", "exchanges", "findings",
+	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted"}
+
+func (s *Summary) CSVHeader() []string { return summaryHeader }
+
+func (s *Summary) CSVRow(dst []string) []string {
+	it := strconv.Itoa
+	return append(dst, it(s.Frames), it(s.CoAPFrames), it(s.DTLSFrames), it(s.MalformedFrames), it(s.OtherFrames),
+		it(s.HeuristicFrames), it(s.IPFragments), it(s.IPReassembled), it(s.Anomalies), it(s.Exchanges), it(s.Findings),
+		it(s.Decrypted), it(s.DecryptFailures), strconv.FormatBool(s.Truncated),
+		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted))
+}
+
+func joinList(l []string) string {
+	out := ""
+	for i, s := range l {
+		if i > 0 {
+			out += ";"
+		}
+		out += s
+	}
+	return out
+}
+
+func joinCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := ""
+	for i, k := range keys {
+		if i > 0 {
+			out += ";"
+		}
+		out += k + "=" + strconv.Itoa(m[k])
+	}
+	return out
+}

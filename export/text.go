@@ -1,0 +1,270 @@
+package export
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/dissect"
+)
+
+// TextWriter writes packets one line each, the way tshark prints frames on a
+// terminal, and the summary as a short block. Other records are passed to
+// Other when set.
+type TextWriter struct {
+	w     *bufio.Writer
+	first time.Time
+	buf   []byte
+	err   error
+	Other Writer
+}
+
+// NewTextWriter returns a text writer to w.
+func NewTextWriter(w io.Writer) *TextWriter {
+	return &TextWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (t *TextWriter) Write(r Record) error {
+	if t.err != nil {
+		return t.err
+	}
+	switch r := r.(type) {
+	case *Packet:
+		t.buf = t.appendPacket(t.buf[:0], r)
+		_, t.err = t.w.Write(t.buf)
+	case *Summary:
+		t.err = writeSummaryText(t.w, r)
+	default:
+		if t.Other != nil {
+			return t.Other.Write(r)
+		}
+	}
+	return t.err
+}
+
+func (t *TextWriter) Close() error {
+	err := t.w.Flush()
+	if t.Other != nil {
+		err = errors.Join(err, t.Other.Close())
+	}
+	return errors.Join(t.err, err)
+}
+
+func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
+	d, f := p.D, p.F
+	if t.first.IsZero() {
+		t.first = d.Time
+	}
+	b = appendPadLeft(b, strconv.Itoa(d.Number), 6)
+	b = append(b, ' ')
+	b = appendPadLeft(b, strconv.FormatFloat(d.Time.Sub(t.first).Seconds(), 'f', 6, 64), 11)
+	b = append(b, ' ')
+	src, dst := "", ""
+	if d.Src.IsValid() {
+		src, dst = d.Src.String(), d.Dst.String()
+	}
+	b = appendPadLeft(b, src, 21)
+	b = append(b, " → "...)
+	b = appendPadRight(b, dst, 21)
+	b = append(b, ' ')
+	proto := p.ProtoName()
+	switch f.Proto {
+	case dissect.ProtoCoAP:
+		proto = "CoAP"
+		if p.OSCORE != nil {
+			proto = "OSCORE"
+		}
+	case dissect.ProtoDTLS:
+		proto = "DTLS"
+	}
+	b = appendPadRight(b, proto, 6)
+	b = appendPadLeft(b, strconv.Itoa(d.OrigLen), 5)
+	b = append(b, ' ')
+	switch f.Proto {
+	case dissect.ProtoCoAP:
+		b = p.appendCoAPInfo(b)
+	case dissect.ProtoDTLS:
+		b = p.appendDTLSInfo(b)
+	default:
+		if d.Kind == capture.KindUDP {
+			b = append(b, "UDP, "...)
+			b = strconv.AppendInt(b, int64(len(d.Payload)), 10)
+			b = append(b, " bytes"...)
+		} else {
+			b = append(b, d.Reason...)
+		}
+	}
+	if f.Err != nil {
+		b = append(b, " [Malformed: "...)
+		b = append(b, f.Err.Error()...)
+		b = append(b, ']')
+	}
+	return append(b, '\n')
+}
+
+func (p *Packet) appendCoAPInfo(b []byte) []byte {
+	m := &p.F.CoAP
+	if len(m.Raw) < 4 {
+		return b
+	}
+	b = append(b, m.Type.String()...)
+	b = append(b, ", MID:"...)
+	b = strconv.AppendUint(b, uint64(m.MessageID), 10)
+	b = append(b, ", "...)
+	if n := m.Code.Name(); n != "" {
+		if m.Code.Class() == 0 {
+			b = append(b, n...)
+		} else {
+			b = append(b, m.Code.String()...)
+			b = append(b, ' ')
+			b = append(b, n...)
+		}
+	} else {
+		b = append(b, m.Code.String()...)
+	}
+	if len(m.Token) > 0 {
+		b = append(b, ", TKN:"...)
+		b = hex.AppendEncode(b, m.Token)
+	}
+	if u := m.URIPath(nil); len(u) > 0 {
+		b = append(b, ", /"...)
+		b = append(b, u...)
+	}
+	if r := p.OSCORE; r != nil {
+		b = append(b, ", OSCORE"...)
+		if r.Option.KID != nil {
+			b = append(b, " kid:"...)
+			b = hex.AppendEncode(b, r.Option.KID)
+		}
+		if len(r.Option.PIV) > 0 {
+			b = append(b, " piv:"...)
+			b = hex.AppendEncode(b, r.Option.PIV)
+		}
+		if r.Verified {
+			b = append(b, " → "...)
+			in := &r.Inner
+			if in.Code.Class() == 0 {
+				b = append(b, in.Code.Name()...)
+			} else {
+				b = append(b, in.Code.String()...)
+			}
+			if u := in.URIPath(nil); len(u) > 0 {
+				b = append(b, " /"...)
+				b = append(b, u...)
+			}
+			b = append(b, " (verified)"...)
+		} else if r.Tried {
+			b = append(b, " (NOT verified: "...)
+			b = append(b, r.Err...)
+			b = append(b, ')')
+		}
+	}
+	if len(m.Payload) > 0 {
+		b = append(b, ", "...)
+		b = strconv.AppendInt(b, int64(len(m.Payload)), 10)
+		b = append(b, " bytes"...)
+	}
+	return b
+}
+
+func appendPadLeft(b []byte, s string, n int) []byte {
+	for i := len([]rune(s)); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, s...)
+}
+
+func appendPadRight(b []byte, s string, n int) []byte {
+	b = append(b, s...)
+	for i := len([]rune(s)); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+func writeSummaryText(w io.Writer, s *Summary) error {
+	_, err := fmt.Fprintf(w, "\n%d frames: %d CoAP, %d DTLS, %d malformed, %d other",
+		s.Frames, s.CoAPFrames, s.DTLSFrames, s.MalformedFrames, s.OtherFrames)
+	if len(s.OtherBy) > 0 {
+		keys := make([]string, 0, len(s.OtherBy))
+		for k := range s.OtherBy {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprint(w, " (")
+		for i, k := range keys {
+			if i > 0 {
+				fmt.Fprint(w, ", ")
+			}
+			fmt.Fprintf(w, "%s %d", k, s.OtherBy[k])
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintln(w)
+	if s.Decrypted+s.DecryptFailures > 0 {
+		fmt.Fprintf(w, "OSCORE: %d decrypted, %d failed verification or had no key\n", s.Decrypted, s.DecryptFailures)
+	}
+	if s.Exchanges > 0 || s.Findings > 0 {
+		fmt.Fprintf(w, "%d exchanges, %d findings\n", s.Exchanges, s.Findings)
+	}
+	if s.Truncated {
+		fmt.Fprintf(w, "capture truncated: %s\n", s.TruncatedError)
+	}
+	return err
+}
+
+// appendDTLSInfo writes a DTLS frame's info column the way tshark does:
+// the record types, handshake messages by name.
+func (p *Packet) appendDTLSInfo(b []byte) []byte {
+	t := &p.F.DTLS
+	if len(t.Records) > 0 && !t.Records[0].Unified {
+		b = append(b, "DTLS "...)
+		b = append(b, dtlsVersion(t.Records[0].Version)...)
+		b = append(b, ' ')
+	}
+	hs := 0
+	for i := range t.Records {
+		r := &t.Records[i]
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		switch {
+		case r.Unified:
+			b = append(b, "Encrypted (DTLS 1.3)"...)
+		case r.ContentType == decode.ContentHandshake && r.Epoch == 0:
+			first := true
+			for ; hs < len(t.Handshakes) && t.Handshakes[hs].Record == i; hs++ {
+				if !first {
+					b = append(b, ", "...)
+				}
+				first = false
+				b = append(b, t.Handshakes[hs].Type.String()...)
+			}
+			if first {
+				b = append(b, "Handshake"...)
+			}
+		case r.ContentType == decode.ContentHandshake:
+			b = append(b, "Encrypted Handshake Message"...)
+		default:
+			b = append(b, r.ContentType.String()...)
+		}
+	}
+	if t.HasCipherSuite {
+		b = append(b, " ["...)
+		b = append(b, t.CipherSuite.String()...)
+		b = append(b, ']')
+	}
+	if p.PSKIdentity != nil {
+		b = append(b, " [PSK identity: "...)
+		b = append(b, p.PSKIdentity...)
+		b = append(b, ']')
+	}
+	return b
+}

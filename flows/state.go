@@ -1,0 +1,288 @@
+package flows
+
+import (
+	"net/netip"
+
+	"github.com/coapaudit/coapaudit/decode"
+)
+
+// ref names a pooled hop by slot and generation, so that stale references
+// (from the Message ID table, the indexes or another exchange) are detected
+// instead of pointing at a reused slot. The zero ref names nothing.
+type ref struct{ i, gen uint32 }
+
+func (r ref) ok() bool { return r.gen != 0 }
+
+type hopKind uint8
+
+const (
+	kindRequest hopKind = iota // a request and its responses
+	kindOrphan                 // responses whose request was not seen
+	kindPing                   // a CoAP ping (RFC 7252 section 4.3)
+)
+
+type endReason uint8
+
+const (
+	endNone endReason = iota
+	endDeregistered
+	endReset
+	endFinal
+)
+
+var endNames = [...]string{endNone: "", endDeregistered: "deregistered", endReset: "reset", endFinal: "final"}
+
+// obsState follows an Observe registration on one leg.
+type obsState struct {
+	registered  bool // the request asked to observe
+	established bool // a response carried Observe
+	ended       endReason
+	resetBase   bool // the next notification answers a reregistration
+	endFrame    uint32
+	endTime     int64
+	firstSeq    uint32
+	lastSeq     uint32
+	lastSeqTime int64
+	maxAge      uint32
+	rereg       int
+	stale       int
+	late        int
+}
+
+// fresher is the rule of RFC 7641 section 3.4: is (v2, t2) newer than
+// (v1, t1)?
+func fresher(v1, v2 uint32, t1, t2 int64) bool {
+	const half = 1 << 23
+	return v1 < v2 && v2-v1 < half || v1 > v2 && v1-v2 > half || t2 > t1+128e9
+}
+
+// blockTrack follows the body offsets of one direction of a block-wise
+// transfer. Offsets, not block numbers, are compared, so a change of
+// block size mid-transfer is followed.
+type blockTrack struct {
+	used     bool
+	complete bool
+	next     uint64
+	blocks   int
+	repeated int
+	missing  int
+	bytes    uint64
+	maxSize  int
+}
+
+func (b *blockTrack) add(o blockOpt, n int) {
+	b.used = true
+	off, sz := o.offset(), o.size()
+	if int(sz) > b.maxSize {
+		b.maxSize = int(sz)
+	}
+	switch {
+	case off < b.next:
+		b.repeated++
+	default:
+		if off > b.next {
+			b.missing += int((off - b.next + sz - 1) / sz)
+		}
+		b.blocks++
+		b.bytes += uint64(n)
+		b.next = off + sz
+	}
+	if !o.more {
+		b.complete = true
+	}
+}
+
+func (b *blockTrack) open() bool { return b.used && !b.complete }
+
+// recentResp is a response received on a downstream leg, remembered to
+// measure how long the proxy holds it and to tell relayed from forged.
+type recentResp struct {
+	t    int64
+	key  uint64
+	used bool
+}
+
+// tokKey is the request/response matching key of RFC 7252 section 5.3.2:
+// both endpoints and the token. Tokens longer than 8 bytes (RFC 8974) are
+// stored as their hash.
+type tokKey struct {
+	client, server netip.AddrPort
+	n              uint16
+	b              [8]byte
+}
+
+type pairKey struct{ client, server netip.AddrPort }
+
+// midKey is the deduplication key of RFC 7252 section 4.5: the sender, the
+// receiver and the Message ID.
+type midKey struct {
+	src, dst netip.AddrPort
+	mid      uint16
+}
+
+// blkKey finds the transfer a block-wise continuation belongs to when the
+// client changed its token: endpoints, method, resource and Request-Tag.
+type blkKey struct {
+	pair   pairKey
+	method decode.Code
+	path   uint64
+	tag    uint64
+}
+
+// hop is one leg of an exchange: the requests one endpoint sent another
+// and the responses that came back.
+type hop struct {
+	gen  uint32
+	idx  uint32
+	x    *xstate
+	kind hopKind
+
+	from, to  netip.AddrPort
+	tk        tokKey
+	token     []byte
+	method    decode.Code
+	typ       decode.Type
+	secure    bool
+	oscore    bool
+	multicast bool
+	proxyHint bool // Proxy-Uri or Proxy-Scheme: addressed to a forward proxy
+	replay    bool
+	target    netip.AddrPort
+	uri       []byte
+	pathHash  uint64
+
+	kid, kidContext, piv   []byte
+	reqTried, reqVerified  bool
+	respTried, respVerified bool
+
+	// Linking.
+	up                 ref // the previous leg, towards the client
+	downs              int
+	shared             ref // a leg of another exchange feeding this one
+	linkKey            uint64
+	inFwd              bool
+	fwdOlder, fwdNewer ref
+	inTok              bool
+	tokOlder, tokNewer ref
+	bk                 blkKey
+	inBlk              bool
+	pair               *pairState
+	pairOlder          ref
+	pairNewer          ref
+
+	// Times are Unix nanoseconds of capture time.
+	firstReq, lastReq, firstResp, lastResp, lastAct int64
+	reqSize, respSize                               int
+	code                                            decode.Code
+	hasResp                                         bool
+	waiting                                         int
+	requests, responses                             int
+	retrans, dups, replays                          int
+	respRetrans, respDups, rejected                 int
+	pendingRetrans                                  int
+	notifications                                   int
+	reset                                           bool
+
+	obs    obsState
+	b1, b2 blockTrack
+
+	reqResidence  int64
+	respResidence int64
+	hasRespRes    bool
+	maxNotifRes   int64
+	relayed       bool
+	recent        [4]recentResp
+	recentNext    uint8
+
+	reqFrames, respFrames, otherFrames []uint32
+}
+
+func (h *hop) ref() ref { return ref{h.idx, h.gen} }
+
+// clear resets h for reuse, keeping the capacity of its slices.
+func (h *hop) clear() {
+	*h = hop{
+		gen:         h.gen,
+		idx:         h.idx,
+		token:       h.token[:0],
+		uri:         h.uri[:0],
+		kid:         h.kid[:0],
+		kidContext:  h.kidContext[:0],
+		piv:         h.piv[:0],
+		reqFrames:   h.reqFrames[:0],
+		respFrames:  h.respFrames[:0],
+		otherFrames: h.otherFrames[:0],
+	}
+}
+
+// xstate is an exchange being tracked.
+type xstate struct {
+	gen, idx uint32
+	id       uint64
+	hops     []*hop
+	heapIdx  int
+	deadline int64
+	frames   int
+	omitted  int
+	links    []Link
+}
+
+func (x *xstate) clear() {
+	*x = xstate{gen: x.gen, idx: x.idx, hops: x.hops[:0], heapIdx: -1, links: x.links[:0]}
+}
+
+// pairState lists the legs of one client/server pair, oldest first, for
+// the per-pair cap.
+type pairState struct {
+	key          pairKey
+	n            int
+	oldest, newest ref
+}
+
+// fwdList lists the requests that a proxy may forward with one link key,
+// oldest first.
+type fwdList struct {
+	oldest, newest ref
+	n              int
+}
+
+// msgRole says what a remembered message was.
+type msgRole uint8
+
+const (
+	roleRequest msgRole = iota
+	roleResponse
+	rolePing
+)
+
+// msgEntry is one remembered message, for deduplication and for matching
+// ACK and RST by Message ID.
+type msgEntry struct {
+	t, last int64
+	hash    uint64
+	hop     ref
+	file    int32
+	typ     decode.Type
+	role    msgRole
+	copies  uint16
+	acks    uint16
+}
+
+type ringEntry struct {
+	k midKey
+	t int64
+}
+
+// respRec and pubRec are the slots of the lossy tables that link
+// notifications to server-leg responses and to publications.
+type respRec struct {
+	key   uint64
+	t     int64
+	hop   ref
+	frame uint32
+}
+
+const (
+	respSlots = 4096
+	pubSlots  = 4096
+)
