@@ -264,12 +264,20 @@ func compareFrame(t *testing.T, name string, r rec, w tsharkFrame) bool {
 		return false
 	}
 	if r.Kind != KindUDP {
-		t.Errorf("%s frame %d: read as %v (%s), tshark: %s", name, r.Number, r.Kind, r.Reason, w.protocols)
+		// tshark shows a UDP header cut short with its ports but no length.
+		if !(r.Reason == "udp truncated" && w.ulen == "") {
+			t.Errorf("%s frame %d: read as %v (%s), tshark: %s", name, r.Number, r.Kind, r.Reason, w.protocols)
+		}
 		return false
 	}
 	src, dst := w.ipSrc, w.ipDst
-	if i := slices.Index(protos, "udp"); i > 0 && protos[i-1] == "ipv6" {
-		src, dst = w.ip6Src, w.ip6Dst
+	for _, p := range slices.Backward(protos[:slices.Index(protos, "udp")]) {
+		if p == "ipv6" {
+			src, dst = w.ip6Src, w.ip6Dst
+		}
+		if p == "ip" || p == "ipv6" {
+			break
+		}
 	}
 	got := []string{r.Src.Addr().String(), r.Dst.Addr().String(), strconv.Itoa(int(r.Src.Port())), strconv.Itoa(int(r.Dst.Port())), strconv.Itoa(r.UDPLength)}
 	exp := []string{src, dst, w.srcPort, w.dstPort, w.ulen}

@@ -220,8 +220,12 @@ const payloadMarker = 0xff
 //
 // A framing error ends the parse with a *FormatError; m then holds what
 // was decoded before the error (header, token, the options before the bad
-// one). Problems that do not break the framing are appended to
-// m.Anomalies instead and Decode returns nil.
+// one). The error's Off is where the bad field starts, or where the bytes
+// that are missing should have been; its Err is ErrTruncated, ErrReserved
+// (TKL 15, option delta or length nibble 15), ErrBadVersion or
+// ErrOptionRange (an option number above 65535). Problems that do not
+// break the framing are appended to m.Anomalies instead and Decode
+// returns nil.
 func (m *Message) Decode(b []byte) error {
 	if fe := m.decode(b); fe.Err != nil {
 		err := fe

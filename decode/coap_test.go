@@ -234,8 +234,8 @@ func TestDecode(t *testing.T) {
 		{
 			name: "oscore-reserved-n", in: "40 02 00 01 91 07 ff 00",
 			typ: Confirmable, code: CodePOST, mid: 1,
-			opts:      []coapWantOpt{{OptOSCORE, "\x07", Span{4, 2}}},
-			payload:   "\x00", payOff: 7,
+			opts:    []coapWantOpt{{OptOSCORE, "\x07", Span{4, 2}}},
+			payload: "\x00", payOff: 7,
 			anomalies: []Anomaly{{Off: 4, Kind: AnomalyOSCOREValue, Option: OptOSCORE}},
 		},
 		{

@@ -36,6 +36,19 @@ func (p *Packet) ProtoName() string {
 	return "other"
 }
 
+// Addrs returns the source and destination as ip:port for UDP, as the bare
+// address for other IP frames, and empty when the frame is not IP.
+func (p *Packet) Addrs() (src, dst string) {
+	d := p.D
+	if !d.Src.IsValid() {
+		return "", ""
+	}
+	if d.Kind == capture.KindUDP {
+		return d.Src.String(), d.Dst.String()
+	}
+	return d.Src.Addr().String(), d.Dst.Addr().String()
+}
+
 // AppendJSON appends the packet record as one JSON object (no newline).
 func (p *Packet) AppendJSON(dst []byte) []byte {
 	d, f := p.D, p.F
@@ -45,9 +58,9 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 	}
 	dst = appendInt(dst, "frame", int64(d.Number))
 	dst = appendTime(appendKey(dst, "time"), d.Time)
-	if d.Src.IsValid() {
-		dst = appendStr(dst, "src", d.Src.String())
-		dst = appendStr(dst, "dst", d.Dst.String())
+	if src, dstAddr := p.Addrs(); src != "" {
+		dst = appendStr(dst, "src", src)
+		dst = appendStr(dst, "dst", dstAddr)
 	}
 	dst = appendStr(dst, "proto", p.ProtoName())
 	dst = appendInt(dst, "frame_len", int64(d.OrigLen))

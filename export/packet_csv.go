@@ -29,10 +29,7 @@ func (p *Packet) CSVHeader() []string { return packetHeader }
 // number:name=value.
 func (p *Packet) CSVRow(dst []string) []string {
 	d, f := p.D, p.F
-	src, dstAddr := "", ""
-	if d.Src.IsValid() {
-		src, dstAddr = d.Src.String(), d.Dst.String()
-	}
+	src, dstAddr := p.Addrs()
 	udpLen := ""
 	if d.Kind == capture.KindUDP {
 		udpLen = strconv.Itoa(len(d.Payload))

@@ -66,10 +66,7 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 	b = append(b, ' ')
 	b = appendPadLeft(b, strconv.FormatFloat(d.Time.Sub(t.first).Seconds(), 'f', 6, 64), 11)
 	b = append(b, ' ')
-	src, dst := "", ""
-	if d.Src.IsValid() {
-		src, dst = d.Src.String(), d.Dst.String()
-	}
+	src, dst := p.Addrs()
 	b = appendPadLeft(b, src, 21)
 	b = append(b, " → "...)
 	b = appendPadRight(b, dst, 21)
@@ -118,29 +115,29 @@ func (p *Packet) appendCoAPInfo(b []byte) []byte {
 	b = append(b, ", MID:"...)
 	b = strconv.AppendUint(b, uint64(m.MessageID), 10)
 	b = append(b, ", "...)
-	if n := m.Code.Name(); n != "" {
-		if m.Code.Class() == 0 {
-			b = append(b, n...)
-		} else {
-			b = append(b, m.Code.String()...)
-			b = append(b, ' ')
-			b = append(b, n...)
-		}
-	} else {
-		b = append(b, m.Code.String()...)
-	}
+	b = appendCodeText(b, m.Code)
 	if len(m.Token) > 0 {
 		b = append(b, ", TKN:"...)
 		b = hex.AppendEncode(b, m.Token)
 	}
-	if u := m.URIPath(nil); len(u) > 0 {
+	if v, ok := m.Option(decode.OptProxyURI); ok {
+		b = append(b, ", "...)
+		b = append(b, v...)
+	} else if u := m.URIPath(nil); len(u) > 0 {
 		b = append(b, ", /"...)
 		b = append(b, u...)
 	}
+	if q := m.URIQuery(nil); len(q) > 0 {
+		b = append(b, '?')
+		b = append(b, q...)
+	}
 	if r := p.OSCORE; r != nil {
 		b = append(b, ", OSCORE"...)
-		if r.Option.KID != nil {
+		if r.Option.HasKID {
 			b = append(b, " kid:"...)
+			if len(r.Option.KID) == 0 {
+				b = append(b, "(empty)"...)
+			}
 			b = hex.AppendEncode(b, r.Option.KID)
 		}
 		if len(r.Option.PIV) > 0 {
@@ -150,11 +147,7 @@ func (p *Packet) appendCoAPInfo(b []byte) []byte {
 		if r.Verified {
 			b = append(b, " → "...)
 			in := &r.Inner
-			if in.Code.Class() == 0 {
-				b = append(b, in.Code.Name()...)
-			} else {
-				b = append(b, in.Code.String()...)
-			}
+			b = appendCodeText(b, in.Code)
 			if u := in.URIPath(nil); len(u) > 0 {
 				b = append(b, " /"...)
 				b = append(b, u...)
@@ -267,4 +260,19 @@ func (p *Packet) appendDTLSInfo(b []byte) []byte {
 		b = append(b, ']')
 	}
 	return b
+}
+
+// appendCodeText writes a method by name ("GET") and a response code with
+// its name ("2.05 Content").
+func appendCodeText(b []byte, c decode.Code) []byte {
+	n := c.Name()
+	switch {
+	case n == "":
+		return append(b, c.String()...)
+	case c.Class() == 0:
+		return append(b, n...)
+	}
+	b = append(b, c.String()...)
+	b = append(b, ' ')
+	return append(b, n...)
 }

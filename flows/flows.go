@@ -169,6 +169,7 @@ type Stats struct {
 	ProxyLinks uint64 // legs linked to a previous leg
 
 	Retransmissions         uint64 // request copies sent after a timeout
+	LateRetransmissions     uint64 // of which sent by a client after its request was answered
 	Duplicates              uint64 // request copies that were no retransmission
 	Replays                 uint64 // request copies sent after the request was answered
 	ResponseRetransmissions uint64 // response copies answering a request copy or a timeout
@@ -179,6 +180,7 @@ type Stats struct {
 	UnmatchedResponses uint64 // responses that matched no request
 	UnmatchedACKs      uint64 // empty ACKs that matched no message
 	UnmatchedResets    uint64 // RSTs that matched no message
+	DuplicateACKs      uint64 // empty ACKs beyond one per copy of the message
 
 	// Evictions by cause. EvictedPending and EvictedPerPair count
 	// unfinished exchanges emitted early with Status Evicted;

@@ -68,6 +68,7 @@ type blockTrack struct {
 	missing  int
 	bytes    uint64
 	maxSize  int
+	total    uint32 // the Size1 or Size2 option, the size of the whole body
 }
 
 func (b *blockTrack) add(o blockOpt, n int) {
@@ -102,21 +103,32 @@ type recentResp struct {
 	used bool
 }
 
+// endpoint is an IP address and port as a compact, pointer-free map key
+// (IPv4 in its IPv4-mapped IPv6 form; zones are dropped).
+type endpoint struct {
+	ip   [16]byte
+	port uint16
+}
+
+func ep(a netip.AddrPort) endpoint { return endpoint{a.Addr().As16(), a.Port()} }
+
 // tokKey is the request/response matching key of RFC 7252 section 5.3.2:
 // both endpoints and the token. Tokens longer than 8 bytes (RFC 8974) are
 // stored as their hash.
 type tokKey struct {
-	client, server netip.AddrPort
+	client, server endpoint
 	n              uint16
 	b              [8]byte
 }
 
-type pairKey struct{ client, server netip.AddrPort }
+type pairKey struct{ client, server endpoint }
+
+func mkPair(client, server netip.AddrPort) pairKey { return pairKey{ep(client), ep(server)} }
 
 // midKey is the deduplication key of RFC 7252 section 4.5: the sender, the
 // receiver and the Message ID.
 type midKey struct {
-	src, dst netip.AddrPort
+	src, dst endpoint
 	mid      uint16
 }
 
@@ -151,9 +163,15 @@ type hop struct {
 	uri       []byte
 	pathHash  uint64
 
-	kid, kidContext, piv   []byte
-	reqTried, reqVerified  bool
+	kid, kidContext, piv    []byte
+	reqTried, reqVerified   bool
 	respTried, respVerified bool
+
+	// main is the observation whose notification this leg fetches the
+	// remaining blocks of; block progress is accounted there.
+	main *hop
+	// sharers are the exchanges this leg feeds besides its own.
+	sharers []xref
 
 	// Linking.
 	up                 ref // the previous leg, towards the client
@@ -199,6 +217,14 @@ type hop struct {
 
 func (h *hop) ref() ref { return ref{h.idx, h.gen} }
 
+// blocks returns the leg that accounts the block-wise progress of h.
+func (h *hop) blocks() *hop {
+	if h.main != nil {
+		return h.main
+	}
+	return h
+}
+
 // clear resets h for reuse, keeping the capacity of its slices.
 func (h *hop) clear() {
 	*h = hop{
@@ -212,6 +238,7 @@ func (h *hop) clear() {
 		reqFrames:   h.reqFrames[:0],
 		respFrames:  h.respFrames[:0],
 		otherFrames: h.otherFrames[:0],
+		sharers:     h.sharers[:0],
 	}
 }
 
@@ -225,6 +252,15 @@ type xstate struct {
 	frames   int
 	omitted  int
 	links    []Link
+	// sharedSnap is the leg that fed this exchange's notifications, as it
+	// was when its own exchange ended.
+	sharedSnap *Leg
+}
+
+// xref names an exchange by pointer and generation.
+type xref struct {
+	x   *xstate
+	gen uint32
 }
 
 func (x *xstate) clear() {
@@ -234,8 +270,8 @@ func (x *xstate) clear() {
 // pairState lists the legs of one client/server pair, oldest first, for
 // the per-pair cap.
 type pairState struct {
-	key          pairKey
-	n            int
+	key            pairKey
+	n              int
 	oldest, newest ref
 }
 

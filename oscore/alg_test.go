@@ -215,7 +215,7 @@ func checkCrossCases(t *testing.T, data []byte) int {
 		if err != nil || !bytes.Equal(ct, h(cc.RequestCiphertext)) {
 			t.Errorf("%s: request ciphertext %x %v", p.Name, ct, err)
 		}
-		if pt, err := c.open(nil, partySender, sid, piv, sid, piv, h(cc.RequestCiphertext)); err != nil || !bytes.Equal(pt, h(cc.RequestPlaintext)) {
+		if pt, err := c.open(nil, nil, partySender, sid, piv, sid, piv, h(cc.RequestCiphertext)); err != nil || !bytes.Equal(pt, h(cc.RequestPlaintext)) {
 			t.Errorf("%s: request open %v", p.Name, err)
 		}
 		ct, err = c.seal(nil, partyRecipient, sid, piv, sid, piv, h(cc.ResponsePlaintext))

@@ -110,10 +110,16 @@ type Context struct {
 	hasIDContext bool
 	alg          Algorithm
 	hkdf         string
-	commonIV     Secret
-	keys         [2]Secret // indexed by party: the key that party protects with
-	aeads        [2]cipher.AEAD
 	fingerprint  [32]byte // identifies the context whichever side wrote it
+	// sec holds the key material behind a pointer, so that even a copied
+	// Context value printed with fmt shows an address, not keys.
+	sec *contextKeys
+}
+
+type contextKeys struct {
+	commonIV Secret
+	keys     [2]Secret // indexed by party: the key that party protects with
+	aeads    [2]cipher.AEAD
 }
 
 // NewContext derives the keys and Common IV of p (RFC 8613 section 3.2.1).
@@ -149,6 +155,7 @@ func newContext(p *Params) (*Context, error) {
 		hasIDContext: p.HasIDContext,
 		alg:          alg,
 		hkdf:         h.name,
+		sec:          new(contextKeys),
 	}
 	if c.ids[0] == nil {
 		c.ids[0] = []byte{}
@@ -162,17 +169,18 @@ func newContext(p *Params) (*Context, error) {
 			c.idContext = []byte{}
 		}
 	}
-	for pt := range c.keys {
+	sec := c.sec
+	for pt := range sec.keys {
 		k, err := deriveParam(h, p, c.ids[pt], "Key", alg.KeyLen())
 		if err != nil {
 			return nil, err
 		}
-		c.keys[pt] = k
-		if c.aeads[pt], err = alg.newAEAD(k); err != nil {
+		sec.keys[pt] = k
+		if sec.aeads[pt], err = alg.newAEAD(k); err != nil {
 			return nil, err
 		}
 	}
-	if c.commonIV, err = deriveParam(h, p, []byte{}, "IV", alg.NonceLen()); err != nil {
+	if sec.commonIV, err = deriveParam(h, p, []byte{}, "IV", alg.NonceLen()); err != nil {
 		return nil, err
 	}
 	// The fingerprint is the same for both points of view: it hashes the
@@ -183,7 +191,7 @@ func newContext(p *Params) (*Context, error) {
 		a, b = 1, 0
 	}
 	fp := sha256.New()
-	for _, part := range [][]byte{c.ids[a], c.keys[a], c.ids[b], c.keys[b], c.commonIV, {byte(alg)}} {
+	for _, part := range [][]byte{c.ids[a], sec.keys[a], c.ids[b], sec.keys[b], sec.commonIV, {byte(alg)}} {
 		fp.Write([]byte{byte(len(part))})
 		fp.Write(part)
 	}
@@ -260,26 +268,31 @@ func (c *Context) Algorithm() Algorithm { return c.alg }
 func (c *Context) HKDF() string { return c.hkdf }
 
 // SenderKey returns the derived Sender Key.
-func (c *Context) SenderKey() Secret { return c.keys[partySender] }
+func (c *Context) SenderKey() Secret { return c.sec.keys[partySender] }
 
 // RecipientKey returns the derived Recipient Key.
-func (c *Context) RecipientKey() Secret { return c.keys[partyRecipient] }
+func (c *Context) RecipientKey() Secret { return c.sec.keys[partyRecipient] }
 
 // CommonIV returns the derived Common IV.
-func (c *Context) CommonIV() Secret { return c.commonIV }
+func (c *Context) CommonIV() Secret { return c.sec.commonIV }
 
 // Reverse returns the same context seen from the peer: Sender and
 // Recipient swapped. It shares the derived keys with c.
 func (c *Context) Reverse() *Context {
 	r := *c
 	r.ids[0], r.ids[1] = c.ids[1], c.ids[0]
-	r.keys[0], r.keys[1] = c.keys[1], c.keys[0]
-	r.aeads[0], r.aeads[1] = c.aeads[1], c.aeads[0]
+	r.sec = &contextKeys{
+		commonIV: c.sec.commonIV,
+		keys:     [2]Secret{c.sec.keys[1], c.sec.keys[0]},
+		aeads:    [2]cipher.AEAD{c.sec.aeads[1], c.sec.aeads[0]},
+	}
 	return &r
 }
 
-// String describes the context by name, IDs and algorithm.
-func (c *Context) String() string {
+// String describes the context by name, IDs and algorithm. The printing
+// methods have value receivers so that a copied Context prints this way
+// too.
+func (c Context) String() string {
 	s := "oscore.Context{" + strconv.Quote(c.name) + " sender=" + hex.EncodeToString(c.ids[0]) +
 		" recipient=" + hex.EncodeToString(c.ids[1])
 	if c.hasIDContext {
@@ -289,13 +302,13 @@ func (c *Context) String() string {
 }
 
 // GoString is String: a Context never prints its keys.
-func (c *Context) GoString() string { return c.String() }
+func (c Context) GoString() string { return c.String() }
 
 // Format writes String for every verb.
-func (c *Context) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+func (c Context) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
 
 // LogValue describes the context without its keys.
-func (c *Context) LogValue() slog.Value {
+func (c Context) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("name", c.name),
 		slog.String("sender_id", hex.EncodeToString(c.ids[0])),
@@ -308,7 +321,7 @@ func (c *Context) LogValue() slog.Value {
 }
 
 // MarshalJSON describes the context without its keys.
-func (c *Context) MarshalJSON() ([]byte, error) {
+func (c Context) MarshalJSON() ([]byte, error) {
 	b := []byte(`{"name":`)
 	b = strconv.AppendQuote(b, c.name)
 	b = append(b, `,"sender_id":"`...)

@@ -229,7 +229,7 @@ type Decryptor struct {
 	maxReports int
 
 	pending map[exchKey]*pendingReq
-	order   fifo[exchKey]
+	order   fifo[pendingRef] // insertion order, for eviction
 	seq     uint64
 	recent  [recentLen]*pendingReq
 	nrecent int
@@ -240,6 +240,7 @@ type Decryptor struct {
 	reports []ReplayReport
 	stats   Stats
 	cands   []ref
+	sc      scratch
 }
 
 // DecryptorOption configures a Decryptor.
@@ -378,10 +379,12 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 	r.Replay, r.FirstFrame = status, first
 
 	p := &pendingReq{
-		frame: frame, t: t, mid: m.MessageID,
-		kid: o.KID, piv: o.PIV, kidCtx: o.KIDContext, hasKID: o.HasKID, hasKIDCtx: o.HasKIDContext,
+		frame: frame, t: t, mid: m.MessageID, hasKID: o.HasKID, hasKIDCtx: o.HasKIDContext,
 		replay: status, replayKey: rk, pivVal: pivVal, copies: 1,
 	}
+	// The pending request keeps copies of its own: the Result's slices
+	// belong to the caller.
+	p.kid, p.piv, p.kidCtx = clone3(o.KID, o.PIV, o.KIDContext)
 
 	d.cands = d.k.lookup(d.cands[:0], o.KID, o.HasKID, o.KIDContext, o.HasKIDContext)
 	switch {
@@ -395,7 +398,7 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 			if r.Context == "" {
 				r.Context = c.c.name
 			}
-			pt, err := c.c.open(nil, c.p, kid, o.PIV, kid, o.PIV, m.Payload)
+			pt, err := c.c.open(nil, &d.sc, c.p, kid, o.PIV, kid, o.PIV, m.Payload)
 			if err != nil {
 				r.Err = err.Error()
 				continue
@@ -432,6 +435,10 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 			old.ctx, old.pt, old.verified = p.ctx, p.pt, true
 		}
 		p = old
+	} else if old != nil && old.verified && r.Tried && !r.Verified {
+		// A request that fails verification does not displace a verified
+		// one with the same token: responses are matched to the genuine
+		// request.
 	} else {
 		d.addPending(key, p)
 	}
@@ -447,12 +454,20 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 	d.remember(p)
 }
 
+// pendingRef is an entry of the eviction queue: it still stands for the
+// pending request under key only if that request has the same seq (a new
+// request with the same token replaces the entry).
+type pendingRef struct {
+	key exchKey
+	seq uint64
+}
+
 func (d *Decryptor) addPending(key exchKey, p *pendingReq) {
 	if _, ok := d.pending[key]; !ok {
 		for len(d.pending) >= d.maxPending && d.order.len() > 0 {
-			k := d.order.pop()
-			if _, ok := d.pending[k]; ok {
-				delete(d.pending, k)
+			e := d.order.pop()
+			if q, ok := d.pending[e.key]; ok && q.seq == e.seq {
+				delete(d.pending, e.key)
 				d.stats.Evicted++
 			}
 		}
@@ -460,7 +475,22 @@ func (d *Decryptor) addPending(key exchKey, p *pendingReq) {
 	d.seq++
 	p.key, p.seq = key, d.seq
 	d.pending[key] = p
-	d.order.push(key)
+	d.order.push(pendingRef{key, p.seq})
+	if d.order.len() > 2*len(d.pending)+64 {
+		d.compactOrder()
+	}
+}
+
+// compactOrder drops the queue entries of replaced and flushed requests.
+func (d *Decryptor) compactOrder() {
+	var q fifo[pendingRef]
+	for d.order.len() > 0 {
+		e := d.order.pop()
+		if p, ok := d.pending[e.key]; ok && p.seq == e.seq {
+			q.push(e)
+		}
+	}
+	d.order = q
 }
 
 func (d *Decryptor) remember(p *pendingReq) {
@@ -518,16 +548,18 @@ func (d *Decryptor) response(r *Result, frame int, src, dst netip.AddrPort, m *d
 		rk = ReplayKey{Receiver: dst, KIDContext: p.replayKey.KIDContext, KID: string(p.kid), Response: true}
 		r.Replay, r.FirstFrame = d.replay.Check(rk, pivVal, src, m.MessageID)
 	} else {
+		// Without a Partial IV, a response is a copy if its request was
+		// already answered: a retransmission if the request was sent again
+		// (or the response is a CON, retransmitted until acknowledged), a
+		// duplicate otherwise.
 		switch {
 		case p.responses == 0:
 			r.Replay = Fresh
-			p.firstResp = respFP
 		case respFP == p.firstResp && (p.copies > p.responses || m.Type == decode.Confirmable):
 			r.Replay = Retransmission
 		default:
 			r.Replay = Duplicate
 		}
-		p.responses++
 	}
 
 	switch {
@@ -549,8 +581,16 @@ func (d *Decryptor) response(r *Result, frame int, src, dst netip.AddrPort, m *d
 		d.tryResponse(r, m, d.cands, p.kid, p.piv)
 	}
 
-	if len(o.PIV) > 0 && (r.Verified || !r.Tried) {
-		d.replay.Record(rk, pivVal, frame, src, m.MessageID)
+	// As for requests, only what verified or could not be checked counts.
+	if r.Verified || !r.Tried {
+		if len(o.PIV) > 0 {
+			d.replay.Record(rk, pivVal, frame, src, m.MessageID)
+		} else {
+			if p.responses == 0 {
+				p.firstResp = respFP
+			}
+			p.responses++
+		}
 	}
 	if r.Verified && len(o.PIV) == 0 {
 		h := fingerprint(0, r.Plaintext)
@@ -562,7 +602,7 @@ func (d *Decryptor) response(r *Result, frame int, src, dst netip.AddrPort, m *d
 	}
 	d.responseEcho(r, m)
 	if p.replay.IsReplay() {
-		r.Answer = d.answerKind(r, m, respFP == p.firstResp && r.Replay != Fresh)
+		r.Answer = answerKind(r, respFP == p.firstResp && r.Replay != Fresh)
 		if p.report > 0 && d.reports[p.report-1].AnswerFrame == 0 {
 			d.reports[p.report-1].AnswerFrame = frame
 			d.reports[p.report-1].Answer = r.Answer
@@ -583,7 +623,7 @@ func (d *Decryptor) tryResponse(r *Result, m *decode.Message, cands []ref, reqKI
 		if r.Context == "" {
 			r.Context = c.c.name
 		}
-		pt, err := c.c.open(nil, c.p, idPIV, piv, reqKID, reqPIV, m.Payload)
+		pt, err := c.c.open(nil, &d.sc, c.p, idPIV, piv, reqKID, reqPIV, m.Payload)
 		if err != nil {
 			r.Err = err.Error()
 			continue
@@ -635,7 +675,7 @@ func (d *Decryptor) guess(r *Result, m *decode.Message) {
 }
 
 // answerKind classifies the answer r to a replayed request.
-func (d *Decryptor) answerKind(r *Result, m *decode.Message, same bool) ReplayAnswer {
+func answerKind(r *Result, same bool) ReplayAnswer {
 	if r.Verified && r.Inner.Code == codeUnauthorized {
 		if r.Inner.HasOption(decode.OptEcho) {
 			return RejectedEcho
@@ -760,6 +800,21 @@ func fingerprint(mid uint16, b []byte) uint64 {
 }
 
 func cloneOption(o decode.OSCOREOption) decode.OSCOREOption {
-	o.PIV, o.KIDContext, o.KID = clone(o.PIV), clone(o.KIDContext), clone(o.KID)
+	o.KID, o.PIV, o.KIDContext = clone3(o.KID, o.PIV, o.KIDContext)
 	return o
+}
+
+// clone3 copies three byte slices into one allocation; nil stays nil and
+// empty stays empty.
+func clone3(a, b, c []byte) (ac, bc, cc []byte) {
+	buf := make([]byte, 0, len(a)+len(b)+len(c))
+	part := func(x []byte) []byte {
+		if x == nil {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, x...)
+		return buf[start:len(buf):len(buf)]
+	}
+	return part(a), part(b), part(c)
 }

@@ -136,7 +136,8 @@ func loadAiocoapDir(dir, settings string) ([]Params, error) {
 // ParseKeys parses the security contexts of a key file's content; source
 // names the file in Params.Name and in errors.
 func ParseKeys(data []byte, source string) ([]Params, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff") // white space and a UTF-8 byte order mark
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a UTF-8 byte order mark
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	var ps []Params
 	var err error
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {

@@ -39,29 +39,45 @@ var (
 // seal protects plaintext as party pt: the nonce is built from idPIV and
 // piv, the AAD from the request's kid and Partial IV.
 func (c *Context) seal(dst []byte, pt party, idPIV, piv, reqKID, reqPIV, plaintext []byte) ([]byte, error) {
-	var nonce [maxNonceLen]byte
-	n := nonce[:len(c.commonIV)]
-	if err := makeNonce(n, c.commonIV, idPIV, piv); err != nil {
+	sc := new(scratch)
+	n, aad, err := c.nonceAAD(sc, idPIV, piv, reqKID, reqPIV)
+	if err != nil {
 		return nil, err
 	}
-	var aadBuf [64]byte
-	aad := appendAAD(aadBuf[:0], c.alg, reqKID, reqPIV)
-	return c.aeads[pt].Seal(dst, n, plaintext, aad), nil
+	return c.sec.aeads[pt].Seal(dst, n, plaintext, aad), nil
 }
 
-// open verifies and decrypts ciphertext protected by party pt.
-func (c *Context) open(dst []byte, pt party, idPIV, piv, reqKID, reqPIV, ciphertext []byte) ([]byte, error) {
+// scratch holds a nonce and an AAD while an AEAD uses them. The AEAD is an
+// interface, so buffers passed to it escape: a Decryptor keeps one scratch
+// and reuses it.
+type scratch struct {
+	nonce [maxNonceLen]byte
+	aad   [64]byte
+}
+
+// nonceAAD builds the nonce and the AAD in sc.
+func (c *Context) nonceAAD(sc *scratch, idPIV, piv, reqKID, reqPIV []byte) (nonce, aad []byte, err error) {
+	nonce = sc.nonce[:len(c.sec.commonIV)]
+	if err := makeNonce(nonce, c.sec.commonIV, idPIV, piv); err != nil {
+		return nil, nil, err
+	}
+	return nonce, appendAAD(sc.aad[:0], c.alg, reqKID, reqPIV), nil
+}
+
+// open verifies and decrypts ciphertext protected by party pt, using sc
+// (nil: a new one) for the nonce and AAD.
+func (c *Context) open(dst []byte, sc *scratch, pt party, idPIV, piv, reqKID, reqPIV, ciphertext []byte) ([]byte, error) {
 	if len(ciphertext) < c.alg.TagLen() {
 		return nil, ErrCiphertextShort
 	}
-	var nonce [maxNonceLen]byte
-	n := nonce[:len(c.commonIV)]
-	if err := makeNonce(n, c.commonIV, idPIV, piv); err != nil {
+	if sc == nil {
+		sc = new(scratch)
+	}
+	n, aad, err := c.nonceAAD(sc, idPIV, piv, reqKID, reqPIV)
+	if err != nil {
 		return nil, err
 	}
-	var aadBuf [64]byte
-	aad := appendAAD(aadBuf[:0], c.alg, reqKID, reqPIV)
-	out, err := c.aeads[pt].Open(dst, n, ciphertext, aad)
+	out, err := c.sec.aeads[pt].Open(dst, n, ciphertext, aad)
 	if err != nil {
 		return nil, ErrAuthentication
 	}
@@ -194,7 +210,7 @@ func (c *Context) UnprotectRequest(m *decode.Message) ([]byte, RequestRef, error
 	if !o.HasKID || string(kid) != string(c.ids[partyRecipient]) {
 		return nil, RequestRef{}, ErrKIDMismatch
 	}
-	pt, err := c.open(nil, partyRecipient, kid, o.PIV, kid, o.PIV, ct)
+	pt, err := c.open(nil, nil, partyRecipient, kid, o.PIV, kid, o.PIV, ct)
 	if err != nil {
 		return nil, RequestRef{}, err
 	}
@@ -212,7 +228,7 @@ func (c *Context) UnprotectResponse(m *decode.Message, req RequestRef) ([]byte, 
 	if len(o.PIV) > 0 {
 		idPIV, piv = c.ids[partyRecipient], o.PIV
 	}
-	return c.open(nil, partyRecipient, idPIV, piv, req.KID, req.PIV, ct)
+	return c.open(nil, nil, partyRecipient, idPIV, piv, req.KID, req.PIV, ct)
 }
 
 // oscoreParts returns m's parsed OSCORE option and ciphertext (payload).

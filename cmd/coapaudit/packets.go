@@ -163,7 +163,7 @@ func (p *packetLoop) step(file string) {
 		s.DTLSFrames++
 	default:
 		s.OtherFrames++
-		s.OtherBy[p.pk.ProtoName()+otherReason(d)]++
+		s.OtherBy[otherKind(&p.pk)]++
 	}
 	switch f.Proto {
 	case dissect.ProtoCoAP:
@@ -188,11 +188,13 @@ func (p *packetLoop) step(file string) {
 	}
 }
 
-func otherReason(d *capture.Datagram) string {
-	if d.Kind == capture.KindUDP || d.Reason == "" {
-		return ""
+// otherKind names what an "other" frame is: udp, ip-fragment, or the
+// capture layer's reason (icmp, arp, tcp, ...).
+func otherKind(p *export.Packet) string {
+	if p.D.Kind == capture.KindOther && p.D.Reason != "" {
+		return p.D.Reason
 	}
-	return ":" + d.Reason
+	return p.ProtoName()
 }
 
 // finish copies reader and tracker statistics into the summary.

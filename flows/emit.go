@@ -1,0 +1,315 @@
+package flows
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/coapaudit/coapaudit/decode"
+)
+
+func exchangeID(id uint64) string { return "X" + strconv.FormatUint(id, 10) }
+
+// chain returns the legs of x along the path: the client leg, then for
+// each leg the first one linked after it that is no replay.
+func (t *Tracker) chain(x *xstate) []*hop {
+	c := []*hop{x.hops[0]}
+	for cur := x.hops[0]; len(c) < len(x.hops); {
+		var next *hop
+		for _, h := range x.hops {
+			if h.up == cur.ref() && !h.replay {
+				next = h
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		c = append(c, next)
+		cur = next
+	}
+	return c
+}
+
+// build turns x into the Exchange handed out, copying everything.
+func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
+	root := x.hops[0]
+	ch := t.chain(x)
+	last := ch[len(ch)-1]
+	e := &Exchange{
+		ID:            exchangeID(x.id),
+		Client:        root.from,
+		Server:        last.to,
+		URI:           string(root.uri),
+		Protected:     "none",
+		Notifications: root.notifications,
+		FramesOmitted: x.omitted,
+	}
+	switch {
+	case len(ch) > 1:
+		e.Proxy = root.to
+		for _, h := range ch[:len(ch)-1] {
+			e.Proxies = append(e.Proxies, h.to)
+		}
+	case root.kind == kindRequest && (root.proxyHint || t.isProxy(root.to)):
+		e.Proxy = root.to
+		e.Proxies = []netip.AddrPort{root.to}
+		e.Server = root.target
+	}
+	switch root.kind {
+	case kindPing:
+		e.Method = "PING"
+	case kindRequest:
+		e.Method = methodName(root.method)
+	}
+	if root.hasResp && root.kind != kindPing {
+		e.Code = root.code.String()
+	}
+	switch {
+	case root.oscore:
+		e.Protected = "oscore"
+	case root.secure:
+		e.Protected = "dtls"
+	}
+
+	// Legs: the path first, then any other leg (retries, replays), then a
+	// leg shared with the exchange that owns it.
+	for _, h := range ch {
+		e.Legs = append(e.Legs, t.leg(h))
+	}
+	for _, h := range x.hops {
+		if !slices.Contains(ch, h) {
+			e.Legs = append(e.Legs, t.leg(h))
+		}
+	}
+	if s := t.hop(root.shared); s != nil && s.x != x {
+		l := t.leg(s)
+		l.Shared = exchangeID(s.x.id)
+		e.Legs = append(e.Legs, l)
+	} else if x.sharedSnap != nil {
+		e.Legs = append(e.Legs, *x.sharedSnap)
+	}
+
+	n := 0
+	for _, h := range x.hops {
+		n += len(h.reqFrames) + len(h.respFrames) + len(h.otherFrames)
+	}
+	frames := make([]int, 0, n)
+	start, end := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, h := range x.hops {
+		frames = appendInts(frames, h.reqFrames)
+		frames = appendInts(frames, h.respFrames)
+		frames = appendInts(frames, h.otherFrames)
+		for _, ts := range [...]int64{h.firstReq, h.firstResp} {
+			if ts != 0 && ts < start {
+				start = ts
+			}
+		}
+		end = max(end, h.lastAct)
+	}
+	slices.Sort(frames)
+	e.Frames = slices.Compact(frames)
+	if start != math.MaxInt64 {
+		e.Start = time.Unix(0, start).UTC()
+	}
+	if end != math.MinInt64 {
+		e.End = time.Unix(0, end).UTC()
+	}
+	if root.hasResp && root.kind != kindOrphan {
+		e.RTT = someDuration(time.Duration(root.firstResp - root.firstReq))
+	}
+
+	for i := 0; i+1 < len(ch); i++ {
+		up, down := ch[i], ch[i+1]
+		r := Residence{Proxy: up.to, Relayed: up.relayed}
+		r.Request = someDuration(time.Duration(down.reqResidence))
+		if up.hasRespRes {
+			r.Response = someDuration(time.Duration(up.respResidence))
+		}
+		if up.maxNotifRes > 0 {
+			r.MaxNotification = someDuration(time.Duration(up.maxNotifRes))
+		}
+		e.Residence = append(e.Residence, r)
+	}
+
+	if o := &root.obs; o.registered || o.established {
+		e.Observe = &ObserveInfo{
+			Established:     o.established,
+			FirstSeq:        o.firstSeq,
+			LastSeq:         o.lastSeq,
+			Reregistrations: o.rereg,
+			Stale:           o.stale,
+			Ended:           endNames[o.ended],
+			EndFrame:        int(o.endFrame),
+			Late:            o.late,
+		}
+	}
+	if b := &root.b1; b.blocks+root.b2.blocks > 1 || b.open() || root.b2.open() {
+		e.Block = blockInfo(root, x.hops)
+	}
+	if root.oscore {
+		e.OSCORE = &OSCORESummary{
+			KID:              HexBytes(slices.Clone(root.kid)),
+			KIDContext:       HexBytes(slices.Clone(root.kidContext)),
+			PIV:              HexBytes(slices.Clone(root.piv)),
+			RequestVerified:  verdict(root.reqTried, root.reqVerified),
+			ResponseVerified: verdict(root.respTried, root.respVerified),
+		}
+		if len(e.OSCORE.KID) == 0 {
+			e.OSCORE.KID = HexBytes{}
+		}
+	}
+	if len(x.links) > 0 {
+		e.Links = slices.Clone(x.links)
+	}
+	e.Status = t.status(x, ch, evicted)
+	return e
+}
+
+// status decides Exchange.Status; see the Status constants.
+func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
+	root, last := ch[0], ch[len(ch)-1]
+	if evicted && !t.finished(x) {
+		return Evicted
+	}
+	switch {
+	case root.kind == kindPing:
+		if root.hasResp {
+			return Complete
+		}
+		return Unanswered
+	case root.kind == kindOrphan:
+		return Unmatched
+	case root.reset:
+		return Reset
+	case root.obs.established:
+		return Observing
+	case root.hasResp:
+		served := false
+		if len(ch) > 1 {
+			// The client's last response must follow the server's.
+			served = !last.hasResp || last.firstResp > root.lastResp
+		} else {
+			served = root.proxyHint || t.isProxy(root.to)
+		}
+		switch {
+		case served:
+			return ServedByIntermediary
+		case root.b1.open() || root.b2.open():
+			return Incomplete
+		}
+		return Complete
+	}
+	for _, h := range x.hops[1:] {
+		if h.hasResp {
+			return Withheld
+		}
+	}
+	return Unanswered
+}
+
+func (t *Tracker) leg(h *hop) Leg {
+	l := Leg{
+		From:                    h.from,
+		To:                      h.to,
+		Token:                   HexBytes(slices.Clone(h.token)),
+		RequestFrames:           appendInts(nil, h.reqFrames),
+		ResponseFrames:          appendInts(nil, h.respFrames),
+		OtherFrames:             appendInts(nil, h.otherFrames),
+		RequestSize:             h.reqSize,
+		ResponseSize:            h.respSize,
+		Requests:                h.requests,
+		Responses:               h.responses,
+		Retransmissions:         h.retrans,
+		Duplicates:              h.dups,
+		Replays:                 h.replays,
+		ResponseRetransmissions: h.respRetrans,
+		ResponseDuplicates:      h.respDups,
+		Rejected:                h.rejected,
+		Notifications:           h.notifications,
+		BlockSize:               max(h.b1.maxSize, h.b2.maxSize),
+		Replay:                  h.replay,
+	}
+	if l.Token == nil {
+		l.Token = HexBytes{}
+	}
+	if l.RequestFrames == nil {
+		l.RequestFrames = []int{}
+	}
+	if l.ResponseFrames == nil {
+		l.ResponseFrames = []int{}
+	}
+	if h.kind != kindOrphan {
+		l.Type = h.typ.String()
+		l.RequestTime = time.Unix(0, h.firstReq).UTC()
+	}
+	if h.hasResp {
+		l.ResponseTime = time.Unix(0, h.firstResp).UTC()
+		if h.kind != kindPing {
+			l.Code = h.code.String()
+		}
+	}
+	return l
+}
+
+func blockInfo(root *hop, hops []*hop) *BlockInfo {
+	b := &BlockInfo{
+		Blocks:   root.b1.blocks + root.b2.blocks,
+		Repeated: root.b1.repeated + root.b2.repeated,
+		Missing:  root.b1.missing + root.b2.missing,
+		Complete: !root.b1.open() && !root.b2.open(),
+		Bytes:    int(root.b1.bytes + root.b2.bytes),
+		Size1:    root.b1.total,
+		Size2:    root.b2.total,
+	}
+	switch {
+	case root.b1.used && root.b2.used:
+		b.Option = "block1+block2"
+	case root.b1.used:
+		b.Option = "block1"
+	default:
+		b.Option = "block2"
+	}
+	size := 0
+	for _, h := range hops {
+		s := max(h.b1.maxSize, h.b2.maxSize)
+		if s == 0 {
+			continue
+		}
+		if size != 0 && s != size {
+			b.SizeChanged = true
+		}
+		size = s
+	}
+	return b
+}
+
+func verdict(tried, ok bool) string {
+	switch {
+	case !tried:
+		return ""
+	case ok:
+		return "yes"
+	}
+	return "no"
+}
+
+func methodName(c decode.Code) string {
+	if n := c.Name(); n != "" {
+		return n
+	}
+	return c.String()
+}
+
+func appendInts(dst []int, src []uint32) []int {
+	if len(src) == 0 {
+		return dst
+	}
+	dst = slices.Grow(dst, len(src))
+	for _, v := range src {
+		dst = append(dst, int(v))
+	}
+	return dst
+}

@@ -1,0 +1,1504 @@
+package flows
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"hash/maphash"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/coapaudit/coapaudit/decode"
+)
+
+// Tracker reassembles exchanges from packets fed in capture-time order.
+// A Tracker is not safe for concurrent use, and the emit callback must not
+// call back into it.
+type Tracker struct {
+	cfg  Config
+	emit func(*Exchange)
+	h    hasher
+	now  int64 // the latest capture time seen (Unix ns)
+
+	// Durations of cfg in nanoseconds.
+	life, nonLife, linger, obsLife, maxRes, minGap, mergeWin int64
+
+	hops    []*hop
+	hopFree []uint32
+	xs      []*xstate
+	xFree   []uint32
+	heap    []*xstate
+	live    int
+	nextID  uint64
+
+	msgs     map[midKey]msgEntry
+	ring     []ringEntry
+	ringHead int
+	ringLen  int
+
+	toks  map[tokKey]ref
+	blks  map[blkKey]ref
+	fwd   map[uint64]fwdList
+	pairs map[pairKey]*pairState
+	spare []*pairState
+
+	proxies    map[netip.AddrPort]struct{}
+	proxyAddrs []netip.Addr // configured with port 0
+
+	respTab [respSlots]respRec
+	pubTab  [pubSlots]respRec
+
+	stats Stats
+}
+
+// maxLearntProxies bounds the proxies learnt from the traffic.
+const maxLearntProxies = 4096
+
+// maxSharers bounds the exchanges one server-leg observation is linked to
+// as feeding them.
+const maxSharers = 64
+
+// maxFwdPerKey bounds the requests remembered as candidates for a proxy
+// link under one link key.
+const maxFwdPerKey = 16
+
+// maxLinks bounds Exchange.Links.
+const maxLinks = 32
+
+// NewTracker returns a Tracker that hands every finished exchange to emit.
+func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
+	cfg = cfg.withDefaults()
+	t := &Tracker{
+		cfg:      cfg,
+		emit:     emit,
+		h:        hasher{seed: maphash.MakeSeed()},
+		now:      math.MinInt64,
+		life:     int64(cfg.ExchangeLifetime),
+		nonLife:  int64(cfg.NonLifetime),
+		linger:   int64(cfg.Linger),
+		obsLife:  int64(cfg.ObserveLifetime),
+		maxRes:   int64(cfg.MaxResidence),
+		minGap:   int64(cfg.MinRetransmitGap),
+		mergeWin: int64(cfg.MergeWindow),
+		msgs:     make(map[midKey]msgEntry),
+		toks:     make(map[tokKey]ref),
+		blks:     make(map[blkKey]ref),
+		fwd:      make(map[uint64]fwdList),
+		pairs:    make(map[pairKey]*pairState),
+		proxies:  make(map[netip.AddrPort]struct{}),
+	}
+	for _, p := range cfg.Proxies {
+		if p.Port() == 0 {
+			t.proxyAddrs = append(t.proxyAddrs, p.Addr().Unmap())
+		} else {
+			t.proxies[netip.AddrPortFrom(p.Addr().Unmap(), p.Port())] = struct{}{}
+		}
+	}
+	return t
+}
+
+// Stats returns the counters so far.
+func (t *Tracker) Stats() Stats {
+	s := t.stats
+	s.LiveExchanges = t.live
+	s.LiveMessages = len(t.msgs)
+	return s
+}
+
+// Add feeds one message. Packets must come in capture-time order; small
+// steps back in time (merged captures) are tolerated. Add expires the state
+// whose lifetime ended before p.Time.
+func (t *Tracker) Add(p *Packet) {
+	m := p.Msg
+	if m == nil {
+		return
+	}
+	now := p.Time.UnixNano()
+	if now > t.now {
+		t.now = now
+		t.expire(now)
+	}
+	t.stats.Packets++
+	var v view
+	v.fill(p)
+	switch {
+	case m.Type == decode.Acknowledgement || m.Type == decode.Reset:
+		t.ackOrReset(p, &v, now)
+	case m.Code == decode.CodeEmpty:
+		if m.Type == decode.Confirmable {
+			t.ping(p, now)
+		} else {
+			t.stats.Other++
+		}
+	case m.Code.IsRequest():
+		t.request(p, &v, now)
+	case m.Code.IsResponse():
+		t.response(p, &v, now)
+	default:
+		t.stats.Other++
+	}
+}
+
+// Flush emits every exchange whose lifetime ended before the given capture
+// time and forgets the Message IDs that expired.
+func (t *Tracker) Flush(before time.Time) {
+	n := before.UnixNano()
+	if n > t.now {
+		t.now = n
+	}
+	t.expire(n)
+}
+
+// Close emits every exchange still held, in the order they started, and
+// empties the Tracker. The Tracker can be used again afterwards.
+func (t *Tracker) Close() {
+	xs := slices.Clone(t.heap)
+	slices.SortFunc(xs, func(a, b *xstate) int { return cmp.Compare(a.id, b.id) })
+	for _, x := range xs {
+		t.finish(x, false)
+	}
+	clear(t.msgs)
+	t.ringHead, t.ringLen = 0, 0
+	t.now = math.MinInt64
+}
+
+func (t *Tracker) expire(now int64) {
+	for len(t.heap) > 0 && t.heap[0].deadline < now {
+		t.finish(t.heap[0], false)
+	}
+	for t.ringLen > 0 {
+		e := &t.ring[t.ringHead]
+		if e.t+t.life >= now {
+			break
+		}
+		t.popRing()
+	}
+}
+
+// ---- message table ----
+
+func (t *Tracker) liveMsg(e *msgEntry, now int64) bool {
+	life := t.life
+	if e.typ == decode.NonConfirmable {
+		life = t.nonLife
+	}
+	return e.t+life >= now
+}
+
+// putMsg remembers a message; the oldest is forgotten when the table is
+// full.
+func (t *Tracker) putMsg(k midKey, e msgEntry) {
+	if t.ringLen == t.cfg.MaxMessages {
+		if t.msgLive(t.ring[t.ringHead]) {
+			t.stats.EvictedMessages++
+		}
+		t.popRing()
+	}
+	if t.ringLen == len(t.ring) {
+		t.growRing()
+	}
+	t.ring[(t.ringHead+t.ringLen)%len(t.ring)] = ringEntry{k: k, t: e.t}
+	t.ringLen++
+	t.msgs[k] = e
+	if n := len(t.msgs); n > t.stats.PeakMessages {
+		t.stats.PeakMessages = n
+	}
+}
+
+func (t *Tracker) msgLive(r ringEntry) bool {
+	e, ok := t.msgs[r.k]
+	return ok && e.t == r.t && t.liveMsg(&e, t.now)
+}
+
+func (t *Tracker) popRing() {
+	r := t.ring[t.ringHead]
+	if e, ok := t.msgs[r.k]; ok && e.t == r.t {
+		delete(t.msgs, r.k)
+	}
+	t.ringHead = (t.ringHead + 1) % len(t.ring)
+	t.ringLen--
+}
+
+func (t *Tracker) growRing() {
+	n := max(2*len(t.ring), 1024)
+	n = min(n, t.cfg.MaxMessages)
+	r := make([]ringEntry, n)
+	for i := range t.ringLen {
+		r[i] = t.ring[(t.ringHead+i)%len(t.ring)]
+	}
+	t.ring, t.ringHead = r, 0
+}
+
+// ---- requests ----
+
+func (t *Tracker) request(p *Packet, v *view, now int64) {
+	m := p.Msg
+	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
+	sum := t.h.bytes(m.Raw)
+	if e, ok := t.msgs[k]; ok && t.liveMsg(&e, now) {
+		if e.hash == sum {
+			t.requestCopy(&e, p, now)
+			t.msgs[k] = e
+			return
+		}
+		t.stats.MessageIDReuse++
+	}
+	t.stats.Requests++
+	h := t.joinRequest(p, v, now)
+	if h == nil {
+		h = t.newRequestHop(p, v, now)
+	}
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleRequest})
+	t.touch(h.x)
+}
+
+// requestCopy classifies a request sent again with the same Message ID
+// and content (RFC 7252 section 4.5).
+func (t *Tracker) requestCopy(e *msgEntry, p *Packet, now int64) {
+	e.copies++
+	gap := now - e.last
+	h := t.hop(e.hop)
+	if int32(p.File) != e.file && gap <= t.mergeWin {
+		t.stats.CaptureDuplicates++
+		if h != nil {
+			t.addFrame(h, &h.reqFrames, p.Frame)
+		}
+		return
+	}
+	e.last = now
+	if h == nil {
+		if e.acks > 0 {
+			t.stats.Replays++
+		} else {
+			t.stats.Retransmissions++
+		}
+		return
+	}
+	t.addFrame(h, &h.reqFrames, p.Frame)
+	h.lastAct = now
+	answered := e.acks > 0 || h.hasResp && h.lastResp >= e.t
+	switch u := t.hop(h.up); {
+	case u != nil && u.pendingRetrans > 0:
+		// The proxy forwards a retransmission it got from its client.
+		u.pendingRetrans--
+		h.retrans++
+		t.stats.Retransmissions++
+	case answered && u != nil:
+		// A proxy sent the request again after it was answered, with no
+		// retransmission from its client to explain it.
+		h.replays++
+		t.stats.Replays++
+	case answered:
+		// The client's copy of the response may have been lost after
+		// the capture point.
+		h.retrans++
+		t.stats.Retransmissions++
+		t.stats.LateRetransmissions++
+	case e.typ == decode.NonConfirmable || gap < t.minGap:
+		h.dups++
+		t.stats.Duplicates++
+	default:
+		h.retrans++
+		t.stats.Retransmissions++
+		if h.downs > 0 || h.proxyHint || t.isProxy(h.to) {
+			h.pendingRetrans++
+			if !h.inFwd {
+				t.indexFwd(h)
+			}
+		}
+	}
+	h.lastReq = now
+	t.touch(h.x)
+}
+
+// joinRequest finds the leg a new request message continues: an Observe
+// reregistration, or the next block of a block-wise transfer. A
+// deregistration ends the observation it names and starts an exchange of
+// its own.
+func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
+	m := p.Msg
+	tk := t.tokKey(p.Src, p.Dst, m.Token)
+	if r, ok := t.toks[tk]; ok {
+		for h := t.hop(r); h != nil; h = t.hop(h.tokOlder) {
+			if h.kind != kindRequest || h.method != v.code || h.pathHash != v.pathHash {
+				continue
+			}
+			switch {
+			case v.hasObserve && v.observe == 0 && h.obs.registered && h.obs.ended == endNone:
+				h.obs.rereg++
+				h.obs.resetBase = true
+				t.addRequestMsg(h, p, v, now)
+				return h
+			case v.hasObserve && v.observe == 1 && h.obs.registered && h.obs.ended == endNone:
+				h.obs.ended = endDeregistered
+				h.obs.endFrame = uint32(p.Frame)
+				h.obs.endTime = now
+				t.touch(h.x)
+				return nil
+			case v.block1.present && v.block1.num > 0 && h.blocks().b1.used,
+				v.block2.present && v.block2.num > 0 && h.blocks().b2.used:
+				t.addRequestMsg(h, p, v, now)
+				return h
+			}
+			break
+		}
+	}
+	if v.block1.present && v.block1.num > 0 || v.block2.present && v.block2.num > 0 {
+		bk := blkKey{mkPair(p.Src, p.Dst), v.code, v.pathHash, t.tagHash(v)}
+		if h := t.hop(t.blks[bk]); h != nil && h.kind == kindRequest {
+			if h.obs.established {
+				// The rest of a notification's representation, fetched
+				// without Observe (RFC 7959 section 2.6): a leg of its own
+				// within the observation's exchange.
+				return t.subHop(h, p, v, tk, now)
+			}
+			if h.tk != tk {
+				t.unindexTok(h)
+				h.tk = tk
+				h.token = append(h.token[:0], m.Token...)
+				t.indexTok(h)
+			}
+			t.addRequestMsg(h, p, v, now)
+			return h
+		}
+	}
+	return nil
+}
+
+// subHop starts a leg in main's exchange for the block-wise continuation
+// of a notification. Beyond MaxLegs the newest such leg is reused.
+func (t *Tracker) subHop(main *hop, p *Packet, v *view, tk tokKey, now int64) *hop {
+	m := p.Msg
+	x := main.x
+	if len(x.hops) >= t.cfg.MaxLegs {
+		for i := len(x.hops) - 1; i >= 0; i-- {
+			if h := x.hops[i]; h.main == main {
+				t.unindexTok(h)
+				h.tk = tk
+				h.token = append(h.token[:0], m.Token...)
+				t.indexTok(h)
+				t.addRequestMsg(h, p, v, now)
+				return h
+			}
+		}
+		t.addRequestMsg(main, p, v, now)
+		return main
+	}
+	h := t.newHop(x)
+	h.kind = kindRequest
+	h.main = main
+	h.from, h.to = p.Src, p.Dst
+	h.tk = tk
+	h.token = append(h.token[:0], m.Token...)
+	h.method = v.code
+	h.typ = m.Type
+	h.secure = p.Secure
+	h.oscore = v.hasOSCORE
+	h.uri = append(h.uri[:0], main.uri...)
+	h.pathHash = v.pathHash
+	h.firstReq, h.lastReq, h.lastAct = now, now, now
+	h.reqSize = p.Size
+	h.requests, h.waiting = 1, 1
+	t.addFrame(h, &h.reqFrames, p.Frame)
+	t.indexTok(h)
+	return h
+}
+
+// addRequestMsg adds a new request message to an existing leg.
+func (t *Tracker) addRequestMsg(h *hop, p *Packet, v *view, now int64) {
+	h.requests++
+	h.waiting++
+	h.lastReq, h.lastAct = now, now
+	t.addFrame(h, &h.reqFrames, p.Frame)
+	if v.block1.present {
+		h.b1.add(v.block1, bodyLen(p))
+		if h.b1.total == 0 {
+			h.b1.total = v.size1
+		}
+	}
+	t.notePublication(h, v, now, p.Frame)
+}
+
+func bodyLen(p *Packet) int {
+	if p.OSCORE != nil && p.OSCORE.Inner != nil {
+		return len(p.OSCORE.Inner.Payload)
+	}
+	return len(p.Msg.Payload)
+}
+
+// newRequestHop starts a leg for a request that continues none: linked to
+// the leg a proxy received it on, or as a new exchange.
+func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
+	m := p.Msg
+	lk := t.h.linkKey(v, m.Code, v.block1.present)
+	u, exact := t.findUpstream(p, v, lk, now)
+	var x *xstate
+	if u != nil {
+		x = u.x
+	}
+	if x == nil {
+		x = t.newX()
+	}
+	ps := t.pairFor(mkPair(p.Src, p.Dst), x)
+	h := t.newHop(x)
+	h.kind = kindRequest
+	h.from, h.to = p.Src, p.Dst
+	h.tk = t.tokKey(p.Src, p.Dst, m.Token)
+	h.token = append(h.token[:0], m.Token...)
+	h.method = v.code
+	h.multicast = p.Dst.Addr().IsMulticast()
+	if h.multicast {
+		// Responses come from the members, not from the group address.
+		h.tk.server = endpoint{}
+	}
+	h.typ = m.Type
+	h.secure = p.Secure
+	h.oscore = v.hasOSCORE
+	h.proxyHint = v.hasProxy
+	h.target = parseTarget(v, m)
+	h.uri = appendURI(h.uri[:0], v, m, p.Dst, p.Secure)
+	h.pathHash = v.pathHash
+	h.linkKey = lk
+	h.firstReq, h.lastReq, h.lastAct = now, now, now
+	h.reqSize = p.Size
+	h.requests, h.waiting = 1, 1
+	h.obs.registered = v.hasObserve && v.observe == 0
+	t.addFrame(h, &h.reqFrames, p.Frame)
+	if v.hasOSCORE {
+		t.noteOSCORE(h, p, v)
+	}
+	if v.block1.present {
+		h.b1.add(v.block1, bodyLen(p))
+		h.b1.total = v.size1
+	}
+	if u != nil {
+		t.link(u, h, exact)
+	}
+	t.indexTok(h)
+	t.indexFwd(h)
+	if v.block1.present || v.block2.present {
+		h.bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
+		t.indexBlk(h)
+	}
+	t.indexPair(h, ps)
+	t.notePublication(h, v, now, p.Frame)
+	return h
+}
+
+func (t *Tracker) noteOSCORE(h *hop, p *Packet, v *view) {
+	if o := p.OSCORE; o != nil {
+		h.kid = append(h.kid[:0], o.KID...)
+		h.kidContext = append(h.kidContext[:0], o.KIDContext...)
+		h.piv = append(h.piv[:0], o.PIV...)
+		h.reqTried, h.reqVerified = o.Tried, o.Verified
+		return
+	}
+	if o, err := decode.ParseOSCORE(v.oscore); err == nil {
+		h.kid = append(h.kid[:0], o.KID...)
+		h.kidContext = append(h.kidContext[:0], o.KIDContext...)
+		h.piv = append(h.piv[:0], o.PIV...)
+	}
+}
+
+func (t *Tracker) tagHash(v *view) uint64 {
+	if !v.hasReqTag {
+		return 0
+	}
+	return t.h.bytes(v.reqTag) | 1
+}
+
+// ---- CoAP ping ----
+
+func (t *Tracker) ping(p *Packet, now int64) {
+	m := p.Msg
+	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
+	sum := t.h.bytes(m.Raw)
+	if e, ok := t.msgs[k]; ok && t.liveMsg(&e, now) && e.hash == sum {
+		t.requestCopy(&e, p, now)
+		t.msgs[k] = e
+		return
+	}
+	t.stats.Pings++
+	x := t.newX()
+	ps := t.pairFor(mkPair(p.Src, p.Dst), x)
+	h := t.newHop(x)
+	h.kind = kindPing
+	h.from, h.to = p.Src, p.Dst
+	h.typ = m.Type
+	h.secure = p.Secure
+	h.firstReq, h.lastReq, h.lastAct = now, now, now
+	h.reqSize = p.Size
+	h.requests, h.waiting = 1, 1
+	t.addFrame(h, &h.reqFrames, p.Frame)
+	t.indexPair(h, ps)
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: rolePing})
+	t.touch(h.x)
+}
+
+// ---- responses ----
+
+// response handles a separate response or notification (CON or NON).
+func (t *Tracker) response(p *Packet, v *view, now int64) {
+	m := p.Msg
+	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
+	sum := t.h.bytes(m.Raw)
+	if e, ok := t.msgs[k]; ok && t.liveMsg(&e, now) {
+		if e.hash == sum {
+			t.responseCopy(&e, p, now)
+			t.msgs[k] = e
+			return
+		}
+		t.stats.MessageIDReuse++
+	}
+	t.stats.Responses++
+	h := t.findResponseHop(p.Dst, p.Src, m.Token, v)
+	if h != nil {
+		t.addResponse(h, p, v, now, false)
+	} else {
+		h = t.orphan(p, v, now)
+	}
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleResponse})
+	t.touch(h.x)
+}
+
+func (t *Tracker) responseCopy(e *msgEntry, p *Packet, now int64) {
+	e.copies++
+	gap := now - e.last
+	h := t.hop(e.hop)
+	if int32(p.File) != e.file && gap <= t.mergeWin {
+		t.stats.CaptureDuplicates++
+		if h != nil {
+			t.addFrame(h, &h.respFrames, p.Frame)
+		}
+		return
+	}
+	e.last = now
+	retrans := e.typ == decode.Confirmable && e.acks == 0 && gap >= t.minGap
+	if retrans {
+		t.stats.ResponseRetransmissions++
+	} else {
+		t.stats.ResponseDuplicates++
+	}
+	if h == nil {
+		return
+	}
+	t.addFrame(h, &h.respFrames, p.Frame)
+	h.lastAct = now
+	if retrans {
+		h.respRetrans++
+	} else {
+		h.respDups++
+	}
+	t.touch(h.x)
+}
+
+// findResponseHop matches a response to a leg by endpoints and token
+// (RFC 7252 section 5.3.2). Among legs that share a token, a response
+// with Observe goes to a pending registration or an observation, one
+// without to a pending request or as the final notification of a live
+// observation; failing that, to the newest leg, where it counts as an
+// extra response.
+func (t *Tracker) findResponseHop(client, server netip.AddrPort, token []byte, v *view) *hop {
+	r, ok := t.toks[t.tokKey(client, server, token)]
+	if !ok {
+		// A response from one member to a multicast request.
+		if r, ok = t.toks[t.tokKey(client, netip.AddrPort{}, token)]; !ok {
+			return nil
+		}
+	}
+	var wait, regWait, obs, newest *hop
+	for h := t.hop(r); h != nil; h = t.hop(h.tokOlder) {
+		if h.kind == kindPing {
+			continue
+		}
+		if newest == nil {
+			newest = h
+		}
+		if h.waiting > 0 {
+			if wait == nil {
+				wait = h
+			}
+			if regWait == nil && h.obs.registered {
+				regWait = h
+			}
+		}
+		if obs == nil && h.obs.established {
+			obs = h
+		}
+	}
+	if v.hasObserve {
+		switch {
+		case regWait != nil:
+			return regWait
+		case obs != nil:
+			return obs
+		case wait != nil:
+			return wait
+		}
+		return newest
+	}
+	switch {
+	case wait != nil:
+		return wait
+	case obs != nil && obs.obs.ended == endNone:
+		return obs
+	}
+	return newest
+}
+
+// orphan starts an exchange for a response that matches no request.
+func (t *Tracker) orphan(p *Packet, v *view, now int64) *hop {
+	m := p.Msg
+	t.stats.UnmatchedResponses++
+	x := t.newX()
+	ps := t.pairFor(mkPair(p.Dst, p.Src), x)
+	h := t.newHop(x)
+	h.kind = kindOrphan
+	h.from, h.to = p.Dst, p.Src
+	h.tk = t.tokKey(p.Dst, p.Src, m.Token)
+	h.token = append(h.token[:0], m.Token...)
+	h.typ = m.Type
+	h.secure = p.Secure
+	h.oscore = v.hasOSCORE
+	h.lastAct = now
+	t.indexTok(h)
+	t.indexPair(h, ps)
+	t.addResponse(h, p, v, now, false)
+	return h
+}
+
+// addResponse adds a new response message to h.
+func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool) {
+	t.addFrame(h, &h.respFrames, p.Frame)
+	h.lastAct = now
+	notif, extra := false, false
+	switch {
+	case h.obs.established || h.obs.registered && v.hasObserve || h.kind == kindOrphan && v.hasObserve:
+		notif = t.observeResponse(h, p, v, now)
+	case !piggy && h.waiting == 0 && h.hasResp && !h.b1.open() && !h.b2.open():
+		extra = true
+	}
+	if h.waiting > 0 {
+		h.waiting--
+	}
+	if extra {
+		h.respDups++
+		t.stats.ResponseDuplicates++
+	} else {
+		h.responses++
+		h.code = v.code
+	}
+	if !h.hasResp {
+		h.hasResp = true
+		h.firstResp = now
+		h.respSize = p.Size
+		if h.inFwd && !h.oscore && h.waiting == 0 && !h.b1.open() {
+			// Answered before it was forwarded: a proxy does not forward
+			// it any more.
+			t.unindexFwd(h)
+		}
+		if o := p.OSCORE; o != nil {
+			h.respTried, h.respVerified = o.Tried, o.Verified
+		}
+	}
+	h.lastResp = now
+	if v.block2.present && !extra {
+		b := h.blocks()
+		if notif && v.block2.num == 0 {
+			b.b2 = blockTrack{}
+		}
+		b.b2.add(v.block2, bodyLen(p))
+		if b.b2.total == 0 {
+			b.b2.total = v.size2
+		}
+		if !h.inBlk && h.main == nil && h.kind == kindRequest && v.block2.more {
+			h.bk = blkKey{mkPair(h.from, h.to), h.method, h.pathHash, 0}
+			t.indexBlk(h)
+		}
+	}
+	t.relayLinks(h, p, v, now, notif)
+}
+
+// observeResponse follows an observation (RFC 7641). It reports whether
+// the response is a notification, that is, not the first response.
+func (t *Tracker) observeResponse(h *hop, p *Packet, v *view, now int64) bool {
+	o := &h.obs
+	if !v.hasObserve || v.code.Class() != 2 {
+		// A response without Observe, or an error, ends the observation
+		// (RFC 7641 sections 3.2 and 4.2).
+		if !o.established {
+			return false
+		}
+		if o.ended == endNone {
+			o.ended, o.endFrame, o.endTime = endFinal, uint32(p.Frame), now
+		} else {
+			o.late++
+		}
+		h.notifications++
+		return true
+	}
+	o.maxAge = 60
+	if v.hasMaxAge {
+		o.maxAge = v.maxAge
+	}
+	if !o.established {
+		o.established = true
+		o.firstSeq, o.lastSeq, o.lastSeqTime = v.observe, v.observe, now
+		o.resetBase = false
+		return false
+	}
+	h.notifications++
+	if o.ended != endNone {
+		o.late++
+	}
+	switch {
+	case o.resetBase:
+		o.resetBase = false
+		o.lastSeq, o.lastSeqTime = v.observe, now
+	case fresher(o.lastSeq, v.observe, o.lastSeqTime, now):
+		o.lastSeq, o.lastSeqTime = v.observe, now
+	default:
+		o.stale++
+	}
+	return true
+}
+
+// ---- ACK and RST ----
+
+func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
+	m := p.Msg
+	k := midKey{ep(p.Dst), ep(p.Src), m.MessageID}
+	e, ok := t.msgs[k]
+	if ok && !t.liveMsg(&e, now) {
+		ok = false
+	}
+	if m.Type == decode.Reset {
+		t.stats.Resets++
+		if !ok {
+			t.stats.UnmatchedResets++
+			return
+		}
+		e.acks++
+		t.msgs[k] = e
+		h := t.hop(e.hop)
+		if h == nil {
+			return
+		}
+		h.lastAct = now
+		switch e.role {
+		case rolePing:
+			t.addFrame(h, &h.respFrames, p.Frame)
+			t.answerPing(h, now)
+		case roleRequest:
+			t.addFrame(h, &h.otherFrames, p.Frame)
+			if !h.reset {
+				h.reset = true
+				if h.waiting > 0 {
+					h.waiting--
+				}
+			}
+		case roleResponse:
+			t.addFrame(h, &h.otherFrames, p.Frame)
+			h.rejected++
+			if h.obs.established && h.obs.ended == endNone {
+				h.obs.ended, h.obs.endFrame, h.obs.endTime = endReset, uint32(p.Frame), now
+			}
+		}
+		t.touch(h.x)
+		return
+	}
+	if m.Code == decode.CodeEmpty {
+		t.stats.EmptyACKs++
+		if !ok {
+			t.stats.UnmatchedACKs++
+			return
+		}
+		e.acks++
+		t.msgs[k] = e
+		h := t.hop(e.hop)
+		if h == nil {
+			return
+		}
+		h.lastAct = now
+		if e.acks > e.copies+1 {
+			t.stats.DuplicateACKs++
+		}
+		if e.role == rolePing {
+			t.addFrame(h, &h.respFrames, p.Frame)
+			t.answerPing(h, now)
+		} else {
+			t.addFrame(h, &h.otherFrames, p.Frame)
+		}
+		t.touch(h.x)
+		return
+	}
+	if !m.Code.IsResponse() {
+		t.stats.Other++
+		return
+	}
+	// A piggybacked response.
+	t.stats.Responses++
+	if ok && e.role == roleRequest {
+		e.acks++
+		t.msgs[k] = e
+		h := t.hop(e.hop)
+		if h != nil && e.acks > 1 {
+			// The same ACK again: one per copy of the request is a
+			// retransmission, more is a flood.
+			t.stats.Responses--
+			t.addFrame(h, &h.respFrames, p.Frame)
+			h.lastAct = now
+			if int(e.acks) <= int(e.copies)+1 {
+				h.respRetrans++
+				t.stats.ResponseRetransmissions++
+			} else {
+				h.respDups++
+				t.stats.ResponseDuplicates++
+			}
+			t.touch(h.x)
+			return
+		}
+		if h != nil && bytes.Equal(h.token, m.Token) {
+			t.addResponse(h, p, v, now, true)
+			t.touch(h.x)
+			return
+		}
+	}
+	if h := t.findResponseHop(p.Dst, p.Src, m.Token, v); h != nil {
+		t.addResponse(h, p, v, now, false)
+		t.touch(h.x)
+		return
+	}
+	h := t.orphan(p, v, now)
+	t.touch(h.x)
+}
+
+func (t *Tracker) answerPing(h *hop, now int64) {
+	if !h.hasResp {
+		h.hasResp = true
+		h.firstResp, h.lastResp = now, now
+		h.waiting = 0
+		h.responses = 1
+	}
+}
+
+// ---- proxy linking ----
+
+// findUpstream looks for the leg a proxy received the request on. The
+// candidates are earlier requests with the same link key; the oldest one
+// that passes canLink wins. exact reports an OSCORE match.
+func (t *Tracker) findUpstream(p *Packet, v *view, lk uint64, now int64) (u *hop, exact bool) {
+	if u, exact = t.scanFwd(p, v, lk, now, false); u != nil {
+		return u, exact
+	}
+	if len(v.payload) > 0 && !v.hasOSCORE && !v.block1.present {
+		// A proxy that reassembled a Block1 upload sends the whole body.
+		return t.scanFwd(p, v, t.h.linkKey(v, p.Msg.Code, true), now, true)
+	}
+	return nil, false
+}
+
+func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled bool) (*hop, bool) {
+	l, ok := t.fwd[lk]
+	if !ok {
+		return nil, false
+	}
+	for r := l.oldest; r.ok(); {
+		u := t.hop(r)
+		if u == nil {
+			break
+		}
+		r = u.fwdNewer
+		if now-u.firstReq > t.maxRes {
+			t.unindexFwd(u)
+			continue
+		}
+		if reassembled && !(u.b1.used && u.b1.complete) {
+			continue
+		}
+		if ok, exact := t.canLink(u, p, v, now); ok {
+			return u, exact
+		}
+	}
+	return nil, false
+}
+
+// canLink decides whether the request in p is the one u's receiver sends
+// on. An OSCORE match is exact: the option and ciphertext are the same.
+// Otherwise u must have gone to a proxy (Proxy-Uri or Proxy-Scheme, a
+// configured or learnt proxy), or p must come from u's receiver's address
+// while u is still unanswered.
+func (t *Tracker) canLink(u *hop, p *Packet, v *view, now int64) (ok, exact bool) {
+	if u.kind != kindRequest || u.from == p.Src || u.to == p.Dst || now < u.firstReq {
+		return false, false
+	}
+	if len(u.x.hops) >= t.cfg.MaxLegs {
+		return false, false
+	}
+	if u.oscore && v.hasOSCORE {
+		return true, true
+	}
+	if u.downs > 0 && u.pendingRetrans == 0 {
+		return false, false
+	}
+	if u.target.IsValid() && !v.hasProxy && u.target != p.Dst {
+		return false, false
+	}
+	if u.proxyHint || t.isProxy(u.to) {
+		return true, false
+	}
+	if p.Src.Addr() == u.to.Addr() && !u.hasResp {
+		return true, false
+	}
+	return false, false
+}
+
+func (t *Tracker) link(u, h *hop, exact bool) {
+	h.up = u.ref()
+	u.downs++
+	if !u.oscore {
+		// Forwarded: no longer a candidate, unless a retransmission is
+		// forwarded as a new request (requestCopy puts it back).
+		t.unindexFwd(u)
+	}
+	if u.downs > 1 {
+		switch {
+		case u.pendingRetrans > 0:
+			u.pendingRetrans--
+		case exact:
+			h.replay = true
+		}
+	}
+	h.reqResidence = h.firstReq - u.firstReq
+	t.learnProxy(u.to)
+	t.stats.ProxyLinks++
+}
+
+func (t *Tracker) learnProxy(a netip.AddrPort) {
+	if _, ok := t.proxies[a]; ok || len(t.proxies) >= maxLearntProxies+len(t.cfg.Proxies) {
+		return
+	}
+	t.proxies[a] = struct{}{}
+}
+
+func (t *Tracker) isProxy(a netip.AddrPort) bool {
+	if _, ok := t.proxies[a]; ok {
+		return true
+	}
+	for _, p := range t.proxyAddrs {
+		if p == a.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
+// relayLinks measures proxy residence on the way back, tells relayed
+// responses from ones a proxy made up, and links notifications to the
+// server leg or publication that fed them.
+func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) {
+	if h.kind == kindPing {
+		return
+	}
+	key := t.h.contentKey(p.Msg, v)
+	if h.up.ok() {
+		h.recent[h.recentNext%uint8(len(h.recent))] = recentResp{t: now, key: key}
+		h.recentNext++
+		t.respTab[key&(respSlots-1)] = respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)}
+	}
+	switch {
+	case h.downs > 0:
+		var best *recentResp
+		self := h.ref()
+		for _, d := range h.x.hops {
+			if d.up != self {
+				continue
+			}
+			for i := range d.recent {
+				r := &d.recent[i]
+				if r.used || r.key != key || r.t > now || now-r.t > t.maxRes {
+					continue
+				}
+				if best == nil || r.t < best.t {
+					best = r
+				}
+			}
+		}
+		if best != nil {
+			best.used = true
+			h.relayed = true
+			res := now - best.t
+			if !h.hasRespRes {
+				h.respResidence, h.hasRespRes = res, true
+			}
+			if notif && res > h.maxNotifRes {
+				h.maxNotifRes = res
+			}
+		}
+	case h.kind == kindRequest && (h.proxyHint || t.isProxy(h.to)):
+		r := &t.respTab[key&(respSlots-1)]
+		if r.key != key || now-r.t > t.maxRes || r.t > now {
+			break
+		}
+		s := t.hop(r.hop)
+		if s == nil || s.x == h.x {
+			break
+		}
+		kind := "cached-from"
+		if notif {
+			kind = "fed-by"
+		}
+		if h.obs.established && !h.shared.ok() {
+			h.shared = s.ref()
+			if len(s.sharers) < maxSharers {
+				s.sharers = append(s.sharers, xref{h.x, h.x.gen})
+			}
+		}
+		t.addLink(h.x, kind, s.x.id, p.Frame)
+	}
+	t.deliverPublication(h, p, v, now)
+}
+
+// Publications (seed section 3): a PUT or POST with a body to a broker
+// is remembered; a notification from the broker on an observation of the
+// same resource with the same body is linked to it.
+func (t *Tracker) notePublication(h *hop, v *view, now int64, frame int) {
+	if len(v.payload) == 0 || v.code != decode.CodePUT && v.code != decode.CodePOST {
+		return
+	}
+	key := t.pubKey(h.to, h.pathHash, v.payload)
+	t.pubTab[key&(pubSlots-1)] = respRec{key: key, t: now, hop: h.ref(), frame: uint32(frame)}
+}
+
+func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64) {
+	if h.kind != kindRequest || !h.obs.established || len(v.payload) == 0 {
+		return
+	}
+	key := t.pubKey(h.to, h.pathHash, v.payload)
+	r := &t.pubTab[key&(pubSlots-1)]
+	if r.key != key || now-r.t > t.maxRes || r.t > now {
+		return
+	}
+	pub := t.hop(r.hop)
+	if pub == nil || pub.x == h.x {
+		return
+	}
+	t.addLink(h.x, "published-by", pub.x.id, p.Frame)
+	t.addLink(pub.x, "delivered-to", h.x.id, p.Frame)
+}
+
+func (t *Tracker) pubKey(to netip.AddrPort, path uint64, payload []byte) uint64 {
+	a := to.Addr().As16()
+	k := mix(binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:]))
+	k = mix(k, uint64(to.Port())|5<<40)
+	return mix(mix(k, path), t.h.bytes(payload))
+}
+
+func (t *Tracker) addLink(x *xstate, kind string, id uint64, frame int) {
+	ex := exchangeID(id)
+	for _, l := range x.links {
+		if l.Kind == kind && l.Exchange == ex {
+			return
+		}
+	}
+	if len(x.links) < maxLinks {
+		x.links = append(x.links, Link{Kind: kind, Exchange: ex, Frame: frame})
+	}
+}
+
+// ---- keys and indexes ----
+
+func (t *Tracker) tokKey(client, server netip.AddrPort, token []byte) tokKey {
+	k := tokKey{client: ep(client), server: ep(server), n: uint16(min(len(token), math.MaxUint16))}
+	if len(token) <= len(k.b) {
+		copy(k.b[:], token)
+	} else {
+		binary.LittleEndian.PutUint64(k.b[:], t.h.bytes(token))
+	}
+	return k
+}
+
+func (t *Tracker) indexTok(h *hop) {
+	r := t.toks[h.tk]
+	h.tokOlder = r
+	if o := t.hop(r); o != nil {
+		o.tokNewer = h.ref()
+	}
+	t.toks[h.tk] = h.ref()
+	h.inTok = true
+}
+
+func (t *Tracker) unindexTok(h *hop) {
+	if !h.inTok {
+		return
+	}
+	older, newer := t.hop(h.tokOlder), t.hop(h.tokNewer)
+	if newer != nil {
+		newer.tokOlder = h.tokOlder
+	} else if older != nil {
+		t.toks[h.tk] = h.tokOlder
+	} else {
+		delete(t.toks, h.tk)
+	}
+	if older != nil {
+		older.tokNewer = h.tokNewer
+	}
+	h.inTok, h.tokOlder, h.tokNewer = false, ref{}, ref{}
+}
+
+func (t *Tracker) indexFwd(h *hop) {
+	l := t.fwd[h.linkKey]
+	if l.n >= maxFwdPerKey {
+		if o := t.hop(l.oldest); o != nil {
+			t.unindexFwd(o)
+			l = t.fwd[h.linkKey]
+		}
+	}
+	h.fwdOlder = l.newest
+	if o := t.hop(l.newest); o != nil {
+		o.fwdNewer = h.ref()
+	} else {
+		l.oldest = h.ref()
+	}
+	l.newest = h.ref()
+	l.n++
+	t.fwd[h.linkKey] = l
+	h.inFwd = true
+}
+
+func (t *Tracker) unindexFwd(h *hop) {
+	if !h.inFwd {
+		return
+	}
+	l := t.fwd[h.linkKey]
+	older, newer := t.hop(h.fwdOlder), t.hop(h.fwdNewer)
+	if older != nil {
+		older.fwdNewer = h.fwdNewer
+	} else {
+		l.oldest = h.fwdNewer
+	}
+	if newer != nil {
+		newer.fwdOlder = h.fwdOlder
+	} else {
+		l.newest = h.fwdOlder
+	}
+	l.n--
+	if l.n <= 0 {
+		delete(t.fwd, h.linkKey)
+	} else {
+		t.fwd[h.linkKey] = l
+	}
+	h.inFwd, h.fwdOlder, h.fwdNewer = false, ref{}, ref{}
+}
+
+func (t *Tracker) indexBlk(h *hop) {
+	if o := t.hop(t.blks[h.bk]); o != nil && o != h {
+		o.inBlk = false
+	}
+	t.blks[h.bk] = h.ref()
+	h.inBlk = true
+}
+
+func (t *Tracker) unindexBlk(h *hop) {
+	if !h.inBlk {
+		return
+	}
+	if t.blks[h.bk] == h.ref() {
+		delete(t.blks, h.bk)
+	}
+	h.inBlk = false
+}
+
+// pairFor returns the state of pair k, creating it, after enforcing
+// MaxPendingPerPair for a new leg: the exchanges of the oldest legs are
+// emitted. keep is the exchange the new leg joins; it is never evicted.
+func (t *Tracker) pairFor(k pairKey, keep *xstate) *pairState {
+	ps := t.pairs[k]
+	for ps != nil && ps.n >= t.cfg.MaxPendingPerPair {
+		h := t.hop(ps.oldest)
+		if h == nil || h.x == keep {
+			break
+		}
+		if t.finished(h.x) {
+			t.stats.EarlyEmits++
+			t.finish(h.x, false)
+		} else {
+			t.stats.EvictedPerPair++
+			t.finish(h.x, true)
+		}
+		if ps.n == 0 {
+			ps = nil // released with its last leg
+		}
+	}
+	if ps == nil {
+		if n := len(t.spare); n > 0 {
+			ps, t.spare = t.spare[n-1], t.spare[:n-1]
+		} else {
+			ps = new(pairState)
+		}
+		*ps = pairState{key: k}
+		t.pairs[k] = ps
+	}
+	return ps
+}
+
+// indexPair appends h to the legs of ps.
+func (t *Tracker) indexPair(h *hop, ps *pairState) {
+	h.pair = ps
+	h.pairOlder = ps.newest
+	if o := t.hop(ps.newest); o != nil {
+		o.pairNewer = h.ref()
+	} else {
+		ps.oldest = h.ref()
+	}
+	ps.newest = h.ref()
+	ps.n++
+}
+
+func (t *Tracker) unindexPair(h *hop) {
+	ps := h.pair
+	if ps == nil {
+		return
+	}
+	older, newer := t.hop(h.pairOlder), t.hop(h.pairNewer)
+	if older != nil {
+		older.pairNewer = h.pairNewer
+	} else {
+		ps.oldest = h.pairNewer
+	}
+	if newer != nil {
+		newer.pairOlder = h.pairOlder
+	} else {
+		ps.newest = h.pairOlder
+	}
+	ps.n--
+	if ps.n <= 0 {
+		delete(t.pairs, ps.key)
+		t.spare = append(t.spare, ps)
+	}
+	h.pair, h.pairOlder, h.pairNewer = nil, ref{}, ref{}
+}
+
+// ---- pools, deadlines, heap ----
+
+func (t *Tracker) hop(r ref) *hop {
+	if !r.ok() || int(r.i) >= len(t.hops) {
+		return nil
+	}
+	h := t.hops[r.i]
+	if h.gen != r.gen || h.x == nil {
+		return nil
+	}
+	return h
+}
+
+func (t *Tracker) newHop(x *xstate) *hop {
+	var h *hop
+	if n := len(t.hopFree); n > 0 {
+		h = t.hops[t.hopFree[n-1]]
+		t.hopFree = t.hopFree[:n-1]
+	} else {
+		h = &hop{idx: uint32(len(t.hops)), gen: 1}
+		t.hops = append(t.hops, h)
+	}
+	h.x = x
+	x.hops = append(x.hops, h)
+	return h
+}
+
+// newX starts an exchange, making room under MaxPending first.
+func (t *Tracker) newX() *xstate {
+	for t.live >= t.cfg.MaxPending && len(t.heap) > 0 {
+		x := t.heap[0]
+		if t.finished(x) {
+			t.stats.EarlyEmits++
+			t.finish(x, false)
+		} else {
+			t.stats.EvictedPending++
+			t.finish(x, true)
+		}
+	}
+	var x *xstate
+	if n := len(t.xFree); n > 0 {
+		x = t.xs[t.xFree[n-1]]
+		t.xFree = t.xFree[:n-1]
+	} else {
+		x = &xstate{idx: uint32(len(t.xs)), gen: 1, heapIdx: -1}
+		t.xs = append(t.xs, x)
+	}
+	t.nextID++
+	x.id = t.nextID
+	x.deadline = math.MinInt64
+	t.heapPush(x)
+	t.live++
+	if t.live > t.stats.PeakExchanges {
+		t.stats.PeakExchanges = t.live
+	}
+	return x
+}
+
+// finished reports whether every leg of x is only lingering: answered,
+// not observing, no transfer open.
+func (t *Tracker) finished(x *xstate) bool {
+	for _, h := range x.hops {
+		if h.waiting > 0 || h.obs.established && h.obs.ended == endNone || h.b1.open() || h.b2.open() {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Tracker) hopDeadline(h *hop) int64 {
+	switch {
+	case h.waiting > 0:
+		life := t.life
+		if h.typ == decode.NonConfirmable {
+			life = t.nonLife
+		}
+		return max(h.lastReq+life, h.lastAct+t.linger)
+	case h.obs.established && h.obs.ended == endNone:
+		d := int64(h.obs.maxAge)*int64(time.Second) + t.life
+		return h.lastAct + min(d, t.obsLife)
+	case h.b1.open() || h.b2.open():
+		return h.lastAct + t.life
+	}
+	return h.lastAct + t.linger
+}
+
+// touch recomputes the deadline of x after a change.
+func (t *Tracker) touch(x *xstate) {
+	if x == nil || x.heapIdx < 0 {
+		return
+	}
+	d := int64(math.MinInt64)
+	for _, h := range x.hops {
+		d = max(d, t.hopDeadline(h))
+	}
+	x.deadline = d
+	t.heapFix(x.heapIdx)
+}
+
+// finish emits x and frees its state.
+func (t *Tracker) finish(x *xstate, evicted bool) {
+	t.heapRemove(x.heapIdx)
+	e := t.build(x, evicted)
+	t.stats.Exchanges++
+	if len(e.Legs) > 1 && e.Legs[1].Shared == "" {
+		t.stats.Proxied++
+	}
+	t.release(x)
+	if t.emit != nil {
+		t.emit(e)
+	}
+}
+
+func (t *Tracker) release(x *xstate) {
+	for _, h := range x.hops {
+		t.unindexTok(h)
+		t.unindexFwd(h)
+		t.unindexBlk(h)
+		t.unindexPair(h)
+	}
+	for _, h := range x.hops {
+		// Exchanges fed by this leg keep a copy of it.
+		for _, r := range h.sharers {
+			if r.x.gen == r.gen && r.x.heapIdx >= 0 && r.x != x && r.x.sharedSnap == nil {
+				l := t.leg(h)
+				l.Shared = exchangeID(x.id)
+				r.x.sharedSnap = &l
+			}
+		}
+		h.clear()
+		h.gen++
+		if h.gen == 0 {
+			h.gen = 1
+		}
+		t.hopFree = append(t.hopFree, h.idx)
+	}
+	clear(x.hops)
+	x.clear()
+	x.gen++
+	if x.gen == 0 {
+		x.gen = 1
+	}
+	t.xFree = append(t.xFree, x.idx)
+	t.live--
+}
+
+func (t *Tracker) addFrame(h *hop, list *[]uint32, frame int) {
+	x := h.x
+	if x.frames >= t.cfg.MaxFrames {
+		x.omitted++
+		return
+	}
+	x.frames++
+	*list = append(*list, uint32(frame))
+}
+
+func less(a, b *xstate) bool {
+	return a.deadline < b.deadline || a.deadline == b.deadline && a.id < b.id
+}
+
+func (t *Tracker) heapPush(x *xstate) {
+	x.heapIdx = len(t.heap)
+	t.heap = append(t.heap, x)
+	t.heapUp(x.heapIdx)
+}
+
+func (t *Tracker) heapRemove(i int) {
+	n := len(t.heap) - 1
+	x := t.heap[i]
+	if i != n {
+		t.heapSwap(i, n)
+	}
+	t.heap[n] = nil
+	t.heap = t.heap[:n]
+	x.heapIdx = -1
+	if i != n {
+		t.heapFix(i)
+	}
+}
+
+func (t *Tracker) heapFix(i int) {
+	if !t.heapDown(i) {
+		t.heapUp(i)
+	}
+}
+
+func (t *Tracker) heapSwap(i, j int) {
+	t.heap[i], t.heap[j] = t.heap[j], t.heap[i]
+	t.heap[i].heapIdx = i
+	t.heap[j].heapIdx = j
+}
+
+func (t *Tracker) heapUp(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !less(t.heap[j], t.heap[i]) {
+			break
+		}
+		t.heapSwap(i, j)
+		j = i
+	}
+}
+
+func (t *Tracker) heapDown(i0 int) bool {
+	i, n := i0, len(t.heap)
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && less(t.heap[j2], t.heap[j]) {
+			j = j2
+		}
+		if !less(t.heap[j], t.heap[i]) {
+			break
+		}
+		t.heapSwap(i, j)
+		i = j
+	}
+	return i > i0
+}
