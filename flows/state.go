@@ -248,7 +248,8 @@ type xstate struct {
 	id       uint64
 	hops     []*hop
 	heapIdx  int
-	deadline int64
+	deadline int64 // when x expires
+	hkey     int64 // the deadline x is ordered by in the heap; at most deadline late
 	frames   int
 	omitted  int
 	links    []Link
@@ -306,7 +307,7 @@ type msgEntry struct {
 
 type ringEntry struct {
 	k midKey
-	t int64
+	e msgEntry
 }
 
 // respRec and pubRec are the slots of the lossy tables that link

@@ -33,7 +33,7 @@ type Tracker struct {
 	live    int
 	nextID  uint64
 
-	msgs     map[midKey]msgEntry
+	msgs     map[midKey]uint32 // slot in ring
 	ring     []ringEntry
 	ringHead int
 	ringLen  int
@@ -82,7 +82,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		maxRes:   int64(cfg.MaxResidence),
 		minGap:   int64(cfg.MinRetransmitGap),
 		mergeWin: int64(cfg.MergeWindow),
-		msgs:     make(map[midKey]msgEntry),
+		msgs:     make(map[midKey]uint32),
 		toks:     make(map[tokKey]ref),
 		blks:     make(map[blkKey]ref),
 		fwd:      make(map[uint64]fwdList),
@@ -165,12 +165,22 @@ func (t *Tracker) Close() {
 }
 
 func (t *Tracker) expire(now int64) {
-	for len(t.heap) > 0 && t.heap[0].deadline < now {
-		t.finish(t.heap[0], false)
+	for len(t.heap) > 0 {
+		x := t.heap[0]
+		if x.hkey >= now {
+			break
+		}
+		if x.deadline > x.hkey {
+			// Activity moved the deadline on since x was placed.
+			x.hkey = x.deadline
+			t.heapDown(0)
+			continue
+		}
+		t.finish(x, false)
 	}
 	for t.ringLen > 0 {
 		e := &t.ring[t.ringHead]
-		if e.t+t.life >= now {
+		if e.e.t+t.life >= now {
 			break
 		}
 		t.popRing()
@@ -178,6 +188,10 @@ func (t *Tracker) expire(now int64) {
 }
 
 // ---- message table ----
+
+// The Message IDs are remembered in a ring in arrival order, which makes
+// expiry and the MaxMessages cap first-in first-out; the map points into
+// the ring.
 
 func (t *Tracker) liveMsg(e *msgEntry, now int64) bool {
 	life := t.life
@@ -187,11 +201,26 @@ func (t *Tracker) liveMsg(e *msgEntry, now int64) bool {
 	return e.t+life >= now
 }
 
+// getMsg returns the live entry for k, or nil. The pointer is valid until
+// the next putMsg.
+func (t *Tracker) getMsg(k midKey, now int64) *msgEntry {
+	i, ok := t.msgs[k]
+	if !ok {
+		return nil
+	}
+	e := &t.ring[i].e
+	if !t.liveMsg(e, now) {
+		return nil
+	}
+	return e
+}
+
 // putMsg remembers a message; the oldest is forgotten when the table is
 // full.
 func (t *Tracker) putMsg(k midKey, e msgEntry) {
 	if t.ringLen == t.cfg.MaxMessages {
-		if t.msgLive(t.ring[t.ringHead]) {
+		r := &t.ring[t.ringHead]
+		if i, ok := t.msgs[r.k]; ok && int(i) == t.ringHead && t.liveMsg(&r.e, t.now) {
 			t.stats.EvictedMessages++
 		}
 		t.popRing()
@@ -199,22 +228,18 @@ func (t *Tracker) putMsg(k midKey, e msgEntry) {
 	if t.ringLen == len(t.ring) {
 		t.growRing()
 	}
-	t.ring[(t.ringHead+t.ringLen)%len(t.ring)] = ringEntry{k: k, t: e.t}
+	slot := (t.ringHead + t.ringLen) % len(t.ring)
+	t.ring[slot] = ringEntry{k: k, e: e}
 	t.ringLen++
-	t.msgs[k] = e
+	t.msgs[k] = uint32(slot)
 	if n := len(t.msgs); n > t.stats.PeakMessages {
 		t.stats.PeakMessages = n
 	}
 }
 
-func (t *Tracker) msgLive(r ringEntry) bool {
-	e, ok := t.msgs[r.k]
-	return ok && e.t == r.t && t.liveMsg(&e, t.now)
-}
-
 func (t *Tracker) popRing() {
-	r := t.ring[t.ringHead]
-	if e, ok := t.msgs[r.k]; ok && e.t == r.t {
+	r := &t.ring[t.ringHead]
+	if i, ok := t.msgs[r.k]; ok && int(i) == t.ringHead {
 		delete(t.msgs, r.k)
 	}
 	t.ringHead = (t.ringHead + 1) % len(t.ring)
@@ -222,11 +247,14 @@ func (t *Tracker) popRing() {
 }
 
 func (t *Tracker) growRing() {
-	n := max(2*len(t.ring), 1024)
-	n = min(n, t.cfg.MaxMessages)
+	n := min(max(2*len(t.ring), 1024), t.cfg.MaxMessages)
 	r := make([]ringEntry, n)
 	for i := range t.ringLen {
-		r[i] = t.ring[(t.ringHead+i)%len(t.ring)]
+		old := (t.ringHead + i) % len(t.ring)
+		r[i] = t.ring[old]
+		if s, ok := t.msgs[r[i].k]; ok && int(s) == old {
+			t.msgs[r[i].k] = uint32(i)
+		}
 	}
 	t.ring, t.ringHead = r, 0
 }
@@ -237,10 +265,9 @@ func (t *Tracker) request(p *Packet, v *view, now int64) {
 	m := p.Msg
 	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
 	sum := t.h.bytes(m.Raw)
-	if e, ok := t.msgs[k]; ok && t.liveMsg(&e, now) {
+	if e := t.getMsg(k, now); e != nil {
 		if e.hash == sum {
-			t.requestCopy(&e, p, now)
-			t.msgs[k] = e
+			t.requestCopy(e, p, now)
 			return
 		}
 		t.stats.MessageIDReuse++
@@ -515,9 +542,8 @@ func (t *Tracker) ping(p *Packet, now int64) {
 	m := p.Msg
 	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
 	sum := t.h.bytes(m.Raw)
-	if e, ok := t.msgs[k]; ok && t.liveMsg(&e, now) && e.hash == sum {
-		t.requestCopy(&e, p, now)
-		t.msgs[k] = e
+	if e := t.getMsg(k, now); e != nil && e.hash == sum {
+		t.requestCopy(e, p, now)
 		return
 	}
 	t.stats.Pings++
@@ -544,10 +570,9 @@ func (t *Tracker) response(p *Packet, v *view, now int64) {
 	m := p.Msg
 	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
 	sum := t.h.bytes(m.Raw)
-	if e, ok := t.msgs[k]; ok && t.liveMsg(&e, now) {
+	if e := t.getMsg(k, now); e != nil {
 		if e.hash == sum {
-			t.responseCopy(&e, p, now)
-			t.msgs[k] = e
+			t.responseCopy(e, p, now)
 			return
 		}
 		t.stats.MessageIDReuse++
@@ -770,10 +795,8 @@ func (t *Tracker) observeResponse(h *hop, p *Packet, v *view, now int64) bool {
 func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 	m := p.Msg
 	k := midKey{ep(p.Dst), ep(p.Src), m.MessageID}
-	e, ok := t.msgs[k]
-	if ok && !t.liveMsg(&e, now) {
-		ok = false
-	}
+	e := t.getMsg(k, now)
+	ok := e != nil
 	if m.Type == decode.Reset {
 		t.stats.Resets++
 		if !ok {
@@ -781,7 +804,6 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			return
 		}
 		e.acks++
-		t.msgs[k] = e
 		h := t.hop(e.hop)
 		if h == nil {
 			return
@@ -816,7 +838,6 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			return
 		}
 		e.acks++
-		t.msgs[k] = e
 		h := t.hop(e.hop)
 		if h == nil {
 			return
@@ -842,7 +863,6 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 	t.stats.Responses++
 	if ok && e.role == roleRequest {
 		e.acks++
-		t.msgs[k] = e
 		h := t.hop(e.hop)
 		if h != nil && e.acks > 1 {
 			// The same ACK again: one per copy of the request is a
@@ -1312,6 +1332,11 @@ func (t *Tracker) newHop(x *xstate) *hop {
 func (t *Tracker) newX() *xstate {
 	for t.live >= t.cfg.MaxPending && len(t.heap) > 0 {
 		x := t.heap[0]
+		if x.deadline > x.hkey {
+			x.hkey = x.deadline
+			t.heapDown(0)
+			continue
+		}
 		if t.finished(x) {
 			t.stats.EarlyEmits++
 			t.finish(x, false)
@@ -1330,7 +1355,7 @@ func (t *Tracker) newX() *xstate {
 	}
 	t.nextID++
 	x.id = t.nextID
-	x.deadline = math.MinInt64
+	x.deadline, x.hkey = math.MaxInt64, math.MaxInt64
 	t.heapPush(x)
 	t.live++
 	if t.live > t.stats.PeakExchanges {
@@ -1367,7 +1392,9 @@ func (t *Tracker) hopDeadline(h *hop) int64 {
 	return h.lastAct + t.linger
 }
 
-// touch recomputes the deadline of x after a change.
+// touch recomputes the deadline of x after a change. The heap is only
+// fixed when the deadline moves earlier; a later one is noticed when x
+// comes to the top (expire, newX).
 func (t *Tracker) touch(x *xstate) {
 	if x == nil || x.heapIdx < 0 {
 		return
@@ -1377,7 +1404,10 @@ func (t *Tracker) touch(x *xstate) {
 		d = max(d, t.hopDeadline(h))
 	}
 	x.deadline = d
-	t.heapFix(x.heapIdx)
+	if d < x.hkey {
+		x.hkey = d
+		t.heapUp(x.heapIdx)
+	}
 }
 
 // finish emits x and frees its state.
@@ -1438,7 +1468,7 @@ func (t *Tracker) addFrame(h *hop, list *[]uint32, frame int) {
 }
 
 func less(a, b *xstate) bool {
-	return a.deadline < b.deadline || a.deadline == b.deadline && a.id < b.id
+	return a.hkey < b.hkey || a.hkey == b.hkey && a.id < b.id
 }
 
 func (t *Tracker) heapPush(x *xstate) {

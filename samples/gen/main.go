@@ -20,7 +20,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -111,6 +110,7 @@ type resource struct {
 	bodies     [][]byte // request payloads of PUT and POST
 	observable bool
 	blockwise  bool // served with Block2
+	weight     int  // how often clients pick it, relative to the others
 }
 
 var firmware = func() []byte {
@@ -131,21 +131,41 @@ func texts(ss ...string) [][]byte {
 }
 
 var resources = []resource{
-	{path: "/sensors/temp", segs: []string{"sensors", "temp"}, methods: []uint8{codeGET}, cf: 0,
+	{path: "/sensors/temp", weight: 30, segs: []string{"sensors", "temp"}, methods: []uint8{codeGET}, cf: 0,
 		reps: texts("20.5", "20.7", "21.0", "21.3", "21.6", "22.1", "19.8", "23.4"), observable: true},
-	{path: "/sensors/humidity", segs: []string{"sensors", "humidity"}, methods: []uint8{codeGET}, cf: 0,
+	{path: "/sensors/humidity", weight: 15, segs: []string{"sensors", "humidity"}, methods: []uint8{codeGET}, cf: 0,
 		reps: texts("41", "43", "44", "47", "52"), observable: true},
-	{path: "/sensors/light", segs: []string{"sensors", "light"}, methods: []uint8{codeGET}, cf: 60,
+	{path: "/sensors/light", weight: 10, segs: []string{"sensors", "light"}, methods: []uint8{codeGET}, cf: 60,
 		reps: [][]byte{{0xa2, 0x61, 0x76, 0x19, 0x01, 0xf4, 0x61, 0x75, 0x63, 0x6c, 0x75, 0x78}, {0xa2, 0x61, 0x76, 0x18, 0x64, 0x61, 0x75, 0x63, 0x6c, 0x75, 0x78}}},
-	{path: "/actuators/valve", segs: []string{"actuators", "valve"}, methods: []uint8{codeGET, codePUT, codePUT}, cf: 50,
+	{path: "/actuators/valve", weight: 15, segs: []string{"actuators", "valve"}, methods: []uint8{codeGET, codePUT, codePUT}, cf: 50,
 		reps: texts(`{"open":true,"flow":12.5}`, `{"open":false,"flow":0}`), bodies: texts(`{"open":true}`, `{"open":false}`)},
-	{path: "/actuators/fan", segs: []string{"actuators", "fan"}, methods: []uint8{codeGET, codePUT, codePOST}, cf: 50,
+	{path: "/actuators/fan", weight: 10, segs: []string{"actuators", "fan"}, methods: []uint8{codeGET, codePUT, codePOST}, cf: 50,
 		reps: texts(`{"rpm":1200}`, `{"rpm":0}`), bodies: texts(`{"rpm":1500}`, `{"rpm":0}`, `{"toggle":1}`)},
-	{path: "/config/interval", segs: []string{"config", "interval"}, methods: []uint8{codeGET, codePUT}, cf: 0,
+	{path: "/config/interval", weight: 8, segs: []string{"config", "interval"}, methods: []uint8{codeGET, codePUT}, cf: 0,
 		reps: texts("60", "30"), bodies: texts("30", "60", "120")},
-	{path: "/events", segs: []string{"events"}, methods: []uint8{codePOST}, cf: 50,
+	{path: "/events", weight: 10, segs: []string{"events"}, methods: []uint8{codePOST}, cf: 50,
 		bodies: texts(`{"type":"door","state":"open"}`, `{"type":"motion"}`, `{"type":"battery","level":17}`)},
-	{path: "/firmware", segs: []string{"firmware"}, methods: []uint8{codeGET}, cf: 42, reps: [][]byte{firmware}, blockwise: true},
+	{path: "/firmware", weight: 1, segs: []string{"firmware"}, methods: []uint8{codeGET}, cf: 42, reps: [][]byte{firmware}, blockwise: true},
+}
+
+var totalWeight = func() int {
+	n := 0
+	for _, r := range resources {
+		n += r.weight
+	}
+	return n
+}()
+
+// pickResource returns the index of the resource that w, in
+// [0, totalWeight), falls on.
+func pickResource(w int) int {
+	for i, r := range resources {
+		if w < r.weight {
+			return i
+		}
+		w -= r.weight
+	}
+	return len(resources) - 1
 }
 
 // uriMode says how a request names its resource.
@@ -187,6 +207,7 @@ type exchange struct {
 	steps []step
 	i     int // next step
 	srv   int // server index
+	ri    int // resource index
 	res   *resource
 }
 
@@ -297,7 +318,7 @@ func (g *generator) frame(x *exchange, st *step) []byte {
 		w.uintOption(optBlock2, uint32(m.block2))
 	}
 	if m.uri == uriProxy {
-		w.stringOption(optProxyURI, g.proxyURI[x.srv][x.res.index()])
+		w.stringOption(optProxyURI, g.proxyURI[x.srv][x.ri])
 	}
 	w.payload(m.payload)
 	finishFrame(w.buf, st.src, st.dst)
@@ -320,15 +341,6 @@ func (w *coapWriter) uintOptionText(num uint16, v uint16) {
 	w.bytesOption(num, d[i:])
 }
 
-func (r *resource) index() int {
-	for i := range resources {
-		if &resources[i] == r {
-			return i
-		}
-	}
-	panic("unknown resource")
-}
-
 // newExchange scripts an exchange starting at time t.
 func (g *generator) newExchange(t int64) *exchange {
 	var x *exchange
@@ -339,7 +351,8 @@ func (g *generator) newExchange(t int64) *exchange {
 		x = new(exchange)
 	}
 	x.srv = g.rnd.IntN(len(g.servers))
-	x.res = &resources[g.rnd.IntN(len(resources))]
+	x.ri = pickResource(g.rnd.IntN(totalWeight))
+	x.res = &resources[x.ri]
 	client := g.clients[g.rnd.IntN(len(g.clients))]
 	method := x.res.methods[g.rnd.IntN(len(x.res.methods))]
 	proxied := g.proxy && g.rnd.IntN(100) < 85
@@ -391,7 +404,7 @@ func (g *generator) newExchange(t int64) *exchange {
 	}
 	if !proxied {
 		req.uri = uriPath
-		t = g.leg(x, t, client, g.servers[x.srv], req, kind, method, nil)
+		g.leg(x, t, client, g.servers[x.srv], req, kind, method, nil)
 		return x
 	}
 	// Through the proxy: the same request on the server leg, with the
@@ -415,7 +428,7 @@ type relay struct {
 // leg scripts request req from src to dst at time t and dst's response. For
 // a proxied exchange, r is the client leg: every response that reaches the
 // proxy is relayed to the client after the proxy's residence time.
-func (g *generator) leg(x *exchange, t int64, src, dst *node, req msg, kind string, method uint8, r *relay) int64 {
+func (g *generator) leg(x *exchange, t int64, src, dst *node, req msg, kind string, method uint8, r *relay) {
 	x.add(t, src, dst, req)
 	resp := msg{typ: typeACK, code: codeContent, mid: req.mid, tok: req.tok, observe: -1, block2: -1, cf: -1}
 	switch method {
@@ -500,7 +513,6 @@ func (g *generator) leg(x *exchange, t int64, src, dst *node, req msg, kind stri
 			x.add(t, g.pxFront, r.client, relayed(resp))
 		}
 	}
-	return t
 }
 
 // insert adds a step keeping the script in time order.
@@ -640,5 +652,3 @@ func (g *generator) down(i int) {
 		i = m
 	}
 }
-
-var errUsage = errors.New("usage")
