@@ -4,8 +4,8 @@
 // hands each frame to the caller as a Datagram whose UDP payload is ready for
 // package decode.
 //
-// Reading streams: memory use does not depend on the size of the capture.
-// Every frame of the file comes back from Next exactly once, numbered from 1
+// A Reader streams: its memory use does not depend on the size of the
+// capture. Every frame of the file comes back from Next exactly once, numbered from 1
 // as Wireshark numbers frames; frames that carry no complete UDP datagram are
 // returned too, as KindFragment or KindOther with a Reason.
 package capture

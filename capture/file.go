@@ -191,12 +191,12 @@ func (in *input) failure(err error, frame int) error {
 	case f.fail != nil:
 		f.fail.Frame = frame
 		return f.fail
-	case err == io.EOF && f.left == 0:
-		return io.EOF
 	case f.srcErr != nil && !isCompressionError(f.srcErr):
 		return &FileError{Name: in.name, Off: in.consumed(), Frame: frame, Err: f.srcErr}
 	case f.srcErr != nil:
 		return &FileError{Name: in.name, Off: in.consumed(), Frame: frame, Err: fmt.Errorf("%w: gzip: %v", ErrCorrupt, f.srcErr)}
+	case err == io.EOF && f.eof:
+		return io.EOF
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return &FileError{Name: in.name, Off: f.segOff, Frame: frame, Err: fmt.Errorf("%w: file ends inside a record", ErrTruncated)}
 	}
@@ -245,6 +245,9 @@ type section struct {
 }
 
 func (f *framing) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	n := 0
 	for n < len(p) {
 		if f.left == 0 {
@@ -387,6 +390,12 @@ func (f *framing) ngBlock() int {
 		default:
 			f.corrupt("section header byte-order magic 0x%x", hdr[8:12])
 			return 0
+		}
+		// pcapgo reads at most bufSize bytes behind this point: sections
+		// that ended before that are done with, even if pcapgo found no
+		// packet in them to ask for a link type.
+		for len(f.sections) > 1 && f.sections[1].start < f.off-bufSize {
+			f.sections = f.sections[1:]
 		}
 		f.sections = append(f.sections, section{start: f.off, order: order})
 		f.order = order

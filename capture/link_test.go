@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -326,6 +327,27 @@ func TestPcapngSections(t *testing.T) {
 	}
 }
 
+// TestManyEmptySections checks that sections without packets are not kept.
+func TestManyEmptySections(t *testing.T) {
+	le := byteOrder(binary.LittleEndian)
+	var f []byte
+	for range 100000 {
+		f = append(f, ngSHB(le)...)
+		f = append(f, ngIDB(le, 1, 0)...)
+	}
+	f = append(f, ngSHB(le)...)
+	f = append(f, ngIDB(le, 101, 0)...)
+	f = append(f, ngEPB(le, 0, t0, ipUDP(t, v4src, v4dst, coap))...)
+	r := mustReader(t, f)
+	recs, err := readAll(t, r)
+	if err != io.EOF || len(recs) != 1 || recs[0].Link != LinkTypeRaw || recs[0].Kind != KindUDP {
+		t.Fatalf("%d frames, %v", len(recs), err)
+	}
+	if n := len(r.in.f.sections); n > bufSize/len(ngSHB(le))+2 {
+		t.Errorf("%d sections kept", n)
+	}
+}
+
 func TestPcapVariants(t *testing.T) {
 	ip4 := ipUDP(t, v4src, v4dst, coap)
 	frame := ether(t, layers.EthernetTypeIPv4, ip4)
@@ -410,5 +432,46 @@ func TestKindAndLinkTypeStrings(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// fakeSource returns its frames, with an error in between, then io.EOF.
+type fakeSource struct {
+	frames [][]byte
+	errAt  int
+	n      int
+}
+
+var errTimeout = errors.New("read timeout")
+
+func (f *fakeSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	f.n++
+	switch {
+	case f.n == f.errAt:
+		return nil, gopacket.CaptureInfo{}, errTimeout
+	case len(f.frames) == 0:
+		return nil, gopacket.CaptureInfo{}, io.EOF
+	}
+	b := f.frames[0]
+	f.frames = f.frames[1:]
+	return b, gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(b), Length: len(b)}, nil
+}
+
+func TestSourceReader(t *testing.T) {
+	ip6 := ipUDP(t, v6src, v6dst, coap)
+	src := &fakeSource{frames: [][]byte{sll2(0x86dd, 1, ip6), sll2(0x86dd, 1, ip6)}, errAt: 2}
+	r := NewSourceReader(src, LinkTypeLinuxSLL2)
+	var d Datagram
+	if err := r.Next(&d); err != nil || d.Kind != KindUDP || d.Number != 1 || d.LinkType != LinkTypeLinuxSLL2 {
+		t.Fatalf("frame 1: %v %v", err, d.Kind)
+	}
+	if err := r.Next(&d); err != errTimeout {
+		t.Fatalf("got %v, want the source's error", err)
+	}
+	if err := r.Next(&d); err != nil || d.Kind != KindUDP || d.Number != 2 || d.Src != v6src {
+		t.Fatalf("frame 2 after the error: %v %v %d", err, d.Kind, d.Number)
+	}
+	if err := r.Next(&d); err != io.EOF || r.Frames() != 2 {
+		t.Fatalf("end: %v, %d frames", err, r.Frames())
 	}
 }

@@ -101,9 +101,44 @@ func appendStr[S string | []byte](dst []byte, key string, v S) []byte {
 
 // appendTime appends t as an RFC 3339 string with nanoseconds, in UTC.
 func appendTime(dst []byte, t time.Time) []byte {
+	return appendTimeC(dst, nil, t)
+}
+
+func appendTimeC(dst []byte, c *TimeCache, t time.Time) []byte {
 	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, timeLayout)
+	dst = c.AppendTime(dst, t)
 	return append(dst, '"')
+}
+
+// TimeCache formats capture timestamps fast: it keeps the formatted date
+// and time of the last second seen, which consecutive frames nearly always
+// share. A TimeCache belongs to one goroutine.
+type TimeCache struct {
+	sec    int64
+	valid  bool
+	prefix []byte // "2006-01-02T15:04:05."
+}
+
+// AppendTime appends t in UTC as 2006-01-02T15:04:05.000000000Z.
+func (c *TimeCache) AppendTime(dst []byte, t time.Time) []byte {
+	if c == nil {
+		return t.UTC().AppendFormat(dst, timeLayout)
+	}
+	t = t.UTC()
+	sec := t.Unix()
+	if !c.valid || sec != c.sec {
+		c.prefix = t.Truncate(time.Second).AppendFormat(c.prefix[:0], "2006-01-02T15:04:05.")
+		c.sec, c.valid = sec, true
+	}
+	dst = append(dst, c.prefix...)
+	ns := t.Nanosecond()
+	var digits [9]byte
+	for i := 8; i >= 0; i-- {
+		digits[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	dst = append(dst, digits[:]...)
+	return append(dst, 'Z')
 }
 
 // appendFloat appends a duration or ratio the way encoding/json writes a float64.

@@ -58,3 +58,14 @@ func TestAppendTime(t *testing.T) {
 		t.Errorf("appendTime output %s does not round-trip: %v %v", got, back, err)
 	}
 }
+
+func TestTimeCacheMatchesLayout(t *testing.T) {
+	var c TimeCache
+	base := time.Date(2025, 12, 31, 23, 59, 58, 0, time.UTC)
+	for _, d := range []time.Duration{0, 1, 999999999, time.Second, time.Second + 5, 2*time.Second + 123456789, -time.Hour} {
+		ts := base.Add(d)
+		if got, want := string(c.AppendTime(nil, ts)), ts.Format(timeLayout); got != want {
+			t.Errorf("TimeCache.AppendTime(%v) = %s, want %s", ts, got, want)
+		}
+	}
+}

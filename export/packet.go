@@ -1,6 +1,7 @@
 package export
 
 import (
+	"net/netip"
 	"strconv"
 
 	"github.com/coapaudit/coapaudit/capture"
@@ -20,6 +21,9 @@ type Packet struct {
 	File string
 	// PSKIdentity is the DTLS PSK identity found in this frame, if any.
 	PSKIdentity []byte
+	// Times, when set, speeds up timestamp formatting; it is owned by the
+	// goroutine that writes the packet.
+	Times *TimeCache
 }
 
 // ProtoName is the packet record's proto field.
@@ -49,6 +53,16 @@ func (p *Packet) Addrs() (src, dst string) {
 	return d.Src.Addr().String(), d.Dst.Addr().String()
 }
 
+func (p *Packet) appendAddr(dst []byte, a netip.AddrPort) []byte {
+	dst = append(dst, '"')
+	if p.D.Kind == capture.KindUDP {
+		dst = a.AppendTo(dst)
+	} else {
+		dst = a.Addr().AppendTo(dst)
+	}
+	return append(dst, '"')
+}
+
 // AppendJSON appends the packet record as one JSON object (no newline).
 func (p *Packet) AppendJSON(dst []byte) []byte {
 	d, f := p.D, p.F
@@ -57,10 +71,10 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 		dst = appendStr(dst, "file", p.File)
 	}
 	dst = appendInt(dst, "frame", int64(d.Number))
-	dst = appendTime(appendKey(dst, "time"), d.Time)
-	if src, dstAddr := p.Addrs(); src != "" {
-		dst = appendStr(dst, "src", src)
-		dst = appendStr(dst, "dst", dstAddr)
+	dst = appendTimeC(appendKey(dst, "time"), p.Times, d.Time)
+	if d.Src.IsValid() {
+		dst = p.appendAddr(appendKey(dst, "src"), d.Src)
+		dst = p.appendAddr(appendKey(dst, "dst"), d.Dst)
 	}
 	dst = appendStr(dst, "proto", p.ProtoName())
 	dst = appendInt(dst, "frame_len", int64(d.OrigLen))

@@ -12,10 +12,10 @@ import (
 
 func exchangeID(id uint64) string { return "X" + strconv.FormatUint(id, 10) }
 
-// chain returns the legs of x along the path: the client leg, then for
-// each leg the first one linked after it that is no replay.
-func (t *Tracker) chain(x *xstate) []*hop {
-	c := []*hop{x.hops[0]}
+// chain appends the legs of x along the path to c: the client leg, then
+// for each leg the first one linked after it that is no replay.
+func (t *Tracker) chain(x *xstate, c []*hop) []*hop {
+	c = append(c, x.hops[0])
 	for cur := x.hops[0]; len(c) < len(x.hops); {
 		var next *hop
 		for _, h := range x.hops {
@@ -36,7 +36,8 @@ func (t *Tracker) chain(x *xstate) []*hop {
 // build turns x into the Exchange handed out, copying everything.
 func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	root := x.hops[0]
-	ch := t.chain(x)
+	var buf [8]*hop
+	ch := t.chain(x, buf[:0])
 	last := ch[len(ch)-1]
 	e := &Exchange{
 		ID:            exchangeID(x.id),
@@ -75,28 +76,37 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	}
 
 	// Legs: the path first, then any other leg (retries, replays), then a
-	// leg shared with the exchange that owns it.
+	// leg shared with the exchange that owns it. The frame lists of the
+	// legs and of the exchange share one allocation, and so do the tokens.
+	n, ntok := 0, 0
+	for _, h := range x.hops {
+		n += len(h.reqFrames) + len(h.respFrames) + len(h.otherFrames)
+		ntok += len(h.token)
+	}
+	s := t.hop(root.shared)
+	if s != nil && s.x != x {
+		n += len(s.reqFrames) + len(s.respFrames) + len(s.otherFrames)
+		ntok += len(s.token)
+	}
+	a := &legAlloc{ints: make([]int, 0, 2*n), bytes: make([]byte, 0, ntok)}
+	e.Legs = make([]Leg, 0, len(x.hops)+1)
 	for _, h := range ch {
-		e.Legs = append(e.Legs, t.leg(h))
+		e.Legs = append(e.Legs, t.leg(h, a))
 	}
 	for _, h := range x.hops {
 		if !slices.Contains(ch, h) {
-			e.Legs = append(e.Legs, t.leg(h))
+			e.Legs = append(e.Legs, t.leg(h, a))
 		}
 	}
-	if s := t.hop(root.shared); s != nil && s.x != x {
-		l := t.leg(s)
+	if s != nil && s.x != x {
+		l := t.leg(s, a)
 		l.Shared = exchangeID(s.x.id)
 		e.Legs = append(e.Legs, l)
 	} else if x.sharedSnap != nil {
 		e.Legs = append(e.Legs, *x.sharedSnap)
 	}
 
-	n := 0
-	for _, h := range x.hops {
-		n += len(h.reqFrames) + len(h.respFrames) + len(h.otherFrames)
-	}
-	frames := make([]int, 0, n)
+	frames := a.ints[len(a.ints):len(a.ints)]
 	start, end := int64(math.MaxInt64), int64(math.MinInt64)
 	for _, h := range x.hops {
 		frames = appendInts(frames, h.reqFrames)
@@ -210,14 +220,40 @@ func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 	return Unanswered
 }
 
-func (t *Tracker) leg(h *hop) Leg {
+// legAlloc hands out the slices of one Exchange's legs from shared
+// backing arrays.
+type legAlloc struct {
+	ints  []int
+	bytes []byte
+}
+
+func (a *legAlloc) frames(src []uint32) []int {
+	if a == nil {
+		return appendInts(make([]int, 0, len(src)), src)
+	}
+	i := len(a.ints)
+	a.ints = appendInts(a.ints, src)
+	return a.ints[i:len(a.ints):len(a.ints)]
+}
+
+func (a *legAlloc) token(src []byte) []byte {
+	if a == nil {
+		return slices.Clone(src)
+	}
+	i := len(a.bytes)
+	a.bytes = append(a.bytes, src...)
+	return a.bytes[i:len(a.bytes):len(a.bytes)]
+}
+
+// leg builds the Leg of h; a may be nil.
+func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 	l := Leg{
 		From:                    h.from,
 		To:                      h.to,
-		Token:                   HexBytes(slices.Clone(h.token)),
-		RequestFrames:           appendInts(nil, h.reqFrames),
-		ResponseFrames:          appendInts(nil, h.respFrames),
-		OtherFrames:             appendInts(nil, h.otherFrames),
+		Token:                   HexBytes(a.token(h.token)),
+		RequestFrames:           a.frames(h.reqFrames),
+		ResponseFrames:          a.frames(h.respFrames),
+		OtherFrames:             a.frames(h.otherFrames),
 		RequestSize:             h.reqSize,
 		ResponseSize:            h.respSize,
 		Requests:                h.requests,
@@ -232,14 +268,8 @@ func (t *Tracker) leg(h *hop) Leg {
 		BlockSize:               max(h.b1.maxSize, h.b2.maxSize),
 		Replay:                  h.replay,
 	}
-	if l.Token == nil {
-		l.Token = HexBytes{}
-	}
-	if l.RequestFrames == nil {
-		l.RequestFrames = []int{}
-	}
-	if l.ResponseFrames == nil {
-		l.ResponseFrames = []int{}
+	if len(l.OtherFrames) == 0 {
+		l.OtherFrames = nil
 	}
 	if h.kind != kindOrphan {
 		l.Type = h.typ.String()

@@ -38,14 +38,18 @@ import (
 // Tracker copies what it keeps before Add returns and never holds the
 // capture buffer, so the caller may reuse Msg and its buffer right away.
 type Packet struct {
-	Frame int       // frame number, counting from 1 in file order
-	File  int       // index of the capture file, when several are merged
+	// Frame is the frame number the exchanges report. File is the index
+	// of the capture file when several are merged: the same message seen
+	// in two files within MergeWindow is one transmission.
+	Frame int
+	File  int
 	Time  time.Time // capture time
 	// Src and Dst are the UDP endpoints of the datagram.
 	Src, Dst netip.AddrPort
 	// Msg is the decoded message; its header (type, code, Message ID) and
-	// token must have decoded. Options decoded before a framing error are
-	// used as they are.
+	// token must have decoded, and Msg.Raw must hold the message bytes
+	// (decode.Message.Decode sets it). Options decoded before a framing
+	// error are used as they are.
 	Msg *decode.Message
 	// Size is the length of the UDP payload.
 	Size int

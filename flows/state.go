@@ -249,7 +249,7 @@ type xstate struct {
 	hops     []*hop
 	heapIdx  int
 	deadline int64 // when x expires
-	hkey     int64 // the deadline x is ordered by in the heap; at most deadline late
+	hkey     int64 // the heap orders by this; never later than deadline
 	frames   int
 	omitted  int
 	links    []Link
@@ -301,8 +301,8 @@ type msgEntry struct {
 	file    int32
 	typ     decode.Type
 	role    msgRole
-	copies  uint16
-	acks    uint16
+	copies  uint32
+	acks    uint32
 }
 
 type ringEntry struct {

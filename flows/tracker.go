@@ -122,13 +122,14 @@ func (t *Tracker) Add(p *Packet) {
 	}
 	t.stats.Packets++
 	var v view
+	v.src, v.dst = ep(p.Src), ep(p.Dst)
 	v.fill(p)
 	switch {
 	case m.Type == decode.Acknowledgement || m.Type == decode.Reset:
 		t.ackOrReset(p, &v, now)
 	case m.Code == decode.CodeEmpty:
 		if m.Type == decode.Confirmable {
-			t.ping(p, now)
+			t.ping(p, &v, now)
 		} else {
 			t.stats.Other++
 		}
@@ -263,7 +264,7 @@ func (t *Tracker) growRing() {
 
 func (t *Tracker) request(p *Packet, v *view, now int64) {
 	m := p.Msg
-	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
+	k := midKey{v.src, v.dst, m.MessageID}
 	sum := t.h.bytes(m.Raw)
 	if e := t.getMsg(k, now); e != nil {
 		if e.hash == sum {
@@ -346,7 +347,7 @@ func (t *Tracker) requestCopy(e *msgEntry, p *Packet, now int64) {
 // its own.
 func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 	m := p.Msg
-	tk := t.tokKey(p.Src, p.Dst, m.Token)
+	tk := t.tokKey(v.src, v.dst, m.Token)
 	if r, ok := t.toks[tk]; ok {
 		for h := t.hop(r); h != nil; h = t.hop(h.tokOlder) {
 			if h.kind != kindRequest || h.method != v.code || h.pathHash != v.pathHash {
@@ -373,7 +374,7 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 		}
 	}
 	if v.block1.present && v.block1.num > 0 || v.block2.present && v.block2.num > 0 {
-		bk := blkKey{mkPair(p.Src, p.Dst), v.code, v.pathHash, t.tagHash(v)}
+		bk := blkKey{pairKey{v.src, v.dst}, v.code, v.pathHash, t.tagHash(v)}
 		if h := t.hop(t.blks[bk]); h != nil && h.kind == kindRequest {
 			if h.obs.established {
 				// The rest of a notification's representation, fetched
@@ -468,11 +469,11 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	if x == nil {
 		x = t.newX()
 	}
-	ps := t.pairFor(mkPair(p.Src, p.Dst), x)
+	ps := t.pairFor(pairKey{v.src, v.dst}, x)
 	h := t.newHop(x)
 	h.kind = kindRequest
 	h.from, h.to = p.Src, p.Dst
-	h.tk = t.tokKey(p.Src, p.Dst, m.Token)
+	h.tk = t.tokKey(v.src, v.dst, m.Token)
 	h.token = append(h.token[:0], m.Token...)
 	h.method = v.code
 	h.multicast = p.Dst.Addr().IsMulticast()
@@ -538,9 +539,9 @@ func (t *Tracker) tagHash(v *view) uint64 {
 
 // ---- CoAP ping ----
 
-func (t *Tracker) ping(p *Packet, now int64) {
+func (t *Tracker) ping(p *Packet, v *view, now int64) {
 	m := p.Msg
-	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
+	k := midKey{v.src, v.dst, m.MessageID}
 	sum := t.h.bytes(m.Raw)
 	if e := t.getMsg(k, now); e != nil && e.hash == sum {
 		t.requestCopy(e, p, now)
@@ -548,7 +549,7 @@ func (t *Tracker) ping(p *Packet, now int64) {
 	}
 	t.stats.Pings++
 	x := t.newX()
-	ps := t.pairFor(mkPair(p.Src, p.Dst), x)
+	ps := t.pairFor(pairKey{v.src, v.dst}, x)
 	h := t.newHop(x)
 	h.kind = kindPing
 	h.from, h.to = p.Src, p.Dst
@@ -568,7 +569,7 @@ func (t *Tracker) ping(p *Packet, now int64) {
 // response handles a separate response or notification (CON or NON).
 func (t *Tracker) response(p *Packet, v *view, now int64) {
 	m := p.Msg
-	k := midKey{ep(p.Src), ep(p.Dst), m.MessageID}
+	k := midKey{v.src, v.dst, m.MessageID}
 	sum := t.h.bytes(m.Raw)
 	if e := t.getMsg(k, now); e != nil {
 		if e.hash == sum {
@@ -578,7 +579,7 @@ func (t *Tracker) response(p *Packet, v *view, now int64) {
 		t.stats.MessageIDReuse++
 	}
 	t.stats.Responses++
-	h := t.findResponseHop(p.Dst, p.Src, m.Token, v)
+	h := t.findResponseHop(v.dst, v.src, m.Token, v)
 	if h != nil {
 		t.addResponse(h, p, v, now, false)
 	} else {
@@ -625,11 +626,11 @@ func (t *Tracker) responseCopy(e *msgEntry, p *Packet, now int64) {
 // without to a pending request or as the final notification of a live
 // observation; failing that, to the newest leg, where it counts as an
 // extra response.
-func (t *Tracker) findResponseHop(client, server netip.AddrPort, token []byte, v *view) *hop {
+func (t *Tracker) findResponseHop(client, server endpoint, token []byte, v *view) *hop {
 	r, ok := t.toks[t.tokKey(client, server, token)]
 	if !ok {
 		// A response from one member to a multicast request.
-		if r, ok = t.toks[t.tokKey(client, netip.AddrPort{}, token)]; !ok {
+		if r, ok = t.toks[t.tokKey(client, endpoint{}, token)]; !ok {
 			return nil
 		}
 	}
@@ -678,11 +679,11 @@ func (t *Tracker) orphan(p *Packet, v *view, now int64) *hop {
 	m := p.Msg
 	t.stats.UnmatchedResponses++
 	x := t.newX()
-	ps := t.pairFor(mkPair(p.Dst, p.Src), x)
+	ps := t.pairFor(pairKey{v.dst, v.src}, x)
 	h := t.newHop(x)
 	h.kind = kindOrphan
 	h.from, h.to = p.Dst, p.Src
-	h.tk = t.tokKey(p.Dst, p.Src, m.Token)
+	h.tk = t.tokKey(v.dst, v.src, m.Token)
 	h.token = append(h.token[:0], m.Token...)
 	h.typ = m.Type
 	h.secure = p.Secure
@@ -794,7 +795,7 @@ func (t *Tracker) observeResponse(h *hop, p *Packet, v *view, now int64) bool {
 
 func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 	m := p.Msg
-	k := midKey{ep(p.Dst), ep(p.Src), m.MessageID}
+	k := midKey{v.dst, v.src, m.MessageID}
 	e := t.getMsg(k, now)
 	ok := e != nil
 	if m.Type == decode.Reset {
@@ -886,7 +887,7 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			return
 		}
 	}
-	if h := t.findResponseHop(p.Dst, p.Src, m.Token, v); h != nil {
+	if h := t.findResponseHop(v.dst, v.src, m.Token, v); h != nil {
 		t.addResponse(h, p, v, now, false)
 		t.touch(h.x)
 		return
@@ -1130,8 +1131,8 @@ func (t *Tracker) addLink(x *xstate, kind string, id uint64, frame int) {
 
 // ---- keys and indexes ----
 
-func (t *Tracker) tokKey(client, server netip.AddrPort, token []byte) tokKey {
-	k := tokKey{client: ep(client), server: ep(server), n: uint16(min(len(token), math.MaxUint16))}
+func (t *Tracker) tokKey(client, server endpoint, token []byte) tokKey {
+	k := tokKey{client: client, server: server, n: uint16(min(len(token), math.MaxUint16))}
 	if len(token) <= len(k.b) {
 		copy(k.b[:], token)
 	} else {
@@ -1415,7 +1416,7 @@ func (t *Tracker) finish(x *xstate, evicted bool) {
 	t.heapRemove(x.heapIdx)
 	e := t.build(x, evicted)
 	t.stats.Exchanges++
-	if len(e.Legs) > 1 && e.Legs[1].Shared == "" {
+	if len(e.Residence) > 0 {
 		t.stats.Proxied++
 	}
 	t.release(x)
@@ -1435,7 +1436,7 @@ func (t *Tracker) release(x *xstate) {
 		// Exchanges fed by this leg keep a copy of it.
 		for _, r := range h.sharers {
 			if r.x.gen == r.gen && r.x.heapIdx >= 0 && r.x != x && r.x.sharedSnap == nil {
-				l := t.leg(h)
+				l := t.leg(h, nil)
 				l.Shared = exchangeID(x.id)
 				r.x.sharedSnap = &l
 			}

@@ -30,7 +30,8 @@ func (b blockOpt) offset() uint64 { return uint64(b.num) * b.size() }
 // view holds the facts the Tracker needs from one message. It is filled
 // once per packet on the stack; its slices borrow the packet.
 type view struct {
-	code decode.Code // the method or response code (the inner one when decrypted)
+	src, dst endpoint
+	code     decode.Code // the method or response code (the inner one when decrypted)
 
 	hasObserve bool
 	observe    uint32

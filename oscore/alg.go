@@ -47,9 +47,9 @@ const (
 // algInfo describes one AEAD: its registered name, Go constant name, and
 // key, nonce and tag lengths in bytes.
 type algInfo struct {
-	name, goName            string
+	name, goName             string
 	keyLen, nonceLen, tagLen int
-	kind                    aeadKind
+	kind                     aeadKind
 }
 
 // algs is the algorithm registry, indexed by COSE algorithm identifier.

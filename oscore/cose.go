@@ -75,7 +75,7 @@ func appendAADArray(b []byte, alg Algorithm, reqKID, reqPIV, classI []byte) []by
 }
 
 // appendAAD appends the AEAD Additional Authenticated Data: the COSE
-// Enc_structure ["Encrypt0", h'', external_aad] where external_aad is the
+// Enc_structure ["Encrypt0", empty bstr, external_aad] where external_aad is the
 // byte string holding aad_array (RFC 8613 section 5.3, RFC 9052 section 5.3).
 func appendAAD(b []byte, alg Algorithm, reqKID, reqPIV []byte) []byte {
 	var arr [48]byte

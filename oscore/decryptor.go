@@ -34,6 +34,15 @@ func (s EchoStatus) String() string {
 	return "EchoStatus(" + strconv.Itoa(int(s)) + ")"
 }
 
+// GoString returns the Go constant name.
+func (s EchoStatus) GoString() string {
+	names := [...]string{"oscore.EchoNone", "oscore.EchoChallenge", "oscore.EchoAnswered", "oscore.EchoUnknown"}
+	if int(s) < len(names) {
+		return names[s]
+	}
+	return "oscore.EchoStatus(" + strconv.Itoa(int(s)) + ")"
+}
+
 // MarshalText returns the status name.
 func (s EchoStatus) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
@@ -64,6 +73,15 @@ func (a ReplayAnswer) String() string {
 		return answerNames[a]
 	}
 	return "ReplayAnswer(" + strconv.Itoa(int(a)) + ")"
+}
+
+// GoString returns the Go constant name.
+func (a ReplayAnswer) GoString() string {
+	names := [...]string{"oscore.AnswerNone", "oscore.Answered", "oscore.AnsweredCached", "oscore.Rejected", "oscore.RejectedEcho"}
+	if int(a) < len(names) {
+		return names[a]
+	}
+	return "oscore.ReplayAnswer(" + strconv.Itoa(int(a)) + ")"
 }
 
 // MarshalText returns the name.
@@ -165,19 +183,19 @@ type ReplayReport struct {
 // Stats counts the Decryptor's work.
 type Stats struct {
 	Requests, Responses int // OSCORE messages processed
-	Tried                int // messages a key was tried on
-	Verified             int
-	Failed               int // tried, none verified
-	NoContext            int // no security context for the kid (with keys given)
-	Unmatched            int // responses whose request was not seen
-	Guessed              int // of those, verified against a guessed request
-	Pending              int // requests held for their responses now
-	Evicted              int // requests dropped to stay within the bound
-	Expired              int // requests dropped by Flush
-	Replays              int // Duplicate or Old requests
-	ReportsDropped       int // replay reports over the bound
-	EchoChallenges       int
-	EchoAnswered         int
+	Tried               int // messages a key was tried on
+	Verified            int
+	Failed              int // tried, none verified
+	NoContext           int // no security context for the kid (with keys given)
+	Unmatched           int // responses whose request was not seen
+	Guessed             int // of those, verified against a guessed request
+	Pending             int // requests held for their responses now
+	Evicted             int // requests dropped to stay within the bound
+	Expired             int // requests dropped by Flush
+	Replays             int // Duplicate or Old requests
+	ReportsDropped      int // replay reports over the bound
+	EchoChallenges      int
+	EchoAnswered        int
 }
 
 // exchKey identifies a request on one hop: client, server and token.
@@ -188,11 +206,9 @@ type exchKey struct {
 
 // pendingReq is an OSCORE request waiting for responses.
 type pendingReq struct {
-	key        exchKey
 	frame      int
 	t          time.Time
 	seq        uint64 // insertion counter, for eviction
-	mid        uint16
 	kid, piv   []byte
 	kidCtx     []byte
 	hasKIDCtx  bool
@@ -379,7 +395,7 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 	r.Replay, r.FirstFrame = status, first
 
 	p := &pendingReq{
-		frame: frame, t: t, mid: m.MessageID, hasKID: o.HasKID, hasKIDCtx: o.HasKIDContext,
+		frame: frame, t: t, hasKID: o.HasKID, hasKIDCtx: o.HasKIDContext,
 		replay: status, replayKey: rk, pivVal: pivVal, copies: 1,
 	}
 	// The pending request keeps copies of its own: the Result's slices
@@ -473,7 +489,7 @@ func (d *Decryptor) addPending(key exchKey, p *pendingReq) {
 		}
 	}
 	d.seq++
-	p.key, p.seq = key, d.seq
+	p.seq = d.seq
 	d.pending[key] = p
 	d.order.push(pendingRef{key, p.seq})
 	if d.order.len() > 2*len(d.pending)+64 {

@@ -427,3 +427,31 @@ func TestDecryptGuessesUnseenRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyringShared runs Decryptors on several goroutines over one Keyring
+// (run with -race).
+func TestKeyringShared(t *testing.T) {
+	frames := readUDP(t, "aiocoap-oscore-revproxy.pcap")
+	k := loadKeyring(t, filepath.Join(capturesDir(t), "keys", "oscore_contexts"))
+	done := make(chan int)
+	for range 4 {
+		go func() {
+			d := NewDecryptor(k)
+			verified := 0
+			for _, f := range frames {
+				var m decode.Message
+				if m.Decode(f.payload) == nil {
+					if r := d.Process(f.ts, f.n, f.src, f.dst, &m); r != nil && r.Verified {
+						verified++
+					}
+				}
+			}
+			done <- verified
+		}()
+	}
+	for range 4 {
+		if v := <-done; v != len(frames) {
+			t.Errorf("%d of %d frames verified", v, len(frames))
+		}
+	}
+}

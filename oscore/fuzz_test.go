@@ -63,6 +63,14 @@ func FuzzProcess(f *testing.F) {
 	f.Add(hexb("44025d1f00003974396c6f63616c686f7374620914ff612f1092f1776f1c1668b3825e"), hexb("64445d1f0000397490ffdbaad1e9a7e7b2a813d3c31524378303cdafae119106"), uint8(0))
 	f.Add(hexb("44022f8eef9bbf7a396c6f63616c686f73746b19140837cbf3210017a2d3ff72cd7273fd331ac45cffbe55c3"), hexb("64445d1f00003974920100ff4d4c13669384b67354b2b6175ff4b8658c666a6cf88e"), uint8(1))
 	f.Add([]byte{0x40, 0x02, 0, 1, 0x91, 0x09}, []byte{0x60, 0x44, 0, 1, 0x90, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9}, uint8(2))
+	// Request/response pairs of the evil proxy capture: a verified
+	// exchange, the forged response, the flooded one.
+	if _, err := os.Stat(filepath.Join("..", "..", "shared", "captures")); err == nil {
+		frames := readUDP(f, "aiocoap-oscore-evilproxy.pcap")
+		for _, pair := range [][2]int{{1, 4}, {5, 6}, {11, 14}} {
+			f.Add(frames[pair[0]-1].payload, frames[pair[1]-1].payload, uint8(0))
+		}
+	}
 	k := fuzzKeyring(f)
 	a := netip.MustParseAddrPort("10.0.0.1:1000")
 	b := netip.MustParseAddrPort("10.0.0.2:5683")

@@ -63,17 +63,24 @@ var (
 const maxKeyFileSize = 16 << 20
 
 // LoadKeyFile reads the security contexts of one key file, detecting its
-// format. path may also be an aiocoap security context directory
-// (settings.json and secret.json); an aiocoap settings.json without the
-// secret is completed from the secret.json beside it. The Params are not
-// yet checked: NewKeyring does that.
+// format. path may also be a directory: an aiocoap security context
+// (settings.json and secret.json) or a Wireshark profile (its
+// oscore_contexts file). An aiocoap settings.json without the secret is
+// completed from the secret.json beside it. The Params are not yet
+// checked: NewKeyring does that.
 func LoadKeyFile(path string) ([]Params, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if st.IsDir() {
-		return loadAiocoapDir(path, filepath.Join(path, "settings.json"))
+		settings := filepath.Join(path, "settings.json")
+		if _, err := os.Stat(settings); err != nil {
+			if uat := filepath.Join(path, "oscore_contexts"); fileExists(uat) {
+				return LoadKeyFile(uat)
+			}
+		}
+		return loadAiocoapDir(path, settings)
 	}
 	data, err := readLimited(path)
 	if err != nil {
@@ -85,6 +92,11 @@ func LoadKeyFile(path string) ([]Params, error) {
 		}
 	}
 	return ParseKeys(data, path)
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func readLimited(path string) ([]byte, error) {

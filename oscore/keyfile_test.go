@@ -53,6 +53,7 @@ func TestLoadKeyFileShared(t *testing.T) {
 		{filepath.Join(dir, "client", "ctx", "settings.json"), []byte{}, []byte{1}},
 		{filepath.Join(dir, "server", "ctx", "settings.json"), []byte{1}, []byte{}},
 		{filepath.Join(dir, "server", "ctx"), []byte{1}, []byte{}},
+		{dir, []byte{}, []byte{1}}, // a directory with oscore_contexts, like a Wireshark profile
 	} {
 		ps, err := LoadKeyFile(tc.path)
 		if err != nil || len(ps) != 1 {

@@ -104,6 +104,9 @@ func TestStatusStrings(t *testing.T) {
 	if RejectedEcho.String() != "rejected-echo" || AnsweredCached.String() != "answered-cached" || AnswerNone.String() != "" {
 		t.Error("ReplayAnswer names")
 	}
+	if EchoAnswered.GoString() != "oscore.EchoAnswered" || RejectedEcho.GoString() != "oscore.RejectedEcho" {
+		t.Error("GoString")
+	}
 	if EchoAnswered.String() != "answered" || EchoChallenge.String() != "challenge" {
 		t.Error("EchoStatus names")
 	}

@@ -99,6 +99,9 @@ type packetLoop struct {
 	dec  *oscore.Decryptor
 	dtls *dissect.DTLSSessions
 	sum  export.Summary
+	// first and last frame times, formatted into sum at the end.
+	first, last time.Time
+	times       export.TimeCache
 
 	d  capture.Datagram
 	f  dissect.Frame
@@ -141,13 +144,13 @@ func (p *packetLoop) readAll(e *env, r *capture.Reader, file string, emit func(*
 func (p *packetLoop) step(file string) {
 	d, f := &p.d, &p.f
 	p.ds.Dissect(d, f)
-	p.pk = export.Packet{D: d, F: f, File: file}
+	p.pk = export.Packet{D: d, F: f, File: file, Times: &p.times}
 	s := &p.sum
 	s.Frames++
-	if s.FirstTime == "" {
-		s.FirstTime = d.Time.UTC().Format(time.RFC3339Nano)
+	if p.first.IsZero() {
+		p.first = d.Time
 	}
-	s.LastTime = d.Time.UTC().Format(time.RFC3339Nano)
+	p.last = d.Time
 	if f.Heuristic {
 		s.HeuristicFrames++
 	}
@@ -199,6 +202,10 @@ func otherKind(p *export.Packet) string {
 
 // finish copies reader and tracker statistics into the summary.
 func (p *packetLoop) finish() {
+	if !p.first.IsZero() {
+		p.sum.FirstTime = p.first.UTC().Format(time.RFC3339Nano)
+		p.sum.LastTime = p.last.UTC().Format(time.RFC3339Nano)
+	}
 	if p.sum.OtherBy != nil && len(p.sum.OtherBy) == 0 {
 		p.sum.OtherBy = nil
 	}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/internal/testenv"
+	"github.com/coapaudit/coapaudit/oscore"
+)
+
+// genCapture writes a generated capture of n frames (samples/gen) once per
+// test binary run.
+func genCapture(tb testing.TB, n int) string {
+	tb.Helper()
+	dir := filepath.Join(os.TempDir(), "coapaudit-bench")
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, "gen-"+itoa(n)+".pcap")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	cmd := exec.Command("go", "run", "./samples/gen", "-o", p+".tmp", "-n", itoa(n))
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("samples/gen: %v: %s", err, out)
+	}
+	os.Rename(p+".tmp", p)
+	return p
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for n >= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(append([]byte{byte('0' + n)}, b...))
+}
+
+// TestPacketLoopAllocs proves the per-frame path of `packets --format
+// ndjson` (read, dissect, OSCORE lookup, JSON encoding) allocates nothing.
+func TestPacketLoopAllocs(t *testing.T) {
+	for _, path := range []string{genCapture(t, 20000), testenv.Capture(t, "libcoap-fwdproxy.pcap")} {
+		kr, err := oscore.NewKeyring(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPacketLoop(dissect.New(dissect.Config{}), kr)
+		r, err := capture.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := export.NewNDJSONWriter(io.Discard)
+		// Warm up: let the reused slices grow.
+		for i := 0; i < 2000; i++ {
+			if r.Next(&p.d) != nil {
+				break
+			}
+			p.step("")
+			w.Write(&p.pk)
+		}
+		r.Close()
+		r, _ = capture.Open(path)
+		var eof bool
+		allocs := testing.AllocsPerRun(1000, func() {
+			if eof {
+				return
+			}
+			if err := r.Next(&p.d); err != nil {
+				eof = true
+				return
+			}
+			p.step("")
+			w.Write(&p.pk)
+		})
+		r.Close()
+		if allocs != 0 {
+			t.Errorf("%s: %.2f allocations per frame, want 0", filepath.Base(path), allocs)
+		}
+	}
+}
+
+// BenchmarkPacketsNDJSON measures `packets --format ndjson` in-process on a
+// generated capture: frames per second and allocations per frame.
+func BenchmarkPacketsNDJSON(b *testing.B) {
+	const n = 200000
+	path := genCapture(b, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		code := run(context.Background(), []string{"packets", "--format", "ndjson", path}, nil, io.Discard, io.Discard)
+		if code != 0 {
+			b.Fatal("exit", code)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+	b.ReportMetric(0, "ns/op")
+}
