@@ -3,16 +3,17 @@ module github.com/coapaudit/coapaudit
 go 1.26.8
 
 require (
-	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/google/gopacket v1.1.19 // indirect
+	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/google/gopacket v1.1.19
+	github.com/pion/dtls/v3 v3.1.15
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/crypto v0.59.0
+)
+
+require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/pion/dtls/v3 v3.1.15 // indirect
-	github.com/pion/logging v0.2.4 // indirect
-	github.com/pion/transport/v5 v5.0.0 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
-	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
