@@ -146,6 +146,32 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 		if r.Err != "" {
 			dst = appendStr(dst, "error", r.Err)
 		}
+		if r.Replay != oscore.NotChecked {
+			dst = appendStr(dst, "replay", r.Replay.String())
+			if r.FirstFrame > 0 {
+				dst = appendInt(dst, "first_frame", int64(r.FirstFrame))
+			}
+		}
+		if !r.IsRequest {
+			if r.RequestFrame > 0 {
+				dst = appendInt(dst, "request_frame", int64(r.RequestFrame))
+			}
+			if r.Guessed {
+				dst = appendBool(dst, "request_guessed", true)
+			}
+			if r.RequestReplay.IsReplay() {
+				dst = appendStr(dst, "request_replay", r.RequestReplay.String())
+			}
+			if a := r.Answer.String(); a != "" {
+				dst = appendStr(dst, "answer", a)
+			}
+			if r.NonceReuse {
+				dst = appendBool(dst, "nonce_reuse", true)
+			}
+		}
+		if e := r.EchoStatus.String(); e != "" {
+			dst = appendStr(dst, "echo", e)
+		}
 		dst = append(dst, '}')
 		if r.Verified {
 			in := &r.Inner

@@ -8,6 +8,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/oscore"
 )
 
 // Type implements Record.
@@ -16,7 +17,7 @@ func (p *Packet) Type() string { return "packet" }
 var packetHeader = []string{
 	"frame", "time", "src", "dst", "proto", "frame_len", "udp_len",
 	"msgtype", "code", "code_name", "mid", "token", "options", "uri_path", "payload_len",
-	"oscore_piv", "oscore_kid", "oscore_kid_context", "oscore_verified", "oscore_error",
+	"oscore_piv", "oscore_kid", "oscore_kid_context", "oscore_verified", "oscore_error", "oscore_replay",
 	"inner_code", "inner_options", "inner_uri_path", "inner_payload_len",
 	"dtls_records", "dtls_handshake", "dtls_cipher_suite", "psk_identity",
 	"malformed", "malformed_offset", "anomalies", "info", "heuristic", "truncated", "fragments", "file",
@@ -44,19 +45,22 @@ func (p *Packet) CSVRow(dst []string) []string {
 		opts, uri, plen = csvOptions(m), string(m.URIPath(nil)), strconv.Itoa(len(m.Payload))
 	}
 	dst = append(dst, msgtype, code, codeName, mid, token, opts, uri, plen)
-	var piv, kid, kidc, ver, oerr, icode, iopts, iuri, iplen string
+	var piv, kid, kidc, ver, oerr, replay, icode, iopts, iuri, iplen string
 	if r := p.OSCORE; r != nil {
 		piv, kid, kidc = hex.EncodeToString(r.Option.PIV), hex.EncodeToString(r.Option.KID), hex.EncodeToString(r.Option.KIDContext)
 		if r.Tried {
 			ver = strconv.FormatBool(r.Verified)
 		}
 		oerr = r.Err
+		if r.Replay != oscore.NotChecked {
+			replay = r.Replay.String()
+		}
 		if r.Verified {
 			icode, iopts = r.Inner.Code.String(), csvOptions(&r.Inner)
 			iuri, iplen = string(r.Inner.URIPath(nil)), strconv.Itoa(len(r.Inner.Payload))
 		}
 	}
-	dst = append(dst, piv, kid, kidc, ver, oerr, icode, iopts, iuri, iplen)
+	dst = append(dst, piv, kid, kidc, ver, oerr, replay, icode, iopts, iuri, iplen)
 	var recs, hs, suite, psk string
 	if f.Proto == dissect.ProtoDTLS {
 		recs, hs, suite = p.dtlsCSV()
