@@ -13,6 +13,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/oscore"
 )
 
 // TextWriter writes packets one line each, the way tshark prints frames on a
@@ -157,6 +158,25 @@ func (p *Packet) appendCoAPInfo(b []byte) []byte {
 			b = append(b, " (NOT verified: "...)
 			b = append(b, r.Err...)
 			b = append(b, ')')
+		}
+		switch {
+		case r.Replay.IsReplay():
+			b = append(b, " [REPLAY: "...)
+			b = append(b, r.Replay.String()...)
+			if r.FirstFrame > 0 {
+				b = append(b, " Partial IV, first in frame "...)
+				b = strconv.AppendInt(b, int64(r.FirstFrame), 10)
+			}
+			b = append(b, ']')
+		case r.Replay == oscore.Retransmission && r.FirstFrame > 0:
+			b = append(b, " [retransmission of frame "...)
+			b = strconv.AppendInt(b, int64(r.FirstFrame), 10)
+			b = append(b, ']')
+		}
+		if r.RequestReplay.IsReplay() {
+			b = append(b, " [answers a replayed request: "...)
+			b = append(b, r.Answer.String()...)
+			b = append(b, ']')
 		}
 	}
 	if len(m.Payload) > 0 {
