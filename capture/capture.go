@@ -1,8 +1,8 @@
 // Package capture reads frames from pcap and pcapng files (plain or
 // gzip-compressed) or from a live packet source, decodes the link, network
-// and transport layers, reassembles fragmented IPv4 and IPv6 datagrams, and
-// hands each frame to the caller as a Datagram whose UDP payload is ready for
-// package decode.
+// and transport layers (IEEE 802.15.4 with 6LoWPAN among them), reassembles
+// fragmented IPv4, IPv6 and 6LoWPAN datagrams, and hands each frame to the
+// caller as a Datagram whose UDP payload is ready for package decode.
 //
 // A Reader streams: its memory use does not depend on the size of the
 // capture. Every frame of the file comes back from Next exactly once, numbered from 1
@@ -27,8 +27,8 @@ const (
 	// KindUDP is a frame carrying a complete UDP datagram, or the frame that
 	// completed a fragmented one.
 	KindUDP Kind = iota
-	// KindFragment is a frame carrying an IP fragment of a UDP datagram that
-	// is not (yet) complete.
+	// KindFragment is a frame carrying an IP or 6LoWPAN fragment of a UDP
+	// datagram that is not (yet) complete.
 	KindFragment
 	// KindOther is any other frame: not IP, not UDP, malformed, truncated
 	// before the UDP header, or of an unsupported link type.
@@ -76,6 +76,12 @@ const (
 	LinkTypeIPv4      LinkType = 228 // raw IPv4
 	LinkTypeIPv6      LinkType = 229 // raw IPv6
 	LinkTypeLinuxSLL2 LinkType = 276 // Linux cooked capture v2
+
+	// IEEE 802.15.4 MAC frames carrying 6LoWPAN.
+	LinkTypeIEEE802154WithFCS   LinkType = 195 // with the FCS, which is checked
+	LinkTypeIEEE802154NonaskPHY LinkType = 215 // after the PHY preamble, SFD and length; with the FCS
+	LinkTypeIEEE802154NoFCS     LinkType = 230 // without the FCS
+	LinkTypeIEEE802154TAP       LinkType = 283 // after a TAP header whose TLVs give the FCS length
 )
 
 var linkTypeNames = map[LinkType]string{
@@ -89,6 +95,11 @@ var linkTypeNames = map[LinkType]string{
 	LinkTypeIPv4:      "ipv4",
 	LinkTypeIPv6:      "ipv6",
 	LinkTypeLinuxSLL2: "linux-sll2",
+
+	LinkTypeIEEE802154WithFCS:   "wpan",
+	LinkTypeIEEE802154NonaskPHY: "wpan-nonask-phy",
+	LinkTypeIEEE802154NoFCS:     "wpan-nofcs",
+	LinkTypeIEEE802154TAP:       "wpan-tap",
 }
 
 // String returns a short lowercase name, or "LinkType(N)" for link types the
@@ -123,13 +134,18 @@ type Datagram struct {
 	// Reason says why a frame is KindOther or KindFragment, in a short,
 	// stable, lowercase form: "arp", "tcp", "icmpv6", "ipv4 truncated",
 	// "udp malformed", "ethertype 0x88b5", "unsupported link type 105",
-	// "ip-fragment", "ip-fragment invalid". For KindUDP it is empty, except
-	// "ip-fragment overlap" when the fragments of a reassembled datagram
-	// overlapped (the bytes that arrived first are kept).
+	// "ip-fragment", "ip-fragment invalid", "802.15.4 ack", "802.15.4
+	// secured", "6lowpan-fragment". For KindUDP it is empty, except
+	// "ip-fragment overlap" (or "6lowpan-fragment overlap") when the
+	// fragments of a reassembled datagram overlapped (the bytes that arrived
+	// first are kept), and "6lowpan context unknown" when 6LoWPAN compressed
+	// an address against a context prefix, which the capture does not carry:
+	// the prefix is left zero.
 	Reason string
 	// Src and Dst are the UDP endpoints. For fragments and other IP frames
-	// they hold the innermost IP addresses with port 0; for non-IP frames
-	// they are the zero AddrPort.
+	// they hold the innermost IP addresses with port 0 (for a 6LoWPAN
+	// fragment, the addresses of its datagram once the first fragment has
+	// been seen); for non-IP frames they are the zero AddrPort.
 	Src, Dst netip.AddrPort
 	// Payload is the UDP payload, or as much of it as was captured. It is
 	// borrowed: it points into Frame.Data, or for reassembled datagrams into
@@ -163,7 +179,8 @@ type Stats struct {
 	// received for their datagram.
 	FragmentOverlaps int
 	// FragmentsInvalid counts fragments that could not belong to any
-	// datagram (beyond 65535 bytes).
+	// datagram (beyond 65535 bytes, or beyond the datagram size a 6LoWPAN
+	// fragment header gives).
 	FragmentsInvalid int
 	// DatagramsEvicted counts fragmented datagrams that never completed:
 	// dropped after the reassembly timeout (in capture time), to stay within

@@ -11,7 +11,8 @@ import (
 
 // decoder turns a frame into a Datagram. Link-layer headers are fixed-size
 // and share one EtherType dispatch, so they are decoded by hand (gopacket
-// has no SLL2 layer, and its LinuxSLL layer trusts the address length);
+// has no SLL2 layer, and its LinuxSLL layer trusts the address length), as
+// are IEEE 802.15.4 and 6LoWPAN (lowpan.go);
 // IPv4, IPv6 with its extension headers, and UDP go through gopacket
 // DecodingLayerParsers over preallocated layers. Nothing is allocated for an
 // unfragmented UDP datagram.
@@ -26,6 +27,7 @@ type decoder struct {
 	types []gopacket.LayerType
 
 	defrag  reassembler
+	lowpan6 lowpanDecompressor
 	reasons reasonCache
 	stats   *Stats
 }
@@ -46,6 +48,7 @@ func (dc *decoder) init(stats *Stats) {
 		p.IgnoreUnsupported = true
 	}
 	dc.defrag.init(stats)
+	dc.lowpan6.init()
 	dc.reasons = make(reasonCache)
 }
 
@@ -129,6 +132,8 @@ func (dc *decoder) decode(d *Datagram) {
 		dc.ip(d, 0, false)
 	case LinkTypeIPv6:
 		dc.ip(d, 0, true)
+	case LinkTypeIEEE802154WithFCS, LinkTypeIEEE802154NonaskPHY, LinkTypeIEEE802154NoFCS, LinkTypeIEEE802154TAP:
+		dc.wpan(d)
 	default:
 		dc.other(d, dc.reasons.get(classLinkType, uint32(d.LinkType)))
 	}

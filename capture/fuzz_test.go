@@ -33,6 +33,8 @@ func FuzzReader(f *testing.F) {
 		links = append(links, pcapFile{link: c.link}.record(t0, c.frame, len(c.frame))...)
 	}
 	f.Add(append(pcapFile{link: 1}.header(), links...))
+	lowpan := lowpanTraffic()
+	f.Add(pcapFile{link: uint32(LinkTypeIEEE802154NoFCS)}.file(append(lowpan[:8:8], lowpan[len(lowpan)-12:]...)...))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data))

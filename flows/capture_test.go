@@ -41,7 +41,13 @@ type result struct {
 // payloads, as cmd/coapaudit does.
 func analyze(t testing.TB, name string, cfg Config) *result {
 	t.Helper()
-	path := filepath.Join(capturesDir(t), name)
+	return analyzePath(t, filepath.Join(capturesDir(t), name), cfg)
+}
+
+// analyzePath is analyze for any path.
+func analyzePath(t testing.TB, path string, cfg Config) *result {
+	t.Helper()
+	name := filepath.Base(path)
 	r, err := capture.Open(path)
 	if err != nil {
 		t.Fatalf("open %s: %v", name, err)

@@ -121,8 +121,8 @@ func checkInvariants(t *testing.T, res *result) {
 			unowned++
 		}
 	}
-	if want := int(res.stats.UnmatchedACKs + res.stats.UnmatchedResets + res.stats.Other); unowned != want {
-		t.Errorf("%d frames in no exchange, want %d (unmatched ACK/RST and other)", unowned, want)
+	if want := int(res.stats.UnmatchedACKs + res.stats.UnmatchedResets + res.stats.Other + res.stats.Detached); unowned != want {
+		t.Errorf("%d frames in no exchange, want %d (unmatched ACK/RST, other, detached)", unowned, want)
 	}
 	if res.stats.LiveExchanges != 0 {
 		t.Errorf("%d exchanges live after Close", res.stats.LiveExchanges)
@@ -554,5 +554,43 @@ func TestFuzzCoAPConversation(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("got:\n%s", dump(res.xs))
+	}
+}
+
+// TestLeshanNotificationStreams: an LwM2M device keeps notifying six
+// observations registered before the capture started (8,543 Observe
+// notifications in all, per the capture's description), while the server
+// writes to it and it updates its registration. Each stream is one
+// unmatched exchange.
+func TestLeshanNotificationStreams(t *testing.T) {
+	res := analyze(t, filepath.Join("public", "microschc-leshan-thermostat-readings.pcapng"), Config{})
+	checkInvariants(t, res)
+	server, device := ap("[2001:db8:a::20]:5683"), ap("[2001:db8:a::3]:37024")
+	streams, responses, writes, updates := 0, 0, 0, 0
+	for _, x := range res.xs {
+		switch x.Status {
+		case Unmatched:
+			streams++
+			responses += x.Notifications + 1
+			if x.Client != server || x.Server != device || x.Observe == nil || !x.Observe.Established {
+				t.Errorf("%s: %v -> %v observe %+v", x.ID, x.Client, x.Server, x.Observe)
+			}
+		case Complete:
+			switch {
+			case x.Client == server && (x.Method == "POST" || x.Method == "PUT"):
+				writes++
+			case x.Client == device && x.Method == "POST":
+				updates++ // registration updates
+			default:
+				t.Errorf("%s: %s from %v", x.ID, x.Method, x.Client)
+			}
+		default:
+			t.Errorf("%s: status %s", x.ID, x.Status)
+		}
+	}
+	// tshark: 8270 NON and 273 CON 2.05 from the device; 380 POST and 101
+	// PUT from the server; 111 POST from the device.
+	if streams != 6 || responses != 8543 || writes != 481 || updates != 111 {
+		t.Errorf("%d streams with %d responses, %d writes, %d updates; want 6, 8543, 481, 111", streams, responses, writes, updates)
 	}
 }

@@ -256,6 +256,8 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 		OtherFrames:             a.frames(h.otherFrames),
 		RequestSize:             h.reqSize,
 		ResponseSize:            h.respSize,
+		RequestBytes:            h.reqBytes,
+		ResponseBytes:           h.respBytes,
 		Requests:                h.requests,
 		Responses:               h.responses,
 		Retransmissions:         h.retrans,

@@ -1,7 +1,10 @@
 package flows
 
 import (
+	"encoding"
 	"encoding/hex"
+	"encoding/json"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"time"
@@ -111,6 +114,10 @@ type Leg struct {
 	ResponseTime time.Time `json:"response_time,omitzero"`
 	RequestSize  int       `json:"request_size"`
 	ResponseSize int       `json:"response_size,omitempty"`
+	// RequestBytes and ResponseBytes add up the UDP payloads of every
+	// request and response frame of the leg, copies included.
+	RequestBytes  int `json:"request_bytes"`
+	ResponseBytes int `json:"response_bytes,omitempty"`
 	// Code is the last response code on this leg.
 	Code string `json:"code,omitempty"`
 	// Requests and Responses count distinct messages (blocks,
@@ -210,15 +217,28 @@ type Link struct {
 	Frame    int    `json:"frame"`
 }
 
-// HexBytes is a byte string that marshals as lowercase hex.
+// HexBytes is a byte string (a token, an OSCORE kid or Partial IV) that
+// marshals as lowercase hex. It redacts itself in logs.
 type HexBytes []byte
+
+var (
+	_ encoding.TextMarshaler = HexBytes(nil)
+	_ slog.LogValuer         = HexBytes(nil)
+	_ json.Marshaler         = Duration{}
+)
 
 // MarshalText implements encoding.TextMarshaler.
 func (b HexBytes) MarshalText() ([]byte, error) {
 	return hex.AppendEncode(nil, b), nil
 }
 
+// String returns b in lowercase hex.
 func (b HexBytes) String() string { return hex.EncodeToString(b) }
+
+// LogValue implements slog.LogValuer: only the length is logged.
+func (b HexBytes) LogValue() slog.Value {
+	return slog.StringValue("REDACTED(" + strconv.Itoa(len(b)) + " bytes)")
+}
 
 // Duration is an optional duration that marshals as seconds.
 type Duration struct {
@@ -242,6 +262,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, d.D.Seconds(), 'f', -1, 64), nil
 }
 
+// String returns d as time.Duration formats it, or "-" when unset.
 func (d Duration) String() string {
 	if !d.Valid {
 		return "-"

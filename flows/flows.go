@@ -91,12 +91,13 @@ type Config struct {
 	// onward from an address unrelated to the one it listens on.
 	Proxies []netip.AddrPort
 
-	// MaxPending caps the exchanges held at once (default 65536). Beyond
+	// MaxPending caps the exchanges held at once (default 32768). Beyond
 	// it the exchange closest to expiry is emitted early; if it was not
 	// finished it has Status Evicted.
 	MaxPending int
-	// MaxPendingPerPair caps the request legs held per client/server
-	// endpoint pair (default 1024), like Zeek's max_pending_msgs.
+	// MaxPendingPerPair caps the unanswered requests held per
+	// client/server endpoint pair (default 1024), like Zeek's
+	// max_pending_msgs; beyond it the oldest is emitted as evicted.
 	MaxPendingPerPair int
 	// MaxMessages caps the Message IDs remembered for deduplication
 	// (default 262144).
@@ -142,7 +143,7 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	def(&c.MaxPending, 1<<16)
+	def(&c.MaxPending, 1<<15)
 	def(&c.MaxPendingPerPair, 1024)
 	def(&c.MaxMessages, 1<<18)
 	def(&c.MaxFrames, 4096)
@@ -171,6 +172,7 @@ type Stats struct {
 	Exchanges  uint64 // exchanges emitted
 	Proxied    uint64 // emitted exchanges with more than one leg
 	ProxyLinks uint64 // legs linked to a previous leg
+	Relinks    uint64 // heuristic links corrected by the responses
 
 	Retransmissions         uint64 // request copies sent after a timeout
 	LateRetransmissions     uint64 // of which sent by a client after its request was answered
@@ -185,6 +187,9 @@ type Stats struct {
 	UnmatchedACKs      uint64 // empty ACKs that matched no message
 	UnmatchedResets    uint64 // RSTs that matched no message
 	DuplicateACKs      uint64 // empty ACKs beyond one per copy of the message
+	// Detached counts message copies, ACKs and RSTs whose exchange had
+	// already been emitted; their frames belong to no exchange.
+	Detached uint64
 
 	// Evictions by cause. EvictedPending and EvictedPerPair count
 	// unfinished exchanges emitted early with Status Evicted;

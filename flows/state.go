@@ -185,12 +185,14 @@ type hop struct {
 	bk                 blkKey
 	inBlk              bool
 	pair               *pairState
+	pending            bool // in pair's list of unanswered requests
 	pairOlder          ref
 	pairNewer          ref
 
 	// Times are Unix nanoseconds of capture time.
 	firstReq, lastReq, firstResp, lastResp, lastAct int64
 	reqSize, respSize                               int
+	reqBytes, respBytes                             int
 	code                                            decode.Code
 	hasResp                                         bool
 	waiting                                         int
@@ -268,11 +270,12 @@ func (x *xstate) clear() {
 	*x = xstate{gen: x.gen, idx: x.idx, hops: x.hops[:0], heapIdx: -1, links: x.links[:0]}
 }
 
-// pairState lists the legs of one client/server pair, oldest first, for
-// the per-pair cap.
+// pairState lists the unanswered requests of one client/server pair,
+// oldest first, for the per-pair cap.
 type pairState struct {
 	key            pairKey
-	n              int
+	refs           int // legs of the pair
+	n              int // of which waiting for a response
 	oldest, newest ref
 }
 

@@ -288,10 +288,13 @@ func (t *Tracker) requestCopy(e *msgEntry, p *Packet, now int64) {
 	e.copies++
 	gap := now - e.last
 	h := t.hop(e.hop)
+	if h == nil {
+		t.stats.Detached++
+	}
 	if int32(p.File) != e.file && gap <= t.mergeWin {
 		t.stats.CaptureDuplicates++
 		if h != nil {
-			t.addFrame(h, &h.reqFrames, p.Frame)
+			t.reqFrame(h, p)
 		}
 		return
 	}
@@ -304,7 +307,7 @@ func (t *Tracker) requestCopy(e *msgEntry, p *Packet, now int64) {
 		}
 		return
 	}
-	t.addFrame(h, &h.reqFrames, p.Frame)
+	t.reqFrame(h, p)
 	h.lastAct = now
 	answered := e.acks > 0 || h.hasResp && h.lastResp >= e.t
 	switch u := t.hop(h.up); {
@@ -367,6 +370,9 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 				return nil
 			case v.block1.present && v.block1.num > 0 && h.blocks().b1.used,
 				v.block2.present && v.block2.num > 0 && h.blocks().b2.used:
+				if h.obs.established {
+					return t.subHop(h, p, v, tk, now)
+				}
 				t.addRequestMsg(h, p, v, now)
 				return h
 			}
@@ -379,7 +385,8 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 			if h.obs.established {
 				// The rest of a notification's representation, fetched
 				// without Observe (RFC 7959 section 2.6): a leg of its own
-				// within the observation's exchange.
+				// within the observation's exchange, so that its responses
+				// do not end the observation.
 				return t.subHop(h, p, v, tk, now)
 			}
 			if h.tk != tk {
@@ -428,18 +435,22 @@ func (t *Tracker) subHop(main *hop, p *Packet, v *view, tk tokKey, now int64) *h
 	h.pathHash = v.pathHash
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
 	h.reqSize = p.Size
-	h.requests, h.waiting = 1, 1
-	t.addFrame(h, &h.reqFrames, p.Frame)
+	h.requests = 1
+	t.reqFrame(h, p)
 	t.indexTok(h)
+	if main.pair != nil {
+		t.attachPair(h, main.pair)
+	}
+	t.setWaiting(h, 1)
 	return h
 }
 
 // addRequestMsg adds a new request message to an existing leg.
 func (t *Tracker) addRequestMsg(h *hop, p *Packet, v *view, now int64) {
 	h.requests++
-	h.waiting++
+	t.setWaiting(h, h.waiting+1)
 	h.lastReq, h.lastAct = now, now
-	t.addFrame(h, &h.reqFrames, p.Frame)
+	t.reqFrame(h, p)
 	if v.block1.present {
 		h.b1.add(v.block1, bodyLen(p))
 		if h.b1.total == 0 {
@@ -491,9 +502,9 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	h.linkKey = lk
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
 	h.reqSize = p.Size
-	h.requests, h.waiting = 1, 1
+	h.requests = 1
 	h.obs.registered = v.hasObserve && v.observe == 0
-	t.addFrame(h, &h.reqFrames, p.Frame)
+	t.reqFrame(h, p)
 	if v.hasOSCORE {
 		t.noteOSCORE(h, p, v)
 	}
@@ -510,7 +521,8 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 		h.bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
 		t.indexBlk(h)
 	}
-	t.indexPair(h, ps)
+	t.attachPair(h, ps)
+	t.setWaiting(h, 1)
 	t.notePublication(h, v, now, p.Frame)
 	return h
 }
@@ -557,9 +569,10 @@ func (t *Tracker) ping(p *Packet, v *view, now int64) {
 	h.secure = p.Secure
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
 	h.reqSize = p.Size
-	h.requests, h.waiting = 1, 1
-	t.addFrame(h, &h.reqFrames, p.Frame)
-	t.indexPair(h, ps)
+	h.requests = 1
+	t.reqFrame(h, p)
+	t.attachPair(h, ps)
+	t.setWaiting(h, 1)
 	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: rolePing})
 	t.touch(h.x)
 }
@@ -593,10 +606,13 @@ func (t *Tracker) responseCopy(e *msgEntry, p *Packet, now int64) {
 	e.copies++
 	gap := now - e.last
 	h := t.hop(e.hop)
+	if h == nil {
+		t.stats.Detached++
+	}
 	if int32(p.File) != e.file && gap <= t.mergeWin {
 		t.stats.CaptureDuplicates++
 		if h != nil {
-			t.addFrame(h, &h.respFrames, p.Frame)
+			t.respFrame(h, p)
 		}
 		return
 	}
@@ -610,7 +626,7 @@ func (t *Tracker) responseCopy(e *msgEntry, p *Packet, now int64) {
 	if h == nil {
 		return
 	}
-	t.addFrame(h, &h.respFrames, p.Frame)
+	t.respFrame(h, p)
 	h.lastAct = now
 	if retrans {
 		h.respRetrans++
@@ -678,9 +694,7 @@ func (t *Tracker) findResponseHop(client, server endpoint, token []byte, v *view
 func (t *Tracker) orphan(p *Packet, v *view, now int64) *hop {
 	m := p.Msg
 	t.stats.UnmatchedResponses++
-	x := t.newX()
-	ps := t.pairFor(pairKey{v.dst, v.src}, x)
-	h := t.newHop(x)
+	h := t.newHop(t.newX())
 	h.kind = kindOrphan
 	h.from, h.to = p.Dst, p.Src
 	h.tk = t.tokKey(v.dst, v.src, m.Token)
@@ -690,14 +704,13 @@ func (t *Tracker) orphan(p *Packet, v *view, now int64) *hop {
 	h.oscore = v.hasOSCORE
 	h.lastAct = now
 	t.indexTok(h)
-	t.indexPair(h, ps)
 	t.addResponse(h, p, v, now, false)
 	return h
 }
 
 // addResponse adds a new response message to h.
 func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool) {
-	t.addFrame(h, &h.respFrames, p.Frame)
+	t.respFrame(h, p)
 	h.lastAct = now
 	notif, extra := false, false
 	switch {
@@ -707,7 +720,7 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		extra = true
 	}
 	if h.waiting > 0 {
-		h.waiting--
+		t.setWaiting(h, h.waiting-1)
 	}
 	if extra {
 		h.respDups++
@@ -807,19 +820,20 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 		e.acks++
 		h := t.hop(e.hop)
 		if h == nil {
+			t.stats.Detached++
 			return
 		}
 		h.lastAct = now
 		switch e.role {
 		case rolePing:
-			t.addFrame(h, &h.respFrames, p.Frame)
+			t.respFrame(h, p)
 			t.answerPing(h, now)
 		case roleRequest:
 			t.addFrame(h, &h.otherFrames, p.Frame)
 			if !h.reset {
 				h.reset = true
 				if h.waiting > 0 {
-					h.waiting--
+					t.setWaiting(h, h.waiting-1)
 				}
 			}
 		case roleResponse:
@@ -841,6 +855,7 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 		e.acks++
 		h := t.hop(e.hop)
 		if h == nil {
+			t.stats.Detached++
 			return
 		}
 		h.lastAct = now
@@ -848,7 +863,7 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			t.stats.DuplicateACKs++
 		}
 		if e.role == rolePing {
-			t.addFrame(h, &h.respFrames, p.Frame)
+			t.respFrame(h, p)
 			t.answerPing(h, now)
 		} else {
 			t.addFrame(h, &h.otherFrames, p.Frame)
@@ -869,7 +884,7 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			// The same ACK again: one per copy of the request is a
 			// retransmission, more is a flood.
 			t.stats.Responses--
-			t.addFrame(h, &h.respFrames, p.Frame)
+			t.respFrame(h, p)
 			h.lastAct = now
 			if int(e.acks) <= int(e.copies)+1 {
 				h.respRetrans++
@@ -900,7 +915,7 @@ func (t *Tracker) answerPing(h *hop, now int64) {
 	if !h.hasResp {
 		h.hasResp = true
 		h.firstResp, h.lastResp = now, now
-		h.waiting = 0
+		t.setWaiting(h, 0)
 		h.responses = 1
 	}
 }
@@ -1031,20 +1046,15 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 	}
 	switch {
 	case h.downs > 0:
-		var best *recentResp
-		self := h.ref()
-		for _, d := range h.x.hops {
-			if d.up != self {
-				continue
-			}
-			for i := range d.recent {
-				r := &d.recent[i]
-				if r.used || r.key != key || r.t > now || now-r.t > t.maxRes {
-					continue
-				}
-				if best == nil || r.t < best.t {
-					best = r
-				}
+		best := t.relayed(h, key, now)
+		if best == nil && !h.relayed {
+			// No leg of this exchange got that response. When several
+			// clients ask a proxy for the same resource at once, the
+			// forwarded requests were told apart only by their order;
+			// the response shows which one was really this client's.
+			r := &t.respTab[key&(respSlots-1)]
+			if d := t.hop(r.hop); d != nil && r.key == key && r.t <= now && now-r.t <= t.maxRes && t.swapDown(h, d) {
+				best = t.relayed(h, key, now)
 			}
 		}
 		if best != nil {
@@ -1067,6 +1077,15 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		if s == nil || s.x == h.x {
 			break
 		}
+		if !notif && t.swapDown(h, s) {
+			// The leg was linked to the wrong client's request.
+			if best := t.relayed(h, key, now); best != nil {
+				best.used = true
+				h.relayed = true
+				h.respResidence, h.hasRespRes = now-best.t, true
+			}
+			break
+		}
 		kind := "cached-from"
 		if notif {
 			kind = "fed-by"
@@ -1080,6 +1099,73 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		t.addLink(h.x, kind, s.x.id, p.Frame)
 	}
 	t.deliverPublication(h, p, v, now)
+}
+
+// relayed returns the earliest unrelayed response with content key that
+// a leg after h received, or nil.
+func (t *Tracker) relayed(h *hop, key uint64, now int64) *recentResp {
+	var best *recentResp
+	self := h.ref()
+	for _, d := range h.x.hops {
+		if d.up != self {
+			continue
+		}
+		for i := range d.recent {
+			r := &d.recent[i]
+			if r.used || r.key != key || r.t > now || now-r.t > t.maxRes {
+				continue
+			}
+			if best == nil || r.t < best.t {
+				best = r
+			}
+		}
+	}
+	return best
+}
+
+// swapDown corrects a heuristic link: u's response shows that leg d,
+// linked to another client's request u2 with the same link key through
+// the same proxy, is the one u was forwarded on. d moves under u; u's own
+// downstream leg, if it has one, moves under u2. Both exchanges must be a
+// plain client leg and server leg, nothing may have been relayed to u2
+// yet, and the times must stay possible.
+func (t *Tracker) swapDown(u, d *hop) bool {
+	u2 := t.hop(d.up)
+	if u2 == nil || u2 == u || u.oscore || u2.oscore || u2.downs != 1 || u2.relayed || u2.to != u.to ||
+		u2.linkKey != u.linkKey || len(u2.x.hops) != 2 || d != u2.x.hops[1] || d.downs != 0 || d.firstReq < u.firstReq {
+		return false
+	}
+	x1, x2 := u.x, u2.x
+	nd := len(d.reqFrames) + len(d.respFrames) + len(d.otherFrames)
+	switch {
+	case u.downs == 0 && len(x1.hops) == 1:
+		// u was answered without a leg of its own: take d from u2,
+		// which becomes a request the proxy has not forwarded.
+		x2.hops = x2.hops[:1]
+		x1.hops = append(x1.hops, d)
+		u.downs, u2.downs = 1, 0
+		if !u2.inFwd && !u2.hasResp {
+			t.indexFwd(u2)
+		}
+	case u.downs == 1 && len(x1.hops) == 2:
+		cur := x1.hops[1]
+		if cur.up != u.ref() || cur.downs != 0 || cur.linkKey != d.linkKey || cur.firstReq < u2.firstReq {
+			return false
+		}
+		x1.hops[1], x2.hops[1] = d, cur
+		cur.x, cur.up = x2, u2.ref()
+		cur.reqResidence = cur.firstReq - u2.firstReq
+		nd -= len(cur.reqFrames) + len(cur.respFrames) + len(cur.otherFrames)
+	default:
+		return false
+	}
+	d.x, d.up = x1, u.ref()
+	d.reqResidence = d.firstReq - u.firstReq
+	x1.frames += nd
+	x2.frames -= nd
+	t.stats.Relinks++
+	t.touch(x2)
+	return true
 }
 
 // Publications (seed section 3): a PUT or POST with a body to a broker
@@ -1233,8 +1319,9 @@ func (t *Tracker) unindexBlk(h *hop) {
 }
 
 // pairFor returns the state of pair k, creating it, after enforcing
-// MaxPendingPerPair for a new leg: the exchanges of the oldest legs are
-// emitted. keep is the exchange the new leg joins; it is never evicted.
+// MaxPendingPerPair for a new request: the exchanges of the oldest
+// unanswered requests are emitted as evicted. keep is the exchange the new
+// leg joins; it is never evicted.
 func (t *Tracker) pairFor(k pairKey, keep *xstate) *pairState {
 	ps := t.pairs[k]
 	for ps != nil && ps.n >= t.cfg.MaxPendingPerPair {
@@ -1242,14 +1329,9 @@ func (t *Tracker) pairFor(k pairKey, keep *xstate) *pairState {
 		if h == nil || h.x == keep {
 			break
 		}
-		if t.finished(h.x) {
-			t.stats.EarlyEmits++
-			t.finish(h.x, false)
-		} else {
-			t.stats.EvictedPerPair++
-			t.finish(h.x, true)
-		}
-		if ps.n == 0 {
+		t.stats.EvictedPerPair++
+		t.finish(h.x, true)
+		if ps.refs == 0 {
 			ps = nil // released with its last leg
 		}
 	}
@@ -1265,9 +1347,31 @@ func (t *Tracker) pairFor(k pairKey, keep *xstate) *pairState {
 	return ps
 }
 
-// indexPair appends h to the legs of ps.
-func (t *Tracker) indexPair(h *hop, ps *pairState) {
+// attachPair makes h a leg of pair ps.
+func (t *Tracker) attachPair(h *hop, ps *pairState) {
 	h.pair = ps
+	ps.refs++
+}
+
+func (t *Tracker) detachPair(h *hop) {
+	t.unpend(h)
+	if ps := h.pair; ps != nil {
+		h.pair = nil
+		if ps.refs--; ps.refs == 0 {
+			delete(t.pairs, ps.key)
+			t.spare = append(t.spare, ps)
+		}
+	}
+}
+
+// pend and unpend keep the list of h's pair's unanswered requests, oldest
+// first, as h starts and stops waiting for a response.
+func (t *Tracker) pend(h *hop) {
+	ps := h.pair
+	if h.pending || ps == nil {
+		return
+	}
+	h.pending = true
 	h.pairOlder = ps.newest
 	if o := t.hop(ps.newest); o != nil {
 		o.pairNewer = h.ref()
@@ -1278,11 +1382,11 @@ func (t *Tracker) indexPair(h *hop, ps *pairState) {
 	ps.n++
 }
 
-func (t *Tracker) unindexPair(h *hop) {
-	ps := h.pair
-	if ps == nil {
+func (t *Tracker) unpend(h *hop) {
+	if !h.pending {
 		return
 	}
+	ps := h.pair
 	older, newer := t.hop(h.pairOlder), t.hop(h.pairNewer)
 	if older != nil {
 		older.pairNewer = h.pairNewer
@@ -1295,11 +1399,17 @@ func (t *Tracker) unindexPair(h *hop) {
 		ps.newest = h.pairOlder
 	}
 	ps.n--
-	if ps.n <= 0 {
-		delete(t.pairs, ps.key)
-		t.spare = append(t.spare, ps)
+	h.pending, h.pairOlder, h.pairNewer = false, ref{}, ref{}
+}
+
+// setWaiting sets the number of h's requests waiting for a response.
+func (t *Tracker) setWaiting(h *hop, n int) {
+	h.waiting = n
+	if n > 0 {
+		t.pend(h)
+	} else {
+		t.unpend(h)
 	}
-	h.pair, h.pairOlder, h.pairNewer = nil, ref{}, ref{}
 }
 
 // ---- pools, deadlines, heap ----
@@ -1430,7 +1540,7 @@ func (t *Tracker) release(x *xstate) {
 		t.unindexTok(h)
 		t.unindexFwd(h)
 		t.unindexBlk(h)
-		t.unindexPair(h)
+		t.detachPair(h)
 	}
 	for _, h := range x.hops {
 		// Exchanges fed by this leg keep a copy of it.
@@ -1458,6 +1568,18 @@ func (t *Tracker) release(x *xstate) {
 	t.live--
 }
 
+func (t *Tracker) reqFrame(h *hop, p *Packet) {
+	h.reqBytes += p.Size
+	t.addFrame(h, &h.reqFrames, p.Frame)
+}
+
+func (t *Tracker) respFrame(h *hop, p *Packet) {
+	h.respBytes += p.Size
+	t.addFrame(h, &h.respFrames, p.Frame)
+}
+
+// addFrame records frame in one of h's lists, up to MaxFrames per
+// exchange.
 func (t *Tracker) addFrame(h *hop, list *[]uint32, frame int) {
 	x := h.x
 	if x.frames >= t.cfg.MaxFrames {

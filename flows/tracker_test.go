@@ -598,3 +598,76 @@ func TestExchangeJSON(t *testing.T) {
 		t.Errorf("unanswered exchange has an rtt: %s", b)
 	}
 }
+
+func TestDetachedCopies(t *testing.T) {
+	s := newSim(t, Config{})
+	req := con(decode.CodeGET, 1, "a").path("d")
+	s.send(client, origin, req)
+	s.after(ms).send(origin, client, ack(decode.CodeContent, 1, "a"))
+	s.tr.Flush(s.now.Add(MaxTransmitSpan + time.Second))
+	if len(s.out) != 1 {
+		t.Fatalf("not emitted: %s", dump(s.out))
+	}
+	// The Message ID is still remembered, the exchange is gone.
+	s.after(MaxTransmitSpan+2*time.Second).send(client, origin, req)
+	if st := s.tr.Stats(); st.Detached != 1 || st.Replays+st.Retransmissions != 1 || st.LiveExchanges != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestAddAllocs checks that packets which create no state allocate
+// nothing: notifications of a known observation and their ACKs.
+func TestAddAllocs(t *testing.T) {
+	tr := NewTracker(Config{MaxMessages: 64, MaxFrames: 16}, nil)
+	now := epoch
+	feed := func(src, dst string, c *cm) *Packet {
+		var m decode.Message
+		if err := m.Decode(c.bytes()); err != nil {
+			t.Fatal(err)
+		}
+		return &Packet{Time: now, Src: ap(src), Dst: ap(dst), Msg: &m, Size: len(m.Raw)}
+	}
+	tr.Add(feed(client, origin, con(decode.CodeGET, 1, "o").path("obs").observe(0)))
+	tr.Add(feed(origin, client, ack(decode.CodeContent, 1, "o").observe(1).body("x")))
+	const n = 400
+	var pkts []*Packet
+	for i := range n {
+		pkts = append(pkts,
+			feed(origin, client, con(decode.CodeContent, uint16(100+i), "o").observe(uint32(2+i)).body("v")),
+			feed(client, origin, emptyACK(uint16(100+i))))
+	}
+	i := 0
+	step := func() {
+		for _, p := range pkts[2*i : 2*i+2] {
+			now = now.Add(ms)
+			p.Time = now
+			tr.Add(p)
+		}
+		i++
+	}
+	for range 100 { // warm up: the ring and the frame lists reach their caps
+		step()
+	}
+	if a := testing.AllocsPerRun(n/2-101, step); a != 0 {
+		t.Errorf("%v allocations per notification and ACK", a)
+	}
+	tr.Close()
+}
+
+func TestObserveBlockSameToken(t *testing.T) {
+	// A client that fetches the rest of a notification with the
+	// observation's own token.
+	s := newSim(t, Config{})
+	s.send(client, origin, con(decode.CodeGET, 1, "o").path("big").observe(0))
+	s.after(ms).send(origin, client, ack(decode.CodeContent, 1, "o").observe(5).block2(0, true, 0).body(strings.Repeat("a", 16)))
+	s.after(ms).send(client, origin, con(decode.CodeGET, 2, "o").path("big").block2(1, false, 0))
+	s.after(ms).send(origin, client, ack(decode.CodeContent, 2, "o").block2(1, false, 0).body("b"))
+	s.after(time.Second).send(origin, client, non(decode.CodeContent, 9, "o").observe(6).block2(0, true, 0).body(strings.Repeat("c", 16)))
+	s.after(ms).send(client, origin, con(decode.CodeGET, 3, "o").path("big").block2(1, false, 0))
+	s.after(ms).send(origin, client, ack(decode.CodeContent, 3, "o").block2(1, false, 0).body("d"))
+	x := one(t, s.close())
+	if x.Status != Observing || x.Observe.Ended != "" || x.Notifications != 1 || len(x.Legs) != 2 ||
+		!slices.Equal(x.Legs[1].RequestFrames, []int{3, 6}) || x.Block == nil || !x.Block.Complete || x.Block.Bytes != 17 {
+		t.Errorf("got %+v:\n%s", x.Block, dump([]*Exchange{x}))
+	}
+}

@@ -62,7 +62,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 			if r.Next(&p.d) != nil {
 				break
 			}
-			p.step("")
+			p.step(&p.d, "")
 			w.Write(&p.pk)
 		}
 		r.Close()
@@ -76,7 +76,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 				eof = true
 				return
 			}
-			p.step("")
+			p.step(&p.d, "")
 			w.Write(&p.pk)
 		})
 		r.Close()

@@ -73,7 +73,7 @@ OSCORE, and audits what proxies and brokers can read, change and learn.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(packetsCmd(e))
+	root.AddCommand(packetsCmd(e), analyzeCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

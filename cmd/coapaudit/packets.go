@@ -133,7 +133,7 @@ func (p *packetLoop) readAll(e *env, r *capture.Reader, file string, emit func(*
 			warnf(e, "%s: %v (analysed the %d frames before it)", displayName(file), err, r.Frames())
 			return nil
 		}
-		p.step(file)
+		p.step(&p.d, file)
 		if err := emit(&p.pk); err != nil {
 			return err
 		}
@@ -141,8 +141,8 @@ func (p *packetLoop) readAll(e *env, r *capture.Reader, file string, emit func(*
 }
 
 // step dissects the current frame, fills p.pk and counts it.
-func (p *packetLoop) step(file string) {
-	d, f := &p.d, &p.f
+func (p *packetLoop) step(d *capture.Datagram, file string) {
+	f := &p.f
 	p.ds.Dissect(d, f)
 	p.pk = export.Packet{D: d, F: f, File: file, Times: &p.times}
 	s := &p.sum
