@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/internal/testenv"
+)
+
+type exchangeRec struct {
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	Client    string `json:"client"`
+	Server    string `json:"server"`
+	Proxy     string `json:"proxy"`
+	Method    string `json:"method"`
+	URI       string `json:"uri"`
+	Code      string `json:"code"`
+	Protected string `json:"protected"`
+	Status    string `json:"status"`
+	Legs      []struct {
+		From, To       string
+		RequestFrames  []int `json:"request_frames"`
+		ResponseFrames []int `json:"response_frames"`
+	} `json:"legs"`
+	Notifications int   `json:"notifications"`
+	Frames        []int `json:"frames"`
+	// summary
+	Exchanges int `json:"exchanges"`
+	Frames_   int `json:"-"`
+}
+
+func runAnalyzeNDJSON(t *testing.T, args ...string) (exchanges []exchangeRec, summary map[string]any) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"analyze", "--format", "ndjson"}, args...), nil, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("analyze %v: exit %d: %s", args, code, stderr.String())
+	}
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var head struct{ Type string }
+		json.Unmarshal(sc.Bytes(), &head)
+		switch head.Type {
+		case "exchange":
+			var x exchangeRec
+			if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
+				t.Fatal(err)
+			}
+			exchanges = append(exchanges, x)
+		case "summary":
+			json.Unmarshal(sc.Bytes(), &summary)
+		default:
+			t.Fatalf("unexpected record %s", sc.Text())
+		}
+	}
+	if summary == nil {
+		t.Fatal("no summary")
+	}
+	if int(summary["exchanges"].(float64)) != len(exchanges) {
+		t.Errorf("summary exchanges %v, %d exchange records", summary["exchanges"], len(exchanges))
+	}
+	return exchanges, summary
+}
+
+// splitCapture writes the frames of a capture into two pcap files: those
+// that touch addr go to the first, the rest to the second, keeping
+// timestamps (as two capture points on either side of a proxy would).
+func splitCapture(t *testing.T, src, addr string) (string, string) {
+	r, err := capture.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := t.TempDir()
+	var files [2]*os.File
+	var ws [2]*pcapgo.Writer
+	for i := range files {
+		files[i], _ = os.Create(filepath.Join(dir, []string{"a.pcap", "b.pcap"}[i]))
+		ws[i] = pcapgo.NewWriter(files[i])
+		ws[i].WriteFileHeader(262144, layers.LinkType(1))
+	}
+	var d capture.Datagram
+	for r.Next(&d) == nil {
+		i := 1
+		if d.Src.Addr().String() == addr || d.Dst.Addr().String() == addr {
+			i = 0
+		}
+		ci := gopacket.CaptureInfo{Timestamp: d.Time, CaptureLength: len(d.Data), Length: d.OrigLen}
+		if err := ws[i].WritePacket(ci, d.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	return files[0].Name(), files[1].Name()
+}
+
+func exchangeKeys(xs []exchangeRec) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, strings.Join([]string{x.Method, x.URI, x.Code, x.Status, x.Client, x.Proxy, x.Server}, " "))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestAnalyzeMergesCapturesFromBothSidesOfAProxy(t *testing.T) {
+	keys := filepath.Join(testenv.SharedDir(t), "captures", "keys", "oscore_contexts")
+	for _, tc := range []struct{ file, clientAddr string }{
+		{"aiocoap-oscore-evilproxy.pcap", "127.0.0.1"},
+		{"libcoap-fwdproxy.pcap", "127.0.0.31"},
+	} {
+		path := testenv.Capture(t, tc.file)
+		whole, _ := runAnalyzeNDJSON(t, "--keys", keys, path)
+		if len(whole) == 0 {
+			t.Fatalf("%s: no exchanges", tc.file)
+		}
+		a, b := splitCapture(t, path, tc.clientAddr)
+		merged, sum := runAnalyzeNDJSON(t, "--keys", keys, a, b)
+		if got, want := strings.Join(exchangeKeys(merged), "\n"), strings.Join(exchangeKeys(whole), "\n"); got != want {
+			t.Errorf("%s: split in two files and merged:\n%s\nwant as from one file:\n%s", tc.file, got, want)
+		}
+		if files := sum["files"].([]any); len(files) != 2 {
+			t.Errorf("summary files = %v", files)
+		}
+	}
+}
+
+func TestAnalyzeFormats(t *testing.T) {
+	path := testenv.Capture(t, "libcoap-fwdproxy.pcap")
+	xs, sum := runAnalyzeNDJSON(t, path)
+	if int(sum["frames"].(float64)) != 75 {
+		t.Errorf("frames = %v, want 75", sum["frames"])
+	}
+	code, out, stderr := runCmd("analyze", "--format", "csv", path)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("csv: %v", err)
+	}
+	if len(rows)-1 != len(xs) {
+		t.Fatalf("csv has %d rows, ndjson %d exchanges", len(rows)-1, len(xs))
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	for i, x := range xs {
+		for k, v := range map[string]string{"id": x.ID, "method": x.Method, "uri": x.URI, "status": x.Status, "code": x.Code, "proxy": x.Proxy} {
+			if rows[i+1][col[k]] != v {
+				t.Errorf("exchange %s: csv %s = %q, ndjson %q", x.ID, k, rows[i+1][col[k]], v)
+			}
+		}
+	}
+	code, out, _ = runCmd("analyze", "--format", "json", path)
+	var doc struct {
+		Exchanges []exchangeRec  `json:"exchanges"`
+		Findings  []any          `json:"findings"`
+		Leaks     []any          `json:"leaks"`
+		Summary   map[string]any `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
+		t.Fatalf("json: %v", err)
+	}
+	if len(doc.Exchanges) != len(xs) || doc.Findings == nil || doc.Leaks == nil || doc.Summary == nil {
+		t.Errorf("json: %d exchanges (want %d), findings %v, leaks %v", len(doc.Exchanges), len(xs), doc.Findings, doc.Leaks)
+	}
+	code, out, _ = runCmd("analyze", "--format", "text", path)
+	if code != 0 || !strings.Contains(out, "coap://127.0.0.31:5683/time") || !strings.Contains(out, "75 frames") {
+		t.Errorf("text output lacks the exchanges or the summary:\n%s", out)
+	}
+}
+
+func TestAnalyzeUsageErrors(t *testing.T) {
+	path := testenv.Capture(t, "libcoap-fwdproxy.pcap")
+	for _, args := range [][]string{
+		{"analyze", "--proxy", "not-an-address", path},
+		{"analyze", "-", "-"},
+		{"analyze", filepath.Join(t.TempDir(), "missing.pcap")},
+	} {
+		if code, _, stderr := runCmd(args...); code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", args, code, stderr)
+		}
+	}
+}
