@@ -3,15 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 )
@@ -46,65 +45,13 @@ with --keys.`,
 func (af *analyzeFlags) flowsConfig() (flows.Config, error) {
 	var cfg flows.Config
 	for _, p := range af.proxies {
-		if ap, err := netip.ParseAddrPort(p); err == nil {
-			cfg.Proxies = append(cfg.Proxies, ap)
-			continue
-		}
-		a, err := netip.ParseAddr(p)
-		if err != nil {
+		ap, ok := analysis.ProxyFor(p)
+		if !ok {
 			return cfg, usageErr("--proxy %q: want an IP address or ip:port", p)
 		}
-		cfg.Proxies = append(cfg.Proxies, netip.AddrPortFrom(a, 0))
+		cfg.Proxies = append(cfg.Proxies, ap)
 	}
 	return cfg, nil
-}
-
-// analysis is one run of the analyze pipeline: frames in, records out.
-type analysis struct {
-	loop    *packetLoop
-	tracker *flows.Tracker
-	summary *flows.Summary
-	out     export.Writer
-	err     error
-	fp      flows.Packet
-	oi      flows.OSCOREInfo
-}
-
-func newAnalysis(ds *dissect.Dissector, af *analyzeFlags, loop *packetLoop, out export.Writer) (*analysis, error) {
-	cfg, err := af.flowsConfig()
-	if err != nil {
-		return nil, err
-	}
-	a := &analysis{loop: loop, summary: flows.NewSummary(0), out: out}
-	a.tracker = flows.NewTracker(cfg, a.emit)
-	return a, nil
-}
-
-func (a *analysis) emit(x *flows.Exchange) {
-	a.loop.sum.Exchanges++
-	a.summary.Add(x)
-	if err := a.out.Write(export.Exchange{Exchange: x}); err != nil && a.err == nil {
-		a.err = err
-	}
-}
-
-// frame runs one datagram through dissection, decryption and the tracker.
-func (a *analysis) frame(d *capture.Datagram, file int) {
-	p := a.loop
-	p.step(d, "")
-	f := &p.f
-	if f.Proto != dissect.ProtoCoAP || len(f.CoAP.Raw) < 4 || f.CoAP.Version != 1 {
-		return
-	}
-	a.fp = flows.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &f.CoAP, Size: len(d.Payload)}
-	if r := p.pk.OSCORE; r != nil {
-		a.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
-		if r.Verified {
-			a.oi.Inner = &r.Inner
-		}
-		a.fp.OSCORE = &a.oi
-	}
-	a.tracker.Add(&a.fp)
 }
 
 func runAnalyze(e *env, af *analyzeFlags, files []string) error {
@@ -113,14 +60,14 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if err != nil {
 		return err
 	}
-	ds, err := af.dissector()
+	opts, err := af.options()
 	if err != nil {
 		return err
 	}
-	kr, err := af.keyring()
-	if err != nil {
+	if opts.Flows, err = af.flowsConfig(); err != nil {
 		return err
 	}
+	opts.TrackExchanges = true
 	var readers []*capture.Reader
 	defer func() {
 		for _, r := range readers {
@@ -154,72 +101,43 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatCSV:
 		w = export.NewCSVWriter(e.stdout, "exchange")
 	}
-	loop := newPacketLoop(ds, kr)
+	var writeErr error
+	eng := analysis.New(opts, func(x *flows.Exchange) {
+		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	})
 	for _, name := range files {
-		loop.sum.Files = append(loop.sum.Files, displayName(name))
+		eng.AddFile(displayName(name))
 	}
-	a, err := newAnalysis(ds, af, loop, w)
-	if err != nil {
-		return err
-	}
-	ms := newMergeSource(files, readers)
-	for f := ms.next(); f != nil; f = ms.next() {
+	m := analysis.NewMerge(files, readers)
+	for f := m.Next(); f != nil && writeErr == nil; f = m.Next() {
 		if e.ctx.Err() != nil {
-			warnf(e, "interrupted after %d frames", loop.sum.Frames)
+			warnf(e, "interrupted after %d frames", eng.Summary().Frames)
 			break
 		}
-		a.frame(&f.d, f.index)
-		if a.err != nil {
-			break
-		}
-		f.advance()
+		eng.Frame(&f.D, f.Index, "")
+		f.Advance()
 	}
-	for _, f := range ms.files {
-		if f.err != nil {
-			loop.sum.Truncated = true
-			if loop.sum.TruncatedError != "" {
-				loop.sum.TruncatedError += "; "
-			}
-			loop.sum.TruncatedError += f.err.Error()
-			warnf(e, "%v (analysed the %d frames before it)", f.err, f.r.Frames())
+	for _, f := range m.Files {
+		if f.Err != nil {
+			eng.SetTruncated(f.Err)
+			warnf(e, "%v (analysed the %d frames before it)", f.Err, f.R.Frames())
 		}
 	}
-	a.tracker.Close()
-	loop.finish()
-	st := a.tracker.Stats()
-	addEvictions(&loop.sum, st)
-	loop.sum.ElapsedSeconds = time.Since(start).Seconds()
+	sum := eng.Finish()
+	sum.ElapsedSeconds = time.Since(start).Seconds()
 	if text != nil {
-		text.report = a.summary.Report()
+		text.report = eng.Report()
 	}
-	runErr := a.err
-	if err := w.Write(&loop.sum); err != nil && runErr == nil {
+	runErr := writeErr
+	if err := w.Write(sum); err != nil && runErr == nil {
 		runErr = err
 	}
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
-}
-
-// addEvictions copies the tracker's eviction counters into the summary.
-func addEvictions(s *export.Summary, st flows.Stats) {
-	if s.Evicted == nil {
-		s.Evicted = map[string]int{}
-	}
-	for k, v := range map[string]uint64{
-		"exchanges-pending":  st.EvictedPending,
-		"exchanges-per-pair": st.EvictedPerPair,
-		"exchanges-early":    st.EarlyEmits,
-		"message-ids":        st.EvictedMessages,
-	} {
-		if v > 0 {
-			s.Evicted[k] += int(v)
-		}
-	}
-	if len(s.Evicted) == 0 {
-		s.Evicted = nil
-	}
 }
 
 // analyzeText is the terminal view of analyze: one line per exchange (up

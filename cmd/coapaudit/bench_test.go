@@ -8,11 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/internal/testenv"
-	"github.com/coapaudit/coapaudit/oscore"
 )
 
 // genCapture writes a generated capture of n frames (samples/gen) once per
@@ -47,39 +46,39 @@ func itoa(n int) string {
 // ndjson` (read, dissect, OSCORE lookup, JSON encoding) allocates nothing.
 func TestPacketLoopAllocs(t *testing.T) {
 	for _, path := range []string{genCapture(t, 20000), testenv.Capture(t, "libcoap-fwdproxy.pcap")} {
-		kr, err := oscore.NewKeyring(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := newPacketLoop(dissect.New(dissect.Config{}), kr)
+		eng := analysis.New(analysis.Options{}, nil)
 		r, err := capture.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w := export.NewNDJSONWriter(io.Discard)
+		var d capture.Datagram
 		// Warm up: let the reused slices grow.
 		for i := 0; i < 2000; i++ {
-			if r.Next(&p.d) != nil {
+			if r.Next(&d) != nil {
 				break
 			}
-			p.step(&p.d, "")
-			w.Write(&p.pk)
+			w.Write(eng.Frame(&d, 0, ""))
 		}
 		r.Close()
 		r, _ = capture.Open(path)
 		var eof bool
+		frames := 0
 		allocs := testing.AllocsPerRun(1000, func() {
 			if eof {
 				return
 			}
-			if err := r.Next(&p.d); err != nil {
+			if err := r.Next(&d); err != nil {
 				eof = true
 				return
 			}
-			p.step(&p.d, "")
-			w.Write(&p.pk)
+			frames++
+			w.Write(eng.Frame(&d, 0, ""))
 		})
 		r.Close()
+		if frames < 70 {
+			t.Fatalf("%s: only %d frames measured", filepath.Base(path), frames)
+		}
 		if allocs != 0 {
 			t.Errorf("%s: %.2f allocations per frame, want 0", filepath.Base(path), allocs)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
@@ -36,22 +37,35 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
 }
 
-func (c *commonFlags) dissector() (*dissect.Dissector, error) {
+// options builds the analysis options shared by every command: ports,
+// heuristics and keys.
+func (c *commonFlags) options() (analysis.Options, error) {
+	var opts analysis.Options
+	cfg, err := c.dissectConfig()
+	if err != nil {
+		return opts, err
+	}
+	opts.Dissect = cfg
+	opts.Keys, err = c.keyring()
+	return opts, err
+}
+
+func (c *commonFlags) dissectConfig() (dissect.Config, error) {
 	var cfg dissect.Config
 	cfg.NoHeuristics = c.noHeur
 	for _, p := range c.ports {
 		if p < 1 || p > 65535 {
-			return nil, usageErr("--port %d: not a UDP port", p)
+			return cfg, usageErr("--port %d: not a UDP port", p)
 		}
 		cfg.CoAPPorts = append(cfg.CoAPPorts, uint16(p))
 	}
 	for _, p := range c.dtlsPorts {
 		if p < 1 || p > 65535 {
-			return nil, usageErr("--dtls-port %d: not a UDP port", p)
+			return cfg, usageErr("--dtls-port %d: not a UDP port", p)
 		}
 		cfg.DTLSPorts = append(cfg.DTLSPorts, uint16(p))
 	}
-	return dissect.New(cfg), nil
+	return cfg, nil
 }
 
 // outputFormat resolves --format: text on a terminal, ndjson otherwise.

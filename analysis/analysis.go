@@ -1,0 +1,252 @@
+// Package analysis wires coapaudit's stages together: each captured frame
+// is dissected, OSCORE is decrypted, DTLS handshakes are followed, and CoAP
+// messages are fed to the exchange tracker. The packets, analyze, live and
+// view commands all run frames through an Engine.
+package analysis
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/oscore"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Dissect dissect.Config
+	// Keys are the OSCORE security contexts; nil means none.
+	Keys *oscore.Keyring
+	// Flows configures the exchange tracker. Exchanges are tracked only
+	// when TrackExchanges is set.
+	TrackExchanges bool
+	Flows          flows.Config
+	// MaxDTLSSessions bounds the DTLS sessions followed (default 4096).
+	MaxDTLSSessions int
+}
+
+// Engine runs frames through the stages. It is not safe for concurrent
+// use: one goroutine feeds it, in capture-time order.
+type Engine struct {
+	ds      *dissect.Dissector
+	dec     *oscore.Decryptor
+	dtls    *dissect.DTLSSessions
+	tracker *flows.Tracker
+	report  *flows.Summary
+	onExch  func(*flows.Exchange)
+
+	sum         export.Summary
+	first, last time.Time
+	times       export.TimeCache
+
+	f  dissect.Frame
+	pk export.Packet
+	fp flows.Packet
+	oi flows.OSCOREInfo
+}
+
+// New returns an Engine. onExchange receives every exchange the tracker
+// finishes (only with Options.TrackExchanges); it owns the value.
+func New(opts Options, onExchange func(*flows.Exchange)) *Engine {
+	n := opts.MaxDTLSSessions
+	if n <= 0 {
+		n = 4096
+	}
+	e := &Engine{
+		ds:     dissect.New(opts.Dissect),
+		dec:    oscore.NewDecryptor(opts.Keys),
+		dtls:   dissect.NewDTLSSessions(n),
+		onExch: onExchange,
+	}
+	e.sum.OtherBy = map[string]int{}
+	if opts.TrackExchanges {
+		e.report = flows.NewSummary(0)
+		e.tracker = flows.NewTracker(opts.Flows, e.emit)
+	}
+	return e
+}
+
+func (e *Engine) emit(x *flows.Exchange) {
+	e.sum.Exchanges++
+	e.report.Add(x)
+	if e.onExch != nil {
+		e.onExch(x)
+	}
+}
+
+// Frame runs one frame through every stage and returns its packet record,
+// which borrows d and the Engine's storage until the next call. file is
+// the index of the capture file (for merged captures) and fileName, when
+// not empty, is shown in the packet record.
+func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
+	f := &e.f
+	e.ds.Dissect(d, f)
+	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times}
+	s := &e.sum
+	s.Frames++
+	if e.first.IsZero() {
+		e.first = d.Time
+	}
+	e.last = d.Time
+	if f.Heuristic {
+		s.HeuristicFrames++
+	}
+	if len(d.Fragments) > 0 {
+		s.IPReassembled++
+	}
+	if d.Kind == capture.KindFragment {
+		s.IPFragments++
+	}
+	switch {
+	case f.Err != nil:
+		s.MalformedFrames++
+	case f.Proto == dissect.ProtoCoAP:
+		s.CoAPFrames++
+	case f.Proto == dissect.ProtoDTLS:
+		s.DTLSFrames++
+	default:
+		s.OtherFrames++
+		s.OtherBy[otherKind(&e.pk)]++
+	}
+	switch f.Proto {
+	case dissect.ProtoCoAP:
+		s.Anomalies += len(f.CoAP.Anomalies)
+		if len(f.CoAP.Raw) < 4 {
+			break
+		}
+		res := e.dec.Process(d.Time, d.Number, d.Src, d.Dst, &f.CoAP)
+		if res != nil {
+			e.pk.OSCORE = res
+			if res.Tried {
+				if res.Verified {
+					s.Decrypted++
+				} else {
+					s.DecryptFailures++
+				}
+			}
+		}
+		if e.tracker != nil && f.CoAP.Version == 1 {
+			e.track(d, file, res)
+		}
+	case dissect.ProtoDTLS:
+		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
+	}
+	return &e.pk
+}
+
+func (e *Engine) track(d *capture.Datagram, file int, r *oscore.Result) {
+	e.fp = flows.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &e.f.CoAP, Size: len(d.Payload)}
+	if r != nil {
+		e.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
+		if r.Verified {
+			e.oi.Inner = &r.Inner
+		}
+		e.fp.OSCORE = &e.oi
+	}
+	e.tracker.Add(&e.fp)
+}
+
+// otherKind names what an "other" frame is: udp, ip-fragment, or the
+// capture layer's reason (icmp, arp, tcp, ...).
+func otherKind(p *export.Packet) string {
+	if p.D.Kind == capture.KindOther && p.D.Reason != "" {
+		return p.D.Reason
+	}
+	return p.ProtoName()
+}
+
+// AddFile names a capture file in the summary.
+func (e *Engine) AddFile(name string) { e.sum.Files = append(e.sum.Files, name) }
+
+// SetTruncated records that a capture ended early, and why.
+func (e *Engine) SetTruncated(err error) {
+	e.sum.Truncated = true
+	if e.sum.TruncatedError != "" {
+		e.sum.TruncatedError += "; "
+	}
+	e.sum.TruncatedError += err.Error()
+}
+
+// Flush expires exchange state older than before (capture time); live
+// captures call it as time passes without traffic.
+func (e *Engine) Flush(before time.Time) {
+	if e.tracker != nil {
+		e.tracker.Flush(before)
+	}
+	e.dec.Flush(before)
+}
+
+// Finish emits every exchange still held and completes the summary. Call
+// it once, after the last frame.
+func (e *Engine) Finish() *export.Summary {
+	if e.tracker != nil {
+		e.tracker.Close()
+	}
+	s := &e.sum
+	if !e.first.IsZero() {
+		s.FirstTime = e.first.UTC().Format(time.RFC3339Nano)
+		s.LastTime = e.last.UTC().Format(time.RFC3339Nano)
+	}
+	if len(s.OtherBy) == 0 {
+		s.OtherBy = nil
+	}
+	ev := map[string]int{}
+	if n := e.dec.Stats().Evicted; n > 0 {
+		ev["oscore-requests"] = n
+	}
+	if e.dtls.Evicted > 0 {
+		ev["dtls-sessions"] = e.dtls.Evicted
+	}
+	if e.tracker != nil {
+		st := e.tracker.Stats()
+		for k, v := range map[string]uint64{
+			"exchanges-pending":  st.EvictedPending,
+			"exchanges-per-pair": st.EvictedPerPair,
+			"exchanges-early":    st.EarlyEmits,
+			"message-ids":        st.EvictedMessages,
+		} {
+			if v > 0 {
+				ev[k] = int(v)
+			}
+		}
+	}
+	if len(ev) > 0 {
+		s.Evicted = ev
+	}
+	return s
+}
+
+// Summary returns the summary so far.
+func (e *Engine) Summary() *export.Summary { return &e.sum }
+
+// Report returns the exchange tables for the text summary (empty unless
+// exchanges are tracked).
+func (e *Engine) Report() flows.Report {
+	if e.report == nil {
+		return flows.Report{}
+	}
+	return e.report.Report()
+}
+
+// Decryptor returns the OSCORE decryptor, for its replay reports and
+// statistics.
+func (e *Engine) Decryptor() *oscore.Decryptor { return e.dec }
+
+// Tracker returns the exchange tracker, or nil.
+func (e *Engine) Tracker() *flows.Tracker { return e.tracker }
+
+// ProxyFor is a helper for callers that configure proxies from flags: it
+// parses "ip" or "ip:port" (port 0 matches every port).
+func ProxyFor(s string) (netip.AddrPort, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a, 0), true
+}
