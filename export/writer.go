@@ -179,12 +179,14 @@ func (j *JSONWriter) Close() error {
 // CSVWriter writes records of one type as CSV with a header row; records of
 // other types are passed to Other (or dropped when Other is nil).
 type CSVWriter struct {
-	typ   string
-	w     *csv.Writer
-	c     io.Closer
-	row   []string
-	hdr   bool
-	Other Writer
+	typ string
+	w   *csv.Writer
+	c   io.Closer
+	row []string
+	hdr bool
+	// header, when set, is written at Close if no record came.
+	header []string
+	Other  Writer
 }
 
 // NewCSVWriter returns a writer of records of type typ to w.
@@ -212,6 +214,10 @@ func (c *CSVWriter) Write(r Record) error {
 }
 
 func (c *CSVWriter) Close() error {
+	if !c.hdr && c.header != nil {
+		c.hdr = true
+		c.w.Write(c.header)
+	}
 	c.w.Flush()
 	err := c.w.Error()
 	if c.c != nil {

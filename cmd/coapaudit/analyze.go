@@ -101,6 +101,13 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatCSV:
 		w = export.NewCSVWriter(e.stdout, "exchange")
 	}
+	dir, err := af.outDir()
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		w = export.Multi{w, dir}
+	}
 	var writeErr error
 	eng := analysis.New(opts, func(x *flows.Exchange) {
 		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
@@ -116,7 +123,12 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			warnf(e, "interrupted after %d frames", eng.Summary().Frames)
 			break
 		}
-		eng.Frame(&f.D, f.Index, "")
+		pk := eng.Frame(&f.D, f.Index, "")
+		if dir != nil {
+			if err := dir.Write(pk); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		}
 		f.Advance()
 	}
 	for _, f := range m.Files {

@@ -201,3 +201,55 @@ func TestAnalyzeUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyzeOutDir checks that --out writes every record type as NDJSON
+// and CSV, consistent with each other and with stdout.
+func TestAnalyzeOutDir(t *testing.T) {
+	keys := filepath.Join(testenv.SharedDir(t), "captures", "keys", "oscore_contexts")
+	path := testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")
+	dir := t.TempDir()
+	xs, sum := runAnalyzeNDJSON(t, "--keys", keys, "--out", dir, path)
+	lines := func(name string) []string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, "\n")
+	}
+	for _, kind := range []string{"packets", "exchanges", "findings", "leaks"} {
+		nd := lines(kind + ".ndjson")
+		f, err := os.Open(filepath.Join(dir, kind+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s.csv: %v", kind, err)
+		}
+		if len(nd) > 0 && len(rows) != len(nd)+1 {
+			t.Errorf("%s: %d ndjson lines, %d csv rows (with header)", kind, len(nd), len(rows))
+		}
+		for _, l := range nd {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(l), &v); err != nil || v["type"] != strings.TrimSuffix(kind, "s") {
+				t.Errorf("%s.ndjson: bad line %q", kind, l)
+			}
+		}
+	}
+	if n := len(lines("packets.ndjson")); n != int(sum["frames"].(float64)) {
+		t.Errorf("packets.ndjson has %d lines, summary frames %v", n, sum["frames"])
+	}
+	if n := len(lines("exchanges.ndjson")); n != len(xs) {
+		t.Errorf("exchanges.ndjson has %d lines, stdout %d exchanges", n, len(xs))
+	}
+	var fileSum map[string]any
+	json.Unmarshal([]byte(lines("summary.json")[0]), &fileSum)
+	if fileSum["frames"] != sum["frames"] || fileSum["exchanges"] != sum["exchanges"] {
+		t.Errorf("summary.json %v differs from stdout's %v", fileSum, sum)
+	}
+}

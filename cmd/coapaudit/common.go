@@ -35,6 +35,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.IntSliceVar(&c.ports, "port", nil, "treat UDP port N as CoAP (repeatable; 5683 always is)")
 	f.IntSliceVar(&c.dtlsPorts, "dtls-port", nil, "treat UDP port N as DTLS (repeatable; 5684 always is)")
 	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
+	f.StringVar(&c.out, "out", "", "also write packets, exchanges, findings and leaks as .ndjson and .csv files in DIR")
 }
 
 // options builds the analysis options shared by every command: ports,
@@ -98,6 +99,18 @@ func (c *commonFlags) keyring() (*oscore.Keyring, error) {
 		return nil, usageErr("--keys: %v", err)
 	}
 	return kr, nil
+}
+
+// outDir opens the --out directory writer, or returns nil without --out.
+func (c *commonFlags) outDir() (*export.DirWriter, error) {
+	if c.out == "" {
+		return nil, nil
+	}
+	d, err := export.NewDirWriter(c.out, "packet", "exchange", "finding", "leak")
+	if err != nil {
+		return nil, usageErr("--out: %v", err)
+	}
+	return d, nil
 }
 
 func isTerminal(w io.Writer) bool {

@@ -50,6 +50,13 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	case export.FormatCSV:
 		w = export.NewCSVWriter(e.stdout, "packet")
 	}
+	dir, err := cf.outDir()
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		w = export.Multi{w, dir}
+	}
 	eng := analysis.New(opts, nil)
 	var runErr error
 	for _, name := range files {
