@@ -12,19 +12,20 @@ type Analysis struct {
 
 // Analyze computes mutual information, Bayes vulnerability, anonymity sets
 // and padding advice for a table of sizes. When popt.MI is the zero value
-// the padded tables are resampled like the original (opt) but without
-// the permutation test.
+// the padded tables are resampled with opt's seed and level (and
+// DefaultPaddingResamples resamples); schemes that pad nothing reuse the
+// mutual information of t.
 func Analyze(scope string, t *Table, opt Options, popt PaddingOptions) Analysis {
 	if popt.MI == (Options{}) {
-		popt.MI = opt
-		popt.MI.Permutations = -1
+		popt.MI = Options{Seed: opt.Seed, Level: opt.Level}
 	}
+	mi := t.MutualInformation(opt)
 	return Analysis{
 		Scope:     scope,
-		MI:        t.MutualInformation(opt),
+		MI:        mi,
 		Bayes:     t.Bayes(),
 		Anonymity: t.Anonymity(),
-		Padding:   AdvisePadding(t, popt),
+		Padding:   advisePadding(t, popt, &mi),
 	}
 }
 

@@ -153,8 +153,8 @@ func NewDelays(lim Limits, seed uint64) *Delays {
 	return &Delays{lim: lim, res: newReservoir(lim.MaxPoints, seed)}
 }
 
-// Add offers one residence time in seconds; id names it in Outliers. NaN
-// and infinite values are dropped.
+// Add offers one residence time in seconds; id names it in Outliers (it is
+// kept as given, not copied). NaN and infinite values are dropped.
 func (d *Delays) Add(id string, seconds float64) {
 	if math.IsNaN(seconds) || math.IsInf(seconds, 0) {
 		d.drop++

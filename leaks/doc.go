@@ -3,8 +3,10 @@
 // padding would cost to stop it.
 //
 // The package works on plain samples: a label string and an observation
-// (a size, a pair of sizes packed into a uint64, a timing feature). It
-// knows nothing about captures or exchanges; callers feed it.
+// (a size, a pair of sizes from [Pair], a size sequence from [Sequence], a
+// timing feature). It knows nothing about captures or exchanges; callers
+// feed it. Results are plain structs, and each has a Leak method that
+// shapes it as a leak record of CONTRACT.md.
 //
 // Accumulators and their memory bounds:
 //
@@ -25,9 +27,11 @@
 //
 //   - M1 [Table.MutualInformation]: plug-in mutual information with the
 //     Miller-Madow correction, a bootstrap interval and a permutation
-//     test, both on the contingency table so that their cost does not
-//     grow with the number of samples; [Points.MutualInformation] is
-//     Ross's k-NN estimator for a continuous feature.
+//     test (the G-test for tables too large to permute within
+//     [Options].PermutationWork), all on the contingency table so that
+//     their cost does not grow with the number of samples;
+//     [Points.MutualInformation] is Ross's k-NN estimator for a
+//     continuous feature.
 //   - M2 [Table.Bayes]: leave-one-out Bayes vulnerability, majority
 //     baseline and min-entropy leakage; [Points.KNNAccuracy] is a
 //     leave-one-out k-NN classifier on standardised features.
@@ -38,6 +42,9 @@
 //   - M6 [Delays], [DelayStats]: median, MAD and robust z-scores.
 //   - [WhatIfOSCORE]: the size a plaintext CoAP message would have under
 //     OSCORE.
+//
+// [Analyze] runs M1 to M4 on one table, and [Verdicts] turns a table and
+// its padding advice into sentences for the text summary.
 //
 // Everything is deterministic: random resampling uses PCG generators
 // seeded from [Options].Seed, and nothing reads the clock.
@@ -75,10 +82,10 @@ const (
 // default.
 type Limits struct {
 	// MaxLabels is the number of distinct labels a Discrete or Points
-	// keeps (default 1024).
+	// keeps (default 1024; a Discrete keeps at most 65536).
 	MaxLabels int
 	// MaxCells is the number of distinct (label, observation) pairs a
-	// Discrete keeps (default 65536, about 3 MB).
+	// Discrete keeps (default 65536, a few MB).
 	MaxCells int
 	// MaxPoints is the reservoir size of Points and Delays (default 4096).
 	MaxPoints int

@@ -17,6 +17,15 @@ const (
 	DefaultPermutationWork = 250_000
 )
 
+// The bootstrap stops after bootstrapCheck resamples when the interval is
+// already narrower than bootstrapNarrow bits (large samples): the Monte
+// Carlo error of its ends is then a fraction of that width, below the
+// precision anyone reads mutual information at.
+const (
+	bootstrapCheck  = 200
+	bootstrapNarrow = 0.01
+)
+
 // P-value methods of MIResult.
 const (
 	PValuePermutation = "permutation"
@@ -82,7 +91,8 @@ type MIResult struct {
 	// (KX-1)(KY-1) degrees of freedom.
 	G  float64
 	DF int
-	// Permutations and Resamples are the numbers actually run.
+	// Permutations and Resamples are the numbers actually run (Resamples
+	// can stop early, see MutualInformation).
 	Permutations, Resamples int
 	// HX is the Miller-Madow corrected entropy of the label, in bits.
 	HX float64
@@ -106,13 +116,15 @@ type MIResult struct {
 //
 // The interval comes from Resamples multinomial resamples of the table
 // (sequential conditional binomial draws, so the cost is O(KXY) per
-// resample whatever N is). The corrected estimator is still biased when
-// applied to resamples of the empirical distribution (their expected
-// value is the plug-in value of the sample, not the corrected one), so
-// the bootstrap distribution is first centred on the estimate by
-// subtracting its mean bias, then the percentile interval is taken and
-// clamped at 0. Without the centring, independent data with more than a
-// handful of cells would get an interval that excludes 0.
+// resample whatever N is); when 200 resamples already give an interval
+// narrower than 0.01 bits, as large samples do, the rest are skipped. The
+// corrected estimator is still biased when applied to resamples of the
+// empirical distribution (their expected value is the plug-in value of
+// the sample, not the corrected one), so the bootstrap distribution is
+// first centred on the estimate by subtracting its mean bias, then the
+// percentile interval is taken and clamped at 0. Without the centring,
+// independent data with more than a handful of cells would get an
+// interval that excludes 0.
 //
 // The p-value comes from Permutations random tables with the same row and
 // column sums, which is what shuffling the labels over the samples gives.
@@ -124,7 +136,7 @@ type MIResult struct {
 // if that is at least 99 (a p-value resolution of 0.01); otherwise the
 // table is large and the p-value is the G-test's chi-square tail with
 // (KX-1)(KY-1) degrees of freedom, the permutation distribution's large
-// sample limit.
+// sample limit (it underflows to 0 for strong leaks).
 func (t *Table) MutualInformation(opt Options) MIResult {
 	opt = opt.withDefaults()
 	r := MIResult{N: t.n, KX: len(t.labels), KY: len(t.values), KXY: len(t.cells), PValue: 1}
@@ -147,8 +159,7 @@ func (t *Table) MutualInformation(opt Options) MIResult {
 		r.Share = min(1, r.Bits/r.HX)
 	}
 	if opt.Resamples > 0 {
-		r.CI = t.bootstrapMI(corrected, opt)
-		r.Resamples = opt.Resamples
+		r.CI, r.Resamples = t.bootstrapMI(corrected, opt)
 	}
 	if opt.Permutations > 0 && r.DF > 0 {
 		perms := opt.Permutations
@@ -208,14 +219,25 @@ func clampZero(x float64) float64 {
 
 // bootstrapMI returns the centred percentile interval described at
 // MutualInformation.
-func (t *Table) bootstrapMI(estimate float64, opt Options) Interval {
+func (t *Table) bootstrapMI(estimate float64, opt Options) (Interval, int) {
 	rng := newRand(opt.Seed, streamBootstrap)
 	nf := float64(t.n)
 	rows := make([]int, len(t.rows))
 	cols := make([]int, len(t.cols))
-	vals := make([]float64, opt.Resamples)
+	vals := make([]float64, 0, opt.Resamples)
 	var sum float64
-	for b := range vals {
+	alpha := (1 - opt.Level) / 2
+	interval := func(vals []float64) Interval {
+		sorted := slices.Clone(vals)
+		slices.Sort(sorted)
+		bias := sum/float64(len(vals)) - estimate
+		return Interval{
+			Lo:    clampZero(quantile(sorted, alpha) - bias),
+			Hi:    clampZero(quantile(sorted, 1-alpha) - bias),
+			Level: opt.Level,
+		}
+	}
+	for range opt.Resamples {
 		clear(rows)
 		clear(cols)
 		rem, massLeft := t.n, t.n
@@ -241,17 +263,15 @@ func (t *Table) bootstrapMI(estimate float64, opt Options) Interval {
 		kx, sRows := nonZeroNLogN(rows)
 		ky, sCols := nonZeroNLogN(cols)
 		v := miFromSums(sCells, sRows, sCols, t.n) - float64(kxy-kx-ky+1)/(2*nf*math.Ln2)
-		vals[b] = v
+		vals = append(vals, v)
 		sum += v
+		if len(vals) == bootstrapCheck && opt.Resamples > bootstrapCheck {
+			if iv := interval(vals); iv.Hi-iv.Lo < bootstrapNarrow {
+				return iv, len(vals)
+			}
+		}
 	}
-	bias := sum/float64(len(vals)) - estimate
-	slices.Sort(vals)
-	alpha := (1 - opt.Level) / 2
-	return Interval{
-		Lo:    clampZero(quantile(vals, alpha) - bias),
-		Hi:    clampZero(quantile(vals, 1-alpha) - bias),
-		Level: opt.Level,
-	}
+	return interval(vals), len(vals)
 }
 
 func nonZeroNLogN(v []int) (k int, s float64) {
@@ -370,7 +390,10 @@ func (r MIResult) String() string {
 	if r.CI.Valid() {
 		s += " [" + strconv.FormatFloat(r.CI.Lo, 'f', 3, 64) + ", " + strconv.FormatFloat(r.CI.Hi, 'f', 3, 64) + "]"
 	}
-	s += " p=" + strconv.FormatFloat(r.PValue, 'g', 3, 64) + " n=" + strconv.Itoa(r.N)
+	if r.PValueMethod != "" {
+		s += " p=" + strconv.FormatFloat(r.PValue, 'g', 3, 64)
+	}
+	s += " n=" + strconv.Itoa(r.N)
 	if !r.Reliable {
 		s += " (unreliable)"
 	}

@@ -345,3 +345,18 @@ func TestMILeak(t *testing.T) {
 		}
 	}
 }
+
+// TestMIBootstrapStopsEarly: with a million samples the interval is far
+// narrower than 0.01 bits after 200 resamples, and the rest are skipped.
+func TestMIBootstrapStopsEarly(t *testing.T) {
+	tb := tableOf([]string{"a", "b"}, []uint64{1, 2}, [][]int{{300_000, 100_000}, {100_000, 300_000}})
+	r := tb.MutualInformation(Options{Seed: 1, Permutations: -1})
+	truth := 0.75*math.Log2(1.5) - 0.25
+	if r.Resamples != 200 || !(r.CI.Lo <= r.Bits && r.Bits <= r.CI.Hi) || r.CI.Hi-r.CI.Lo > 0.01 || math.Abs(r.Bits-truth) > 1e-5 {
+		t.Errorf("%+v", r)
+	}
+	small := tableOf([]string{"a", "b"}, []uint64{1, 2}, [][]int{{30, 10}, {10, 30}})
+	if r := small.MutualInformation(Options{Seed: 1, Permutations: -1}); r.Resamples != DefaultResamples {
+		t.Errorf("80 samples: %d resamples", r.Resamples)
+	}
+}

@@ -220,6 +220,9 @@ const (
 	DefaultBucketLabels = 2
 	DefaultTolBits      = 0.05
 	DefaultTolV         = 0.01
+	// DefaultPaddingResamples is the bootstrap size on padded tables: the
+	// advice only compares the interval's upper bound with TolBits.
+	DefaultPaddingResamples = 200
 )
 
 // PaddingOptions controls AdvisePadding. A zero field takes its default.
@@ -240,8 +243,9 @@ type PaddingOptions struct {
 	// TolV is how far the Bayes vulnerability may stay above the majority
 	// baseline (default 0.01).
 	TolV float64
-	// MI controls the resampling on padded tables. The permutation test is
-	// off unless MI.Permutations > 0: the advice needs the interval only.
+	// MI controls the resampling on padded tables: Resamples defaults to
+	// DefaultPaddingResamples, and the permutation test is off unless
+	// MI.Permutations > 0, since the advice needs the interval only.
 	MI Options
 }
 
@@ -260,6 +264,9 @@ func (o PaddingOptions) withDefaults() PaddingOptions {
 	}
 	if o.MI.Permutations == 0 {
 		o.MI.Permutations = -1
+	}
+	if o.MI.Resamples == 0 {
+		o.MI.Resamples = DefaultPaddingResamples
 	}
 	return o
 }
@@ -311,6 +318,12 @@ type PaddingResult struct {
 // is Recommended), then the others by remaining mutual information and
 // overhead. When no scheme removes the leak, none is recommended.
 func AdvisePadding(t *Table, opt PaddingOptions) []PaddingResult {
+	return advisePadding(t, opt, nil)
+}
+
+// advisePadding is AdvisePadding with the mutual information of t itself,
+// when known, for schemes that leave every size of t as it is.
+func advisePadding(t *Table, opt PaddingOptions, base *MIResult) []PaddingResult {
 	opt = opt.withDefaults()
 	schemes := opt.Schemes
 	if schemes == nil {
@@ -318,7 +331,7 @@ func AdvisePadding(t *Table, opt PaddingOptions) []PaddingResult {
 	}
 	res := make([]PaddingResult, len(schemes))
 	for i, s := range schemes {
-		res[i] = evaluateScheme(t, s, opt)
+		res[i] = evaluateScheme(t, s, opt, base)
 	}
 	order := make([]int, len(res))
 	for i := range order {
@@ -349,7 +362,7 @@ func AdvisePadding(t *Table, opt PaddingOptions) []PaddingResult {
 	return out
 }
 
-func evaluateScheme(t *Table, s Scheme, opt PaddingOptions) PaddingResult {
+func evaluateScheme(t *Table, s Scheme, opt PaddingOptions, base *MIResult) PaddingResult {
 	r := PaddingResult{Scheme: s}
 	for _, c := range t.cells {
 		v := t.values[c.Y]
@@ -361,7 +374,11 @@ func evaluateScheme(t *Table, s Scheme, opt PaddingOptions) PaddingResult {
 		r.Overhead = 100 * float64(r.Added) / float64(r.Original)
 	}
 	pt := t.Map(s.Pad)
-	r.MI = pt.MutualInformation(opt.MI)
+	if base != nil && r.Added == 0 {
+		r.MI = *base // nothing padded: the table is t
+	} else {
+		r.MI = pt.MutualInformation(opt.MI)
+	}
 	r.Bayes = pt.Bayes()
 	r.Anonymity = pt.Anonymity()
 	hi := r.MI.Bits

@@ -119,9 +119,9 @@ func binomialBTRS(r *rand.Rand, n int, p float64) int {
 	c := nf*p + 0.5
 	vr := 0.92 - 4.2/b
 	alpha := (2.83 + 5.1/b) * spq
-	lpq := math.Log(p / q)
 	m := int(math.Floor(float64(n+1) * p))
-	h := math.NaN() // ln(m! (n-m)!), computed when the squeeze fails
+	// ln(m! (n-m)!) and ln(p/q), computed when the squeeze fails.
+	h, lpq := math.NaN(), 0.0
 	for {
 		u := r.Float64() - 0.5
 		v := r.Float64()
@@ -139,6 +139,7 @@ func binomialBTRS(r *rand.Rand, n int, p float64) int {
 		}
 		if math.IsNaN(h) {
 			h = logFactorial(m) + logFactorial(n-m)
+			lpq = math.Log(p / q)
 		}
 		v = math.Log(v * alpha / (a/(us*us) + b))
 		if v <= h-logFactorial(k)-logFactorial(n-k)+float64(k-m)*lpq {

@@ -19,6 +19,14 @@ type cellKey struct {
 	x   LabelID
 }
 
+// Cells whose observation fits in 48 bits (sizes, pairs of sizes) are
+// found through a map keyed by obs<<16 | label, which hashes faster than
+// the struct key that other observations use.
+const (
+	packShift = 16
+	packLimit = 1 << (64 - packShift)
+)
+
 // Discrete counts (label, observation) pairs: the joint distribution of a
 // hidden label X and a discrete observable Y. The zero value is not
 // usable; call NewDiscrete. A Discrete is not safe for concurrent use.
@@ -26,7 +34,8 @@ type Discrete struct {
 	lim    Limits
 	ids    map[string]LabelID
 	names  []string
-	idx    map[cellKey]int32
+	packed map[uint64]int32  // obs<<16 | label -> index into keys
+	idx    map[cellKey]int32 // cells of larger observations
 	keys   []cellKey
 	counts []int
 	n      int
@@ -36,9 +45,10 @@ type Discrete struct {
 // NewDiscrete returns an empty accumulator bounded by lim.
 func NewDiscrete(lim Limits) *Discrete {
 	return &Discrete{
-		lim: lim.withDefaults(),
-		ids: make(map[string]LabelID),
-		idx: make(map[cellKey]int32),
+		lim:    lim.withDefaults(),
+		ids:    make(map[string]LabelID),
+		packed: make(map[uint64]int32),
+		idx:    make(map[cellKey]int32),
 	}
 }
 
@@ -48,7 +58,7 @@ func (d *Discrete) Intern(label string) (LabelID, bool) {
 	if id, ok := d.ids[label]; ok {
 		return id, true
 	}
-	if len(d.names) >= d.lim.MaxLabels {
+	if len(d.names) >= min(d.lim.MaxLabels, 1<<packShift) {
 		return NoLabel, false
 	}
 	label = strings.Clone(label) // do not pin the caller's buffer
@@ -81,7 +91,14 @@ func (d *Discrete) addID(id LabelID, obs uint64, n int) {
 		return
 	}
 	k := cellKey{obs: obs, x: id}
-	if i, ok := d.idx[k]; ok {
+	var i int32
+	var ok bool
+	if obs < packLimit {
+		i, ok = d.packed[obs<<packShift|uint64(id)]
+	} else {
+		i, ok = d.idx[k]
+	}
+	if ok {
 		d.counts[i] += n
 		d.n += n
 		return
@@ -90,7 +107,11 @@ func (d *Discrete) addID(id LabelID, obs uint64, n int) {
 		d.drop += n
 		return
 	}
-	d.idx[k] = int32(len(d.keys))
+	if obs < packLimit {
+		d.packed[obs<<packShift|uint64(id)] = int32(len(d.keys))
+	} else {
+		d.idx[k] = int32(len(d.keys))
+	}
 	d.keys = append(d.keys, k)
 	d.counts = append(d.counts, n)
 	d.n += n
@@ -257,4 +278,31 @@ func (t *Table) Restrict(keep func(label string) bool) *Table {
 		}
 	}
 	return newTable(t.labels, tr, 0)
+}
+
+// Pair packs two sizes, such as a request's and its response's, into one
+// observation: a<<32 | b. Padding advice needs plain sizes; use pairs for
+// the other estimators.
+func Pair(a, b uint32) uint64 { return uint64(a)<<32 | uint64(b) }
+
+// Sequence returns an observation key for a sequence of sizes (the
+// messages of a block-wise transfer, an exchange with its retransmissions):
+// the 64-bit FNV-1a hash of the sizes as 32-bit big-endian values, with the
+// top bit set so that keys do not collide with single sizes. Equal
+// sequences give equal keys; different ones collide with negligible
+// probability. Like Pair, it is for the estimators other than padding.
+func Sequence(sizes []int) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for _, s := range sizes {
+		v := uint32(s)
+		for shift := 24; shift >= 0; shift -= 8 {
+			h ^= uint64(byte(v >> shift))
+			h *= prime
+		}
+	}
+	return h | 1<<63
 }

@@ -66,6 +66,28 @@ func TestDiscreteTable(t *testing.T) {
 	}
 }
 
+// TestDiscreteLargeObservations: observations beyond 48 bits take the
+// other map and count the same.
+func TestDiscreteLargeObservations(t *testing.T) {
+	d := NewDiscrete(Limits{MaxCells: 3})
+	seq := Sequence([]int{41, 1054, 982})
+	d.Add("GET /firmware", seq)
+	d.Add("GET /firmware", seq)
+	d.Add("GET /a", Pair(41, 23))
+	d.Add("GET /a", 1<<63)
+	d.Add("GET /a", 1<<62) // cell cap
+	tb := d.Table()
+	if got, want := tb.Values(), []uint64{Pair(41, 23), 1 << 63, seq}; !slices.Equal(got, want) {
+		t.Fatalf("values %x, want %x", got, want)
+	}
+	if tb.Count(1, 2) != 2 || tb.Count(0, 0) != 1 || tb.Count(0, 1) != 1 || d.Dropped() != 1 {
+		t.Errorf("cells %v dropped %d", tb.Cells(), d.Dropped())
+	}
+	if Sequence([]int{1, 2}) == Sequence([]int{2, 1}) || Sequence(nil) < 1<<63 || Sequence([]int{7}) != Sequence([]int{7}) {
+		t.Error("Sequence keys")
+	}
+}
+
 func TestDiscreteCaps(t *testing.T) {
 	d := NewDiscrete(Limits{MaxLabels: 2, MaxCells: 3})
 	d.Add("a", 1)

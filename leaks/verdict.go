@@ -39,8 +39,13 @@ func ByResource(label string) string {
 //	with 100% accuracy (50% by guessing); padding to 16-byte blocks costs
 //	9% and leaves 0.3 bits.
 //
-// The accuracy is the leave-one-out Bayes vulnerability of the group's
-// samples. The padding clause names the recommended scheme of advice (as
+// The accuracy is the Bayes vulnerability of the group's samples, given as
+// a range from the leave-one-out estimate (what an observer would achieve
+// on new exchanges) to the resubstitution estimate (on these exchanges)
+// when they differ; labels count as told apart when the leave-one-out
+// estimate beats the majority guess by more than TolV, and as possibly
+// told apart when only the resubstitution estimate does. The padding
+// clause names the recommended scheme of advice (as
 // returned by AdvisePadding on t), or when none removes the leak the one
 // that leaves the least; the overhead is that of the whole table, the
 // bits left are the mutual information within the group after padding.
@@ -90,10 +95,13 @@ func verdict(sub *Table, labels []string, advice []PaddingResult, opt VerdictOpt
 	by := " by " + opt.Observable
 	v := sub.Bayes()
 	apart := v.V > v.V0+opt.TolV
-	if apart {
-		b.WriteString(" are told apart" + by + " with " + percent(v.V) + " accuracy (" + percent(v.V0) + " by guessing)")
-	} else {
-		b.WriteString(" are not told apart" + by + " (" + percent(v.V) + " accuracy, " + percent(v.V0) + " by guessing)")
+	switch {
+	case apart:
+		b.WriteString(" are told apart" + by + " with " + percentRange(v.V, v.VPlugIn) + " accuracy (" + percent(v.V0) + " by guessing)")
+	case v.VPlugIn > v.V0+opt.TolV:
+		b.WriteString(" may be told apart" + by + ": " + percent(v.VPlugIn) + " of these " + strconv.Itoa(v.N) + " are, too few to tell")
+	default:
+		b.WriteString(" are not told apart" + by)
 	}
 	if apart && len(advice) > 0 {
 		best := advice[0]
@@ -127,6 +135,16 @@ func percent(p float64) string {
 		return "over 99%"
 	}
 	return strconv.FormatFloat(100*p, 'f', 0, 64) + "%"
+}
+
+// percentRange formats the accuracy range from the leave-one-out estimate
+// lo to the resubstitution estimate hi, or one value when they agree.
+func percentRange(lo, hi float64) string {
+	a, b := percent(lo), percent(hi)
+	if a == b {
+		return a
+	}
+	return strings.TrimSuffix(a, "%") + "-" + b
 }
 
 // overhead formats an overhead in percent.
