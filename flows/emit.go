@@ -175,13 +175,14 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.Links = slices.Clone(x.links)
 	}
 	e.Status = t.status(x, ch, evicted)
+	e.Evicted = evicted && !t.finished(x)
 	return e
 }
 
 // status decides Exchange.Status; see the Status constants.
 func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 	root, last := ch[0], ch[len(ch)-1]
-	if evicted && !t.finished(x) {
+	if evicted && !t.finished(x) && !root.obs.established {
 		return Evicted
 	}
 	switch {

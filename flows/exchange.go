@@ -37,8 +37,8 @@ const (
 	Reset Status = "reset"
 	// Unmatched: responses that matched no request in the capture.
 	Unmatched Status = "unmatched"
-	// Evicted: the exchange was still open when the state caps forced it
-	// out; its outcome is unknown.
+	// Evicted: the exchange was still waiting for a response or a block
+	// when the state caps forced it out; its outcome is unknown.
 	Evicted Status = "evicted"
 )
 
@@ -88,6 +88,13 @@ type Exchange struct {
 	Observe   *ObserveInfo   `json:"observe,omitempty"`
 	Block     *BlockInfo     `json:"block,omitempty"`
 	OSCORE    *OSCORESummary `json:"oscore,omitempty"`
+	// Evicted marks an exchange the state caps forced out before it
+	// finished; its Status is Evicted unless it is an observation.
+	Evicted bool `json:"evicted,omitempty"`
+	// Open marks an exchange that was still within its lifetime when the
+	// capture ended (Close): a missing response may simply not have been
+	// captured.
+	Open bool `json:"open,omitempty"`
 	// Links relate this exchange to others: the publication that fed a
 	// notification, the subscribers a publication reached, the exchange
 	// whose server leg feeds this one's notifications.

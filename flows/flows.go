@@ -22,7 +22,26 @@
 // callback owns. All state is bounded: exchanges expire on capture time with
 // the lifetimes of RFC 7252 section 4.8.2, pending state is capped in total
 // and per endpoint pair, and every eviction is counted in Stats. Nothing in
-// this package reads the wall clock.
+// this package reads the wall clock, and the same input always gives the
+// same output.
+//
+// # Linking legs through a proxy
+//
+// A request is linked to an earlier one that a proxy received when it
+// carries the same OSCORE option and ciphertext (exact), or the same
+// method, resource (Uri-Path and Uri-Query, or the path and query of
+// Proxy-Uri) and payload, and the earlier request went to a proxy: one with
+// Proxy-Uri or Proxy-Scheme (whose IP-literal authority must then be the
+// new request's destination), a proxy configured or already learnt, or the
+// node the new request comes from. Once a proxy's links are confirmed by
+// relayed responses, its outbound addresses and usual residence are known;
+// among several candidates the oldest one within twice that residence wins.
+// When identical requests from several clients are in flight at once, the
+// responses settle which forwarded request was whose: a client's response
+// that carries the content another client's server leg received moves that
+// leg over (Stats.Relinks). A plain reverse proxy that rewrites the path,
+// or one that sends on from an unrelated address without being configured,
+// is not linked.
 package flows
 
 import (
@@ -91,7 +110,7 @@ type Config struct {
 	// onward from an address unrelated to the one it listens on.
 	Proxies []netip.AddrPort
 
-	// MaxPending caps the exchanges held at once (default 32768). Beyond
+	// MaxPending caps the exchanges held at once (default 16384). Beyond
 	// it the exchange closest to expiry is emitted early; if it was not
 	// finished it has Status Evicted.
 	MaxPending int
@@ -143,7 +162,7 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	def(&c.MaxPending, 1<<15)
+	def(&c.MaxPending, 1<<14)
 	def(&c.MaxPendingPerPair, 1024)
 	def(&c.MaxMessages, 1<<18)
 	def(&c.MaxFrames, 4096)
@@ -192,7 +211,7 @@ type Stats struct {
 	Detached uint64
 
 	// Evictions by cause. EvictedPending and EvictedPerPair count
-	// unfinished exchanges emitted early with Status Evicted;
+	// unfinished exchanges emitted early (Exchange.Evicted);
 	// EarlyEmits counts finished ones emitted before their linger time
 	// because of MaxPending; EvictedMessages counts Message IDs forgotten
 	// before their lifetime because of MaxMessages.

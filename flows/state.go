@@ -100,6 +100,7 @@ func (b *blockTrack) open() bool { return b.used && !b.complete }
 type recentResp struct {
 	t    int64
 	key  uint64
+	hop  ref // the leg that received it
 	used bool
 }
 
@@ -184,6 +185,7 @@ type hop struct {
 	tokOlder, tokNewer ref
 	bk                 blkKey
 	inBlk              bool
+	blkOlder, blkNewer ref
 	pair               *pairState
 	pending            bool // in pair's list of unanswered requests
 	pairOlder          ref
@@ -299,7 +301,8 @@ const (
 // ACK and RST by Message ID.
 type msgEntry struct {
 	t, last int64
-	hash    uint64
+	hash    uint64 // of the whole message
+	tok     uint64 // hash of a request's token
 	hop     ref
 	file    int32
 	typ     decode.Type
@@ -324,5 +327,6 @@ type respRec struct {
 
 const (
 	respSlots = 4096
+	respWays  = 4
 	pubSlots  = 4096
 )

@@ -1,10 +1,8 @@
 package flows
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
-	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -46,15 +44,38 @@ type Tracker struct {
 
 	proxies    map[netip.AddrPort]struct{}
 	proxyAddrs []netip.Addr // configured with port 0
+	// outs are the addresses each proxy was seen sending on from, and
+	// residence the longest time it held a request, on confirmed links.
+	outs      map[netip.AddrPort][]netip.Addr
+	residence map[netip.AddrPort]int64
 
-	respTab [respSlots]respRec
+	respTab [respSlots][respWays]respRec
 	pubTab  [pubSlots]respRec
 
-	stats Stats
+	stats   Stats
+	closing bool // Close is emitting what is left
 }
 
 // maxLearntProxies bounds the proxies learnt from the traffic.
 const maxLearntProxies = 4096
+
+// freshResidence bounds how long a proxy is assumed to hold a request
+// before it forwards it; see scanFwd and freshWindow.
+const freshResidence = int64(time.Second)
+
+// freshWindow is how old a request may be and still count as one the
+// proxy a is about to forward: twice the longest residence confirmed for
+// it so far (at least 2 ms), or freshResidence before any was confirmed.
+func (t *Tracker) freshWindow(a netip.AddrPort) int64 {
+	r, ok := t.residence[a]
+	if !ok {
+		return freshResidence
+	}
+	return min(max(2*r, int64(2*time.Millisecond)), freshResidence)
+}
+
+// maxProxyOuts bounds the addresses a proxy is learnt to send from.
+const maxProxyOuts = 8
 
 // maxSharers bounds the exchanges one server-leg observation is linked to
 // as feeding them.
@@ -71,23 +92,24 @@ const maxLinks = 32
 func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 	cfg = cfg.withDefaults()
 	t := &Tracker{
-		cfg:      cfg,
-		emit:     emit,
-		h:        hasher{seed: maphash.MakeSeed()},
-		now:      math.MinInt64,
-		life:     int64(cfg.ExchangeLifetime),
-		nonLife:  int64(cfg.NonLifetime),
-		linger:   int64(cfg.Linger),
-		obsLife:  int64(cfg.ObserveLifetime),
-		maxRes:   int64(cfg.MaxResidence),
-		minGap:   int64(cfg.MinRetransmitGap),
-		mergeWin: int64(cfg.MergeWindow),
-		msgs:     make(map[midKey]uint32),
-		toks:     make(map[tokKey]ref),
-		blks:     make(map[blkKey]ref),
-		fwd:      make(map[uint64]fwdList),
-		pairs:    make(map[pairKey]*pairState),
-		proxies:  make(map[netip.AddrPort]struct{}),
+		cfg:       cfg,
+		emit:      emit,
+		now:       math.MinInt64,
+		life:      int64(cfg.ExchangeLifetime),
+		nonLife:   int64(cfg.NonLifetime),
+		linger:    int64(cfg.Linger),
+		obsLife:   int64(cfg.ObserveLifetime),
+		maxRes:    int64(cfg.MaxResidence),
+		minGap:    int64(cfg.MinRetransmitGap),
+		mergeWin:  int64(cfg.MergeWindow),
+		msgs:      make(map[midKey]uint32),
+		toks:      make(map[tokKey]ref),
+		blks:      make(map[blkKey]ref),
+		fwd:       make(map[uint64]fwdList),
+		pairs:     make(map[pairKey]*pairState),
+		proxies:   make(map[netip.AddrPort]struct{}),
+		outs:      make(map[netip.AddrPort][]netip.Addr),
+		residence: make(map[netip.AddrPort]int64),
 	}
 	for _, p := range cfg.Proxies {
 		if p.Port() == 0 {
@@ -157,9 +179,11 @@ func (t *Tracker) Flush(before time.Time) {
 func (t *Tracker) Close() {
 	xs := slices.Clone(t.heap)
 	slices.SortFunc(xs, func(a, b *xstate) int { return cmp.Compare(a.id, b.id) })
+	t.closing = true
 	for _, x := range xs {
 		t.finish(x, false)
 	}
+	t.closing = false
 	clear(t.msgs)
 	t.ringHead, t.ringLen = 0, 0
 	t.now = math.MinInt64
@@ -278,9 +302,12 @@ func (t *Tracker) request(p *Packet, v *view, now int64) {
 	if h == nil {
 		h = t.newRequestHop(p, v, now)
 	}
-	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleRequest})
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, tok: t.tokHash(m.Token), hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleRequest})
 	t.touch(h.x)
 }
+
+// tokHash identifies a token in a message entry.
+func (t *Tracker) tokHash(tok []byte) uint64 { return t.h.bytes(tok) }
 
 // requestCopy classifies a request sent again with the same Message ID
 // and content (RFC 7252 section 4.5).
@@ -381,7 +408,7 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 	}
 	if v.block1.present && v.block1.num > 0 || v.block2.present && v.block2.num > 0 {
 		bk := blkKey{pairKey{v.src, v.dst}, v.code, v.pathHash, t.tagHash(v)}
-		if h := t.hop(t.blks[bk]); h != nil && h.kind == kindRequest {
+		if h := t.blockHop(bk, v); h != nil && h.kind == kindRequest {
 			if h.obs.established {
 				// The rest of a notification's representation, fetched
 				// without Observe (RFC 7959 section 2.6): a leg of its own
@@ -896,7 +923,10 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			t.touch(h.x)
 			return
 		}
-		if h != nil && bytes.Equal(h.token, m.Token) {
+		if h != nil && e.tok == t.tokHash(m.Token) {
+			// Matched by Message ID and the token of that request
+			// (RFC 7252 section 5.3.2), even if the leg has moved on
+			// to another token since.
 			t.addResponse(h, p, v, now, true)
 			t.touch(h.x)
 			return
@@ -941,6 +971,12 @@ func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled 
 	if !ok {
 		return nil, false
 	}
+	// Proxies forward in order, and quickly: the oldest candidate that
+	// arrived within the proxy's usual residence wins. Older candidates
+	// (requests the proxy may never forward) only count when there is no
+	// fresh one, the newest of them first.
+	var stale *hop
+	staleExact := false
 	for r := l.oldest; r.ok(); {
 		u := t.hop(r)
 		if u == nil {
@@ -954,11 +990,16 @@ func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled 
 		if reassembled && !(u.b1.used && u.b1.complete) {
 			continue
 		}
-		if ok, exact := t.canLink(u, p, v, now); ok {
+		ok, exact := t.canLink(u, p, v, now)
+		switch {
+		case !ok:
+		case exact || now-u.firstReq <= t.freshWindow(u.to):
 			return u, exact
+		default:
+			stale, staleExact = u, exact
 		}
 	}
-	return nil, false
+	return stale, staleExact
 }
 
 // canLink decides whether the request in p is the one u's receiver sends
@@ -980,6 +1021,10 @@ func (t *Tracker) canLink(u *hop, p *Packet, v *view, now int64) (ok, exact bool
 		return false, false
 	}
 	if u.target.IsValid() && !v.hasProxy && u.target != p.Dst {
+		return false, false
+	}
+	if outs := t.outs[u.to]; len(outs) > 0 && !slices.Contains(outs, p.Src.Addr()) {
+		// The proxy was seen sending on from other addresses.
 		return false, false
 	}
 	if u.proxyHint || t.isProxy(u.to) {
@@ -1009,14 +1054,33 @@ func (t *Tracker) link(u, h *hop, exact bool) {
 	}
 	h.reqResidence = h.firstReq - u.firstReq
 	t.learnProxy(u.to)
+	if exact {
+		t.learnOut(u.to, h.from.Addr(), h.reqResidence)
+	}
 	t.stats.ProxyLinks++
 }
 
+// learnProxy remembers that a is a proxy.
 func (t *Tracker) learnProxy(a netip.AddrPort) {
 	if _, ok := t.proxies[a]; ok || len(t.proxies) >= maxLearntProxies+len(t.cfg.Proxies) {
 		return
 	}
 	t.proxies[a] = struct{}{}
+}
+
+// learnOut remembers that proxy a sends on from address out, and held a
+// request for res, once a link through it is certain: exact, or confirmed
+// by a relayed response.
+func (t *Tracker) learnOut(a netip.AddrPort, out netip.Addr, res int64) {
+	if _, ok := t.proxies[a]; !ok {
+		return
+	}
+	if r, ok := t.residence[a]; !ok || res > r {
+		t.residence[a] = min(res, freshResidence)
+	}
+	if outs := t.outs[a]; len(outs) < maxProxyOuts && !slices.Contains(outs, out) {
+		t.outs[a] = append(outs, out)
+	}
 }
 
 func (t *Tracker) isProxy(a netip.AddrPort) bool {
@@ -1040,50 +1104,53 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 	}
 	key := t.h.contentKey(p.Msg, v)
 	if h.up.ok() {
-		h.recent[h.recentNext%uint8(len(h.recent))] = recentResp{t: now, key: key}
+		h.recent[h.recentNext%uint8(len(h.recent))] = recentResp{t: now, key: key, hop: h.ref()}
 		h.recentNext++
-		t.respTab[key&(respSlots-1)] = respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)}
+		t.putResp(respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)})
+	}
+	if h.kind != kindRequest || h.downs == 0 && !h.proxyHint && !t.isProxy(h.to) {
+		t.deliverPublication(h, p, v, now)
+		return
+	}
+	var best *recentResp
+	if h.downs > 0 {
+		best = t.relayed(h, key, now)
+	}
+	var cands [respWays]respRec
+	n := t.respCands(key, now, &cands)
+	if best == nil && !h.relayed && !notif {
+		// No leg of this exchange got that response. When several
+		// clients ask a proxy for the same resource at once, the
+		// forwarded requests were told apart only by their order; the
+		// response shows which one was really this client's.
+		for _, r := range cands[:n] {
+			if d := t.hop(r.hop); d != nil && d.x != h.x && t.swapDown(h, d) {
+				best = t.relayed(h, key, now)
+				break
+			}
+		}
 	}
 	switch {
-	case h.downs > 0:
-		best := t.relayed(h, key, now)
-		if best == nil && !h.relayed {
-			// No leg of this exchange got that response. When several
-			// clients ask a proxy for the same resource at once, the
-			// forwarded requests were told apart only by their order;
-			// the response shows which one was really this client's.
-			r := &t.respTab[key&(respSlots-1)]
-			if d := t.hop(r.hop); d != nil && r.key == key && r.t <= now && now-r.t <= t.maxRes && t.swapDown(h, d) {
-				best = t.relayed(h, key, now)
-			}
-		}
-		if best != nil {
-			best.used = true
+	case best != nil:
+		best.used = true
+		if !h.relayed {
 			h.relayed = true
-			res := now - best.t
-			if !h.hasRespRes {
-				h.respResidence, h.hasRespRes = res, true
-			}
-			if notif && res > h.maxNotifRes {
-				h.maxNotifRes = res
+			if d := t.hop(best.hop); d != nil {
+				t.learnOut(h.to, d.from.Addr(), d.reqResidence)
 			}
 		}
-	case h.kind == kindRequest && (h.proxyHint || t.isProxy(h.to)):
-		r := &t.respTab[key&(respSlots-1)]
-		if r.key != key || now-r.t > t.maxRes || r.t > now {
-			break
+		res := now - best.t
+		if !h.hasRespRes {
+			h.respResidence, h.hasRespRes = res, true
 		}
-		s := t.hop(r.hop)
+		if notif && res > h.maxNotifRes {
+			h.maxNotifRes = res
+		}
+	case h.downs == 0 && n > 0:
+		// Answered by the proxy with no leg of its own: a notification
+		// fed by another exchange's server leg, or a cached response.
+		s := t.hop(cands[n-1].hop)
 		if s == nil || s.x == h.x {
-			break
-		}
-		if !notif && t.swapDown(h, s) {
-			// The leg was linked to the wrong client's request.
-			if best := t.relayed(h, key, now); best != nil {
-				best.used = true
-				h.relayed = true
-				h.respResidence, h.hasRespRes = now-best.t, true
-			}
 			break
 		}
 		kind := "cached-from"
@@ -1099,6 +1166,34 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		t.addLink(h.x, kind, s.x.id, p.Frame)
 	}
 	t.deliverPublication(h, p, v, now)
+}
+
+// putResp remembers a response received on a downstream leg, replacing
+// the oldest entry of its set.
+func (t *Tracker) putResp(r respRec) {
+	set := &t.respTab[r.key&(respSlots-1)]
+	i := 0
+	for j := range set {
+		if set[j].t < set[i].t {
+			i = j
+		}
+	}
+	set[i] = r
+}
+
+// respCands fills out with the remembered downstream responses with
+// content key, oldest first, and returns how many there are.
+func (t *Tracker) respCands(key uint64, now int64, out *[respWays]respRec) int {
+	n := 0
+	for _, r := range t.respTab[key&(respSlots-1)] {
+		if r.key == key && r.hop.ok() && r.t <= now && now-r.t <= t.maxRes {
+			out[n] = r
+			n++
+		}
+	}
+	c := out[:n]
+	slices.SortFunc(c, func(a, b respRec) int { return cmp.Compare(a.t, b.t) })
+	return n
 }
 
 // relayed returns the earliest unrelayed response with content key that
@@ -1300,9 +1395,41 @@ func (t *Tracker) unindexFwd(h *hop) {
 	h.inFwd, h.fwdOlder, h.fwdNewer = false, ref{}, ref{}
 }
 
+// blockHop finds the transfer a block-wise continuation with a new token
+// continues: among the transfers of the same endpoints, method, resource
+// and Request-Tag, the one that expects the requested block's offset, or
+// else the newest.
+func (t *Tracker) blockHop(bk blkKey, v *view) *hop {
+	var newest, busy *hop
+	for h := t.hop(t.blks[bk]); h != nil; h = t.hop(h.blkOlder) {
+		if newest == nil {
+			newest = h
+		}
+		b := h.blocks()
+		switch {
+		case v.block2.present && b.b2.used && b.b2.next == v.block2.offset(),
+			v.block1.present && !v.block2.present && b.b1.used && b.b1.next == v.block1.offset():
+			// A transfer asks for the next block once the last one
+			// was answered.
+			if h.waiting == 0 {
+				return h
+			}
+			if busy == nil {
+				busy = h
+			}
+		}
+	}
+	if busy != nil {
+		return busy
+	}
+	return newest
+}
+
 func (t *Tracker) indexBlk(h *hop) {
-	if o := t.hop(t.blks[h.bk]); o != nil && o != h {
-		o.inBlk = false
+	r := t.blks[h.bk]
+	h.blkOlder = r
+	if o := t.hop(r); o != nil {
+		o.blkNewer = h.ref()
 	}
 	t.blks[h.bk] = h.ref()
 	h.inBlk = true
@@ -1312,10 +1439,18 @@ func (t *Tracker) unindexBlk(h *hop) {
 	if !h.inBlk {
 		return
 	}
-	if t.blks[h.bk] == h.ref() {
+	older, newer := t.hop(h.blkOlder), t.hop(h.blkNewer)
+	if newer != nil {
+		newer.blkOlder = h.blkOlder
+	} else if older != nil {
+		t.blks[h.bk] = h.blkOlder
+	} else {
 		delete(t.blks, h.bk)
 	}
-	h.inBlk = false
+	if older != nil {
+		older.blkNewer = h.blkNewer
+	}
+	h.inBlk, h.blkOlder, h.blkNewer = false, ref{}, ref{}
 }
 
 // pairFor returns the state of pair k, creating it, after enforcing
@@ -1495,6 +1630,9 @@ func (t *Tracker) hopDeadline(h *hop) int64 {
 		}
 		return max(h.lastReq+life, h.lastAct+t.linger)
 	case h.obs.established && h.obs.ended == endNone:
+		// A server should notify before the last representation's
+		// Max-Age runs out (RFC 7641 section 4.3.1); real devices are
+		// late, so the observation is kept for EXCHANGE_LIFETIME more.
 		d := int64(h.obs.maxAge)*int64(time.Second) + t.life
 		return h.lastAct + min(d, t.obsLife)
 	case h.b1.open() || h.b2.open():
@@ -1525,6 +1663,7 @@ func (t *Tracker) touch(x *xstate) {
 func (t *Tracker) finish(x *xstate, evicted bool) {
 	t.heapRemove(x.heapIdx)
 	e := t.build(x, evicted)
+	e.Open = t.closing && !t.finished(x) && x.deadline >= t.now
 	t.stats.Exchanges++
 	if len(e.Residence) > 0 {
 		t.stats.Proxied++

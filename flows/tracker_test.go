@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/json"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -569,6 +570,15 @@ func TestCaps(t *testing.T) {
 	for i := range 20 {
 		s.after(ms).send("10.0.1.1:1", "10.0.1.2:2", non(decode.CodeGET, uint16(i), "m"))
 	}
+
+	// An observation forced out stays an observation, marked evicted.
+	o := newSim(t, Config{MaxPending: 1})
+	o.send(client, origin, con(decode.CodeGET, 1, "o").path("obs").observe(0))
+	o.after(ms).send(origin, client, ack(decode.CodeContent, 1, "o").observe(1))
+	o.after(ms).send(client2, origin, con(decode.CodeGET, 1, "p"))
+	if len(o.out) != 1 || o.out[0].Status != Observing || !o.out[0].Evicted {
+		t.Errorf("evicted observation:\n%s", dump(o.out))
+	}
 	if st := s.tr.Stats(); st.LiveMessages > 8 || st.EvictedMessages == 0 {
 		t.Errorf("message table %+v", st)
 	}
@@ -669,5 +679,55 @@ func TestObserveBlockSameToken(t *testing.T) {
 	if x.Status != Observing || x.Observe.Ended != "" || x.Notifications != 1 || len(x.Legs) != 2 ||
 		!slices.Equal(x.Legs[1].RequestFrames, []int{3, 6}) || x.Block == nil || !x.Block.Complete || x.Block.Bytes != 17 {
 		t.Errorf("got %+v:\n%s", x.Block, dump([]*Exchange{x}))
+	}
+}
+
+func TestRelinkByResponse(t *testing.T) {
+	// Two clients ask for the same resource; the proxy forwards them out
+	// of order. The responses show which forward was whose.
+	s := newSim(t, Config{})
+	uri := "coap://10.0.0.20/t"
+	// Teach the proxy's outbound address and residence first.
+	s.send(client2, proxyIn, con(decode.CodeGET, 1, "w").str(decode.OptProxyURI, "coap://10.0.0.20/warmup"))
+	s.after(ms).send(proxyO, origin, con(decode.CodeGET, 1, "w").path("warmup"))
+	s.after(ms).send(origin, proxyO, ack(decode.CodeContent, 1, "w").body("ok"))
+	s.after(ms).send(proxyIn, client2, ack(decode.CodeContent, 1, "w").body("ok"))
+	// A request the proxy never forwards.
+	stale := s.after(time.Second).send("10.0.0.3:40000", proxyIn, con(decode.CodeGET, 7, "s").str(decode.OptProxyURI, uri))
+	a := s.after(time.Second).send(client, proxyIn, con(decode.CodeGET, 2, "a").str(decode.OptProxyURI, uri))
+	b := s.after(ms/2).send(client2, proxyIn, con(decode.CodeGET, 3, "b").str(decode.OptProxyURI, uri))
+	fb := s.after(ms/2).send(proxyO, origin, con(decode.CodeGET, 4, "fb").path("t")) // B's, sent first
+	fa := s.after(ms/2).send(proxyO, origin, con(decode.CodeGET, 5, "fa").path("t"))
+	s.after(ms).send(origin, proxyO, ack(decode.CodeContent, 4, "fb").body("for b"))
+	s.after(ms).send(origin, proxyO, ack(decode.CodeContent, 5, "fa").body("for a"))
+	s.after(ms).send(proxyIn, client, ack(decode.CodeContent, 2, "a").body("for a"))
+	s.after(ms).send(proxyIn, client2, ack(decode.CodeContent, 3, "b").body("for b"))
+	xs := s.close()
+	byFirst := map[int]*Exchange{}
+	for _, x := range xs {
+		byFirst[x.Legs[0].RequestFrames[0]] = x
+	}
+	xa, xb, xs2 := byFirst[a], byFirst[b], byFirst[stale]
+	if xa == nil || xb == nil || xs2 == nil || len(xa.Legs) != 2 || len(xb.Legs) != 2 ||
+		xa.Legs[1].RequestFrames[0] != fa || xb.Legs[1].RequestFrames[0] != fb ||
+		xa.Status != Complete || xb.Status != Complete || !xa.Residence[0].Relayed || !xb.Residence[0].Relayed {
+		t.Fatalf("got:\n%s", dump(xs))
+	}
+	if len(xs2.Legs) != 1 || xs2.Status != Unanswered {
+		t.Errorf("the request never forwarded took a leg:\n%s", dump([]*Exchange{xs2}))
+	}
+	// In arrival order the forwards were crossed; A's response fixed it.
+	if st := s.tr.Stats(); st.Relinks != 1 || st.ProxyLinks != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	for _, name := range []string{"libcoap-fwdproxy.pcap", "aiocoap-oscore-evilproxy.pcap", filepath.Join("public", "fuzzcoap-conversation.pcapng")} {
+		a, err1 := json.Marshal(analyze(t, name, Config{}).xs)
+		b, err2 := json.Marshal(analyze(t, name, Config{}).xs)
+		if err1 != nil || err2 != nil || string(a) != string(b) {
+			t.Errorf("%s: two runs differ (%v %v)", name, err1, err2)
+		}
 	}
 }

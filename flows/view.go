@@ -1,7 +1,7 @@
 package flows
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 
@@ -416,10 +416,34 @@ func unreservedOrSub(c byte) bool {
 }
 
 // hasher computes the content hashes the Tracker compares: whole
-// messages, request link keys and response contents.
-type hasher struct{ seed maphash.Seed }
+// messages, request link keys and response contents. The hash is fixed,
+// not seeded, so that an analysis is the same every time it is run.
+type hasher struct{}
 
-func (h hasher) bytes(b []byte) uint64 { return maphash.Bytes(h.seed, b) }
+func (hasher) bytes(b []byte) uint64 { return hash64(b) }
+
+// hash64 hashes b eight bytes at a time, each block fully mixed with the
+// finalizer of MurmurHash3.
+func hash64(b []byte) uint64 {
+	h := uint64(len(b))*0x9e3779b97f4a7c15 ^ 0x2d358dccaa6c78a5
+	for len(b) >= 8 {
+		h = fmix64(h ^ binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	var tail uint64
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	return fmix64(h ^ tail ^ uint64(len(b))<<56)
+}
+
+func fmix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	return x ^ x>>33
+}
 
 func mix(a, b uint64) uint64 {
 	a ^= b + 0x9e3779b97f4a7c15 + a<<6 + a>>2
