@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !pcap
 
 package capture
 
@@ -96,8 +96,7 @@ func openHandle(iface string, opts *LiveOptions) (h *handle, link LinkType, err 
 
 	// A packet socket of protocol 0 receives nothing: frames are queued
 	// only once it is bound to ETH_P_ALL, after its filter is in place.
-	sockType := unix.SOCK_RAW
-	fd, err := socket(iface, sockType)
+	fd, err := socket(iface, unix.SOCK_RAW)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -122,9 +121,10 @@ func openHandle(iface string, opts *LiveOptions) (h *handle, link LinkType, err 
 		link, layout, raw = linkOf(hatype)
 	}
 	if !raw {
+		// Cooked mode: the kernel strips the link-layer header, and Live
+		// writes a Linux cooked header from the packet's address instead.
 		unix.Close(fd)
-		sockType = unix.SOCK_DGRAM
-		if fd, err = socket(iface, sockType); err != nil {
+		if fd, err = socket(iface, unix.SOCK_DGRAM); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -354,5 +354,7 @@ func (h *handle) stats() (LiveStats, error) {
 	// The kernel counts dropped frames in tp_packets too.
 	return LiveStats{Received: uint64(st.Packets), Dropped: uint64(st.Drops)}, nil
 }
+
+func (h *handle) bufferSize() int { return h.rcvbuf }
 
 func (h *handle) close() error { return h.f.Close() }

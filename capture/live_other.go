@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !pcap
 
 package capture
 
@@ -22,3 +22,4 @@ func (*handle) read() ([]byte, gopacket.CaptureInfo, error) {
 func (*handle) setReadDeadline(time.Time) error { return ErrLiveUnsupported }
 func (*handle) stats() (LiveStats, error)       { return LiveStats{}, ErrLiveUnsupported }
 func (*handle) close() error                    { return nil }
+func (*handle) bufferSize() int                 { return 0 }

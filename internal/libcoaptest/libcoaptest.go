@@ -19,7 +19,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,23 +194,6 @@ func Run(t testing.TB, sc Scenario) Result {
 	}
 	res.End = time.Now()
 	return res
-}
-
-// lockFile serialises runs across test processes.
-var lockFile = filepath.Join(os.TempDir(), "coapaudit-libcoaptest.lock")
-
-// lock takes the lock file until the test ends.
-func lock(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatalf("libcoaptest: %v", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("libcoaptest: locking %s: %v", lockFile, err)
-	}
-	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // A process is a running server.
