@@ -33,6 +33,11 @@ type Summary struct {
 	// Evictions of per-flow state, by cause.
 	Evicted map[string]int `json:"evicted,omitempty"`
 
+	// For live captures: frames the kernel received for the capture
+	// socket and dropped before they were read.
+	KernelReceived int `json:"kernel_received,omitempty"`
+	KernelDropped  int `json:"kernel_dropped,omitempty"`
+
 	Truncated      bool    `json:"truncated"`
 	TruncatedError string  `json:"truncated_error,omitempty"`
 	FirstTime      string  `json:"first_time,omitempty"`

@@ -218,6 +218,9 @@ func writeSummaryLine(w io.Writer, s *export.Summary) error {
 	if len(s.Evicted) > 0 {
 		fmt.Fprintf(w, "; evicted %v", s.Evicted)
 	}
+	if s.KernelReceived > 0 {
+		fmt.Fprintf(w, "; kernel received %d, dropped %d", s.KernelReceived, s.KernelDropped)
+	}
 	if s.Truncated {
 		fmt.Fprintf(w, "; capture truncated: %s", s.TruncatedError)
 	}

@@ -55,10 +55,17 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// liveReady, when set, is called once a live capture is open (tests
+	// start their traffic then).
+	liveReady func()
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	return runEnv(&env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+func runEnv(e *env, args []string) int {
+	ctx, stdin, stdout, stderr := e.ctx, e.stdin, e.stdout, e.stderr
 	root := &cobra.Command{
 		Use:   "coapaudit",
 		Short: "CoAP, DTLS and OSCORE analyzer and passive security auditor",
@@ -95,7 +102,7 @@ OSCORE, and audits what proxies and brokers can read, change and learn.`,
 		})
 		return nil
 	}
-	root.AddCommand(packetsCmd(e), analyzeCmd(e))
+	root.AddCommand(packetsCmd(e), analyzeCmd(e), liveCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coapaudit/coapaudit/internal/libcoaptest"
+	"github.com/coapaudit/coapaudit/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for the live command's goroutine and
+// the test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLiveWithLibcoap runs `coapaudit live -i lo` while libcoap's client,
+// forward proxy and origin server exchange real traffic on 127.0.0.x, and
+// checks that every request the clients made is reported as an exchange
+// with the right method, URI, client, proxy and response.
+func TestLiveWithLibcoap(t *testing.T) {
+	libcoaptest.Tools(t)
+	if os.Geteuid() != 0 {
+		if testenv.RequireTools() {
+			t.Fatal("live capture needs root (COAPAUDIT_REQUIRE_TOOLS=1)")
+		}
+		t.Skip("live capture needs root")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	ready := make(chan struct{})
+	done := make(chan int, 1)
+	pcap := filepath.Join(t.TempDir(), "live.pcapng")
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, liveReady: func() { close(ready) }}
+	go func() {
+		done <- runEnv(e, []string{"live", "-i", "lo", "--format", "ndjson", "--linger", "1s", "-w", pcap})
+	}()
+	select {
+	case <-ready:
+	case code := <-done:
+		t.Fatalf("live exited with %d before capturing: %s", code, stderr.String())
+	}
+	res := libcoaptest.Run(t, libcoaptest.Scenario{})
+	cancel() // like Ctrl-C
+	if code := <-done; code != 0 {
+		t.Fatalf("live: exit %d: %s", code, stderr.String())
+	}
+	var exchanges []exchangeRec
+	var summary map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var head struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &head); err != nil {
+			t.Fatalf("bad ndjson line %q: %v", line, err)
+		}
+		switch head.Type {
+		case "exchange":
+			var x exchangeRec
+			json.Unmarshal([]byte(line), &x)
+			exchanges = append(exchanges, x)
+		case "summary":
+			json.Unmarshal([]byte(line), &summary)
+		}
+	}
+	if summary == nil {
+		t.Fatal("no summary record")
+	}
+	if summary["kernel_dropped"] != nil && summary["kernel_dropped"].(float64) != 0 {
+		t.Errorf("kernel dropped %v frames", summary["kernel_dropped"])
+	}
+	byClient := map[string]exchangeRec{}
+	for _, x := range exchanges {
+		if x.Method != "" && x.Method != "PING" {
+			if _, dup := byClient[x.Client]; !dup {
+				byClient[x.Client] = x
+			}
+		}
+	}
+	for _, rq := range res.Requests {
+		x, ok := byClient[rq.Client.String()]
+		if !ok {
+			t.Errorf("%s %s from %s: no exchange reported", rq.Method, rq.URI, rq.Client)
+			continue
+		}
+		if x.Method != rq.Method {
+			t.Errorf("%s: method %s, want %s", rq.Client, x.Method, rq.Method)
+		}
+		// coap://host:5683/p and coap://host/p are the same URI (RFC 7252 6.3).
+		norm := func(u string) string { return strings.TrimSuffix(strings.Replace(u, ":5683/", "/", 1), "/") }
+		if want := norm(rq.URI); !strings.HasPrefix(norm(x.URI), want) {
+			t.Errorf("%s: uri %q, want %q", rq.Client, x.URI, rq.URI)
+		}
+		wantProxy := ""
+		if rq.ViaProxy {
+			wantProxy = res.Proxy.String()
+		}
+		if x.Proxy != wantProxy {
+			t.Errorf("%s %s: proxy %q, want %q", rq.Method, rq.URI, x.Proxy, wantProxy)
+		}
+		if rq.ViaProxy && len(x.Legs) < 2 {
+			t.Errorf("%s %s via proxy: %d legs, want client and server leg", rq.Method, rq.URI, len(x.Legs))
+		}
+		if x.Server != res.Origin.String() {
+			t.Errorf("%s %s: server %q, want %s", rq.Method, rq.URI, x.Server, res.Origin)
+		}
+		if x.Code == "" || x.Status == "unanswered" {
+			t.Errorf("%s %s: status %s code %q: the client got an answer", rq.Method, rq.URI, x.Status, x.Code)
+		}
+		if rq.Observe > 0 && x.Notifications == 0 {
+			t.Errorf("%s %s (observe %ds): no notifications", rq.Method, rq.URI, rq.Observe)
+		}
+	}
+	// What was written with -w decodes to the same frame count.
+	recs, _ := runPacketsNDJSON(t, pcap)
+	if got, want := len(recs)-1, int(summary["frames"].(float64)); got != want {
+		t.Errorf("-w file has %d frames, live summary %d", got, want)
+	}
+	t.Logf("%d requests, %d exchanges reported, %v frames, kernel received %v dropped %v",
+		len(res.Requests), len(exchanges), summary["frames"], summary["kernel_received"], summary["kernel_dropped"])
+}
