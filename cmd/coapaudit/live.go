@@ -120,13 +120,14 @@ func runLive(e *env, lf *liveFlags) error {
 	if lf.duration > 0 {
 		deadline = start.Add(lf.duration)
 	}
-	// Stop on Ctrl-C: closing the capture makes a blocked read return.
+	// On Ctrl-C, wake a blocked read; the loop then drains what the
+	// kernel already queued and stops.
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
 		select {
 		case <-e.ctx.Done():
-			live.Close()
+			live.SetReadDeadline(time.Now())
 		case <-stop:
 		}
 	}()
@@ -135,25 +136,37 @@ func runLive(e *env, lf *liveFlags) error {
 	}
 	r := live.Reader()
 	var d capture.Datagram
-	const tick = 250 * time.Millisecond
+	const (
+		tick  = 250 * time.Millisecond
+		drain = 100 * time.Millisecond // quiet time that ends a stop
+	)
+	draining := false
 	for writeErr == nil {
 		now := time.Now()
-		if !deadline.IsZero() && !now.Before(deadline) {
-			break
+		if !draining && (e.ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))) {
+			draining = true
 		}
 		next := now.Add(tick)
-		if !deadline.IsZero() && deadline.Before(next) {
+		switch {
+		case draining:
+			next = now.Add(drain)
+		case !deadline.IsZero() && deadline.Before(next):
 			next = deadline
 		}
-		live.SetReadDeadline(next)
+		if e.ctx.Err() == nil || draining {
+			live.SetReadDeadline(next)
+		}
 		err := r.Next(&d)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if draining {
+					break // everything queued has been read
+				}
 				// Quiet link: let state expire on the clock.
 				eng.Flush(time.Now())
 				continue
 			}
-			if err == io.EOF || e.ctx.Err() != nil {
+			if err == io.EOF {
 				break
 			}
 			eng.SetTruncated(err)
