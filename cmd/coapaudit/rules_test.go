@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+func TestRulesCommand(t *testing.T) {
+	code, out, errOut := runCmd("rules")
+	if code != exitOK || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(rules.All())+1 {
+		t.Errorf("%d lines for %d rules", len(lines), len(rules.All()))
+	}
+	for i, r := range rules.All() {
+		f := strings.Fields(lines[i+1])
+		if len(f) < 5 || f[0] != r.ID || f[1] != string(r.Threat) || f[2] != r.Severity.String() || f[3] != r.Seed {
+			t.Errorf("line %q for rule %s", lines[i+1], r.ID)
+		}
+	}
+
+	code, out, _ = runCmd("rules", "--format", "ndjson")
+	if code != exitOK {
+		t.Fatalf("ndjson: exit %d", code)
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec ruleRecord
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		r := rules.Lookup(rec.ID)
+		if rec.Type != "rule" || r == nil || rec.Doc != r.Doc || rec.ThreatName == "" || rec.Requires == nil {
+			t.Errorf("record %+v", rec)
+		}
+		n++
+	}
+	if n != len(rules.All()) {
+		t.Errorf("%d records", n)
+	}
+
+	if code, _, errOut = runCmd("rules", "--format", "yaml"); code != exitUsage || errOut == "" {
+		t.Errorf("bad format: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ = runCmd("rules", "extra"); code != exitUsage {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+func TestFailOn(t *testing.T) {
+	for s, want := range map[string]rules.Severity{"": 0, "none": 0, "low": rules.Low, "HIGH": rules.High} {
+		got, err := parseFailOn(s)
+		if err != nil || got != want {
+			t.Errorf("parseFailOn(%q) = %v, %v", s, got, err)
+		}
+	}
+	if _, err := parseFailOn("severe"); err == nil {
+		t.Error("parseFailOn accepted severe")
+	}
+	var st rules.Stats
+	st.BySeverity[rules.Medium] = 2
+	if err := failOn(rules.High, st); err != nil {
+		t.Errorf("high with only medium findings: %v", err)
+	}
+	if err := failOn(0, st); err != nil {
+		t.Errorf("no --fail-on: %v", err)
+	}
+	err := failOn(rules.Low, st)
+	ee, ok := err.(*exitError)
+	if !ok || ee.code != exitFindings {
+		t.Errorf("low with medium findings: %v", err)
+	}
+}

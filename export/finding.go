@@ -1,0 +1,62 @@
+package export
+
+import (
+	"strconv"
+
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+// Finding is the finding record: one result of an audit rule
+// (rules.Finding), as CONTRACT.md names it.
+type Finding struct {
+	*rules.Finding
+}
+
+// Type implements Record.
+func (f Finding) Type() string { return "finding" }
+
+// AppendJSON implements Record. exchange is always present (empty for
+// findings about frames or sessions); time is left out when unknown.
+func (f Finding) AppendJSON(dst []byte) []byte {
+	x := f.Finding
+	dst = append(dst, `{"type":"finding"`...)
+	dst = appendStr(dst, "id", x.ID)
+	dst = appendStr(dst, "rule", x.Rule)
+	dst = appendStr(dst, "threat", string(x.Threat))
+	dst = appendStr(dst, "severity", x.Severity.String())
+	dst = appendStr(dst, "certainty", x.Certainty.String())
+	dst = appendStr(dst, "exchange", x.Exchange)
+	dst = appendKey(dst, "frames")
+	dst = append(dst, '[')
+	for i, n := range x.Frames {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, int64(n), 10)
+	}
+	dst = append(dst, ']')
+	dst = appendStr(dst, "message", x.Message)
+	dst = appendStr(dst, "seed", x.Seed)
+	if !x.Time.IsZero() {
+		dst = appendTime(appendKey(dst, "time"), x.Time)
+	}
+	return append(dst, '}')
+}
+
+var findingHeader = []string{"id", "rule", "threat", "severity", "certainty", "exchange", "frames", "message", "seed", "time"}
+
+// CSVHeader implements Record.
+func (f Finding) CSVHeader() []string { return findingHeader }
+
+// CSVRow implements Record. Frames are joined with ';'.
+func (f Finding) CSVRow(dst []string) []string {
+	x := f.Finding
+	t := ""
+	if !x.Time.IsZero() {
+		t = x.Time.UTC().Format(timeLayout)
+	}
+	return append(dst, x.ID, x.Rule, string(x.Threat), x.Severity.String(), x.Certainty.String(), x.Exchange,
+		joinInts(x.Frames, ";"), x.Message, x.Seed, t)
+}
+
+var _ Record = Finding{}

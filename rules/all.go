@@ -1,0 +1,49 @@
+package rules
+
+// All returns every rule, in the order `coapaudit rules` lists them: by
+// threat, then from proven acts to exposures. The slice is new on every
+// call; the rules are shared.
+func All() []*Rule {
+	return []*Rule{
+		// T1 spoofing
+		OSCOREUnverified,
+		SpoofedResponse,
+		SpoofedRequest,
+		ObserveSequence,
+		Unauthenticated,
+		// T2 delaying
+		ProxyDelay,
+		LateForward,
+		// T3 withholding
+		WithheldResponse,
+		WithheldRequest,
+		// T4 flooding
+		ResponseFlood,
+		RequestFlood,
+		NotificationFlood,
+		UnsolicitedResponse,
+		// T5 eavesdropping
+		PlaintextExposed,
+		OSCOREOuterOption,
+		PublicationInClear,
+		DTLSHopByHop,
+		PSKIdentityClear,
+		// replay
+		OSCOREReplay,
+		// forwarding's functional requirements
+		CacheAllowed,
+		ProxyURIPath,
+		// malformed input
+		MalformedMessage,
+	}
+}
+
+// Lookup returns the rule with the given ID, or nil.
+func Lookup(id string) *Rule {
+	for _, r := range All() {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}

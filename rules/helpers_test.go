@@ -1,0 +1,48 @@
+package rules_test
+
+import (
+	"testing"
+
+	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/internal/testenv"
+	"github.com/coapaudit/coapaudit/oscore"
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+// keyring loads a shared key file (relative to the captures directory).
+func keyring(t testing.TB, rel string) *oscore.Keyring {
+	t.Helper()
+	ps, err := oscore.LoadKeyFile(testenv.Capture(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := oscore.NewKeyring(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// runCapture runs every rule over shared captures and returns the
+// findings and the engine.
+func runCapture(t testing.TB, keys string, cfg rules.Config, files ...string) ([]*rules.Finding, *analysis.Engine) {
+	t.Helper()
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, testenv.Capture(t, f))
+	}
+	opts := analysis.Options{Rules: rules.All(), RulesConfig: cfg}
+	if keys != "" {
+		opts.Keys = keyring(t, keys)
+	}
+	var out []*rules.Finding
+	opts.OnFinding = func(f *rules.Finding) { out = append(out, f) }
+	e, err := analysis.RunFiles(paths, opts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Rules().Stats(); st.Invalid > 0 {
+		t.Errorf("%d findings without evidence or message", st.Invalid)
+	}
+	return out, e
+}

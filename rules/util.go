@@ -1,0 +1,222 @@
+package rules
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coapaudit/coapaudit/flows"
+)
+
+// boundedSet is a set that holds at most max keys; adding to a full set
+// forgets the oldest key.
+type boundedSet[K comparable] struct {
+	m       map[K]struct{}
+	order   []K
+	head    int
+	max     int
+	evicted int
+}
+
+func newBoundedSet[K comparable](max int) *boundedSet[K] {
+	return &boundedSet[K]{m: make(map[K]struct{}), max: max}
+}
+
+// add inserts k and reports whether it was new.
+func (s *boundedSet[K]) add(k K) bool {
+	if _, ok := s.m[k]; ok {
+		return false
+	}
+	if len(s.order) < s.max {
+		s.order = append(s.order, k)
+	} else {
+		delete(s.m, s.order[s.head])
+		s.evicted++
+		s.order[s.head] = k
+		s.head = (s.head + 1) % s.max
+	}
+	s.m[k] = struct{}{}
+	return true
+}
+
+func (s *boundedSet[K]) has(k K) bool {
+	_, ok := s.m[k]
+	return ok
+}
+
+// once reports whether k is reported for the first time, remembering it;
+// keys pushed out of the full set count as dropped state of the pass.
+func (p *Pass) once(s *boundedSet[string], k string) bool {
+	before := s.evicted
+	ok := s.add(k)
+	if s.evicted > before {
+		p.Drop(s.evicted - before)
+	}
+	return ok
+}
+
+// held is an exchange waiting for knowledge the runner does not have yet.
+type held struct {
+	x     *flows.Exchange
+	since time.Time
+}
+
+// holdQueue keeps exchanges for a later decision, at most max of them.
+type holdQueue struct {
+	items   []held
+	max     int
+	checked uint64 // Pass.Learned at the last retry
+}
+
+// push holds x; when the queue is full the oldest item is returned to be
+// decided at once.
+func (q *holdQueue) push(p *Pass, x *flows.Exchange) (oldest *flows.Exchange) {
+	if len(q.items) >= q.max {
+		oldest = q.items[0].x
+		q.items = append(q.items[:0], q.items[1:]...)
+	}
+	q.items = append(q.items, held{x: x, since: p.Now()})
+	return oldest
+}
+
+// retry offers the held exchanges to decide, which returns true when it
+// is done with one. With final set every exchange is decided for good;
+// otherwise those held since before cutoff (if not zero) are, and the
+// others are retried only when the runner has learnt something since the
+// last retry.
+func (q *holdQueue) retry(p *Pass, final bool, cutoff time.Time, decide func(x *flows.Exchange, final bool) bool) {
+	v := p.Learned()
+	if !final && cutoff.IsZero() && v == q.checked || len(q.items) == 0 {
+		q.checked = v
+		return
+	}
+	q.checked = v
+	keep := q.items[:0]
+	for _, h := range q.items {
+		if final || !cutoff.IsZero() && h.since.Before(cutoff) {
+			decide(h.x, true)
+			continue
+		}
+		if decide(h.x, false) {
+			continue
+		}
+		keep = append(keep, h)
+	}
+	clear(q.items[len(keep):])
+	q.items = keep
+}
+
+// what names an exchange's request for messages: "GET
+// coap://127.0.0.22/sensors/temp", or the exchange ID when no request was
+// seen.
+func what(x *flows.Exchange) string {
+	switch {
+	case x.Method != "" && x.URI != "":
+		return x.Method + " " + x.URI
+	case x.Method != "":
+		return x.Method + " request"
+	}
+	return "exchange " + x.ID
+}
+
+// frameList writes frame numbers for messages: "frame 6", "frames 27 and
+// 30", "frames 14, 15 and 16".
+func frameList(f []int) string {
+	var b strings.Builder
+	b.WriteString("frame")
+	if len(f) != 1 {
+		b.WriteString("s")
+	}
+	for i, n := range f {
+		switch {
+		case i == 0:
+			b.WriteString(" ")
+		case i == len(f)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// andList joins words as "a", "a and b", "a, b and c".
+func andList(w []string) string {
+	switch len(w) {
+	case 0:
+		return ""
+	case 1:
+		return w[0]
+	}
+	return strings.Join(w[:len(w)-1], ", ") + " and " + w[len(w)-1]
+}
+
+// plural returns word, with "s" unless n is 1, after n.
+func plural(n int, word string) string {
+	s := strconv.Itoa(n) + " " + word
+	switch {
+	case n == 1:
+	case strings.HasSuffix(word, "y"):
+		s = s[:len(s)-1] + "ies"
+	default:
+		s += "s"
+	}
+	return s
+}
+
+// seconds formats a duration for messages: "2.005 s", "500 ms",
+// "0.121 ms".
+func seconds(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'g', 3, 64) + " ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + " s"
+}
+
+// capFrames keeps at most n frames, the first ones.
+func capFrames(f []int, n int) []int {
+	if len(f) > n {
+		return f[:n]
+	}
+	return f
+}
+
+// serverLegs returns the indexes of x's legs after the client leg that
+// carry the request on towards the server: neither a proxy's replay
+// nor, when skipShared, a leg shared with another exchange. An exchange
+// without a proxy has none (its other legs are the client's own, such as
+// the block-wise requests that fetch the rest of a notification).
+func serverLegs(x *flows.Exchange, skipShared bool) []int {
+	if !x.Proxy.IsValid() {
+		return nil
+	}
+	var out []int
+	for i := 1; i < len(x.Legs); i++ {
+		l := &x.Legs[i]
+		if l.Replay || skipShared && l.Shared != "" {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// addrString returns a's text, or "an unknown address".
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return "an unknown address"
+	}
+	return a.String()
+}
+
+// unsafeMethod reports whether a method changes state at the server (an
+// actuation): everything but GET and FETCH.
+func unsafeMethod(m string) bool {
+	switch m {
+	case "", "GET", "FETCH", "PING":
+		return false
+	}
+	return true
+}
