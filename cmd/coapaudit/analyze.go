@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,12 +15,17 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/leaks/collect"
+	"github.com/coapaudit/coapaudit/rules"
 )
 
 type analyzeFlags struct {
 	commonFlags
+	auditFlags
 	proxies []string
 	top     int
+	noLeaks bool
+	labels  string
 }
 
 func analyzeCmd(e *env) *cobra.Command {
@@ -36,9 +43,12 @@ with --keys.`,
 			return runAnalyze(e, &af, args)
 		},
 	}
-	af.register(cmd)
+	af.commonFlags.register(cmd)
+	af.auditFlags.register(cmd)
 	cmd.Flags().StringArrayVar(&af.proxies, "proxy", nil, "address (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
 	cmd.Flags().IntVar(&af.top, "top", 10, "rows per table in the text summary (0: all)")
+	cmd.Flags().BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
+	cmd.Flags().StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number)")
 	return cmd
 }
 
@@ -68,6 +78,12 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		return err
 	}
 	opts.TrackExchanges = true
+	opts.Leaks = !af.noLeaks
+	if af.labels != "" {
+		if opts.LeakConfig.Labels, err = collect.ReadLabelsFile(af.labels); err != nil {
+			return usageErr("--labels: %v", err)
+		}
+	}
 	var readers []*capture.Reader
 	defer func() {
 		for _, r := range readers {
@@ -109,6 +125,17 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		w = export.Multi{w, dir}
 	}
 	var writeErr error
+	failSev, err := parseFailOn(af.failOn)
+	if err != nil {
+		return err
+	}
+	if err := af.withRules(&opts, func(f *rules.Finding) {
+		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}); err != nil {
+		return err
+	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
 		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
 			writeErr = err
@@ -141,6 +168,13 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	if text != nil {
 		text.report = eng.Report()
+		text.leaks = eng.LeakReport()
+	}
+	ls := eng.Leaks()
+	for i := range ls {
+		if err := w.Write(export.Leak{Leak: &ls[i]}); err != nil && writeErr == nil {
+			writeErr = err
+		}
 	}
 	runErr := writeErr
 	if err := w.Write(sum); err != nil && runErr == nil {
@@ -148,6 +182,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = err
+	}
+	if runErr == nil {
+		runErr = failOn(failSev, eng.Rules().Stats())
 	}
 	return runErr
 }
@@ -160,13 +197,26 @@ type analyzeText struct {
 	shown  int
 	more   int
 	report flows.Report
+	leaks  *collect.Report
 	buf    strings.Builder
+	// findings, kept to print first, by severity (at most maxTextFindings;
+	// the rest are counted).
+	findings     []*rules.Finding
+	moreFindings int
 }
+
+const maxTextFindings = 500
 
 const maxTextExchanges = 200
 
 func (t *analyzeText) Write(r export.Record) error {
 	switch r := r.(type) {
+	case export.Finding:
+		if len(t.findings) >= maxTextFindings {
+			t.moreFindings++
+			return nil
+		}
+		t.findings = append(t.findings, r.Finding)
 	case export.Exchange:
 		if t.shown >= maxTextExchanges {
 			t.more++
@@ -194,6 +244,7 @@ func (t *analyzeText) Write(r export.Record) error {
 		}
 		fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %-22s %s\n", x.ID, x.Method, clip(x.URI, 40), x.Client, proxy, server, x.Code, status, frameRange(x.Frames))
 	case *export.Summary:
+		t.writeFindings()
 		fmt.Fprint(t.w, t.buf.String())
 		if t.more > 0 {
 			fmt.Fprintf(t.w, "... and %d more exchanges (use --format ndjson or csv for all)\n", t.more)
@@ -202,12 +253,42 @@ func (t *analyzeText) Write(r export.Record) error {
 		if err := t.report.WriteText(t.w, t.top); err != nil {
 			return err
 		}
+		if err := t.leaks.WriteText(t.w); err != nil {
+			return err
+		}
 		return writeSummaryLine(t.w, r)
 	}
 	return nil
 }
 
 func (t *analyzeText) Close() error { return nil }
+
+// writeFindings prints the findings, most severe first: what is exposed and
+// what misbehaved comes before the traffic that shows it.
+func (t *analyzeText) writeFindings() {
+	if len(t.findings) == 0 {
+		fmt.Fprint(t.w, "no findings\n\n")
+		return
+	}
+	slices.SortStableFunc(t.findings, func(a, b *rules.Finding) int { return cmp.Compare(b.Severity, a.Severity) })
+	counts := map[rules.Severity]int{}
+	for _, f := range t.findings {
+		counts[f.Severity]++
+	}
+	fmt.Fprintf(t.w, "%d findings: %d high, %d medium, %d low, %d info\n", len(t.findings)+t.moreFindings,
+		counts[rules.High], counts[rules.Medium], counts[rules.Low], counts[rules.Info])
+	for _, f := range t.findings {
+		ex := f.Exchange
+		if ex == "" {
+			ex = "-"
+		}
+		fmt.Fprintf(t.w, "%-6s %-6s %-5s %-24s %-4s frames %s: %s\n", strings.ToUpper(f.Severity.String()), f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames), f.Message)
+	}
+	if t.moreFindings > 0 {
+		fmt.Fprintf(t.w, "... and %d more findings (use --format ndjson or csv for all)\n", t.moreFindings)
+	}
+	fmt.Fprintln(t.w)
+}
 
 func writeSummaryLine(w io.Writer, s *export.Summary) error {
 	_, err := fmt.Fprintf(w, "\n%d frames: %d CoAP, %d DTLS, %d malformed, %d other; %d exchanges",

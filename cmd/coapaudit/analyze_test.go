@@ -64,6 +64,7 @@ func runAnalyzeNDJSON(t *testing.T, args ...string) (exchanges []exchangeRec, su
 			exchanges = append(exchanges, x)
 		case "summary":
 			json.Unmarshal(sc.Bytes(), &summary)
+		case "finding", "leak":
 		default:
 			t.Fatalf("unexpected record %s", sc.Text())
 		}
@@ -251,5 +252,50 @@ func TestAnalyzeOutDir(t *testing.T) {
 	json.Unmarshal([]byte(lines("summary.json")[0]), &fileSum)
 	if fileSum["frames"] != sum["frames"] || fileSum["exchanges"] != sum["exchanges"] {
 		t.Errorf("summary.json %v differs from stdout's %v", fileSum, sum)
+	}
+}
+
+// TestAnalyzeFindingsAndFailOn checks that analyze reports the evil
+// relay's acts as findings and that --fail-on sets the exit status.
+func TestAnalyzeFindingsAndFailOn(t *testing.T) {
+	keys := filepath.Join(testenv.SharedDir(t), "captures", "keys", "oscore_contexts")
+	evil := testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")
+	honest := testenv.Capture(t, "aiocoap-oscore-revproxy.pcap")
+	code, out, _ := runCmd("analyze", "--format", "ndjson", "--keys", keys, evil)
+	if code != 0 {
+		t.Fatalf("exit %d without --fail-on", code)
+	}
+	threats := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var f struct {
+			Type, Threat, Severity string
+			Frames                 []int
+		}
+		json.Unmarshal([]byte(line), &f)
+		if f.Type == "finding" {
+			if len(f.Frames) == 0 {
+				t.Errorf("finding without evidence frames: %s", line)
+			}
+			threats[f.Threat] = true
+		}
+	}
+	for _, th := range []string{"T1", "T2", "T3", "T4", "replay"} {
+		if !threats[th] {
+			t.Errorf("no %s finding on the evil-proxy capture; got %v", th, threats)
+		}
+	}
+	for _, tc := range []struct {
+		file, failOn string
+		code         int
+	}{
+		{evil, "high", 1}, {evil, "none", 0}, {honest, "medium", 0}, {evil, "bogus", 2},
+	} {
+		code, _, stderr := runCmd("analyze", "--format", "ndjson", "--keys", keys, "--fail-on", tc.failOn, tc.file)
+		if code != tc.code {
+			t.Errorf("%s --fail-on %s: exit %d, want %d (%s)", filepath.Base(tc.file), tc.failOn, code, tc.code, stderr)
+		}
+	}
+	if code, _, _ := runCmd("analyze", "--profile", "nonsense", evil); code != 2 {
+		t.Errorf("--profile nonsense: exit %d, want 2", code)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/oscore"
+	"github.com/coapaudit/coapaudit/rules"
 )
 
 // commonFlags are the flags shared by analyze, live, view and packets.
@@ -35,6 +36,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.IntSliceVar(&c.ports, "port", nil, "treat UDP port N as CoAP (repeatable; 5683 always is)")
 	f.IntSliceVar(&c.dtlsPorts, "dtls-port", nil, "treat UDP port N as DTLS (repeatable; 5684 always is)")
 	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
+	f.StringVar(&c.profile, "profile", "auto", "protection level the rules hold traffic to: auto, forwarding, caching or pubsub (seed 2.2.1, 2.2.2, 3.2.1)")
 	f.StringVar(&c.out, "out", "", "also write packets, exchanges, findings and leaks as .ndjson and .csv files in DIR")
 }
 
@@ -99,6 +101,28 @@ func (c *commonFlags) keyring() (*oscore.Keyring, error) {
 		return nil, usageErr("--keys: %v", err)
 	}
 	return kr, nil
+}
+
+// auditOptions turns on the rules with the --profile, and --fail-on.
+type auditFlags struct {
+	failOn string
+}
+
+func (a *auditFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.failOn, "fail-on", "none", "exit with status 1 when a finding reaches this severity: info, low, medium, high or none")
+}
+
+// withRules sets opts to run every rule with the --profile, and sends each
+// finding to w.
+func (c *commonFlags) withRules(opts *analysis.Options, w func(*rules.Finding)) error {
+	prof, err := rules.ParseProfile(c.profile)
+	if err != nil {
+		return usageErr("--profile: %v", err)
+	}
+	opts.Rules = rules.All()
+	opts.RulesConfig.Profile = prof
+	opts.OnFinding = w
+	return nil
 }
 
 // outDir opens the --out directory writer, or returns nil without --out.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/rules"
 )
 
 type liveFlags struct {
@@ -42,7 +44,8 @@ DTLS ports (5683, 5684, --port, --dtls-port) is captured; --all-udp or
 			return runLive(e, &lf)
 		},
 	}
-	lf.register(cmd)
+	lf.commonFlags.register(cmd)
+	lf.auditFlags.register(cmd)
 	f := cmd.Flags()
 	f.StringArrayVar(&lf.proxies, "proxy", nil, "address (ip or ip:port) of a proxy (repeatable)")
 	f.IntVar(&lf.top, "top", 10, "rows per table in the text summary (0: all)")
@@ -110,6 +113,17 @@ func runLive(e *env, lf *liveFlags) error {
 		w = export.Multi{w, dir}
 	}
 	var writeErr error
+	failSev, err := parseFailOn(lf.failOn)
+	if err != nil {
+		return err
+	}
+	if err := lf.withRules(&opts, func(f *rules.Finding) {
+		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}); err != nil {
+		return err
+	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
 		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
 			writeErr = err
@@ -198,6 +212,9 @@ func runLive(e *env, lf *liveFlags) error {
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	if runErr == nil {
+		runErr = failOn(failSev, eng.Rules().Stats())
+	}
 	return runErr
 }
 
@@ -255,6 +272,10 @@ func (t *liveText) Write(r export.Record) error {
 			via = " via " + x.Proxy.String()
 		}
 		_, err := fmt.Fprintf(t.w, "%s %s %s %s %s%s → %s %s %s\n", x.Start.Format("15:04:05.000"), x.ID, x.Method, x.URI, x.Client, via, x.Server, x.Code, x.Status)
+		return err
+	case export.Finding:
+		f := r.Finding
+		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), strings.ToUpper(f.Severity.String()), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames), f.Message)
 		return err
 	case *export.Summary:
 		return writeSummaryLine(t.w, r)
