@@ -48,6 +48,7 @@ with --keys.`,
 	cmd.Flags().StringArrayVar(&af.proxies, "proxy", nil, "address (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
 	cmd.Flags().IntVar(&af.top, "top", 10, "rows per table in the text summary (0: all)")
 	cmd.Flags().BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
+	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE.html`")
 	cmd.Flags().StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number)")
 	return cmd
 }
@@ -124,12 +125,18 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if dir != nil {
 		w = export.Multi{w, dir}
 	}
+	rep, err := openReport(af.report)
+	if err != nil {
+		return err
+	}
+	defer rep.close()
 	var writeErr error
 	failSev, err := parseFailOn(af.failOn)
 	if err != nil {
 		return err
 	}
 	if err := af.withRules(&opts, func(f *rules.Finding) {
+		rep.finding(f)
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err
 		}
@@ -137,6 +144,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		return err
 	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
+		rep.exchange(x)
 		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
 			writeErr = err
 		}
@@ -177,6 +185,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		}
 	}
 	runErr := writeErr
+	if err := rep.finish(eng, sum); err != nil && runErr == nil {
+		runErr = err
+	}
 	if err := w.Write(sum); err != nil && runErr == nil {
 		runErr = err
 	}

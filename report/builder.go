@@ -1,0 +1,418 @@
+// Package report renders an audit as one self-contained HTML file: the
+// verdict first, then the findings with their evidence, the proxy
+// topology, message sequence charts of the exchanges behind high
+// findings, plots of sizes and proxy residence times, and the leak
+// measurements with padding advice.
+//
+// A Builder is fed while the analysis streams and keeps bounded state:
+// reservoirs of samples, a window of recent exchanges, and counts. The
+// page needs no network and no JavaScript; plots are inline SVG.
+package report
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/leaks"
+	"github.com/coapaudit/coapaudit/leaks/collect"
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+// Options bound what a Builder keeps. Zero values take the defaults.
+type Options struct {
+	// Title heads the page (default "coapaudit report").
+	Title string
+	// MaxExchanges is the window of recent exchanges kept so that a
+	// finding reported after its exchange can still chart it (256).
+	MaxExchanges int
+	// MaxCharts is the number of message sequence charts (5).
+	MaxCharts int
+	// MaxFindings is the number of findings listed; beyond it the most
+	// severe are kept and the rest counted (500).
+	MaxFindings int
+	// MaxResources is the number of resources with size plots (16);
+	// MaxSizeSamples the sizes kept per resource and direction (400).
+	MaxResources   int
+	MaxSizeSamples int
+	// MaxProxies is the number of proxies with residence plots (6);
+	// MaxResidence the residence times kept per proxy (1000).
+	MaxProxies   int
+	MaxResidence int
+	// MaxNodes bounds the topology nodes counted (4096); the page draws
+	// the busiest few per role.
+	MaxNodes int
+}
+
+func (o *Options) fill() {
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	if o.Title == "" {
+		o.Title = "coapaudit report"
+	}
+	def(&o.MaxExchanges, 256)
+	def(&o.MaxCharts, 5)
+	def(&o.MaxFindings, 500)
+	def(&o.MaxResources, 16)
+	def(&o.MaxSizeSamples, 400)
+	def(&o.MaxProxies, 6)
+	def(&o.MaxResidence, 1000)
+	def(&o.MaxNodes, 4096)
+}
+
+// Builder collects what the report shows. It is not safe for concurrent
+// use. It keeps the *flows.Exchange values it is given (only a bounded
+// number) and never changes them.
+type Builder struct {
+	opt Options
+	rng *rand.Rand
+
+	// recent is a ring of the last MaxExchanges exchanges by ID.
+	recent    map[string]*flows.Exchange
+	ring      []string
+	ringNext  int
+	charted   []*chart
+	wanted    map[string][]*rules.Finding // high findings whose exchange has not come yet
+	exchanges int
+	first     time.Time
+	status    map[flows.Status]int
+	protected map[string]int
+
+	findings     []*rules.Finding
+	bySeverity   [rules.High + 1]int
+	totalFinding int
+	// proven counts findings of medium severity or above that the
+	// capture proves (Certainty Did).
+	proven int
+
+	sizes         map[string]*sizeSeries
+	sizeOrder     []string
+	moreResources int
+
+	residence    map[netip.AddrPort]*residenceSeries
+	proxyOrder   []netip.AddrPort
+	moreProxies  int
+	nodes        map[netip.AddrPort]*node
+	edges        map[edgeKey]int
+	moreNodes    int
+	leaks        []leaks.Leak
+	verdicts     []string
+	delayOutlier []collect.DelayOutlier
+	sum          *export.Summary
+}
+
+type chart struct {
+	x        *flows.Exchange
+	evidence map[int]bool
+	findings []string
+}
+
+type sizeSeries struct {
+	req, resp reservoir[float64]
+}
+
+type residenceSample struct {
+	at       time.Duration // since the first exchange
+	seconds  float64
+	response bool
+	exchange string
+}
+
+type residenceSeries struct {
+	samples reservoir[residenceSample]
+}
+
+type role uint8
+
+const (
+	roleClient role = 1 << iota
+	roleProxy
+	roleServer
+)
+
+type node struct {
+	role      role
+	exchanges int
+}
+
+type edgeKey struct {
+	from, to  netip.AddrPort
+	protected string
+}
+
+// reservoir keeps a uniform sample of at most cap values (algorithm R).
+type reservoir[T any] struct {
+	v    []T
+	seen int
+}
+
+func (r *reservoir[T]) add(v T, capacity int, rng *rand.Rand) {
+	r.seen++
+	if len(r.v) < capacity {
+		r.v = append(r.v, v)
+		return
+	}
+	if i := rng.IntN(r.seen); i < capacity {
+		r.v[i] = v
+	}
+}
+
+// New returns a Builder. Samples are drawn with a fixed seed, so that
+// one capture always gives the same report.
+func New(opt Options) *Builder {
+	opt.fill()
+	return &Builder{
+		opt:       opt,
+		rng:       rand.New(rand.NewPCG(1, 2)),
+		recent:    map[string]*flows.Exchange{},
+		ring:      make([]string, opt.MaxExchanges),
+		wanted:    map[string][]*rules.Finding{},
+		status:    map[flows.Status]int{},
+		protected: map[string]int{},
+		sizes:     map[string]*sizeSeries{},
+		residence: map[netip.AddrPort]*residenceSeries{},
+		nodes:     map[netip.AddrPort]*node{},
+		edges:     map[edgeKey]int{},
+	}
+}
+
+// AddExchange records an exchange as the tracker finishes it.
+func (b *Builder) AddExchange(x *flows.Exchange) {
+	b.exchanges++
+	if b.first.IsZero() || (!x.Start.IsZero() && x.Start.Before(b.first)) {
+		b.first = x.Start
+	}
+	b.status[x.Status]++
+	b.protected[protection(x.Protected)]++
+	b.addSizes(x)
+	b.addResidence(x)
+	b.addTopology(x)
+
+	if fs, ok := b.wanted[x.ID]; ok {
+		delete(b.wanted, x.ID)
+		if c := b.chart(x); c != nil {
+			for _, f := range fs {
+				c.note(f)
+			}
+		}
+	}
+	if old := b.ring[b.ringNext]; old != "" {
+		delete(b.recent, old)
+	}
+	b.ring[b.ringNext] = x.ID
+	b.ringNext = (b.ringNext + 1) % len(b.ring)
+	b.recent[x.ID] = x
+}
+
+func protection(p string) string {
+	if p == "" {
+		return "none"
+	}
+	return p
+}
+
+func (b *Builder) chart(x *flows.Exchange) *chart {
+	for _, c := range b.charted {
+		if c.x.ID == x.ID {
+			return c
+		}
+	}
+	if len(b.charted) >= b.opt.MaxCharts {
+		return nil
+	}
+	c := &chart{x: x, evidence: map[int]bool{}}
+	b.charted = append(b.charted, c)
+	return c
+}
+
+// resourceName is the method and path of an exchange, as the leak
+// analysis names resources.
+func resourceName(x *flows.Exchange) string {
+	m := x.Method
+	if m == "" {
+		m = "?"
+	}
+	return m + " " + collect.ResourcePath(x.URI)
+}
+
+func (b *Builder) addSizes(x *flows.Exchange) {
+	if len(x.Legs) == 0 || x.Method == "" || x.Method == "PING" {
+		return
+	}
+	name := resourceName(x)
+	s := b.sizes[name]
+	if s == nil {
+		if len(b.sizeOrder) >= b.opt.MaxResources {
+			b.moreResources++
+			return
+		}
+		s = &sizeSeries{}
+		b.sizes[name] = s
+		b.sizeOrder = append(b.sizeOrder, name)
+	}
+	l := &x.Legs[0]
+	if l.RequestSize > 0 {
+		s.req.add(float64(l.RequestSize), b.opt.MaxSizeSamples, b.rng)
+	}
+	if l.ResponseSize > 0 {
+		s.resp.add(float64(l.ResponseSize), b.opt.MaxSizeSamples, b.rng)
+	}
+}
+
+func (b *Builder) addResidence(x *flows.Exchange) {
+	for _, r := range x.Residence {
+		s := b.residence[r.Proxy]
+		if s == nil {
+			if len(b.proxyOrder) >= b.opt.MaxProxies {
+				b.moreProxies++
+				continue
+			}
+			s = &residenceSeries{}
+			b.residence[r.Proxy] = s
+			b.proxyOrder = append(b.proxyOrder, r.Proxy)
+		}
+		at := x.Start.Sub(b.first)
+		if r.Request.Valid {
+			s.samples.add(residenceSample{at, r.Request.D.Seconds(), false, x.ID}, b.opt.MaxResidence, b.rng)
+		}
+		if r.Response.Valid {
+			at := at
+			if len(x.Legs) > 0 && !x.Legs[0].ResponseTime.IsZero() {
+				at = x.Legs[0].ResponseTime.Sub(b.first)
+			}
+			s.samples.add(residenceSample{at, r.Response.D.Seconds(), true, x.ID}, b.opt.MaxResidence, b.rng)
+		}
+	}
+}
+
+// path is the client, the proxies and the origin server of x.
+func path(x *flows.Exchange) []netip.AddrPort {
+	p := []netip.AddrPort{x.Client}
+	switch {
+	case len(x.Proxies) > 0:
+		p = append(p, x.Proxies...)
+	case x.Proxy.IsValid():
+		p = append(p, x.Proxy)
+	}
+	if x.Server.IsValid() {
+		p = append(p, x.Server)
+	}
+	return p
+}
+
+func (b *Builder) addTopology(x *flows.Exchange) {
+	p := path(x)
+	if !x.Client.IsValid() {
+		return
+	}
+	// Clients use ephemeral ports: one node per client host.
+	p[0] = netip.AddrPortFrom(p[0].Addr(), 0)
+	for i, a := range p {
+		r := roleProxy
+		switch {
+		case i == 0:
+			r = roleClient
+		case i == len(p)-1 && a == x.Server:
+			r = roleServer
+		}
+		n := b.nodes[a]
+		if n == nil {
+			if len(b.nodes) >= b.opt.MaxNodes {
+				b.moreNodes++
+				return
+			}
+			n = &node{}
+			b.nodes[a] = n
+		}
+		n.role |= r
+		n.exchanges++
+	}
+	for i := 1; i < len(p); i++ {
+		k := edgeKey{p[i-1], p[i], protection(x.Protected)}
+		if _, ok := b.edges[k]; ok || len(b.edges) < b.opt.MaxNodes {
+			b.edges[k]++
+		}
+	}
+}
+
+// AddFinding records a finding as the rules report it. The exchange of a
+// high finding gets a sequence chart, whether it came before the finding
+// (within the window of recent exchanges) or comes after it.
+func (b *Builder) AddFinding(f *rules.Finding) {
+	b.totalFinding++
+	if f.Severity <= rules.High {
+		b.bySeverity[f.Severity]++
+	}
+	if f.Severity >= rules.Medium && f.Certainty == rules.Did {
+		b.proven++
+	}
+	b.keepFinding(f)
+	if f.Severity < rules.High || f.Exchange == "" {
+		return
+	}
+	if x := b.recent[f.Exchange]; x != nil {
+		if c := b.chart(x); c != nil {
+			c.note(f)
+		}
+		return
+	}
+	for _, c := range b.charted {
+		if c.x.ID == f.Exchange {
+			c.note(f)
+			return
+		}
+	}
+	if _, ok := b.wanted[f.Exchange]; ok || len(b.wanted) < 4*b.opt.MaxCharts {
+		if fs := b.wanted[f.Exchange]; len(fs) < 16 {
+			b.wanted[f.Exchange] = append(fs, f)
+		}
+	}
+}
+
+func (c *chart) note(f *rules.Finding) {
+	for _, n := range f.Frames {
+		c.evidence[n] = true
+	}
+	c.findings = append(c.findings, f.ID)
+}
+
+// keepFinding keeps f, or, with the list full, puts it in place of a less
+// severe one.
+func (b *Builder) keepFinding(f *rules.Finding) {
+	if len(b.findings) < b.opt.MaxFindings {
+		b.findings = append(b.findings, f)
+		return
+	}
+	low := -1
+	for i, g := range b.findings {
+		if g.Severity < f.Severity && (low < 0 || g.Severity < b.findings[low].Severity) {
+			low = i
+		}
+	}
+	if low >= 0 {
+		b.findings[low] = f
+	}
+}
+
+// SetLeaks sets the leak records and their plain-language verdicts.
+func (b *Builder) SetLeaks(ls []leaks.Leak, verdicts []string) {
+	b.leaks, b.verdicts = ls, verdicts
+}
+
+// SetLeakReport sets the leak records, verdicts and delay outliers of a
+// leak analysis; r may be nil.
+func (b *Builder) SetLeakReport(r *collect.Report) {
+	if r == nil {
+		return
+	}
+	b.SetLeaks(r.Leaks, r.Verdicts)
+	b.delayOutlier = r.Outliers
+}
+
+// SetSummary sets the run's summary record.
+func (b *Builder) SetSummary(s *export.Summary) { b.sum = s }

@@ -1,0 +1,384 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/coapaudit/coapaudit/leaks"
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+// maxLeakRows bounds the leak table; per-value anonymity rows are left
+// out first.
+const maxLeakRows = 80
+
+type page struct {
+	Title      string
+	Headline   string
+	Level      string // css class: high, medium, low, ok
+	Counts     []sevCount
+	Exposed    []string
+	Misbehaved []string
+	// MisbehavedTitle heads Misbehaved: the findings prove acts, or only
+	// show what an intermediary could do.
+	MisbehavedTitle string
+	Reveals         []string
+	Facts           [][2]string
+
+	Groups       []sevGroup
+	MoreFindings int
+
+	Topology   template.HTML
+	Protection []protCount
+
+	Charts []chartView
+
+	Sizes         template.HTML
+	HasSizes      bool
+	MoreResources int
+	Residence     []residenceView
+	MoreProxies   int
+	Outliers      []outlierRow
+
+	Verdicts  []string
+	LeakRows  []leakRow
+	MoreLeaks int
+	Padding   []paddingRow
+}
+
+type sevCount struct {
+	Name  string
+	N     int
+	Class string
+}
+
+type sevGroup struct {
+	Name     string
+	Class    string
+	Findings []findingView
+}
+
+type findingView struct {
+	ID, Rule, Threat, Certainty, Exchange, Frames, Message, Seed string
+	Class                                                        string
+	Charted                                                      bool
+}
+
+type protCount struct {
+	Key, Label string
+	N          int
+	Share      string
+}
+
+type chartView struct {
+	ID, Method, URI, Status, Protected, Findings string
+	SVG                                          template.HTML
+}
+
+type residenceView struct {
+	Proxy    string
+	SVG      template.HTML
+	Outliers int
+	N        int
+}
+
+type outlierRow struct {
+	Proxy, Direction, Exchange, Frames, Held, Median, Z string
+}
+
+type leakRow struct {
+	Metric, Scope, What, Value, CI, Baseline string
+	N                                        int
+}
+
+type paddingRow struct {
+	What, Scheme, Cost, Added, Left string
+}
+
+// WriteHTML writes the report as one self-contained HTML document.
+func (b *Builder) WriteHTML(w io.Writer) error {
+	return pageTemplate.Execute(w, b.page())
+}
+
+func (b *Builder) page() *page {
+	p := &page{Title: b.opt.Title}
+	b.verdict(p)
+	b.findingGroups(p)
+	p.Topology = topologySVG(b.nodes, b.edges, 12)
+	for _, k := range []string{"oscore", "dtls", "none"} {
+		if n := b.protected[k]; n > 0 {
+			l, _ := protLabel(k)
+			p.Protection = append(p.Protection, protCount{k, l, n, percent(n, b.exchanges)})
+		}
+	}
+	for _, c := range b.charted {
+		x := c.x
+		p.Charts = append(p.Charts, chartView{
+			ID: x.ID, Method: x.Method, URI: x.URI, Status: string(x.Status), Protected: protection(x.Protected),
+			Findings: strings.Join(c.findings, ", "), SVG: sequenceChart(c),
+		})
+	}
+	var rows []sizeRow
+	for _, name := range b.sizeOrder {
+		s := b.sizes[name]
+		for d, r := range []*reservoir[float64]{&s.req, &s.resp} {
+			v := slices.Clone(r.v)
+			slices.Sort(v)
+			rows = append(rows, sizeRow{label: name, response: d == 1, v: v, seen: r.seen})
+		}
+	}
+	if len(rows) > 0 {
+		p.Sizes, p.HasSizes = sizePlot(rows), true
+	}
+	p.MoreResources = b.moreResources
+	for _, a := range b.proxyOrder {
+		r := b.residence[a]
+		svg, n := residencePlot(a, r.samples.v, r.samples.seen)
+		p.Residence = append(p.Residence, residenceView{a.String(), svg, n, r.samples.seen})
+	}
+	p.MoreProxies = b.moreProxies
+	for _, o := range b.delayOutlier {
+		p.Outliers = append(p.Outliers, outlierRow{o.Proxy.String(), o.Direction, o.Exchange, frameList(o.Frames),
+			fmtSeconds(o.Seconds), fmtSeconds(o.Median), fmtFloat(o.Z)})
+	}
+	p.Verdicts = b.verdicts
+	b.leakTables(p)
+	return p
+}
+
+func percent(n, of int) string {
+	if of == 0 {
+		return "0%"
+	}
+	return strconv.Itoa(int(math.Round(100*float64(n)/float64(of)))) + "%"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// verdict writes the plain-language top of the page.
+func (b *Builder) verdict(p *page) {
+	hi, med := b.bySeverity[rules.High], b.bySeverity[rules.Medium]
+	switch {
+	case hi > 0:
+		p.Level = "high"
+		p.Headline = fmt.Sprintf("Attack evidence: %s and %s.", plural(hi, "high-severity finding", "high-severity findings"), plural(med, "medium-severity one", "medium-severity ones"))
+	case med > 0 && b.proven > 0:
+		p.Level = "medium"
+		p.Headline = fmt.Sprintf("Misbehaviour found: %s.", plural(med, "medium-severity finding", "medium-severity findings"))
+	case med > 0:
+		p.Level = "medium"
+		p.Headline = fmt.Sprintf("Weaknesses found: %s about what an intermediary could do unnoticed.", plural(med, "medium-severity finding", "medium-severity findings"))
+	case b.totalFinding > 0:
+		p.Level = "low"
+		p.Headline = fmt.Sprintf("No serious finding: %s of low severity or for information.", plural(b.totalFinding, "finding", "findings"))
+	default:
+		p.Level = "ok"
+		p.Headline = "No findings: nothing in this capture breaks the audited rules."
+	}
+	for _, s := range []rules.Severity{rules.High, rules.Medium, rules.Low, rules.Info} {
+		p.Counts = append(p.Counts, sevCount{s.String(), b.bySeverity[s], s.String()})
+	}
+
+	n := b.exchanges
+	if n == 0 {
+		p.Exposed = append(p.Exposed, "No CoAP exchange was reassembled from the capture.")
+	}
+	if k := b.protected["oscore"]; k > 0 {
+		p.Exposed = append(p.Exposed, fmt.Sprintf("%s of %d (%s) were protected end-to-end with OSCORE: proxies see options and sizes, not the payload.",
+			plural(k, "exchange", "exchanges"), n, percent(k, n)))
+	}
+	if k := b.protected["dtls"]; k > 0 {
+		p.Exposed = append(p.Exposed, fmt.Sprintf("%s of %d (%s) had only DTLS, hop by hop: every proxy on the path reads and could change them.",
+			plural(k, "exchange", "exchanges"), n, percent(k, n)))
+	}
+	if k := b.protected["none"]; k > 0 {
+		p.Exposed = append(p.Exposed, fmt.Sprintf("%s of %d (%s) travelled with no protection at all: anyone on the network reads and could change them.",
+			plural(k, "exchange", "exchanges"), n, percent(k, n)))
+	}
+
+	// One sentence per rule that fired at medium or above, most severe
+	// first, with the first message as the example.
+	type ruleSum struct {
+		sev   rules.Severity
+		n     int
+		first *rules.Finding
+	}
+	by := map[string]*ruleSum{}
+	var order []string
+	for _, f := range b.findings {
+		if f.Severity < rules.Medium {
+			continue
+		}
+		r := by[f.Rule]
+		if r == nil {
+			r = &ruleSum{sev: f.Severity, first: f}
+			by[f.Rule] = r
+			order = append(order, f.Rule)
+		}
+		r.n++
+		r.sev = max(r.sev, f.Severity)
+	}
+	slices.SortStableFunc(order, func(a, c string) int { return cmp.Compare(by[c].sev, by[a].sev) })
+	for _, name := range order {
+		r := by[name]
+		s := r.first.Message
+		if r.n > 1 {
+			s = fmt.Sprintf("%s (and %s like it)", s, plural(r.n-1, "more", "more"))
+		}
+		p.Misbehaved = append(p.Misbehaved, strings.ToUpper(r.sev.String())+" · "+name+": "+s)
+	}
+	p.MisbehavedTitle = "What misbehaved"
+	if b.proven == 0 {
+		p.MisbehavedTitle = "What an intermediary could do unnoticed"
+	}
+	if len(b.verdicts) > 0 {
+		p.Reveals = b.verdicts[:min(3, len(b.verdicts))]
+	}
+	if s := b.sum; s != nil {
+		p.Facts = append(p.Facts,
+			[2]string{"Files", strings.Join(s.Files, ", ")},
+			[2]string{"Frames", fmt.Sprintf("%d: %d CoAP, %d DTLS, %d malformed, %d other", s.Frames, s.CoAPFrames, s.DTLSFrames, s.MalformedFrames, s.OtherFrames)},
+			[2]string{"Exchanges", strconv.Itoa(s.Exchanges)},
+			[2]string{"OSCORE", fmt.Sprintf("%d messages decrypted, %d failed verification", s.Decrypted, s.DecryptFailures)},
+		)
+		if s.FirstTime != "" {
+			p.Facts = append(p.Facts, [2]string{"Capture time", s.FirstTime + " to " + s.LastTime})
+		}
+		if s.Truncated {
+			p.Facts = append(p.Facts, [2]string{"Truncated", "the capture ends early: " + s.TruncatedError})
+		}
+	}
+}
+
+func (b *Builder) findingGroups(p *page) {
+	charted := map[string]bool{}
+	for _, c := range b.charted {
+		charted[c.x.ID] = true
+	}
+	fs := slices.Clone(b.findings)
+	slices.SortStableFunc(fs, func(a, c *rules.Finding) int { return cmp.Compare(c.Severity, a.Severity) })
+	for _, f := range fs {
+		name := f.Severity.String()
+		if len(p.Groups) == 0 || p.Groups[len(p.Groups)-1].Name != name {
+			p.Groups = append(p.Groups, sevGroup{Name: name, Class: name})
+		}
+		g := &p.Groups[len(p.Groups)-1]
+		g.Findings = append(g.Findings, findingView{
+			ID: f.ID, Rule: f.Rule, Threat: string(f.Threat), Certainty: f.Certainty.String(),
+			Exchange: f.Exchange, Frames: frameList(f.Frames), Message: f.Message, Seed: f.Seed,
+			Class: name, Charted: charted[f.Exchange],
+		})
+	}
+	p.MoreFindings = b.totalFinding - len(b.findings)
+}
+
+// frameList shows at most 12 frame numbers.
+func frameList(f []int) string {
+	var s strings.Builder
+	for i, n := range f {
+		if i == 12 {
+			fmt.Fprintf(&s, " … (%d frames)", len(f))
+			break
+		}
+		if i > 0 {
+			s.WriteString(", ")
+		}
+		s.WriteString(strconv.Itoa(n))
+	}
+	return s.String()
+}
+
+func fmtFloat(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+func (b *Builder) leakTables(p *page) {
+	skipped := 0
+	for _, l := range b.leaks {
+		if l.Metric == "padding" {
+			p.Padding = append(p.Padding, paddingRow{
+				What:   strings.Join(nonEmpty(l.Observable, l.View, l.Scope), " · "),
+				Scheme: extraString(l, "desc"),
+				Cost:   fmtFloat(l.Value) + " " + unitName(l.Unit),
+				Added:  extraString(l, "added_bytes"),
+				Left:   extraString(l, "mi_bits"),
+			})
+			continue
+		}
+		if strings.Contains(l.Scope, " value=") || len(p.LeakRows) >= maxLeakRows {
+			skipped++
+			continue
+		}
+		r := leakRow{Metric: l.Metric, Scope: l.Scope, What: strings.Join(nonEmpty(l.Observable, l.Label, l.View), " · "),
+			Value: leakValue(l.Value, l.Unit), N: l.N}
+		if l.CI != nil {
+			r.CI = ciText(l.CI, l.Unit)
+		}
+		if l.Baseline != nil {
+			r.Baseline = fmtFloat(*l.Baseline)
+		}
+		p.LeakRows = append(p.LeakRows, r)
+	}
+	p.MoreLeaks = skipped
+}
+
+func ciText(ci *leaks.Interval, unit string) string {
+	if unit == "seconds" {
+		return fmtSeconds(ci.Lo) + " – " + fmtSeconds(ci.Hi)
+	}
+	return fmtFloat(ci.Lo) + " – " + fmtFloat(ci.Hi)
+}
+
+func leakValue(v float64, unit string) string {
+	if unit == "seconds" {
+		return fmtSeconds(v)
+	}
+	return fmtFloat(v) + " " + unitName(unit)
+}
+
+func unitName(u string) string {
+	if u == "percent" {
+		return "%"
+	}
+	return u
+}
+
+func nonEmpty(s ...string) []string {
+	out := s[:0:0]
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func extraString(l leaks.Leak, key string) string {
+	v, ok := l.Extra[key]
+	if !ok {
+		return ""
+	}
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return fmtFloat(v)
+	case int:
+		return strconv.Itoa(v)
+	}
+	return fmt.Sprint(v)
+}
