@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/oscore"
+	"github.com/coapaudit/coapaudit/rules"
 )
 
 // Options configure an Engine.
@@ -26,6 +29,20 @@ type Options struct {
 	Flows          flows.Config
 	// MaxDTLSSessions bounds the DTLS sessions followed (default 4096).
 	MaxDTLSSessions int
+	// Leaks turns on the leak analysis of exchanges (it needs exchange
+	// tracking); LeakConfig tunes it.
+	Leaks      bool
+	LeakConfig collect.Config
+
+	// Rules are the audit rules to run (rules.All() for all of them);
+	// none when empty. Rules turn exchange tracking on. RulesConfig
+	// tunes them; its Keys and Proxies are filled from Keys and
+	// Flows.Proxies when left unset.
+	Rules       []*rules.Rule
+	RulesConfig rules.Config
+	// OnFinding receives every finding as the rules report it; it owns
+	// the value.
+	OnFinding func(*rules.Finding)
 }
 
 // Engine runs frames through the stages. It is not safe for concurrent
@@ -37,43 +54,87 @@ type Engine struct {
 	tracker *flows.Tracker
 	report  *flows.Summary
 	onExch  func(*flows.Exchange)
+	leaks   *leakState
 
 	sum         export.Summary
 	first, last time.Time
 	times       export.TimeCache
 
+	runner    *rules.Runner
+	onFinding func(*rules.Finding)
+
 	f  dissect.Frame
 	pk export.Packet
 	fp flows.Packet
 	oi flows.OSCOREInfo
+	rp rules.Packet
 }
 
 // New returns an Engine. onExchange receives every exchange the tracker
-// finishes (only with Options.TrackExchanges); it owns the value.
+// finishes (only with Options.TrackExchanges or Rules); it owns the value,
+// but must not change it when rules run: they see it after the callback.
+// New panics if the rules fail to start (two rules with one ID, a rule
+// rejecting the configuration); use NewEngine when they come from input.
 func New(opts Options, onExchange func(*flows.Exchange)) *Engine {
+	e, err := NewEngine(opts, onExchange)
+	if err != nil {
+		panic("analysis: " + err.Error())
+	}
+	return e
+}
+
+// NewEngine is New, returning the rules' error instead of panicking.
+func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) {
 	n := opts.MaxDTLSSessions
 	if n <= 0 {
 		n = 4096
 	}
 	e := &Engine{
-		ds:     dissect.New(opts.Dissect),
-		dec:    oscore.NewDecryptor(opts.Keys),
-		dtls:   dissect.NewDTLSSessions(n),
-		onExch: onExchange,
+		ds:        dissect.New(opts.Dissect),
+		dec:       oscore.NewDecryptor(opts.Keys),
+		dtls:      dissect.NewDTLSSessions(n),
+		onExch:    onExchange,
+		onFinding: opts.OnFinding,
 	}
 	e.sum.OtherBy = map[string]int{}
-	if opts.TrackExchanges {
+	if len(opts.Rules) > 0 {
+		cfg := opts.RulesConfig
+		if !cfg.Keys {
+			cfg.Keys = opts.Keys.Len() > 0
+		}
+		if cfg.Proxies == nil {
+			cfg.Proxies = opts.Flows.Proxies
+		}
+		r, err := rules.NewRunner(opts.Rules, cfg, e.finding)
+		if err != nil {
+			return nil, err
+		}
+		e.runner = r
+	}
+	if opts.TrackExchanges || e.runner != nil {
 		e.report = flows.NewSummary(0)
 		e.tracker = flows.NewTracker(opts.Flows, e.emit)
 	}
-	return e
+	e.startLeaks(opts)
+	return e, nil
+}
+
+func (e *Engine) finding(f *rules.Finding) {
+	e.sum.Findings++
+	if e.onFinding != nil {
+		e.onFinding(f)
+	}
 }
 
 func (e *Engine) emit(x *flows.Exchange) {
 	e.sum.Exchanges++
 	e.report.Add(x)
+	e.leakExchange(x)
 	if e.onExch != nil {
 		e.onExch(x)
+	}
+	if e.runner != nil {
+		e.runner.Exchange(x)
 	}
 }
 
@@ -115,6 +176,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 	case dissect.ProtoCoAP:
 		s.Anomalies += len(f.CoAP.Anomalies)
 		if len(f.CoAP.Raw) < 4 {
+			e.rulesPacket(d, file, nil, nil)
 			break
 		}
 		res := e.dec.Process(d.Time, d.Number, d.Src, d.Dst, &f.CoAP)
@@ -128,13 +190,35 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 				}
 			}
 		}
+		if f.CoAP.Version == 1 {
+			e.rulesPacket(d, file, &f.CoAP, res)
+		} else {
+			e.rulesPacket(d, file, nil, nil)
+		}
 		if e.tracker != nil && f.CoAP.Version == 1 {
 			e.track(d, file, res)
 		}
 	case dissect.ProtoDTLS:
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
+		if e.runner != nil {
+			e.rp = rules.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+				DTLS: &f.DTLS, PSKIdentity: e.pk.PSKIdentity, Err: f.Err}
+			e.runner.Packet(&e.rp)
+		}
 	}
 	return &e.pk
+}
+
+// rulesPacket hands a CoAP frame to the rules: m is nil when the header
+// did not decode (or is not version 1), and then only a malformed frame
+// is passed on.
+func (e *Engine) rulesPacket(d *capture.Datagram, file int, m *decode.Message, res *oscore.Result) {
+	if e.runner == nil || m == nil && e.f.Err == nil {
+		return
+	}
+	e.rp = rules.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+		CoAP: m, OSCORE: res, Err: e.f.Err}
+	e.runner.Packet(&e.rp)
 }
 
 func (e *Engine) track(d *capture.Datagram, file int, r *oscore.Result) {
@@ -146,6 +230,7 @@ func (e *Engine) track(d *capture.Datagram, file int, r *oscore.Result) {
 		}
 		e.fp.OSCORE = &e.oi
 	}
+	e.leakPacket(r)
 	e.tracker.Add(&e.fp)
 }
 
@@ -173,10 +258,16 @@ func (e *Engine) SetTruncated(err error) {
 // Flush expires exchange state older than before (capture time); live
 // captures call it as time passes without traffic.
 func (e *Engine) Flush(before time.Time) {
+	if e.runner != nil {
+		e.runner.Advance(before) // the rules judge what the tracker emits now at this time
+	}
 	if e.tracker != nil {
 		e.tracker.Flush(before)
 	}
 	e.dec.Flush(before)
+	if e.runner != nil {
+		e.runner.Flush(before)
+	}
 }
 
 // Finish emits every exchange still held and completes the summary. Call
@@ -185,6 +276,10 @@ func (e *Engine) Finish() *export.Summary {
 	if e.tracker != nil {
 		e.tracker.Close()
 	}
+	if e.runner != nil {
+		e.runner.Close()
+	}
+	e.finishLeaks()
 	s := &e.sum
 	if !e.first.IsZero() {
 		s.FirstTime = e.first.UTC().Format(time.RFC3339Nano)
@@ -234,6 +329,9 @@ func (e *Engine) Report() flows.Report {
 // Decryptor returns the OSCORE decryptor, for its replay reports and
 // statistics.
 func (e *Engine) Decryptor() *oscore.Decryptor { return e.dec }
+
+// Rules returns the rules runner, for its statistics, or nil.
+func (e *Engine) Rules() *rules.Runner { return e.runner }
 
 // Tracker returns the exchange tracker, or nil.
 func (e *Engine) Tracker() *flows.Tracker { return e.tracker }

@@ -66,7 +66,8 @@ func (m *Merge) Next() *MergeFile {
 
 // RunFiles analyses capture files merged by time with a new Engine and
 // returns it finished: a convenience for tests and tools. onPacket, if
-// not nil, sees every frame's record (borrowed for the call).
+// not nil, sees every frame's record (borrowed for the call); findings go
+// to opts.OnFinding.
 func RunFiles(names []string, opts Options, onPacket func(*export.Packet), onExchange func(*flows.Exchange)) (*Engine, error) {
 	var readers []*capture.Reader
 	defer func() {
@@ -81,7 +82,10 @@ func RunFiles(names []string, opts Options, onPacket func(*export.Packet), onExc
 		}
 		readers = append(readers, r)
 	}
-	e := New(opts, onExchange)
+	e, err := NewEngine(opts, onExchange)
+	if err != nil {
+		return nil, err
+	}
 	m := NewMerge(names, readers)
 	for _, n := range names {
 		e.AddFile(n)

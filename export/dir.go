@@ -23,6 +23,7 @@ type DirWriter struct {
 var headers = map[string][]string{
 	"packet":   packetHeader,
 	"exchange": exchangeHeader,
+	"leak":     leakHeader,
 }
 
 // RegisterCSVHeader lets record types defined elsewhere (findings, leaks)

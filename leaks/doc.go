@@ -125,14 +125,22 @@ func (iv Interval) Valid() bool { return iv.Level > 0 }
 // metric-specific fields under the keys documented on each result's Leak
 // method; its values are strings, booleans, integers and finite floats.
 type Leak struct {
-	Metric   string         `json:"metric"`
-	Scope    string         `json:"scope"`
-	Value    float64        `json:"value"`
-	Unit     string         `json:"unit"`
-	CI       *Interval      `json:"ci,omitempty"`
-	Baseline *float64       `json:"baseline,omitempty"`
-	N        int            `json:"n"`
-	Extra    map[string]any `json:"extra,omitempty"`
+	Metric string `json:"metric"`
+	Scope  string `json:"scope"`
+	// Observable, Label and View say what was measured when a caller
+	// measures several things per scope: the observed quantity (such as
+	// request_size or rtt), the kind of hidden label (such as resource
+	// or method) and which sizes (such as wire or oscore-inner). The
+	// estimators leave them empty.
+	Observable string         `json:"observable,omitempty"`
+	Label      string         `json:"label,omitempty"`
+	View       string         `json:"view,omitempty"`
+	Value      float64        `json:"value"`
+	Unit       string         `json:"unit"`
+	CI         *Interval      `json:"ci,omitempty"`
+	Baseline   *float64       `json:"baseline,omitempty"`
+	N          int            `json:"n"`
+	Extra      map[string]any `json:"extra,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }

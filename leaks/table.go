@@ -85,6 +85,14 @@ func (d *Discrete) AddN(label string, obs uint64, n int) {
 // label lookup, for callers that intern their labels once.
 func (d *Discrete) AddID(id LabelID, obs uint64) { d.addID(id, obs, 1) }
 
+// AddIDN counts n samples of an interned label with the same
+// observation. n <= 0 is ignored.
+func (d *Discrete) AddIDN(id LabelID, obs uint64, n int) {
+	if n > 0 {
+		d.addID(id, obs, n)
+	}
+}
+
 func (d *Discrete) addID(id LabelID, obs uint64, n int) {
 	if id < 0 || int(id) >= len(d.names) {
 		d.drop += n

@@ -102,7 +102,7 @@ OSCORE, and audits what proxies and brokers can read, change and learn.`,
 		})
 		return nil
 	}
-	root.AddCommand(packetsCmd(e), analyzeCmd(e), liveCmd(e))
+	root.AddCommand(packetsCmd(e), analyzeCmd(e), liveCmd(e), viewCmd(e), rulesCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
