@@ -11,7 +11,7 @@ import (
 
 var (
 	coapGet   = []byte{0x42, 0x01, 0x12, 0x34, 0xab, 0xcd, 0xb4, 't', 'e', 'm', 'p'} // CON GET, token abcd, Uri-Path temp
-	dtlsAlert = []byte{21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, 40}       // plaintext fatal alert
+	dtlsAlert = []byte{21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, 40}          // plaintext fatal alert
 	garbage   = []byte("\x00 this is neither CoAP nor DTLS")
 )
 
