@@ -73,6 +73,19 @@ func NewReader(rd io.Reader) (*Reader, error) {
 	return newReader(rd, "input", nil)
 }
 
+// NewReadCloser is NewReader for an input that the Reader owns: errors
+// name it name, and Close closes rc too. It suits a file read through a
+// wrapper, such as one that counts bytes for a progress meter. rc is closed
+// when NewReadCloser fails.
+func NewReadCloser(rc io.ReadCloser, name string) (*Reader, error) {
+	r, err := newReader(rc, name, rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
 // input is a capture file being read through pcapgo.
 type input struct {
 	name   string

@@ -109,7 +109,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	var text *analyzeText
 	switch format {
 	case export.FormatText:
-		text = &analyzeText{w: e.stdout, top: af.top}
+		text = &analyzeText{w: e.stdout, top: af.top, color: paletteFor(e.stdout)}
 		w = text
 	case export.FormatJSON:
 		w = export.NewJSONWriter(e.stdout)
@@ -214,6 +214,7 @@ type analyzeText struct {
 	// the rest are counted).
 	findings     []*rules.Finding
 	moreFindings int
+	color        palette
 }
 
 const maxTextFindings = 500
@@ -253,7 +254,8 @@ func (t *analyzeText) Write(r export.Record) error {
 		if x.Protected != "none" && x.Protected != "" {
 			status += " [" + x.Protected + "]"
 		}
-		fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %-22s %s\n", x.ID, x.Method, clip(x.URI, 40), x.Client, proxy, server, x.Code, status, frameRange(x.Frames))
+		status = t.color.status(x.Status, fmt.Sprintf("%-22s", status))
+		fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %s %s\n", x.ID, x.Method, clip(x.URI, 40), x.Client, proxy, server, x.Code, status, frameRange(x.Frames))
 	case *export.Summary:
 		t.writeFindings()
 		fmt.Fprint(t.w, t.buf.String())
@@ -293,7 +295,8 @@ func (t *analyzeText) writeFindings() {
 		if ex == "" {
 			ex = "-"
 		}
-		fmt.Fprintf(t.w, "%-6s %-6s %-5s %-24s %-4s frames %s: %s\n", strings.ToUpper(f.Severity.String()), f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames), f.Message)
+		sev := t.color.severity(f.Severity, fmt.Sprintf("%-6s", strings.ToUpper(f.Severity.String())))
+		fmt.Fprintf(t.w, "%s %-6s %-5s %-24s %-4s frames %s: %s\n", sev, f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames), f.Message)
 	}
 	if t.moreFindings > 0 {
 		fmt.Fprintf(t.w, "... and %d more findings (use --format ndjson or csv for all)\n", t.moreFindings)

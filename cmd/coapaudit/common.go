@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -146,16 +147,29 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// openCapture opens a capture file or stdin ("-").
+// openCapture opens a capture file or stdin ("-"). When stderr is a
+// terminal, reading shows a progress bar there (see progressReader).
 func openCapture(e *env, name string) (*capture.Reader, error) {
 	var (
 		r   *capture.Reader
 		err error
 	)
-	if name == "-" {
+	switch {
+	case !isTerminal(e.stderr) && name == "-":
 		r, err = capture.NewReader(e.stdin)
-	} else {
+	case !isTerminal(e.stderr):
 		r, err = capture.Open(name)
+	case name == "-":
+		r, err = capture.NewReadCloser(newProgressReader(e.stdin, nil, e.stderr, "stdin", -1, time.Now), "stdin")
+	default:
+		var f *os.File
+		if f, err = os.Open(name); err == nil {
+			size := int64(-1)
+			if st, serr := f.Stat(); serr == nil && st.Mode().IsRegular() {
+				size = st.Size()
+			}
+			r, err = capture.NewReadCloser(newProgressReader(f, f, e.stderr, displayName(name), size, time.Now), name)
+		}
 	}
 	if err != nil {
 		var pe *os.PathError

@@ -230,7 +230,7 @@ func livePorts(cfg dissect.Config) []uint16 {
 func streamWriter(e *env, format export.Format) (export.Writer, error) {
 	switch format {
 	case export.FormatText:
-		return &liveText{w: e.stdout}, nil
+		return &liveText{w: e.stdout, color: paletteFor(e.stdout)}, nil
 	case export.FormatJSON:
 		return export.NewJSONWriter(e.stdout), nil
 	case export.FormatCSV:
@@ -258,8 +258,9 @@ func (f *flushingNDJSON) Close() error { return nil }
 
 // liveText prints exchanges as they complete and the summary at the end.
 type liveText struct {
-	w io.Writer
-	n int
+	w     io.Writer
+	n     int
+	color palette
 }
 
 func (t *liveText) Write(r export.Record) error {
@@ -271,11 +272,11 @@ func (t *liveText) Write(r export.Record) error {
 		if x.Proxy.IsValid() {
 			via = " via " + x.Proxy.String()
 		}
-		_, err := fmt.Fprintf(t.w, "%s %s %s %s %s%s → %s %s %s\n", x.Start.Format("15:04:05.000"), x.ID, x.Method, x.URI, x.Client, via, x.Server, x.Code, x.Status)
+		_, err := fmt.Fprintf(t.w, "%s %s %s %s %s%s → %s %s %s\n", x.Start.Format("15:04:05.000"), x.ID, x.Method, x.URI, x.Client, via, x.Server, x.Code, t.color.status(x.Status, string(x.Status)))
 		return err
 	case export.Finding:
 		f := r.Finding
-		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), strings.ToUpper(f.Severity.String()), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames), f.Message)
+		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), t.color.severity(f.Severity, strings.ToUpper(f.Severity.String())), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames), f.Message)
 		return err
 	case *export.Summary:
 		return writeSummaryLine(t.w, r)

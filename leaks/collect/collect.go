@@ -255,7 +255,9 @@ type Collector struct {
 	overflow *entry                       // labels beyond the cap
 
 	clients []clientSlot
-	base    time.Time
+	base    int64 // Unix nanoseconds of the first exchange, the origin of link times
+	// the last entry of each kind, which is often the next one's
+	last [numKinds]*entry
 
 	pipe pipeline
 
@@ -448,8 +450,8 @@ func (c *Collector) Exchange(x *flows.Exchange) {
 		return
 	}
 	c.exchanges++
-	if c.base.IsZero() {
-		c.base = x.Start
+	if c.exchanges == 1 {
+		c.base = x.Start.UnixNano()
 	}
 	var ents [numKinds]*entry
 	ents[kindPrimary] = c.primary(x)
@@ -496,8 +498,12 @@ func (c *Collector) id(e *entry, i int, in interner) leaks.LabelID {
 
 // entry returns the entry of a label, creating it while there is room.
 func (c *Collector) entry(k labelKind, label, resource string) *entry {
+	if e := c.last[k]; e != nil && e.label == label {
+		return e
+	}
 	m := c.entries[k]
 	if e, ok := m[label]; ok {
+		c.last[k] = e
 		return e
 	}
 	if len(m) >= c.lim.MaxLabels {

@@ -178,8 +178,8 @@ func (c *Collector) linkEvents(in, out *leaks.LinkEvent, inT time.Time, inSize i
 	if inT.IsZero() || outT.IsZero() {
 		return false
 	}
-	*in = leaks.LinkEvent{Time: inT.Sub(c.base).Seconds(), Size: inSize}
-	*out = leaks.LinkEvent{Time: outT.Sub(c.base).Seconds(), Size: outSize}
+	*in = leaks.LinkEvent{Time: float64(inT.UnixNano()-c.base) / 1e9, Size: inSize}
+	*out = leaks.LinkEvent{Time: float64(outT.UnixNano()-c.base) / 1e9, Size: outSize}
 	return true
 }
 
@@ -283,6 +283,13 @@ func (t *timingLinks) flush() {
 	if len(t.out) == 0 {
 		return
 	}
+	t.sum.add(t.score())
+	t.in, t.out, t.delays, t.diffs = t.in[:0], t.out[:0], t.delays[:0], t.diffs[:0]
+}
+
+// score links the messages of the current block (at least one).
+func (t *timingLinks) score() leaks.LinkResult {
+	// Sorting changes nothing but the order of the multisets.
 	slices.Sort(t.delays)
 	slices.Sort(t.diffs)
 	lo, hi := t.diffs[0], t.diffs[len(t.diffs)-1]
@@ -291,8 +298,17 @@ func (t *timingLinks) flush() {
 		MaxDelay: quantile(t.delays, 0.99),
 		SizeOK:   func(in, out int) bool { d := out - in; return d >= lo && d <= hi },
 	}
-	t.sum.add(leaks.LinkByTiming(t.in, t.out, m))
-	t.in, t.out, t.delays, t.diffs = t.in[:0], t.out[:0], t.delays[:0], t.diffs[:0]
+	return leaks.LinkByTiming(t.in, t.out, m)
+}
+
+// result returns the linkability of the blocks so far, the current one
+// included, without closing it.
+func (t *timingLinks) result() leaks.LinkResult {
+	sum := t.sum
+	if len(t.out) > 0 {
+		sum.add(t.score())
+	}
+	return sum.result()
 }
 
 // quantile returns the nearest-rank q-quantile of sorted values: the

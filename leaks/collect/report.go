@@ -296,8 +296,7 @@ func (c *Collector) proxyReport(r *Report) {
 				l.Extra["method"] = "oscore-identical"
 				r.add([]leaks.Leak{l}, linkObs[d], "", "")
 			}
-			ps.timing[d].flush()
-			timing[d] = ps.timing[d].sum.result()
+			timing[d] = ps.timing[d].result()
 			if timing[d].Items > 0 {
 				l := timing[d].Leak(scope)
 				l.Extra["method"] = "timing-size"
