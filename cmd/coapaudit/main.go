@@ -81,9 +81,22 @@ OSCORE, and audits what proxies and brokers can read, change and learn.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	var cpuprofile string
+	var cpuprofile, memprofile string
 	root.PersistentFlags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile to `FILE`")
 	root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().StringVar(&memprofile, "memprofile", "", "write a heap profile to `FILE` at the end")
+	root.PersistentFlags().MarkHidden("memprofile")
+	root.PersistentPostRunE = func(cmd *cobra.Command, args []string) error {
+		if memprofile == "" {
+			return nil
+		}
+		f, err := os.Create(memprofile)
+		if err != nil {
+			return usageErr("--memprofile: %v", err)
+		}
+		defer f.Close()
+		return pprof.Lookup("heap").WriteTo(f, 0)
+	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if cpuprofile == "" {
 			return nil
