@@ -25,27 +25,33 @@
 //     ciphertext length an observer sees minus the 8-byte tag: OSCORE
 //     adds no padding, so it shows to the byte;
 //   - whatif-oscore: for plaintext messages the OSCORE plaintext length
-//     the same message would have under OSCORE (leaks.WhatIfOSCORE),
-//     taken from the last leg, where a forward proxy's Proxy-Uri has
-//     become Uri-Path as it would inside OSCORE.
+//     the same message would have under OSCORE (leaks.WhatIfOSCORE, with
+//     a 1-byte Partial IV and kid in requests), taken from the last leg,
+//     where a forward proxy's Proxy-Uri has become Uri-Path as it would
+//     inside OSCORE.
 //
 // The observables are the request size, the response size, the pair of
-// both (exchange), the sequence of sizes of the client leg's first 32
-// messages with their direction (sequence, wire view), the block count
+// both (exchange_sizes), the sizes of the client leg's first 32 messages
+// with their direction (size_sequence, wire view), the block count
 // (blocks), and three times: the round-trip time (rtt), the time since
 // the same client's previous exchange (inter_arrival) and the mean time
-// between Observe notifications (observe_cadence). A k-NN classifier
-// runs on (request size, response size, rtt) per view.
+// between Observe notifications (observe_cadence), whose mutual
+// information is Ross's k-NN estimate. A k-NN classifier runs on (request
+// size, response size, rtt) per view (sizes_rtt).
 //
 // # Records
 //
 // Every measurement is a leaks.Leak with Observable, Label and View set.
 // Scope is "all" for the whole capture, the resource path for one
 // resource (the labels of a resource with several methods against each
-// other), the proxy address for linkability and delay, and "client >
-// proxy > server" for the delay of one route. Padding advice is given
-// in the oscore-inner and whatif-oscore views: padding is added to the
-// OSCORE plaintext.
+// other), the proxy address for linkability and delay, and "proxy > next
+// hop" for the delay of one route when a proxy has several. Padding
+// advice is given in the oscore-inner and whatif-oscore views: padding
+// is added to the OSCORE plaintext. The capture-wide request and
+// response sizes of these views get the full resampling of
+// Config.Options; the other tables get 200 bootstrap resamples and a
+// tenth of the permutation budget, beyond which the G-test gives their
+// p-value.
 //
 // # Proxies
 //
@@ -54,8 +60,9 @@
 // change them), and otherwise estimated from timing and size: an
 // observer who knows the proxy's usual residence times (1st to 99th
 // percentile) and size changes considers every plausible message, in
-// blocks of 1024 exchanges (the first four, then one in 32). Residence times give proxy_delay per proxy
-// and route, with the outliers' exchange ids and frames.
+// blocks of 1024 exchanges (the first four, then one in 32). Residence
+// times give proxy_delay per proxy and route, with the outliers'
+// exchange ids and frames (Report.Outliers).
 //
 // Memory is bounded by Config (and leaks.Limits); results are
 // deterministic for a given Config.Options.Seed.

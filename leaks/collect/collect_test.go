@@ -289,3 +289,31 @@ func TestReadLabels(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadLabels: any input either fails with a line number or gives
+// labels that are all found again by their ids.
+func FuzzReadLabels(f *testing.F) {
+	f.Add("id,label\nX12,valve open\n57,valve closed\n")
+	f.Add("# c\nX1,\"a,b\"\n")
+	f.Add("X1,a\nX1,b\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		l, err := ReadLabels(strings.NewReader(in))
+		if err != nil {
+			var le *LabelsError
+			if errors.As(err, &le) && le.Line < 1 {
+				t.Errorf("error without a line: %v", err)
+			}
+			return
+		}
+		for id, label := range l.byExchange {
+			if label == "" || l.lookup(id, nil) != label {
+				t.Errorf("exchange %q: %q", id, label)
+			}
+		}
+		for f, label := range l.byFrame {
+			if label == "" || f < 1 || l.lookup("", []int{f}) != label {
+				t.Errorf("frame %d: %q", f, label)
+			}
+		}
+	})
+}

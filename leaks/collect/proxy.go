@@ -140,23 +140,16 @@ func (c *Collector) hops(x *flows.Exchange, b *batch) {
 		h := hopRec{proxy: r.Proxy, to: out.To, res: [2]float64{math.NaN(), math.NaN()}}
 		req := r.Request.Valid && len(in.RequestFrames) > 0 && len(out.RequestFrames) > 0
 		resp := r.Response.Valid && len(out.ResponseFrames) > 0 && len(in.ResponseFrames) > 0
+		if req {
+			h.res[dirRequest] = r.Request.Seconds()
+			h.frames[dirRequest] = [2]int{in.RequestFrames[0], out.RequestFrames[0]}
+		}
+		if resp {
+			h.res[dirResponse] = r.Response.Seconds()
+			h.frames[dirResponse] = [2]int{out.ResponseFrames[0], in.ResponseFrames[0]}
+		}
 		if req || resp {
-			// One id for both directions: "X3@7,8;9,10" names the
-			// frames the request and the response reached and left
-			// the proxy in.
-			id := make([]byte, 0, len(x.ID)+24)
-			id = append(id, x.ID...)
-			id = append(id, '@')
-			if req {
-				id = appendFrames(id, in.RequestFrames[0], out.RequestFrames[0])
-				h.res[dirRequest] = r.Request.Seconds()
-			}
-			id = append(id, ';')
-			if resp {
-				id = appendFrames(id, out.ResponseFrames[0], in.ResponseFrames[0])
-				h.res[dirResponse] = r.Response.Seconds()
-			}
-			h.id = string(id)
+			h.exchange = x.ID
 		}
 		if x.Protected == "oscore" {
 			h.exact = true
@@ -183,10 +176,25 @@ func (c *Collector) linkEvents(in, out *leaks.LinkEvent, inT time.Time, inSize i
 	return true
 }
 
-func appendFrames(b []byte, arrived, left int) []byte {
-	b = strconv.AppendInt(b, int64(arrived), 10)
-	b = append(b, ',')
-	return strconv.AppendInt(b, int64(left), 10)
+// delayID names the residence times of a hop by exchange and frames:
+// "X3@7,8;9,10" for a request that reached the proxy in frame 7 and left
+// it in frame 8, and a response that did so in frames 9 and 10. Both
+// directions share one id; a direction without a residence time is empty.
+func delayID(h *hopRec) string {
+	b := make([]byte, 0, len(h.exchange)+24)
+	b = append(b, h.exchange...)
+	b = append(b, '@')
+	for d, f := range h.frames {
+		if d > 0 {
+			b = append(b, ';')
+		}
+		if !math.IsNaN(h.res[d]) {
+			b = strconv.AppendInt(b, int64(f[0]), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(f[1]), 10)
+		}
+	}
+	return string(b)
 }
 
 // addHop adds a hop's measurements to its proxy and route.
@@ -196,11 +204,15 @@ func (c *Collector) addHop(h *hopRec) {
 		return
 	}
 	rs := c.route(ps, h.to)
+	var id string
 	for d := range 2 {
 		if v := h.res[d]; !math.IsNaN(v) {
-			ps.delay[d].Add(h.id, v)
+			if id == "" {
+				id = delayID(h)
+			}
+			ps.delay[d].Add(id, v)
 			if rs != nil {
-				rs.delay[d].Add(h.id, v)
+				rs.delay[d].Add(id, v)
 			}
 		}
 		for range h.certain[d] {

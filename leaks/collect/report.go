@@ -304,7 +304,7 @@ func (c *Collector) proxyReport(r *Report) {
 				r.add([]leaks.Leak{l}, linkObs[d], "", "")
 			}
 		}
-		r.Verdicts = append(r.Verdicts, linkVerdicts(scope, exact, timing)...)
+		r.Verdicts = append(r.Verdicts, linkVerdicts(scope, exact, timing, [2]int{ps.timing[0].skipped, ps.timing[1].skipped})...)
 		for d := range 2 {
 			res := ps.delay[d].Result()
 			if res.N == 0 {
@@ -415,7 +415,7 @@ func plaintextVerdict(plain, labelled int) string {
 }
 
 // linkVerdicts describes linkability across one proxy.
-func linkVerdicts(proxy string, exact, timing [2]leaks.LinkResult) []string {
+func linkVerdicts(proxy string, exact, timing [2]leaks.LinkResult, notScored [2]int) []string {
 	var out []string
 	if exact[0].Items+exact[1].Items > 0 {
 		var parts []string
@@ -441,9 +441,13 @@ func linkVerdicts(proxy string, exact, timing [2]leaks.LinkResult) []string {
 		if r.Items == 0 {
 			continue
 		}
-		out = append(out, "Across proxy "+proxy+", an observer who knows its usual delays and size changes links "+
-			strconv.Itoa(r.Items)+" plaintext "+dirNames[d]+plural(r.Items)+" by timing and size with "+
-			pct(r.Top1)+" accuracy (candidate sets of "+strconv.FormatFloat(r.Entropy, 'f', 1, 64)+" bits on average).")
+		scored := strconv.Itoa(r.Items)
+		if notScored[d] > 0 {
+			scored += " of " + strconv.Itoa(r.Items+notScored[d])
+		}
+		out = append(out, "Across proxy "+proxy+", an observer who knows its usual delays and size changes links plaintext "+
+			dirNames[d]+"s by timing and size with "+pct(r.Top1)+" accuracy (candidate sets of "+
+			strconv.FormatFloat(r.Entropy, 'f', 1, 64)+" bits on average; "+scored+" scored).")
 	}
 	return out
 }

@@ -27,11 +27,12 @@ type record struct {
 // hopRec is one proxy an exchange passed.
 type hopRec struct {
 	proxy, to netip.AddrPort
-	// id names the exchange and frames of the residence times (see
-	// Collector.hops); res are the residence times in seconds by
-	// direction, NaN when unknown.
-	id  string
-	res [2]float64
+	// res are the residence times in seconds by direction, NaN when
+	// unknown; frames the frames the message reached and left the proxy
+	// in, and exchange the exchange's id (see delayID).
+	res      [2]float64
+	frames   [2][2]int
+	exchange string
 	// exact: OSCORE messages, certain and none count those linked with
 	// certainty and those that match nothing, by direction.
 	exact         bool
