@@ -332,7 +332,6 @@ type lowpanCase struct {
 	truncated  bool
 	origLen    int // when longer than the frame
 	noTshark   bool
-	tsharkNote string // why tshark is not asked
 }
 
 var coapGet = []byte{0x42, 0x01, 0xbe, 0xef, 0xca, 0xfe, 0xb4, 't', 'e', 'm', 'p'}

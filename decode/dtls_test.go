@@ -210,11 +210,10 @@ func dtlsServerHello(random []byte, suite uint16, exts ...[]byte) []byte {
 }
 
 var (
-	dtlsX25519  = dtlsVec8(bytes.Repeat([]byte{0x11}, 32))
-	dtlsP256    = dtlsVec8(append([]byte{4}, bytes.Repeat([]byte{0x22}, 64)...))
-	dtlsCipher  = bytes.Repeat([]byte{0x5c}, 40)
-	dtlsAlice   = []byte("alice")
-	dtlsAnyKind = AnomalyKind(255)
+	dtlsX25519 = dtlsVec8(bytes.Repeat([]byte{0x11}, 32))
+	dtlsP256   = dtlsVec8(append([]byte{4}, bytes.Repeat([]byte{0x22}, 64)...))
+	dtlsCipher = bytes.Repeat([]byte{0x5c}, 40)
+	dtlsAlice  = []byte("alice")
 )
 
 // ---- record layer ----------------------------------------------------------

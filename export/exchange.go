@@ -492,8 +492,6 @@ func appendDurCell(dst []byte, d flows.Duration) []byte {
 	return strconv.AppendFloat(dst, d.Seconds(), 'f', -1, 64)
 }
 
-func durCell(d flows.Duration) string { return string(appendDurCell(nil, d)) }
-
 func appendJoinedInts(dst []byte, v []int, sep byte) []byte {
 	for i, n := range v {
 		if i > 0 {

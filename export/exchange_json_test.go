@@ -261,8 +261,6 @@ func (f *filler) u64() uint64 {
 	return v
 }
 
-func (f *filler) oneOf(s ...string) string { return s[f.pick(len(s))] }
-
 var fillStrings = []string{
 	"", "X17", "GET", "2.05", "none", "oscore", "complete", "block1+block2",
 	"coap://[2001:db8::1]:5683/a/b?c=1&d=<2>", "coap://h/p?x='y'",

@@ -95,15 +95,14 @@ func (n *NDJSONWriter) Close() error {
 // Packets stream as they come; the other record types are kept (encoded)
 // until Close, so use NDJSON for very large analyses.
 type JSONWriter struct {
-	w        *bufio.Writer
-	c        io.Closer
-	buf      []byte
-	packets  int
-	held     map[string][]byte
-	order    []string
-	summary  []byte
-	err      error
-	wroteHdr bool
+	w       *bufio.Writer
+	c       io.Closer
+	buf     []byte
+	packets int
+	held    map[string][]byte
+	order   []string
+	summary []byte
+	err     error
 }
 
 // NewJSONWriter returns a writer to w.

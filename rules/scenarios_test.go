@@ -39,7 +39,6 @@ var (
 	fwdProxy   = shared("libcoap-fwdproxy.pcap", "", rules.Config{})
 	dtlsProxy  = shared("libcoap-dtls-proxy.pcap", "", rules.Config{})
 	rawInputs  = shared("public/raw-coap-inputs.pcap", "", rules.Config{})
-	observeTT  = shared("public/ttproto/test_dumps_coap_observe_TD_COAP_OBS_09_PASS_Zero_length_token.pcap", "", rules.Config{})
 )
 
 // dtlsClientSide is libcoap-dtls-proxy.pcap without the proxy's server

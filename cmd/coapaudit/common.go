@@ -188,8 +188,6 @@ func displayName(name string) string {
 	return filepath.Base(name)
 }
 
-var errStop = errors.New("stopped")
-
 func warnf(e *env, format string, args ...any) {
 	fmt.Fprintf(e.stderr, "coapaudit: "+format+"\n", args...)
 }

@@ -542,7 +542,7 @@ func (c *Collector) primary(x *flows.Exchange) *entry {
 	}
 	path := ResourcePath(x.URI)
 	e := c.entry(kindPrimary, x.Method+" "+path, path)
-	if len(c.uris) < maxURICache && (byURI == nil || len(byURI) < maxURICache) {
+	if len(c.uris) < maxURICache && len(byURI) < maxURICache {
 		if byURI == nil {
 			byURI = map[string]*entry{}
 			c.uris[strings.Clone(x.Method)] = byURI
