@@ -322,16 +322,16 @@ func readPcap(t *testing.T, pcap []byte) []rec {
 
 // lowpanCase is a frame and what it must decode to.
 type lowpanCase struct {
-	name       string
-	frame      []byte
-	kind       Kind
-	reason     string
-	src, dst   netip.AddrPort // for KindOther frames with IP, port 0
-	payload    []byte         // the UDP payload
-	udpLength  int            // when not 8+len(payload)
-	truncated  bool
-	origLen    int // when longer than the frame
-	noTshark   bool
+	name      string
+	frame     []byte
+	kind      Kind
+	reason    string
+	src, dst  netip.AddrPort // for KindOther frames with IP, port 0
+	payload   []byte         // the UDP payload
+	udpLength int            // when not 8+len(payload)
+	truncated bool
+	origLen   int // when longer than the frame
+	noTshark  bool
 }
 
 var coapGet = []byte{0x42, 0x01, 0xbe, 0xef, 0xca, 0xfe, 0xb4, 't', 'e', 'm', 'p'}
