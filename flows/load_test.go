@@ -106,6 +106,12 @@ func TestMemoryFlat(t *testing.T) {
 					t.Fatalf("after %d packets: %d exchanges (cap %d), %d messages (cap %d)", packets, x, cfg.MaxPending, m, cfg.MaxMessages)
 				}
 			}
+			// The message map is rebuilt as deletions pile up (Go maps
+			// never shrink), so deletions since the last rebuild stay
+			// below the threshold however long the capture.
+			if tr.msgDeletes >= rebuildDeletes*cfg.MaxMessages {
+				t.Errorf("%d deletions from the message map without a rebuild (cap %d)", tr.msgDeletes, cfg.MaxMessages)
+			}
 			tr.Close()
 			st := tr.Stats()
 			t.Logf("packets %d span %v emitted %d peaks first half %v second half %v (exchanges msgs toks fwd pairs blks pool) stats %+v",

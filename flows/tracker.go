@@ -31,10 +31,14 @@ type Tracker struct {
 	live    int
 	nextID  uint64
 
-	msgs     map[midKey]uint32 // slot in ring
-	ring     []ringEntry
-	ringHead int
-	ringLen  int
+	msgs map[midKey]uint32 // slot in ring
+	// msgDeletes counts deletions from msgs since it was last rebuilt: Go
+	// maps do not shrink, and steady churn at the cap makes them grow, so
+	// the map is rebuilt after rebuildDeletes times its cap in deletions.
+	msgDeletes int
+	ring       []ringEntry
+	ringHead   int
+	ringLen    int
 
 	toks  map[tokKey]ref
 	blks  map[blkKey]ref
@@ -266,9 +270,28 @@ func (t *Tracker) popRing() {
 	r := &t.ring[t.ringHead]
 	if i, ok := t.msgs[r.k]; ok && int(i) == t.ringHead {
 		delete(t.msgs, r.k)
+		if t.msgDeletes++; t.msgDeletes >= rebuildDeletes*t.cfg.MaxMessages {
+			t.rebuildMsgs()
+		}
 	}
 	t.ringHead = (t.ringHead + 1) % len(t.ring)
 	t.ringLen--
+}
+
+// rebuildDeletes is how many times MaxMessages deletions the message map
+// takes before it is copied into a fresh one: the copy costs O(MaxMessages)
+// and so adds a constant per message.
+const rebuildDeletes = 4
+
+// rebuildMsgs copies the live entries of msgs into a new map, dropping the
+// space that deletions left behind.
+func (t *Tracker) rebuildMsgs() {
+	m := make(map[midKey]uint32, len(t.msgs))
+	for k, v := range t.msgs {
+		m[k] = v
+	}
+	t.msgs = m
+	t.msgDeletes = 0
 }
 
 func (t *Tracker) growRing() {
