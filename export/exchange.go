@@ -162,6 +162,27 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 		}
 		dst = append(dst, ']')
 	}
+	if len(e.Diff) > 0 {
+		dst = append(dst, `,"diff":[`...)
+		for i := range e.Diff {
+			d := &e.Diff[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendXString(append(dst, `{"dir":`...), d.Dir)
+			dst = appendXString(append(dst, `,"field":`...), d.Field)
+			dst = appendXString(append(dst, `,"client":`...), d.Client)
+			dst = appendXString(append(dst, `,"server":`...), d.Server)
+			dst = strconv.AppendInt(append(dst, `,"client_frame":`...), int64(d.ClientFrame), 10)
+			dst = strconv.AppendInt(append(dst, `,"server_frame":`...), int64(d.ServerFrame), 10)
+			dst = appendAddrPort(append(dst, `,"proxy":`...), d.Proxy)
+			if d.Allowed != "" {
+				dst = appendXString(append(dst, `,"allowed":`...), d.Allowed)
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
 	return append(dst, '}')
 }
 
@@ -201,6 +222,16 @@ func appendLeg(dst []byte, l *flows.Leg) []byte {
 	}
 	if l.Shared != "" {
 		dst = appendXString(append(dst, `,"shared":`...), l.Shared)
+	}
+	if len(l.LinkEvidence) > 0 {
+		dst = append(dst, `,"link_evidence":[`...)
+		for i, s := range l.LinkEvidence {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendXString(dst, s)
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}')
 }

@@ -174,6 +174,14 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	if len(x.links) > 0 {
 		e.Links = slices.Clone(x.links)
 	}
+	for _, h := range ch {
+		e.Diff = append(e.Diff, h.diffs...)
+	}
+	for _, h := range x.hops {
+		if !slices.Contains(ch, h) {
+			e.Diff = append(e.Diff, h.diffs...)
+		}
+	}
 	e.Status = t.status(x, ch, evicted)
 	e.Evicted = evicted && !t.finished(x)
 	return e
@@ -270,6 +278,7 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 		Notifications:           h.notifications,
 		BlockSize:               max(h.b1.maxSize, h.b2.maxSize),
 		Replay:                  h.replay,
+		LinkEvidence:            h.linkEv.names(),
 	}
 	if len(l.OtherFrames) == 0 {
 		l.OtherFrames = nil

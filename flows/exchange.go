@@ -99,6 +99,9 @@ type Exchange struct {
 	// notification, the subscribers a publication reached, the exchange
 	// whose server leg feeds this one's notifications.
 	Links []Link `json:"links,omitempty"`
+	// Diff lists what a proxy changed between the legs: in the request
+	// it sent on, and in the responses it relayed (see Diff).
+	Diff []Diff `json:"diff,omitempty"`
 }
 
 // Leg is one hop of an exchange: the requests From sent To and the
@@ -148,6 +151,11 @@ type Leg struct {
 	// Shared names the exchange that owns this leg when one server-leg
 	// observation feeds several clients.
 	Shared string `json:"shared,omitempty"`
+	// LinkEvidence says, on a leg a proxy sent a request on, what ties it
+	// to the request the proxy received: "oscore" (option and ciphertext
+	// identical), or the facts that matched among "token", "message-id",
+	// "method", "uri", "payload" and "timing".
+	LinkEvidence []string `json:"link_evidence,omitempty"`
 }
 
 // Residence is the time a proxy held an exchange.

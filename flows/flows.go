@@ -39,9 +39,20 @@
 // When identical requests from several clients are in flight at once, the
 // responses settle which forwarded request was whose: a client's response
 // that carries the content another client's server leg received moves that
-// leg over (Stats.Relinks). A plain reverse proxy that rewrites the path,
-// or one that sends on from an unrelated address without being configured,
-// is not linked.
+// leg over (Stats.Relinks).
+//
+// Equal content is decided on the bytes: keyed hashes only pick the
+// candidates. When no candidate carries the same content, a proxy may have
+// changed the request on the way (a path dropped or rewritten, a payload
+// altered): the requests sent to the address the new request comes from
+// are scored on the evidence (token, Message ID, method, resource, payload,
+// residence), and the best one is linked when it reaches a minimum and no
+// other ties it (Leg.LinkEvidence says what matched, Stats.EvidenceLinks
+// counts them). A client-leg response that carries no content the server
+// leg received is paired with the server leg's earliest unrelayed
+// response. Whatever differs between the two messages of a link, either
+// way, is recorded in Exchange.Diff, with the legitimate proxy
+// transformations named (Diff.Allowed).
 package flows
 
 import (
@@ -192,6 +203,13 @@ type Stats struct {
 	Proxied    uint64 // emitted exchanges with more than one leg
 	ProxyLinks uint64 // legs linked to a previous leg
 	Relinks    uint64 // heuristic links corrected by the responses
+	// EvidenceLinks counts links made on evidence, with the content
+	// changed; AlteredResponses client-leg responses paired with a
+	// server-leg response whose content differs; DiffsOmitted
+	// differences past the cap per leg.
+	EvidenceLinks    uint64
+	AlteredResponses uint64
+	DiffsOmitted     uint64
 
 	Retransmissions         uint64 // request copies sent after a timeout
 	LateRetransmissions     uint64 // of which sent by a client after its request was answered

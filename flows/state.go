@@ -98,10 +98,12 @@ func (b *blockTrack) open() bool { return b.used && !b.complete }
 // recentResp is a response received on a downstream leg, remembered to
 // measure how long the proxy holds it and to tell relayed from forged.
 type recentResp struct {
-	t    int64
-	key  uint64
-	hop  ref // the leg that received it
-	used bool
+	t     int64
+	key   uint64
+	hop   ref // the leg that received it
+	used  bool
+	frame uint32
+	raw   []byte // the message, to confirm equality on the bytes
 }
 
 // endpoint is an IP address and port as a compact, pointer-free map key
@@ -162,7 +164,20 @@ type hop struct {
 	replay    bool
 	target    netip.AddrPort
 	uri       []byte
+	path      []byte // canonical resource (view.path)
 	pathHash  uint64
+	// reqRaw is the first request message of the leg, kept to confirm a
+	// link on the bytes and to tell what a proxy changed.
+	reqRaw []byte
+	mid    uint16
+	// linkEv says what singled out the leg a request was forwarded from,
+	// on the leg it was forwarded on; diffs what the proxy changed on the
+	// way, in either direction.
+	linkEv evidence
+	diffs  []Diff
+	// altered counts responses the proxy sent the client in a changed
+	// form (paired with a server-leg response in diffs).
+	altered int
 
 	kid, kidContext, piv    []byte
 	reqTried, reqVerified   bool
@@ -231,11 +246,15 @@ func (h *hop) blocks() *hop {
 
 // clear resets h for reuse, keeping the capacity of its slices.
 func (h *hop) clear() {
+	rec := h.recent
 	*h = hop{
 		gen:         h.gen,
 		idx:         h.idx,
 		token:       h.token[:0],
 		uri:         h.uri[:0],
+		path:        h.path[:0],
+		reqRaw:      h.reqRaw[:0],
+		diffs:       h.diffs[:0],
 		kid:         h.kid[:0],
 		kidContext:  h.kidContext[:0],
 		piv:         h.piv[:0],
@@ -243,6 +262,9 @@ func (h *hop) clear() {
 		respFrames:  h.respFrames[:0],
 		otherFrames: h.otherFrames[:0],
 		sharers:     h.sharers[:0],
+	}
+	for i := range rec {
+		h.recent[i].raw = rec[i].raw[:0]
 	}
 }
 
@@ -301,8 +323,8 @@ const (
 // ACK and RST by Message ID.
 type msgEntry struct {
 	t, last int64
-	hash    uint64 // of the whole message
-	tok     uint64 // hash of a request's token
+	hash    [2]uint64 // keyed digest of the whole message
+	tok     uint64    // hash of a request's token
 	hop     ref
 	file    int32
 	typ     decode.Type

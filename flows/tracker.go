@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"math"
@@ -58,6 +59,16 @@ type Tracker struct {
 
 	stats   Stats
 	closing bool // Close is emitting what is left
+
+	// dstTab remembers recent requests by their destination address,
+	// for links on evidence (bestUpstream); outOf maps an address a
+	// proxy sends from to the proxies seen sending from it.
+	dstTab  [dstSlots][dstWays]ref
+	dstNext [dstSlots]uint8
+	outOf   map[netip.Addr][]netip.Addr
+
+	pathBuf []byte         // scratch for view.path
+	scratch decode.Message // scratch for decoding remembered messages
 }
 
 // maxLearntProxies bounds the proxies learnt from the traffic.
@@ -98,6 +109,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 	t := &Tracker{
 		cfg:       cfg,
 		emit:      emit,
+		h:         newHasher(),
 		now:       math.MinInt64,
 		life:      int64(cfg.ExchangeLifetime),
 		nonLife:   int64(cfg.NonLifetime),
@@ -114,6 +126,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		proxies:   make(map[netip.AddrPort]struct{}),
 		outs:      make(map[netip.AddrPort][]netip.Addr),
 		residence: make(map[netip.AddrPort]int64),
+		outOf:     make(map[netip.Addr][]netip.Addr),
 	}
 	for _, p := range cfg.Proxies {
 		if p.Port() == 0 {
@@ -149,7 +162,8 @@ func (t *Tracker) Add(p *Packet) {
 	t.stats.Packets++
 	var v view
 	v.src, v.dst = ep(p.Src), ep(p.Dst)
-	v.fill(p)
+	v.fill(p, t.h, t.pathBuf[:0])
+	t.pathBuf = v.path[:0]
 	switch {
 	case m.Type == decode.Acknowledgement || m.Type == decode.Reset:
 		t.ackOrReset(p, &v, now)
@@ -312,7 +326,7 @@ func (t *Tracker) growRing() {
 func (t *Tracker) request(p *Packet, v *view, now int64) {
 	m := p.Msg
 	k := midKey{v.src, v.dst, m.MessageID}
-	sum := t.h.bytes(m.Raw)
+	sum := t.h.digest(m.Raw)
 	if e := t.getMsg(k, now); e != nil {
 		if e.hash == sum {
 			t.requestCopy(e, p, now)
@@ -523,6 +537,12 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	m := p.Msg
 	lk := t.h.linkKey(v, m.Code, v.block1.present)
 	u, exact := t.findUpstream(p, v, lk, now)
+	var ev evidence
+	if u != nil {
+		ev = t.linkEvidence(u, p, v, exact, now)
+	} else if u, ev = t.bestUpstream(p, v, now); u != nil {
+		t.stats.EvidenceLinks++
+	}
 	var x *xstate
 	if u != nil {
 		x = u.x
@@ -549,6 +569,9 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	h.target = parseTarget(v, m)
 	h.uri = appendURI(h.uri[:0], v, m, p.Dst, p.Secure)
 	h.pathHash = v.pathHash
+	h.path = append(h.path[:0], v.path...)
+	h.reqRaw = append(h.reqRaw[:0], m.Raw...)
+	h.mid = m.MessageID
 	h.linkKey = lk
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
 	h.reqSize = p.Size
@@ -564,9 +587,16 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	}
 	if u != nil {
 		t.link(u, h, exact)
+		h.linkEv = ev
+		if um := t.decodeRaw(u.reqRaw); um != nil {
+			t.diffRequest(u, h, um, m, p.Frame)
+		}
 	}
 	t.indexTok(h)
 	t.indexFwd(h)
+	if !h.multicast {
+		t.noteDst(h)
+	}
 	if v.block1.present || v.block2.present {
 		h.bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
 		t.indexBlk(h)
@@ -604,7 +634,7 @@ func (t *Tracker) tagHash(v *view) uint64 {
 func (t *Tracker) ping(p *Packet, v *view, now int64) {
 	m := p.Msg
 	k := midKey{v.src, v.dst, m.MessageID}
-	sum := t.h.bytes(m.Raw)
+	sum := t.h.digest(m.Raw)
 	if e := t.getMsg(k, now); e != nil && e.hash == sum {
 		t.requestCopy(e, p, now)
 		return
@@ -633,7 +663,7 @@ func (t *Tracker) ping(p *Packet, v *view, now int64) {
 func (t *Tracker) response(p *Packet, v *view, now int64) {
 	m := p.Msg
 	k := midKey{v.src, v.dst, m.MessageID}
-	sum := t.h.bytes(m.Raw)
+	sum := t.h.digest(m.Raw)
 	if e := t.getMsg(k, now); e != nil {
 		if e.hash == sum {
 			t.responseCopy(e, p, now)
@@ -1014,6 +1044,9 @@ func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled 
 			continue
 		}
 		ok, exact := t.canLink(u, p, v, now)
+		if ok && !t.confirmLink(u, p, v, reassembled) {
+			ok = false // the link keys collide, the bytes differ
+		}
 		switch {
 		case !ok:
 		case exact || now-u.firstReq <= t.freshWindow(u.to):
@@ -1103,6 +1136,9 @@ func (t *Tracker) learnOut(a netip.AddrPort, out netip.Addr, res int64) {
 	}
 	if outs := t.outs[a]; len(outs) < maxProxyOuts && !slices.Contains(outs, out) {
 		t.outs[a] = append(outs, out)
+		if o := t.outOf[out]; len(o) < maxOutsPerOut && len(t.outOf) < maxLearntProxies && !slices.Contains(o, a.Addr()) {
+			t.outOf[out] = append(o, a.Addr())
+		}
 	}
 }
 
@@ -1127,7 +1163,8 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 	}
 	key := t.h.contentKey(p.Msg, v)
 	if h.up.ok() {
-		h.recent[h.recentNext%uint8(len(h.recent))] = recentResp{t: now, key: key, hop: h.ref()}
+		r := &h.recent[h.recentNext%uint8(len(h.recent))]
+		*r = recentResp{t: now, key: key, hop: h.ref(), frame: uint32(p.Frame), raw: append(r.raw[:0], p.Msg.Raw...)}
 		h.recentNext++
 		t.putResp(respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)})
 	}
@@ -1137,10 +1174,10 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 	}
 	var best *recentResp
 	if h.downs > 0 {
-		best = t.relayed(h, key, now)
+		best = t.relayed(h, key, p.Msg, now)
 	}
 	var cands [respWays]respRec
-	n := t.respCands(key, now, &cands)
+	n := t.respCands(key, p.Msg, now, &cands)
 	if best == nil && !h.relayed && !notif {
 		// No leg of this exchange got that response. When several
 		// clients ask a proxy for the same resource at once, the
@@ -1148,12 +1185,31 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		// response shows which one was really this client's.
 		for _, r := range cands[:n] {
 			if d := t.hop(r.hop); d != nil && d.x != h.x && t.swapDown(h, d) {
-				best = t.relayed(h, key, now)
+				best = t.relayed(h, key, p.Msg, now)
 				break
 			}
 		}
 	}
+	var altered *recentResp
+	if best == nil && h.downs > 0 {
+		altered = t.unrelayed(h, now)
+	}
 	switch {
+	case altered != nil:
+		// The proxy sent the client something else than what the server
+		// leg received: paired, and the difference recorded.
+		altered.used = true
+		h.altered++
+		t.stats.AlteredResponses++
+		if d := t.hop(altered.hop); d != nil {
+			raw := altered.raw
+			if sm := t.decodeRaw(raw); sm != nil {
+				t.diffResponse(h, d, sm, p.Msg, int(altered.frame), p.Frame)
+			}
+		}
+		if !h.hasRespRes {
+			h.respResidence, h.hasRespRes = now-altered.t, true
+		}
 	case best != nil:
 		best.used = true
 		if !h.relayed {
@@ -1206,10 +1262,10 @@ func (t *Tracker) putResp(r respRec) {
 
 // respCands fills out with the remembered downstream responses with
 // content key, oldest first, and returns how many there are.
-func (t *Tracker) respCands(key uint64, now int64, out *[respWays]respRec) int {
+func (t *Tracker) respCands(key uint64, m *decode.Message, now int64, out *[respWays]respRec) int {
 	n := 0
 	for _, r := range t.respTab[key&(respSlots-1)] {
-		if r.key == key && r.hop.ok() && r.t <= now && now-r.t <= t.maxRes {
+		if r.key == key && r.hop.ok() && r.t <= now && now-r.t <= t.maxRes && t.sameResp(r, m) {
 			out[n] = r
 			n++
 		}
@@ -1219,26 +1275,17 @@ func (t *Tracker) respCands(key uint64, now int64, out *[respWays]respRec) int {
 	return n
 }
 
-// relayed returns the earliest unrelayed response with content key that
-// a leg after h received, or nil.
-func (t *Tracker) relayed(h *hop, key uint64, now int64) *recentResp {
-	var best *recentResp
-	self := h.ref()
-	for _, d := range h.x.hops {
-		if d.up != self {
-			continue
+// relayed returns the earliest unrelayed response with the content of
+// m (content key key, confirmed on the bytes) that a leg after h
+// received, or nil.
+func (t *Tracker) relayed(h *hop, key uint64, m *decode.Message, now int64) *recentResp {
+	return t.downResp(h, now, func(r *recentResp) bool {
+		if r.key != key {
+			return false
 		}
-		for i := range d.recent {
-			r := &d.recent[i]
-			if r.used || r.key != key || r.t > now || now-r.t > t.maxRes {
-				continue
-			}
-			if best == nil || r.t < best.t {
-				best = r
-			}
-		}
-	}
-	return best
+		rm := t.decodeRaw(r.raw)
+		return rm != nil && sameContent(rm, m)
+	})
 }
 
 // swapDown corrects a heuristic link: u's response shows that leg d,
@@ -1307,7 +1354,10 @@ func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64) {
 		return
 	}
 	pub := t.hop(r.hop)
-	if pub == nil || pub.x == h.x {
+	if pub == nil || pub.x == h.x || !bytes.Equal(pub.path, h.path) {
+		return
+	}
+	if pm := t.decodeRaw(pub.reqRaw); pm == nil || !bytes.Equal(pm.Payload, v.payload) {
 		return
 	}
 	t.addLink(h.x, "published-by", pub.x.id, p.Frame)

@@ -1,7 +1,7 @@
 package flows
 
 import (
-	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"strconv"
 
@@ -53,8 +53,11 @@ type view struct {
 	// uriMsg is the message whose Uri-* options name the resource: the
 	// inner message when decrypted, else the outer one.
 	uriMsg *decode.Message
-	// pathHash identifies the resource: the Uri-Path segments and
-	// Uri-Query arguments, or the path and query of Proxy-Uri.
+	// path is the resource in canonical form: the Uri-Path segments and
+	// Uri-Query arguments, or the path and query of Proxy-Uri decoded the
+	// way a proxy splits it (see appendPath). It borrows the Tracker's
+	// scratch buffer. pathHash is its keyed hash.
+	path     []byte
 	pathHash uint64
 
 	payload []byte // outer payload (the ciphertext for OSCORE)
@@ -64,7 +67,7 @@ type view struct {
 // OSCORE layer decrypted the message, the code, Uri-Path, Uri-Query, Block
 // and Size options come from the inner message, and Observe from the inner
 // one when the outer has none.
-func (v *view) fill(p *Packet) {
+func (v *view) fill(p *Packet, h hasher, scratch []byte) {
 	m := p.Msg
 	v.code = m.Code
 	v.uriMsg = m
@@ -82,10 +85,11 @@ func (v *view) fill(p *Packet) {
 		}
 	}
 	if len(v.proxyURI) > 0 {
-		v.pathHash = proxyURIPathHash(v.proxyURI)
+		v.path = appendProxyURIPath(scratch[:0], v.proxyURI)
 	} else {
-		v.pathHash = pathHash(v.uriMsg)
+		v.path = appendPath(scratch[:0], v.uriMsg)
 	}
+	v.pathHash = h.bytes(v.path)
 }
 
 // scan reads the options of m. outer says whether m is the outer message;
@@ -133,45 +137,48 @@ func parseBlock(b []byte) blockOpt {
 	return blockOpt{present: true, num: num, more: more, szx: szx}
 }
 
-// FNV-1a, used for the streaming hashes of URI parts.
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnvByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime }
-
-func fnvBytes(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h = fnvByte(h, c)
-	}
-	return h
-}
-
-// Segment markers keep "a/b" apart from "ab" and paths from queries.
+// Segment markers keep "a/b" apart from "ab" and paths from queries in
+// the canonical form of a resource. A segment's bytes are escaped so that
+// no marker byte appears inside one.
 const (
 	markPath  = 0x01
 	markQuery = 0x02
+	markEsc   = 0x03
 )
 
-// pathHash hashes the Uri-Path segments and Uri-Query arguments of m.
-func pathHash(m *decode.Message) uint64 {
-	h := uint64(fnvOffset)
-	for i := range m.Options {
-		switch m.Options[i].ID {
-		case decode.OptURIPath:
-			h = fnvBytes(fnvByte(h, markPath), m.Options[i].Value)
-		case decode.OptURIQuery:
-			h = fnvBytes(fnvByte(h, markQuery), m.Options[i].Value)
-		}
+func appendSegByte(dst []byte, c byte) []byte {
+	if c <= markEsc {
+		return append(dst, markEsc, c)
 	}
-	return h
+	return append(dst, c)
 }
 
-// proxyURIPathHash hashes the path and query of a Proxy-Uri the way
-// pathHash hashes the options a proxy splits it into (RFC 7252 section
-// 6.4): segments percent-decoded, an empty path and "/" alike.
-func proxyURIPathHash(u []byte) uint64 {
+// appendPath appends the canonical form of the Uri-Path segments and
+// Uri-Query arguments of m.
+func appendPath(dst []byte, m *decode.Message) []byte {
+	for i := range m.Options {
+		mark := byte(0)
+		switch m.Options[i].ID {
+		case decode.OptURIPath:
+			mark = markPath
+		case decode.OptURIQuery:
+			mark = markQuery
+		default:
+			continue
+		}
+		dst = append(dst, mark)
+		for _, c := range m.Options[i].Value {
+			dst = appendSegByte(dst, c)
+		}
+	}
+	return dst
+}
+
+// appendProxyURIPath appends the canonical form of the path and query of
+// a Proxy-Uri, equal to what appendPath gives for the options a proxy
+// splits it into (RFC 7252 section 6.4): segments percent-decoded, an
+// empty path and "/" alike.
+func appendProxyURIPath(dst, u []byte) []byte {
 	_, rest := splitAuthority(u)
 	path, query := rest, []byte(nil)
 	for i, c := range rest {
@@ -180,34 +187,33 @@ func proxyURIPathHash(u []byte) uint64 {
 			break
 		}
 	}
-	h := uint64(fnvOffset)
 	if len(path) > 0 && path[0] == '/' {
 		path = path[1:]
 	}
 	if len(path) > 0 {
-		h = hashSegments(h, path, '/', markPath)
+		dst = appendSegments(dst, path, '/', markPath)
 	}
 	if query != nil {
-		h = hashSegments(h, query, '&', markQuery)
+		dst = appendSegments(dst, query, '&', markQuery)
 	}
-	return h
+	return dst
 }
 
-func hashSegments(h uint64, s []byte, sep, mark byte) uint64 {
-	h = fnvByte(h, mark)
+func appendSegments(dst, s []byte, sep, mark byte) []byte {
+	dst = append(dst, mark)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == sep:
-			h = fnvByte(h, mark)
+			dst = append(dst, mark)
 		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
-			h = fnvByte(h, unhex(s[i+1])<<4|unhex(s[i+2]))
+			dst = appendSegByte(dst, unhex(s[i+1])<<4|unhex(s[i+2]))
 			i += 2
 		default:
-			h = fnvByte(h, c)
+			dst = appendSegByte(dst, c)
 		}
 	}
-	return h
+	return dst
 }
 
 func isHex(c byte) bool {
@@ -415,34 +421,23 @@ func unreservedOrSub(c byte) bool {
 	return false
 }
 
-// hasher computes the content hashes the Tracker compares: whole
-// messages, request link keys and response contents. The hash is fixed,
-// not seeded, so that an analysis is the same every time it is run.
-type hasher struct{}
+// hasher computes the hashes the Tracker files state under: whole
+// messages, request link keys and response contents. It is keyed with a
+// random seed drawn when the Tracker is made, after the capture was
+// written, so that whoever chose the bytes in it cannot make two contents
+// collide. A hash only picks a bucket or a candidate: equality is decided
+// on the bytes (see content.go), except for the Message ID table, which
+// keeps no bytes and compares a 128-bit keyed digest (two independent
+// seeds).
+type hasher struct{ seed, seed2 maphash.Seed }
 
-func (hasher) bytes(b []byte) uint64 { return hash64(b) }
+func newHasher() hasher { return hasher{maphash.MakeSeed(), maphash.MakeSeed()} }
 
-// hash64 hashes b eight bytes at a time, each block fully mixed with the
-// finalizer of MurmurHash3.
-func hash64(b []byte) uint64 {
-	h := uint64(len(b))*0x9e3779b97f4a7c15 ^ 0x2d358dccaa6c78a5
-	for len(b) >= 8 {
-		h = fmix64(h ^ binary.LittleEndian.Uint64(b))
-		b = b[8:]
-	}
-	var tail uint64
-	for i, c := range b {
-		tail |= uint64(c) << (8 * i)
-	}
-	return fmix64(h ^ tail ^ uint64(len(b))<<56)
-}
+func (h hasher) bytes(b []byte) uint64 { return maphash.Bytes(h.seed, b) }
 
-func fmix64(x uint64) uint64 {
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	return x ^ x>>33
+// digest returns the 128-bit keyed digest of b.
+func (h hasher) digest(b []byte) [2]uint64 {
+	return [2]uint64{maphash.Bytes(h.seed, b), maphash.Bytes(h.seed2, b)}
 }
 
 func mix(a, b uint64) uint64 {
