@@ -1212,6 +1212,12 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		}
 	case best != nil:
 		best.used = true
+		if d := t.hop(best.hop); d != nil {
+			// Same code and payload: the options may still differ.
+			if sm := t.decodeRaw(best.raw); sm != nil {
+				t.diffResponse(h, d, sm, p.Msg, int(best.frame), p.Frame)
+			}
+		}
 		if !h.relayed {
 			h.relayed = true
 			if d := t.hop(best.hop); d != nil {
