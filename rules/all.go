@@ -7,6 +7,8 @@ func All() []*Rule {
 	return []*Rule{
 		// T1 spoofing
 		OSCOREUnverified,
+		AlteredRequest,
+		AlteredResponse,
 		SpoofedResponse,
 		SpoofedRequest,
 		ObserveSequence,

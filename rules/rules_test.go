@@ -56,6 +56,8 @@ func TestRuleTable(t *testing.T) {
 // must yield a finding of the rule, the second none.
 var fireAndQuiet = map[string][2]scenario{
 	"oscore-unverified":    {evilKeys, revKeys},
+	"altered-request":      {alteringRelayTrace, fwdProxy},
+	"altered-response":     {alteringRelayTrace, fwdProxy},
 	"spoofed-response":     {evilNoKeys, revKeys},
 	"spoofed-request":      {spoofedRequestTrace, evilKeys},
 	"observe-sequence":     {observeReorderTrace, fwdProxy},

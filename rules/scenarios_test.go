@@ -2,6 +2,8 @@ package rules_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,3 +203,55 @@ var publicationTrace = scenario{"publication through a broker, --profile pubsub"
 	tr.add(time.Second+2*time.Millisecond, broker, client, msg(decode.NonConfirmable, decode.CodeContent, 3, "s", "22.0", uintOpt(decode.OptObserve, 2)))
 	return tr.run(t, nil, rules.Config{Profile: rules.PubSub})
 }}
+
+// alteringRelayTrace: a transparent relay (Message ID and token kept)
+// relays one exchange faithfully, then changes one byte of a PUT's
+// payload, then the payload and the Content-Format of a response.
+var alteringRelayTrace = scenario{"relay alters a request and a response", func(t *testing.T) []*rules.Finding {
+	tr := newTrace()
+	tr.proxied(0, 1, "a", "valve", "open")
+	in := msg(decode.Confirmable, decode.CodePUT, 2, "b", "close", str(decode.OptURIPath, "valve"))
+	out := msg(decode.Confirmable, decode.CodePUT, 2, "b", "clone", str(decode.OptURIPath, "valve"))
+	tr.add(time.Second, client, proxy, in)
+	tr.add(time.Second+time.Millisecond, proxyOut, server, out)
+	tr.add(time.Second+2*time.Millisecond, server, proxyOut, msg(decode.Acknowledgement, decode.CodeChanged, 2, "b", ""))
+	tr.add(time.Second+3*time.Millisecond, proxy, client, msg(decode.Acknowledgement, decode.CodeChanged, 2, "b", ""))
+	get := msg(decode.Confirmable, decode.CodeGET, 3, "c", "", str(decode.OptURIPath, "temp"))
+	tr.add(2*time.Second, client, proxy, get)
+	tr.add(2*time.Second+time.Millisecond, proxyOut, server, get)
+	tr.add(2*time.Second+2*time.Millisecond, server, proxyOut, msg(decode.Acknowledgement, decode.CodeContent, 3, "c", "21.5"))
+	tr.add(2*time.Second+3*time.Millisecond, proxy, client, msg(decode.Acknowledgement, decode.CodeContent, 3, "c", "99.5", uintOpt(decode.OptContentFormat, 50)))
+	tr.proxied(3*time.Second, 4, "d", "temp", "21.6")
+	return tr.run(t, nil, rules.Config{Grace: time.Millisecond})
+}}
+
+// The altering relay's acts are reported as did, with both values and
+// both frames, and nothing claims the changed response was made up or
+// withheld.
+func TestAlteredFindings(t *testing.T) {
+	fs := alteringRelayTrace.run(t)
+	req, resp := of(fs, "altered-request"), of(fs, "altered-response")
+	if len(req) != 1 || len(resp) != 1 {
+		t.Fatalf("altered-request %d, altered-response %d findings, want 1 each: %v", len(req), len(resp), fs)
+	}
+	for _, f := range append(req, resp...) {
+		if f.Certainty != rules.Did || f.Severity != rules.High || f.Threat != rules.T1 {
+			t.Errorf("%v", f)
+		}
+	}
+	if m := req[0].Message; !strings.Contains(m, `payload "close" to "clone" (frame 5 in, frame 6 out)`) {
+		t.Errorf("altered-request message: %s", m)
+	}
+	if !slices.Equal(req[0].Frames, []int{5, 6}) {
+		t.Errorf("altered-request frames %v", req[0].Frames)
+	}
+	m := resp[0].Message
+	if !strings.Contains(m, `payload "21.5" to "99.5" and Content-Format (none) to 50 (frame 11 in, frame 12 out)`) {
+		t.Errorf("altered-response message: %s", m)
+	}
+	for _, id := range []string{"spoofed-response", "withheld-response", "spoofed-request", "withheld-request"} {
+		if got := of(fs, id); len(got) > 0 {
+			t.Errorf("%s on a relay that altered what it relayed: %v", id, got)
+		}
+	}
+}

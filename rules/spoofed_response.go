@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -85,7 +86,11 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool) bool {
 
 	var spoofed []FrameInfo
 	seen := make(map[uint64]bool, len(c.ResponseFrames))
+	paired := pairedFrames(x, true)
 	for _, n := range c.ResponseFrames {
+		if slices.Contains(paired, n) {
+			continue // relayed in a changed form: altered-response's business
+		}
 		f, ok := p.Frame(n, c.To, c.From)
 		if !ok {
 			return true

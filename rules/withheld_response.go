@@ -68,9 +68,13 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 
 	var server []FrameInfo
 	earliest := map[uint64]time.Time{} // content -> first time the proxy had it
+	paired := pairedFrames(x, false)
 	for _, i := range legs {
 		l := &x.Legs[i]
 		for _, n := range l.ResponseFrames {
+			if slices.Contains(paired, n) {
+				continue // it reached the client, changed: altered-response's business
+			}
 			f, ok := p.Frame(n, l.To, l.From)
 			if !ok {
 				return
