@@ -32,6 +32,7 @@ func All() []*Rule {
 		PSKIdentityClear,
 		// replay
 		OSCOREReplay,
+		RequestReplay,
 		// forwarding's functional requirements
 		CacheAllowed,
 		ProxyURIPath,

@@ -119,31 +119,40 @@ func TestNotificationReplay(t *testing.T) {
 // itself could be spoofing (forwarding) or serving its cache (caching);
 // its own 5.04 is the seed's exception.
 func TestSpoofedResponseUnprotected(t *testing.T) {
-	build := func(code decode.Code) *trace {
+	build := func(code decode.Code, path string) *trace {
 		tr := newTrace()
 		tr.proxied(0, 1, "a", "x", "v1")
-		tr.add(time.Second, client, proxy, msg(decode.Confirmable, decode.CodeGET, 2, "b", "", str(decode.OptURIPath, "x")))
+		tr.add(time.Second, client, proxy, msg(decode.Confirmable, decode.CodeGET, 2, "b", "", str(decode.OptURIPath, path)))
 		tr.add(time.Second+time.Millisecond, proxy, client, msg(decode.Acknowledgement, code, 2, "b", "v0"))
 		return tr
 	}
+	// On path y the capture holds no response of the server: a cached
+	// copy from before the capture is possible. On path x the proxy got
+	// "v1" from the server a second before: its cache holds that, so a
+	// 2.05 "v0" is proven made up.
 	cases := []struct {
-		code     decode.Code
-		profile  rules.Profile
-		severity rules.Severity
+		code      decode.Code
+		path      string
+		profile   rules.Profile
+		severity  rules.Severity
+		certainty rules.Certainty
 	}{
-		{decode.CodeContent, rules.Forwarding, rules.Medium},
-		{decode.CodeContent, rules.Caching, rules.Info},
-		{decode.CodeNotFound, rules.Forwarding, rules.Low},
-		{decode.CodeGatewayTimeout, rules.Forwarding, 0},
+		{decode.CodeContent, "y", rules.Forwarding, rules.Medium, rules.Could},
+		{decode.CodeContent, "y", rules.Caching, rules.Info, rules.Could},
+		{decode.CodeNotFound, "y", rules.Forwarding, rules.Low, rules.Could},
+		{decode.CodeNotFound, "x", rules.Forwarding, rules.Low, rules.Could},
+		{decode.CodeGatewayTimeout, "y", rules.Forwarding, 0, rules.Could},
+		{decode.CodeContent, "x", rules.Forwarding, rules.High, rules.Did},
+		{decode.CodeContent, "x", rules.Caching, rules.High, rules.Did},
 	}
 	for _, c := range cases {
-		fs := of(build(c.code).run(t, nil, rules.Config{Profile: c.profile}), "spoofed-response")
+		fs := of(build(c.code, c.path).run(t, nil, rules.Config{Profile: c.profile}), "spoofed-response")
 		switch {
 		case c.severity == 0 && len(fs) != 0:
 			t.Errorf("%v under %v: %v", c.code, c.profile, fs)
 		case c.severity == 0:
-		case len(fs) != 1 || fs[0].Severity != c.severity || fs[0].Certainty != rules.Could:
-			t.Errorf("%v under %v: %v, want one %v could finding", c.code, c.profile, fs, c.severity)
+		case len(fs) != 1 || fs[0].Severity != c.severity || fs[0].Certainty != c.certainty:
+			t.Errorf("%v %s under %v: %v, want one %v %v finding", c.code, c.path, c.profile, fs, c.severity, c.certainty)
 		default:
 			checkFinding(t, rules.SpoofedResponse, fs[0])
 		}
@@ -172,4 +181,18 @@ func TestLateForwardGivenUp(t *testing.T) {
 		t.Fatalf("findings %v", fs)
 	}
 	checkFinding(t, rules.LateForward, fs[0])
+}
+
+// TestSpoofedResponseUnsafe: a response to PUT cannot come from a cache,
+// so a proxy that answers one it never forwarded did make it up.
+func TestSpoofedResponseUnsafe(t *testing.T) {
+	tr := newTrace()
+	tr.proxied(0, 1, "a", "x", "v1")
+	tr.add(time.Second, client, proxy, msg(decode.Confirmable, decode.CodePUT, 2, "b", "on", str(decode.OptURIPath, "valve")))
+	tr.add(time.Second+time.Millisecond, proxy, client, msg(decode.Acknowledgement, decode.CodeChanged, 2, "b", ""))
+	fs := of(tr.run(t, nil, rules.Config{}), "spoofed-response")
+	if len(fs) != 1 || fs[0].Certainty != rules.Did || fs[0].Severity != rules.High || !strings.Contains(fs[0].Message, "cannot come from a cache") {
+		t.Fatalf("%v, want one high did finding", fs)
+	}
+	checkFinding(t, rules.SpoofedResponse, fs[0])
 }

@@ -76,6 +76,7 @@ var fireAndQuiet = map[string][2]scenario{
 	"dtls-hop-by-hop":      {dtlsProxy, dtlsClientSide},
 	"psk-identity-clear":   {dtlsProxy, fwdProxy},
 	"oscore-replay":        {evilNoKeys, revKeys},
+	"request-replay":       {alteringRelayTrace, fwdProxy},
 	"cache-allowed":        {fwdProxy, revKeys},
 	"proxy-uri-path":       {fwdProxy, revKeys},
 	"malformed-message":    {rawInputs, revKeys},

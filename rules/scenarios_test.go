@@ -222,6 +222,9 @@ var alteringRelayTrace = scenario{"relay alters a request and a response", func(
 	tr.add(2*time.Second+2*time.Millisecond, server, proxyOut, msg(decode.Acknowledgement, decode.CodeContent, 3, "c", "21.5"))
 	tr.add(2*time.Second+3*time.Millisecond, proxy, client, msg(decode.Acknowledgement, decode.CodeContent, 3, "c", "99.5", uintOpt(decode.OptContentFormat, 50)))
 	tr.proxied(3*time.Second, 4, "d", "temp", "21.6")
+	// The relay sends the answered PUT again, the same bytes.
+	tr.add(4*time.Second, proxyOut, server, out)
+	tr.add(4*time.Second+time.Millisecond, server, proxyOut, msg(decode.Acknowledgement, decode.CodeChanged, 2, "b", ""))
 	return tr.run(t, nil, rules.Config{Grace: time.Millisecond})
 }}
 

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,8 +34,10 @@ proxy's server side the capture cannot tell.`,
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
 		q := &holdQueue{max: p.Config.MaxState}
-		decide := func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final) }
+		cache := &latestResponses{m: map[latestKey]FrameInfo{}, max: p.Config.MaxState}
+		decide := func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final, cache) }
 		p.OnExchange(func(x *flows.Exchange) {
+			cache.learn(p, x)
 			q.retry(p, false, time.Time{}, decide)
 			if !x.Proxy.IsValid() || len(x.Legs) == 0 || len(x.Legs[0].ResponseFrames) == 0 || x.Status == flows.Unmatched {
 				return
@@ -52,7 +56,7 @@ proxy's server side the capture cannot tell.`,
 
 // spoofedResponse decides x; it returns false to hold x for knowledge
 // about its proxy (never when final).
-func spoofedResponse(p *Pass, x *flows.Exchange, final bool) bool {
+func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestResponses) bool {
 	c := &x.Legs[0]
 	legs := serverLegs(x, false)
 	type resp struct {
@@ -129,6 +133,10 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool) bool {
 		}
 	}
 	first := spoofed[0]
+	latest, latestOK := cache.get(x.Proxy, x.URI)
+	if latestOK && latest.Content == first.Content {
+		latestOK = false
+	}
 	frames := []int{}
 	if len(c.RequestFrames) > 0 {
 		frames = append(frames, c.RequestFrames[0])
@@ -159,6 +167,20 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool) bool {
 		fnd.Severity, fnd.Certainty = Low, Could
 		b.WriteString("Proxy " + x.Proxy.String() + " answered " + what(x) + " with a protected response (" +
 			frameList(nums) + ") without a server leg in the capture: it could have forged it, or the capture misses the proxy's server side.")
+	case known && unsafeMethod(x.Method) && first.Code.Class() == 2:
+		// Responses to unsafe methods are not cacheable (RFC 7252
+		// section 5.9): the proxy answered for a server it never asked.
+		fnd.Severity, fnd.Certainty = High, Did
+		b.WriteString("Proxy " + x.Proxy.String() + " did answer " + what(x) + " with " + first.Code.String() + " (" + frameList(nums) +
+			") on its own: it never forwarded the request, and a response to " + x.Method + " cannot come from a cache.")
+	case latestOK && latest.Time.Before(first.Time) && first.Code.Class() == 2:
+		// A cache holds the newest response it got (RFC 7252 section
+		// 5.6): a copy of an older one cannot be served any more.
+		fnd.Severity, fnd.Certainty = High, Did
+		frames = append(frames, latest.Frame)
+		b.WriteString("Proxy " + x.Proxy.String() + " did send the client a response to " + what(x) + " (" + frameList(nums) +
+			") that the server never sent: the last response the proxy got from the server for it (frame " + strconv.Itoa(latest.Frame) +
+			") carries other content, and a cached copy would carry that one.")
 	default:
 		fnd.Certainty = Could
 		prof := p.Profile(x)
@@ -181,4 +203,47 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool) bool {
 	fnd.Message = b.String()
 	p.Report(fnd)
 	return true
+}
+
+// latestResponses remembers, per proxy and request URI, the newest
+// response the proxy received from a server: what its cache would hold.
+type latestResponses struct {
+	m   map[latestKey]FrameInfo
+	max int
+}
+
+type latestKey struct {
+	proxy netip.AddrPort
+	uri   string
+}
+
+func (c *latestResponses) learn(p *Pass, x *flows.Exchange) {
+	if !x.Proxy.IsValid() || x.URI == "" || x.Method != "GET" && x.Method != "FETCH" {
+		return
+	}
+	for _, i := range serverLegs(x, false) {
+		l := &x.Legs[i]
+		for _, n := range l.ResponseFrames {
+			f, ok := p.Frame(n, l.To, l.From)
+			if !ok || f.Code.Class() != 2 {
+				continue
+			}
+			k := latestKey{x.Proxy, x.URI}
+			if old, ok := c.m[k]; ok && !old.Time.Before(f.Time) {
+				continue
+			}
+			if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+				for old := range c.m { // full: forget one
+					delete(c.m, old)
+					break
+				}
+			}
+			c.m[k] = f
+		}
+	}
+}
+
+func (c *latestResponses) get(proxy netip.AddrPort, uri string) (FrameInfo, bool) {
+	f, ok := c.m[latestKey{proxy, uri}]
+	return f, ok
 }
