@@ -21,16 +21,17 @@ import (
 type evidence uint16
 
 const (
-	evOSCORE  evidence = 1 << iota // the OSCORE option and ciphertext
-	evToken                        // the same token
-	evMID                          // the same Message ID
-	evMethod                       // the same method
-	evURI                          // the same resource (Proxy-Uri decomposed)
-	evPayload                      // the same payload
-	evTiming                       // within the proxy's usual residence
+	evOSCORE       evidence = 1 << iota // the OSCORE option and ciphertext
+	evToken                             // the same token
+	evMID                               // the same Message ID
+	evMethod                            // the same method
+	evURI                               // the same resource (Proxy-Uri decomposed)
+	evPayload                           // the same payload
+	evTiming                            // within the proxy's usual residence
+	evOSCOREOption                      // the same OSCORE option (Partial IV, kid), other bytes changed
 )
 
-var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing"}
+var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing", "oscore-option"}
 
 // names lists the facts in e.
 func (e evidence) names() []string {
@@ -56,6 +57,7 @@ const (
 	scorePayload  = 3
 	scoreEmpty    = 1 // both payloads empty
 	scoreTiming   = 1
+	scoreOSCORE   = 4 // the same OSCORE option: a Partial IV is used once
 	minLinkScore  = 4
 	maxDiffs      = 32 // per leg
 	maxDiffValue  = 64 // bytes of a value shown in a Diff
@@ -111,9 +113,8 @@ func (t *Tracker) score(u *hop, p *Packet, v *view, now int64) (int, evidence) {
 	if u.kind != kindRequest || u.from == p.Src || u.to == p.Dst || now < u.firstReq || now-u.firstReq > t.maxRes {
 		return 0, 0
 	}
-	if u.oscore || v.hasOSCORE || u.multicast || u.main != nil || len(u.x.hops) >= t.cfg.MaxLegs {
-		// OSCORE links are exact or none: a proxy cannot change a
-		// protected request into another one.
+	if u.oscore != v.hasOSCORE || u.multicast || u.main != nil || len(u.x.hops) >= t.cfg.MaxLegs {
+		// A proxy cannot add or remove OSCORE.
 		return 0, 0
 	}
 	if u.downs > 0 && u.pendingRetrans == 0 || u.hasResp && u.waiting == 0 {
@@ -134,6 +135,15 @@ func (t *Tracker) score(u *hop, p *Packet, v *view, now int64) (int, evidence) {
 	}
 	m := p.Msg
 	s, ev := 0, evidence(0)
+	if v.hasOSCORE {
+		// An OSCORE request whose ciphertext or outer part changed on
+		// the way: the option, with its Partial IV, still names it.
+		uo, _ := um.Option(decode.OptOSCORE)
+		if !bytes.Equal(uo, v.oscore) {
+			return 0, 0
+		}
+		s, ev = s+scoreOSCORE, ev|evOSCOREOption
+	}
 	if len(m.Token) > 0 && bytes.Equal(um.Token, m.Token) {
 		s, ev = s+scoreToken, ev|evToken
 	}
@@ -302,8 +312,18 @@ func (t *Tracker) diffRequest(u, h *hop, um, m *decode.Message, frame int) {
 		if !blockwise(um) && !blockwise(m) && !bytes.Equal(um.Payload, m.Payload) {
 			add("payload", fmtBytes(um.Payload), fmtBytes(m.Payload), "")
 		}
-	} else if um.Code != m.Code {
-		add("code", um.Code.String(), m.Code.String(), "")
+	} else {
+		// Protected: the proxy can only change the outer message, which
+		// the server then cannot verify or reads differently.
+		if um.Code != m.Code {
+			add("code", methodName(um.Code), methodName(m.Code), "")
+		}
+		if cp, sp := appendPath(nil, um), appendPath(nil, m); !bytes.Equal(cp, sp) {
+			add("outer uri", fmtBytes(um.URIPath(nil)), fmtBytes(m.URIPath(nil)), "")
+		}
+		if !bytes.Equal(um.Payload, m.Payload) {
+			add("ciphertext", fmtBytes(um.Payload), fmtBytes(m.Payload), "")
+		}
 	}
 	t.diffOptions(um, m, func(id decode.OptionID, cv, sv string) {
 		allowed := ""

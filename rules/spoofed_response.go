@@ -167,6 +167,12 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 		fnd.Severity, fnd.Certainty = Low, Could
 		b.WriteString("Proxy " + x.Proxy.String() + " answered " + what(x) + " with a protected response (" +
 			frameList(nums) + ") without a server leg in the capture: it could have forged it, or the capture misses the proxy's server side.")
+	case known && x.Protected == "oscore" && first.Code.Class() == 2:
+		// RFC 8613 section 8.3: a server answers a protected request
+		// with a protected response; only errors may go unprotected.
+		fnd.Severity, fnd.Certainty = High, Did
+		b.WriteString("Proxy " + x.Proxy.String() + " did answer the OSCORE request " + what(x) + " with an unprotected " + first.Code.String() +
+			" (" + frameList(nums) + ") that the server never sent: a server answers a protected request with a protected response, except for errors.")
 	case known && unsafeMethod(x.Method) && first.Code.Class() == 2:
 		// Responses to unsafe methods are not cacheable (RFC 7252
 		// section 5.9): the proxy answered for a server it never asked.
