@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +196,26 @@ func TestSpoofedResponseUnsafe(t *testing.T) {
 		t.Fatalf("%v, want one high did finding", fs)
 	}
 	checkFinding(t, rules.SpoofedResponse, fs[0])
+}
+
+// TestSpoofedResponseNeverDenies: when the tracker cannot link the
+// proxy's server leg, a response whose content the proxy did receive is
+// never said to match no response of the server.
+func TestSpoofedResponseNeverDenies(t *testing.T) {
+	tr := newTrace()
+	tr.proxied(0, 1, "a", "x", "v1")
+	tr.add(time.Second, client, proxy, msg(decode.Confirmable, decode.CodeGET, 2, "b", "", str(decode.OptURIPath, "x")))
+	// The proxy asks something else entirely: no evidence links the two.
+	tr.add(time.Second+time.Millisecond, proxyOut, server, msg(decode.Confirmable, decode.CodePOST, 90, "zz", "q", str(decode.OptURIPath, "other")))
+	in := tr.add(time.Second+2*time.Millisecond, server, proxyOut, msg(decode.Acknowledgement, decode.CodeContent, 90, "zz", "v2"))
+	tr.add(time.Second+3*time.Millisecond, proxy, client, msg(decode.Acknowledgement, decode.CodeContent, 2, "b", "v2"))
+	fs := of(tr.run(t, nil, rules.Config{}), "spoofed-response")
+	for _, f := range fs {
+		if strings.Contains(f.Message, "matches no response") {
+			t.Errorf("claims no match although frame %d carries it: %v", in, f)
+		}
+	}
+	if len(fs) != 1 || fs[0].Severity != rules.Low || !slices.Contains(fs[0].Frames, in) {
+		t.Fatalf("%v, want one low finding citing frame %d", fs, in)
+	}
 }

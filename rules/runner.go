@@ -134,6 +134,7 @@ type Runner struct {
 	exch   []*Pass
 	report func(*Finding)
 	idx    *frameIndex
+	sent   *sentResponses
 	closed bool
 
 	start, now int64 // capture time of the first and latest frame
@@ -156,6 +157,7 @@ func NewRunner(rules []*Rule, cfg Config, report func(*Finding)) (*Runner, error
 		cfg:        cfg,
 		report:     report,
 		idx:        newFrameIndex(cfg.MaxFrames),
+		sent:       newSentResponses(max(cfg.MaxState, 1)),
 		forwarders: newBoundedSet[netip.AddrPort](cfg.MaxState),
 		sources:    newBoundedSet[netip.AddrPort](cfg.MaxState),
 		caches:     newBoundedSet[netip.AddrPort](cfg.MaxState),
@@ -204,6 +206,9 @@ func (r *Runner) Packet(p *Packet) {
 	r.now = max(r.now, ns)
 	if p.CoAP != nil && len(p.CoAP.Raw) >= 4 {
 		r.idx.add(p)
+		if c := p.CoAP.Code; c.IsResponse() {
+			r.sent.add(contentHash(c, p.CoAP.Payload), sentResponse{frame: p.Frame, ns: ns, to: p.Dst.Addr(), from: p.Src})
+		}
 	}
 	for _, ps := range r.pkt {
 		ps.packet(p)

@@ -137,6 +137,9 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 	if latestOK && latest.Content == first.Content {
 		latestOK = false
 	}
+	// A response with this content that reached the proxy anywhere in the
+	// capture forbids saying the server never sent it.
+	gotAt, got := p.ResponseTo(first.Content, x.Proxy.Addr(), first.Time)
 	frames := []int{}
 	if len(c.RequestFrames) > 0 {
 		frames = append(frames, c.RequestFrames[0])
@@ -167,19 +170,19 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 		fnd.Severity, fnd.Certainty = Low, Could
 		b.WriteString("Proxy " + x.Proxy.String() + " answered " + what(x) + " with a protected response (" +
 			frameList(nums) + ") without a server leg in the capture: it could have forged it, or the capture misses the proxy's server side.")
-	case known && x.Protected == "oscore" && first.Code.Class() == 2:
+	case known && !got && x.Protected == "oscore" && first.Code.Class() == 2:
 		// RFC 8613 section 8.3: a server answers a protected request
 		// with a protected response; only errors may go unprotected.
 		fnd.Severity, fnd.Certainty = High, Did
 		b.WriteString("Proxy " + x.Proxy.String() + " did answer the OSCORE request " + what(x) + " with an unprotected " + first.Code.String() +
 			" (" + frameList(nums) + ") that the server never sent: a server answers a protected request with a protected response, except for errors.")
-	case known && unsafeMethod(x.Method) && first.Code.Class() == 2:
+	case known && !got && unsafeMethod(x.Method) && first.Code.Class() == 2:
 		// Responses to unsafe methods are not cacheable (RFC 7252
 		// section 5.9): the proxy answered for a server it never asked.
 		fnd.Severity, fnd.Certainty = High, Did
 		b.WriteString("Proxy " + x.Proxy.String() + " did answer " + what(x) + " with " + first.Code.String() + " (" + frameList(nums) +
 			") on its own: it never forwarded the request, and a response to " + x.Method + " cannot come from a cache.")
-	case latestOK && latest.Time.Before(first.Time) && first.Code.Class() == 2:
+	case !got && latestOK && latest.Time.Before(first.Time) && first.Code.Class() == 2:
 		// A cache holds the newest response it got (RFC 7252 section
 		// 5.6): a copy of an older one cannot be served any more.
 		fnd.Severity, fnd.Certainty = High, Did
@@ -198,8 +201,18 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 		default:
 			fnd.Severity = Medium
 		}
-		b.WriteString("Proxy " + x.Proxy.String() + " answered " + what(x) + " with " + first.Code.String() +
-			" (" + frameList(nums) + ") that matches no response of the server: it could have spoofed it")
+		if n, ok := gotAt, got; ok {
+			// Not on this exchange's server leg, but the proxy did get
+			// the same response: never claim it matches none.
+			fnd.Severity = min(fnd.Severity, Low)
+			frames = append(frames, n)
+			b.WriteString("Proxy " + x.Proxy.String() + " answered " + what(x) + " with " + first.Code.String() +
+				" (" + frameList(nums) + ") that the capture does not link to a request it forwarded; a response with the same code and payload reached the proxy in frame " +
+				strconv.Itoa(n) + ": it could have served that one, from its cache or relayed for another request")
+		} else {
+			b.WriteString("Proxy " + x.Proxy.String() + " answered " + what(x) + " with " + first.Code.String() +
+				" (" + frameList(nums) + ") that matches no response of the server: it could have spoofed it")
+		}
 		if prof == Caching {
 			b.WriteString(" or served it from its cache")
 		}
