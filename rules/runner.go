@@ -144,7 +144,12 @@ type Runner struct {
 	forwarders *boundedSet[netip.AddrPort] // proxies seen with a server leg
 	sources    *boundedSet[netip.AddrPort] // endpoints proxies send from
 	caches     *boundedSet[netip.AddrPort] // proxies seen serving from a cache
-	version    uint64                      // bumped when the sets above grow
+	version    uint64                      // bumped when the sets above grow, or keys prove themselves
+
+	// keys follows whether each OSCORE security context matches the
+	// traffic, and holds the findings that rest on its verification
+	// failures until it is known.
+	keys *keyTable
 }
 
 // NewRunner returns a Runner of rules (rules.All() for every rule) that
@@ -159,6 +164,7 @@ func NewRunner(rules []*Rule, cfg Config, report func(*Finding)) (*Runner, error
 		forwarders: newBoundedSet[netip.AddrPort](cfg.MaxState),
 		sources:    newBoundedSet[netip.AddrPort](cfg.MaxState),
 		caches:     newBoundedSet[netip.AddrPort](cfg.MaxState),
+		keys:       newKeyTable(cfg.MaxState),
 		stats: Stats{
 			ByRule: map[string]int{}, Skipped: map[string]string{},
 			Dropped: map[string]int{}, Suppressed: map[string]int{},
@@ -202,8 +208,12 @@ func (r *Runner) Packet(p *Packet) {
 		r.start = ns
 	}
 	r.now = max(r.now, ns)
+	key, learnt := r.keys.observe(p)
+	if learnt {
+		r.version++
+	}
 	if p.CoAP != nil && len(p.CoAP.Raw) >= 4 {
-		r.idx.add(p)
+		r.idx.add(p, key)
 	}
 	for _, ps := range r.pkt {
 		ps.packet(p)
@@ -267,6 +277,7 @@ func (r *Runner) Close() {
 		return
 	}
 	r.closed = true
+	r.keys.finish()
 	for _, p := range r.passes {
 		if p.close != nil {
 			p.close()
@@ -433,6 +444,7 @@ func (p *Pass) ConfiguredProxy(a netip.AddrPort) bool {
 }
 
 // Learned returns a number that grows whenever the runner learns a new
-// proxy, forwarding proxy or proxy source: rules holding exchanges for
-// that knowledge recheck them when it changes.
+// proxy, forwarding proxy or proxy source, or an OSCORE security context
+// proves that it matches the traffic: rules holding exchanges for that
+// knowledge recheck them when it changes.
 func (p *Pass) Learned() uint64 { return p.r.version }

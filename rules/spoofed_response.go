@@ -118,7 +118,7 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool) bool {
 	for _, f := range spoofed {
 		if f.Has(FrameOSCORE) {
 			protected = true
-			if f.Has(FrameTried) && !f.Has(FrameVerified) {
+			if p.verifyFailed(&f, c.To, c.From) {
 				unverified = true
 			}
 		}

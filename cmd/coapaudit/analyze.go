@@ -135,7 +135,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if err != nil {
 		return err
 	}
-	if err := af.withRules(&opts, func(f *rules.Finding) {
+	if err := af.withRules(e, &opts, func(f *rules.Finding) {
 		rep.finding(f)
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err

@@ -114,15 +114,21 @@ func (a *auditFlags) register(cmd *cobra.Command) {
 }
 
 // withRules sets opts to run every rule with the --profile, and sends each
-// finding to w.
-func (c *commonFlags) withRules(opts *analysis.Options, w func(*rules.Finding)) error {
+// finding to w. A security context that does not match the traffic
+// (keys-mismatch) is also said on stderr: the user gave a wrong key.
+func (c *commonFlags) withRules(e *env, opts *analysis.Options, w func(*rules.Finding)) error {
 	prof, err := rules.ParseProfile(c.profile)
 	if err != nil {
 		return usageErr("--profile: %v", err)
 	}
 	opts.Rules = rules.All()
 	opts.RulesConfig.Profile = prof
-	opts.OnFinding = w
+	opts.OnFinding = func(f *rules.Finding) {
+		if f.Rule == rules.KeysMismatch.ID {
+			warnf(e, "keys: %s", f.Message)
+		}
+		w(f)
+	}
 	return nil
 }
 

@@ -117,7 +117,7 @@ func runLive(e *env, lf *liveFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := lf.withRules(&opts, func(f *rules.Finding) {
+	if err := lf.withRules(e, &opts, func(f *rules.Finding) {
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err
 		}
