@@ -193,9 +193,7 @@ func (k *keyTable) observe(pk *Packet) (id uint16, learnt bool) {
 		c.good, settled = true, true
 	}
 	if c.good && (settled || newPair) {
-		k.release(func(h *heldForgery) bool {
-			return h.pair.ctx == id && (settled || h.pair == newKeyPair(id, pk.Src, pk.Dst))
-		})
+		k.release(func(h *heldForgery) bool { return h.pair.ctx == id && k.pairs.has(h.pair) })
 	}
 	return id, settled || newPair
 }

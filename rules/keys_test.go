@@ -199,22 +199,31 @@ func TestForgeryHeldUntilKeyProven(t *testing.T) {
 // between is a forgery that could have happened, not one that did.
 func TestForgeryNeedsVerifiedPair(t *testing.T) {
 	ctx, keys := testContext(t)
-	tr := newTrace()
-	tr.oscoreExchanges(t, ctx, client, 0, 1, 6, nil)
-	other := "10.0.0.9:40000"
-	req, _, err := ctx.ProtectRequest(message(decode.Confirmable, decode.CodeGET, 500, "zz", "", str(decode.OptURIPath, "temp")), 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req[len(req)-1] ^= 1
-	frame := tr.add(2*time.Second, other, proxy, req)
-	fs := tr.run(t, keys, rules.Config{})
-	u := of(fs, "oscore-unverified")
-	if len(u) != 1 || u[0].Severity != rules.Medium || u[0].Certainty != rules.Could || !containsAll(u[0].Frames, []int{frame}) {
-		t.Fatalf("oscore-unverified findings %v, want one medium could on frame %d", u, frame)
-	}
-	if n := len(of(fs, "keys-mismatch")); n != 0 {
-		t.Errorf("%d keys-mismatch findings", n)
+	for _, first := range []bool{true, false} {
+		t.Run(fmt.Sprint("failure first ", first), func(t *testing.T) {
+			tr := newTrace()
+			req, _, err := ctx.ProtectRequest(message(decode.Confirmable, decode.CodeGET, 500, "zz", "", str(decode.OptURIPath, "temp")), 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req[len(req)-1] ^= 1
+			other, frame := "10.0.0.9:40000", 0
+			if first {
+				frame = tr.add(0, other, proxy, req)
+			}
+			tr.oscoreExchanges(t, ctx, client, time.Second, 1, 6, nil)
+			if !first {
+				frame = tr.add(2*time.Second, other, proxy, req)
+			}
+			fs := tr.run(t, keys, rules.Config{})
+			u := of(fs, "oscore-unverified")
+			if len(u) != 1 || u[0].Severity != rules.Medium || u[0].Certainty != rules.Could || !containsAll(u[0].Frames, []int{frame}) {
+				t.Fatalf("oscore-unverified findings %v, want one medium could on frame %d", u, frame)
+			}
+			if n := len(of(fs, "keys-mismatch")); n != 0 {
+				t.Errorf("%d keys-mismatch findings", n)
+			}
+		})
 	}
 }
 
