@@ -111,8 +111,10 @@ type Stats struct {
 	Skipped map[string]string
 	// Dropped counts, per rule, state pushed out of a full table.
 	Dropped map[string]int
-	// Suppressed counts, per rule, findings over Config.MaxFindings.
-	Suppressed map[string]int
+	// Suppressed counts, per rule, findings over Config.MaxFindings;
+	// SuppressedBySeverity counts them by severity.
+	Suppressed           map[string]int
+	SuppressedBySeverity [High + 1]int
 	// Invalid counts findings a rule reported without evidence frames
 	// or message; they are not passed on.
 	Invalid int
@@ -285,6 +287,25 @@ func (r *Runner) Close() {
 	}
 }
 
+// Total returns the findings at each severity (index Info..High),
+// reported or suppressed: what a verdict counts.
+func (s *Stats) Total() [High + 1]int {
+	t := s.BySeverity
+	for i, n := range s.SuppressedBySeverity {
+		t[i] += n
+	}
+	return t
+}
+
+// SuppressedTotal returns the number of findings suppressed.
+func (s *Stats) SuppressedTotal() int {
+	n := 0
+	for _, v := range s.Suppressed {
+		n += v
+	}
+	return n
+}
+
 // Stats returns the counters so far.
 func (r *Runner) Stats() Stats {
 	s := r.stats
@@ -345,6 +366,13 @@ func (p *Pass) Report(f Finding) {
 	}
 	if p.findings >= r.cfg.MaxFindings {
 		r.stats.Suppressed[p.Rule.ID]++
+		sev := f.Severity
+		if sev == 0 {
+			sev = p.Rule.Severity
+		}
+		if sev <= High {
+			r.stats.SuppressedBySeverity[sev]++
+		}
 		return
 	}
 	p.findings++

@@ -104,13 +104,25 @@ func (c *commonFlags) keyring() (*oscore.Keyring, error) {
 	return kr, nil
 }
 
-// auditOptions turns on the rules with the --profile, and --fail-on.
+// auditFlags are --fail-on and --max-findings.
 type auditFlags struct {
-	failOn string
+	failOn      string
+	maxFindings int
 }
 
 func (a *auditFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&a.failOn, "fail-on", "none", "exit with status 1 when a finding reaches this severity: info, low, medium, high or none")
+	cmd.Flags().IntVar(&a.maxFindings, "max-findings", 10000, "findings per rule at most; more are counted in the summary (findings_suppressed) and in the verdict, not written")
+}
+
+// audit sets the cap on findings in opts and returns the --fail-on
+// severity (0 for none).
+func (a *auditFlags) audit(opts *analysis.Options) (rules.Severity, error) {
+	if a.maxFindings < 1 {
+		return 0, usageErr("--max-findings %d: want at least 1", a.maxFindings)
+	}
+	opts.RulesConfig.MaxFindings = a.maxFindings
+	return parseFailOn(a.failOn)
 }
 
 // withRules sets opts to run every rule with the --profile, and sends each

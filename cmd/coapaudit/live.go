@@ -113,7 +113,7 @@ func runLive(e *env, lf *liveFlags) error {
 		w = export.Multi{w, dir}
 	}
 	var writeErr error
-	failSev, err := parseFailOn(lf.failOn)
+	failSev, err := lf.audit(&opts)
 	if err != nil {
 		return err
 	}
