@@ -134,7 +134,9 @@ type keyTable struct {
 	ids   map[string]uint16
 	ctxs  []*keyContext // ids count from 1
 	pairs *boundedSet[keyPair]
+	// held[start:] are the findings held, oldest first.
 	held  []heldForgery
+	start int
 	max   int
 }
 
@@ -151,17 +153,17 @@ func (k *keyTable) get(id uint16) *keyContext {
 
 // observe counts pk, an OSCORE message a key was tried on, against its
 // context and returns the context's id (noKeyContext when there is none
-// or it does not count). It reports learnt when a context settled or a
-// context verified its first message between two endpoints.
-func (k *keyTable) observe(pk *Packet) (id uint16, learnt bool) {
+// or it does not count). Held findings that the message proves are
+// reported.
+func (k *keyTable) observe(pk *Packet) uint16 {
 	r := pk.OSCORE
 	if r == nil || !r.Tried || r.Context == "" || !r.IsRequest && r.RequestFrame == 0 {
-		return noKeyContext, false // a guessed response is no evidence about a context
+		return noKeyContext // a guessed response is no evidence about a context
 	}
 	id, ok := k.ids[r.Context]
 	if !ok {
 		if len(k.ctxs) >= min(k.max, maxKeyContext) {
-			return noKeyContext, false
+			return noKeyContext
 		}
 		k.ctxs = append(k.ctxs, &keyContext{name: r.Context})
 		id = uint16(len(k.ctxs))
@@ -184,7 +186,7 @@ func (k *keyTable) observe(pk *Packet) (id uint16, learnt bool) {
 		if len(c.evidence) < keysEvidence {
 			c.evidence = append(c.evidence, pk.Frame)
 		}
-		return id, false
+		return id
 	}
 	c.verified[dir]++
 	newPair := k.pairs.add(newKeyPair(id, pk.Src, pk.Dst))
@@ -192,10 +194,10 @@ func (k *keyTable) observe(pk *Packet) (id uint16, learnt bool) {
 	if t, v := c.totals(); !c.good && v >= keysSettle && v*100 >= t*keysMinShare {
 		c.good, settled = true, true
 	}
-	if c.good && (settled || newPair) {
+	if c.good && (settled || newPair) && len(k.held) > k.start {
 		k.release(func(h *heldForgery) bool { return h.pair.ctx == id && k.pairs.has(h.pair) })
 	}
-	return id, settled || newPair
+	return id
 }
 
 // proven reports whether a verification failure of context id between a
@@ -217,9 +219,15 @@ func (k *keyTable) hold(p *Pass, f Finding, id uint16, pk *Packet, weaken func(*
 		p.Report(f)
 		return
 	}
-	if len(k.held) >= min(k.max, keysMaxHeld) {
-		old := k.held[0]
-		k.held = append(k.held[:0], k.held[1:]...)
+	if len(k.held)-k.start >= min(k.max, keysMaxHeld) {
+		old := k.held[k.start]
+		k.held[k.start] = heldForgery{}
+		k.start++
+		if k.start >= len(k.held)/2 {
+			n := copy(k.held, k.held[k.start:])
+			clear(k.held[n:])
+			k.held, k.start = k.held[:n], 0
+		}
 		k.decide(&old, false)
 	}
 	h.f.Frames = append([]int(nil), f.Frames...)
@@ -247,7 +255,7 @@ func (k *keyTable) decide(h *heldForgery, final bool) {
 func (k *keyTable) release(match func(*heldForgery) bool) {
 	keep := k.held[:0]
 	var out []heldForgery
-	for _, h := range k.held {
+	for _, h := range k.held[k.start:] {
 		if match(&h) {
 			out = append(out, h)
 			continue
@@ -255,7 +263,7 @@ func (k *keyTable) release(match func(*heldForgery) bool) {
 		keep = append(keep, h)
 	}
 	clear(k.held[len(keep):])
-	k.held = keep
+	k.held, k.start = keep, 0
 	for i := range out {
 		out[i].p.Report(out[i].f)
 	}
@@ -263,8 +271,8 @@ func (k *keyTable) release(match func(*heldForgery) bool) {
 
 // finish decides every held finding at the end of the capture.
 func (k *keyTable) finish() {
-	held := k.held
-	k.held = nil
+	held := k.held[k.start:]
+	k.held, k.start = nil, 0
 	for i := range held {
 		k.decide(&held[i], true)
 	}

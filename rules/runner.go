@@ -146,7 +146,7 @@ type Runner struct {
 	forwarders *boundedSet[netip.AddrPort] // proxies seen with a server leg
 	sources    *boundedSet[netip.AddrPort] // endpoints proxies send from
 	caches     *boundedSet[netip.AddrPort] // proxies seen serving from a cache
-	version    uint64                      // bumped when the sets above grow, or keys prove themselves
+	version    uint64                      // bumped when the sets above grow
 
 	// keys follows whether each OSCORE security context matches the
 	// traffic, and holds the findings that rest on its verification
@@ -210,10 +210,7 @@ func (r *Runner) Packet(p *Packet) {
 		r.start = ns
 	}
 	r.now = max(r.now, ns)
-	key, learnt := r.keys.observe(p)
-	if learnt {
-		r.version++
-	}
+	key := r.keys.observe(p)
 	if p.CoAP != nil && len(p.CoAP.Raw) >= 4 {
 		r.idx.add(p, key)
 	}
@@ -472,7 +469,6 @@ func (p *Pass) ConfiguredProxy(a netip.AddrPort) bool {
 }
 
 // Learned returns a number that grows whenever the runner learns a new
-// proxy, forwarding proxy or proxy source, or an OSCORE security context
-// proves that it matches the traffic: rules holding exchanges for that
-// knowledge recheck them when it changes.
+// proxy, forwarding proxy or proxy source: rules holding exchanges for
+// that knowledge recheck them when it changes.
 func (p *Pass) Learned() uint64 { return p.r.version }
