@@ -49,6 +49,7 @@ const (
 	keysMinShare  = 10
 	keysEvidence  = 8
 	keysMaxHeld   = 4096
+	keysMaxScan   = 64 // contexts searched for the one of an endpoint pair
 	dirRequest    = 0
 	dirResponse   = 1
 	noKeyContext  = 0
@@ -169,6 +170,9 @@ func (k *keyTable) observe(pk *Packet) uint16 {
 		id = uint16(len(k.ctxs))
 		k.ids[r.Context] = id
 	}
+	if !r.Verified {
+		id = k.pairContext(id, pk.Src, pk.Dst)
+	}
 	c := k.ctxs[id-1]
 	dir := dirResponse
 	if r.IsRequest {
@@ -195,7 +199,24 @@ func (k *keyTable) observe(pk *Packet) uint16 {
 		c.good, settled = true, true
 	}
 	if c.good && (settled || newPair) && len(k.held) > k.start {
-		k.release(func(h *heldForgery) bool { return h.pair.ctx == id && k.pairs.has(h.pair) })
+		k.release(func(h *heldForgery) bool { return k.proven(h.pair.ctx, h.pair.a, h.pair.b, false) })
+	}
+	return id
+}
+
+// pairContext returns the context a failure between a and b is
+// attributed to: id, the first context the OSCORE layer tried, unless
+// another one verified messages between the two endpoints (with several
+// contexts for one kid, each failed on a forgery, and the endpoints' own
+// is the one that failed). With many contexts id is kept.
+func (k *keyTable) pairContext(id uint16, a, b netip.AddrPort) uint16 {
+	if len(k.ctxs) == 1 || len(k.ctxs) > keysMaxScan || k.pairs.has(newKeyPair(id, a, b)) {
+		return id
+	}
+	for i := range k.ctxs {
+		if other := uint16(i + 1); k.pairs.has(newKeyPair(other, a, b)) {
+			return other
+		}
 	}
 	return id
 }
@@ -204,6 +225,7 @@ func (k *keyTable) observe(pk *Packet) uint16 {
 // and b proves a forgery: the context matches the traffic (settled, or at
 // the end not a mismatch) and verified another message between the two.
 func (k *keyTable) proven(id uint16, a, b netip.AddrPort, final bool) bool {
+	id = k.pairContext(id, a, b)
 	c := k.get(id)
 	if c == nil || !c.good && (!final || c.mismatch()) {
 		return false
@@ -238,7 +260,7 @@ func (k *keyTable) hold(p *Pass, f Finding, id uint16, pk *Packet, weaken func(*
 // the context does not match the traffic, and otherwise reports it
 // weakened: its context verified no other message between its endpoints.
 func (k *keyTable) decide(h *heldForgery, final bool) {
-	c := k.get(h.pair.ctx)
+	c := k.get(k.pairContext(h.pair.ctx, h.pair.a, h.pair.b))
 	switch {
 	case k.proven(h.pair.ctx, h.pair.a, h.pair.b, final):
 		h.p.Report(h.f)
@@ -284,8 +306,8 @@ func (k *keyTable) finish() {
 // one that verified nothing else between pk's endpoints gets f reported
 // after weaken has made it a claim of what could have happened.
 func (p *Pass) reportForgery(f Finding, pk *Packet, weaken func(*Finding)) {
-	id, ok := p.r.keys.ids[pk.OSCORE.Context]
-	if !ok {
+	id := p.r.pktKey
+	if id == noKeyContext {
 		weaken(&f)
 		p.Report(f)
 		return

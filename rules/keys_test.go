@@ -247,3 +247,38 @@ func TestKeysTooFewToJudge(t *testing.T) {
 		}
 	}
 }
+
+// With two contexts for one kid, a forgery fails both and the OSCORE
+// layer names the first; it is counted against the context that verifies
+// the endpoints' other messages, so the unused context is no mismatch and
+// the forgeries are proven.
+func TestForgeryWithSeveralContextsForOneKid(t *testing.T) {
+	ctx, _ := testContext(t)
+	other := testParams()
+	other.Name, other.MasterSecret[0] = "other", 99
+	keys := keyringOf(t, []oscore.Params{other, testParams()})
+	tr := newTrace()
+	tr.oscoreExchanges(t, ctx, client, 0, 1, 6, nil)
+	var forged []int
+	for i := range 4 {
+		req, _, err := ctx.ProtectRequest(message(decode.Confirmable, decode.CodePUT, uint16(300+i), fmt.Sprint("f", i), "open", str(decode.OptURIPath, "valve")), uint64(50+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req[len(req)-1] ^= 1
+		forged = append(forged, tr.add(time.Second+time.Duration(i)*100*time.Millisecond, proxyOut, server, req))
+	}
+	fs := tr.run(t, keys, rules.Config{})
+	if mm := of(fs, "keys-mismatch"); len(mm) != 0 {
+		t.Errorf("keys-mismatch findings %v", mm)
+	}
+	u := of(fs, "oscore-unverified")
+	if len(u) != len(forged) {
+		t.Fatalf("%d oscore-unverified findings, want %d: %v", len(u), len(forged), u)
+	}
+	for _, f := range u {
+		if f.Severity != rules.High || f.Certainty != rules.Did {
+			t.Errorf("forgery not proven: %v", f)
+		}
+	}
+}

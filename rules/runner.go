@@ -150,8 +150,10 @@ type Runner struct {
 
 	// keys follows whether each OSCORE security context matches the
 	// traffic, and holds the findings that rest on its verification
-	// failures until it is known.
-	keys *keyTable
+	// failures until it is known; pktKey is the context of the packet
+	// the hooks see.
+	keys   *keyTable
+	pktKey uint16
 }
 
 // NewRunner returns a Runner of rules (rules.All() for every rule) that
@@ -210,9 +212,9 @@ func (r *Runner) Packet(p *Packet) {
 		r.start = ns
 	}
 	r.now = max(r.now, ns)
-	key := r.keys.observe(p)
+	r.pktKey = r.keys.observe(p)
 	if p.CoAP != nil && len(p.CoAP.Raw) >= 4 {
-		r.idx.add(p, key)
+		r.idx.add(p, r.pktKey)
 	}
 	for _, ps := range r.pkt {
 		ps.packet(p)
