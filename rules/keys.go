@@ -22,7 +22,11 @@ least 4 messages that verified fewer than a tenth of them does not
 match. Such a context gets this one finding, with its counts per
 direction, and none of its verification failures is reported as a
 forgery. A verification failure proves a forgery only when the same
-context verified other messages between the same two endpoints.`,
+context verified other messages between the same two endpoints. A
+failure counts against the context that verified the endpoints' other
+messages, or else against the first context the kid leads to: with
+several contexts for one kid, an unused one is not blamed for the
+forgeries of the others' traffic.`,
 	Threat:   Usage,
 	Severity: Low,
 	Seed:     "2.1.1.1",
