@@ -278,6 +278,9 @@ func (e *Engine) Finish() *export.Summary {
 	}
 	if e.runner != nil {
 		e.runner.Close()
+		if st := e.runner.Stats(); st.SuppressedTotal() > 0 {
+			e.sum.FindingsSuppressed, e.sum.FindingsSuppressedBy = st.SuppressedTotal(), st.Suppressed
+		}
 	}
 	e.finishLeaks()
 	s := &e.sum

@@ -26,10 +26,15 @@ type Summary struct {
 	// Anomalies found in frames that still decoded.
 	Anomalies int `json:"anomalies"`
 
-	Exchanges       int `json:"exchanges"`
-	Findings        int `json:"findings"`
-	Decrypted       int `json:"decrypted"`
-	DecryptFailures int `json:"decrypt_failures"`
+	Exchanges int `json:"exchanges"`
+	// Findings counts finding records written; FindingsSuppressed those a
+	// rule reported past its cap (rules.Config.MaxFindings), which have no
+	// record, and FindingsSuppressedBy the same per rule.
+	Findings             int            `json:"findings"`
+	FindingsSuppressed   int            `json:"findings_suppressed,omitempty"`
+	FindingsSuppressedBy map[string]int `json:"findings_suppressed_by,omitempty"`
+	Decrypted            int            `json:"decrypted"`
+	DecryptFailures      int            `json:"decrypt_failures"`
 	// Evictions of per-flow state, by cause.
 	Evicted map[string]int `json:"evicted,omitempty"`
 
@@ -61,7 +66,8 @@ func (s *Summary) AppendJSON(dst []byte) []byte {
 
 var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_frames", "other_frames",
 	"heuristic_frames", "ip_fragments", "ip_reassembled", "anomalies", "exchanges", "findings",
-	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted"}
+	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted",
+	"findings_suppressed", "findings_suppressed_by"}
 
 func (s *Summary) CSVHeader() []string { return summaryHeader }
 
@@ -70,7 +76,8 @@ func (s *Summary) CSVRow(dst []string) []string {
 	return append(dst, it(s.Frames), it(s.CoAPFrames), it(s.DTLSFrames), it(s.MalformedFrames), it(s.OtherFrames),
 		it(s.HeuristicFrames), it(s.IPFragments), it(s.IPReassembled), it(s.Anomalies), it(s.Exchanges), it(s.Findings),
 		it(s.Decrypted), it(s.DecryptFailures), strconv.FormatBool(s.Truncated),
-		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted))
+		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted),
+		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy))
 }
 
 func joinList(l []string) string {

@@ -360,7 +360,11 @@ func (t *Tracker) diffResponse(up, d *hop, sm, cm *decode.Message, sframe, cfram
 		return // a response of the proxy's own: its payload and options are too
 	}
 	if !blockwise(sm) && !blockwise(cm) && !bytes.Equal(sm.Payload, cm.Payload) {
-		add("payload", fmtBytes(cm.Payload), fmtBytes(sm.Payload), "")
+		field := "payload"
+		if sm.HasOption(decode.OptOSCORE) {
+			field = "ciphertext"
+		}
+		add(field, fmtBytes(cm.Payload), fmtBytes(sm.Payload), "")
 	}
 	t.diffOptions(cm, sm, func(id decode.OptionID, cv, sv string) {
 		allowed := ""

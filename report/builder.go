@@ -86,6 +86,14 @@ type Builder struct {
 	findings     []*rules.Finding
 	bySeverity   [rules.High + 1]int
 	totalFinding int
+	// byRule sums up, per rule, every finding of medium severity or
+	// above, kept or not; ruleOrder lists the rules as they first came.
+	byRule    map[string]*ruleSum
+	ruleOrder []string
+	// suppressed counts findings the rules reported past their cap, which
+	// have no record: by severity, and per rule.
+	suppressed   [rules.High + 1]int
+	suppressedBy map[string]int
 	// proven counts findings of medium severity or above that the
 	// capture proves (Certainty Did).
 	proven int
@@ -351,6 +359,9 @@ func (b *Builder) AddFinding(f *rules.Finding) {
 	if f.Severity >= rules.Medium && f.Certainty == rules.Did {
 		b.proven++
 	}
+	if f.Severity >= rules.Medium {
+		b.sumRule(f)
+	}
 	b.keepFinding(f)
 	if f.Severity < rules.High || f.Exchange == "" {
 		return
@@ -372,6 +383,35 @@ func (b *Builder) AddFinding(f *rules.Finding) {
 			b.wanted[f.Exchange] = append(fs, f)
 		}
 	}
+}
+
+// ruleSum is what the verdict says of one rule: its highest severity, how
+// many findings it made and the first one's message.
+type ruleSum struct {
+	sev   rules.Severity
+	n     int
+	first string
+}
+
+func (b *Builder) sumRule(f *rules.Finding) {
+	if b.byRule == nil {
+		b.byRule = map[string]*ruleSum{}
+	}
+	r := b.byRule[f.Rule]
+	if r == nil {
+		r = &ruleSum{sev: f.Severity, first: f.Message}
+		b.byRule[f.Rule] = r
+		b.ruleOrder = append(b.ruleOrder, f.Rule)
+	}
+	r.n++
+	r.sev = max(r.sev, f.Severity)
+}
+
+// SetSuppressed counts the findings the rules reported past their cap
+// (rules.Stats.SuppressedBySeverity and Suppressed): they have no record,
+// but the verdict counts them.
+func (b *Builder) SetSuppressed(bySeverity [rules.High + 1]int, byRule map[string]int) {
+	b.suppressed, b.suppressedBy = bySeverity, byRule
 }
 
 func (c *chart) note(f *rules.Finding) {

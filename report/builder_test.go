@@ -3,6 +3,7 @@ package report
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,48 @@ func TestBuilderFindingBeforeExchange(t *testing.T) {
 	}
 	if !b.charted[0].evidence[2] || !b.charted[1].evidence[37] {
 		t.Error("evidence frames not noted")
+	}
+}
+
+// The verdict counts every finding: those past the list's cap and those
+// the rules suppressed past theirs; the per-rule sentences count all of a
+// rule's findings, not only those listed.
+func TestVerdictCountsEveryFinding(t *testing.T) {
+	b := New(Options{MaxFindings: 10})
+	for i := range 100 {
+		sev := rules.Medium
+		if i >= 95 {
+			sev = rules.High
+		}
+		b.AddFinding(&rules.Finding{ID: "F" + strconv.Itoa(i), Rule: "r" + strconv.Itoa(int(sev)), Severity: sev, Frames: []int{i + 1}, Message: "m" + strconv.Itoa(i)})
+	}
+	var sup [rules.High + 1]int
+	sup[rules.Low] = 7
+	b.SetSuppressed(sup, map[string]int{"flood": 7})
+	p := b.page()
+	if want := "Attack evidence: 5 high-severity findings and 95 medium-severity ones."; p.Headline != want {
+		t.Errorf("headline %q, want %q", p.Headline, want)
+	}
+	got := map[string]int{}
+	for _, c := range p.Counts {
+		got[c.Name] = c.N
+	}
+	if got["high"] != 5 || got["medium"] != 95 || got["low"] != 7 || got["info"] != 0 {
+		t.Errorf("counts %v", got)
+	}
+	if len(p.Misbehaved) != 2 || !strings.Contains(p.Misbehaved[0], "m95 (and 4 more like it)") || !strings.Contains(p.Misbehaved[1], "m0 (and 94 more like it)") {
+		t.Errorf("per-rule sentences %q", p.Misbehaved)
+	}
+	found := false
+	for _, f := range p.Facts {
+		if f[0] == "Suppressed findings" && strings.HasPrefix(f[1], "7 past the cap of findings per rule (flood 7)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("facts %q do not show the suppressed findings", p.Facts)
+	}
+	if p.MoreFindings != 90 {
+		t.Errorf("%d findings not listed, want 90", p.MoreFindings)
 	}
 }

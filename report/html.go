@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -168,7 +169,13 @@ func plural(n int, one, many string) string {
 
 // verdict writes the plain-language top of the page.
 func (b *Builder) verdict(p *page) {
-	hi, med := b.bySeverity[rules.High], b.bySeverity[rules.Medium]
+	count := b.bySeverity
+	total := b.totalFinding
+	for i, n := range b.suppressed {
+		count[i] += n
+		total += n
+	}
+	hi, med := count[rules.High], count[rules.Medium]
 	switch {
 	case hi > 0:
 		p.Level = "high"
@@ -179,15 +186,15 @@ func (b *Builder) verdict(p *page) {
 	case med > 0:
 		p.Level = "medium"
 		p.Headline = fmt.Sprintf("Weaknesses found: %s about what an intermediary could do unnoticed.", plural(med, "medium-severity finding", "medium-severity findings"))
-	case b.totalFinding > 0:
+	case total > 0:
 		p.Level = "low"
-		p.Headline = fmt.Sprintf("No serious finding: %s of low severity or for information.", plural(b.totalFinding, "finding", "findings"))
+		p.Headline = fmt.Sprintf("No serious finding: %s of low severity or for information.", plural(total, "finding", "findings"))
 	default:
 		p.Level = "ok"
 		p.Headline = "No findings: nothing in this capture breaks the audited rules."
 	}
 	for _, s := range []rules.Severity{rules.High, rules.Medium, rules.Low, rules.Info} {
-		p.Counts = append(p.Counts, sevCount{s.String(), b.bySeverity[s], s.String()})
+		p.Counts = append(p.Counts, sevCount{s.String(), count[s], s.String()})
 	}
 
 	n := b.exchanges
@@ -209,30 +216,12 @@ func (b *Builder) verdict(p *page) {
 
 	// One sentence per rule that fired at medium or above, most severe
 	// first, with the first message as the example.
-	type ruleSum struct {
-		sev   rules.Severity
-		n     int
-		first *rules.Finding
-	}
-	by := map[string]*ruleSum{}
-	var order []string
-	for _, f := range b.findings {
-		if f.Severity < rules.Medium {
-			continue
-		}
-		r := by[f.Rule]
-		if r == nil {
-			r = &ruleSum{sev: f.Severity, first: f}
-			by[f.Rule] = r
-			order = append(order, f.Rule)
-		}
-		r.n++
-		r.sev = max(r.sev, f.Severity)
-	}
+	by := b.byRule
+	order := slices.Clone(b.ruleOrder)
 	slices.SortStableFunc(order, func(a, c string) int { return cmp.Compare(by[c].sev, by[a].sev) })
 	for _, name := range order {
 		r := by[name]
-		s := r.first.Message
+		s := r.first
 		if r.n > 1 {
 			s = fmt.Sprintf("%s (and %s like it)", s, plural(r.n-1, "more", "more"))
 		}
@@ -259,6 +248,21 @@ func (b *Builder) verdict(p *page) {
 			p.Facts = append(p.Facts, [2]string{"Truncated", "the capture ends early: " + s.TruncatedError})
 		}
 	}
+	if n := total - b.totalFinding; n > 0 {
+		p.Facts = append(p.Facts, [2]string{"Suppressed findings", SuppressedText(n, b.suppressedBy)})
+	}
+}
+
+// SuppressedText says how many findings were suppressed, and by which
+// rules: "12 past the cap of findings per rule (request-flood 12), counted
+// above, in no record".
+func SuppressedText(n int, by map[string]int) string {
+	ids := slices.Sorted(maps.Keys(by))
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id + " " + strconv.Itoa(by[id])
+	}
+	return strconv.Itoa(n) + " past the cap of findings per rule (" + strings.Join(parts, ", ") + "), counted above, in no record"
 }
 
 func (b *Builder) findingGroups(p *page) {

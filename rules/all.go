@@ -38,6 +38,8 @@ func All() []*Rule {
 		ProxyURIPath,
 		// malformed input
 		MalformedMessage,
+		// usage: keys that do not match the traffic
+		KeysMismatch,
 	}
 }
 

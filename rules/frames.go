@@ -37,6 +37,9 @@ type FrameInfo struct {
 	Observe uint32
 	MaxAge  uint32
 	Flags   FrameFlags
+	// keyCtx is the runner's id of the OSCORE security context tried on
+	// the frame (0: none).
+	keyCtx uint16
 }
 
 // Has reports whether all of flags are set.
@@ -181,6 +184,7 @@ type frameData struct {
 	code       decode.Code
 	mid        uint16
 	flags      FrameFlags
+	keyCtx     uint16
 	size       int32
 	payloadLen int32
 	content    uint64
@@ -247,8 +251,9 @@ func mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
-// add records p, which must carry a CoAP message with a decoded header.
-func (ix *frameIndex) add(p *Packet) {
+// add records p, which must carry a CoAP message with a decoded header,
+// and key, the id of the security context tried on it.
+func (ix *frameIndex) add(p *Packet, key uint16) {
 	m := p.CoAP
 	ix.added++
 	if ix.added > len(ix.e) && ix.mask+1 < ix.max {
@@ -260,6 +265,7 @@ func (ix *frameIndex) add(p *Packet) {
 	d.typ, d.code, d.mid = m.Type, m.Code, m.MessageID
 	d.size, d.payloadLen = int32(p.Size), int32(len(m.Payload))
 	d.content = contentHash(m.Code, m.Payload)
+	d.keyCtx = key
 	for i := range m.Options {
 		o := &m.Options[i]
 		d.opts.Add(o.ID)
@@ -315,7 +321,7 @@ func (ix *frameIndex) lookup(n int, src, dst netip.AddrPort) (FrameInfo, bool) {
 		return FrameInfo{
 			Frame: n, Time: time.Unix(0, e.ns), Type: d.typ, Code: d.code, MID: d.mid,
 			Size: int(d.size), PayloadLen: int(d.payloadLen), Content: d.content, Options: d.opts,
-			Observe: d.observe, MaxAge: d.maxAge, Flags: d.flags,
+			Observe: d.observe, MaxAge: d.maxAge, Flags: d.flags, keyCtx: d.keyCtx,
 		}, true
 	}
 	return FrameInfo{}, false

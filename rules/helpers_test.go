@@ -12,10 +12,21 @@ import (
 // keyring loads a shared key file (relative to the captures directory).
 func keyring(t testing.TB, rel string) *oscore.Keyring {
 	t.Helper()
+	return keyringOf(t, keyParams(t, rel))
+}
+
+// keyParams loads the contexts of a shared key file.
+func keyParams(t testing.TB, rel string) []oscore.Params {
+	t.Helper()
 	ps, err := oscore.LoadKeyFile(testenv.Capture(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ps
+}
+
+func keyringOf(t testing.TB, ps []oscore.Params) *oscore.Keyring {
+	t.Helper()
 	k, err := oscore.NewKeyring(ps)
 	if err != nil {
 		t.Fatal(err)
@@ -27,14 +38,21 @@ func keyring(t testing.TB, rel string) *oscore.Keyring {
 // findings and the engine.
 func runCapture(t testing.TB, keys string, cfg rules.Config, files ...string) ([]*rules.Finding, *analysis.Engine) {
 	t.Helper()
+	var k *oscore.Keyring
+	if keys != "" {
+		k = keyring(t, keys)
+	}
+	return runCaptureKeys(t, k, cfg, files...)
+}
+
+// runCaptureKeys is runCapture with a keyring (nil: no keys).
+func runCaptureKeys(t testing.TB, k *oscore.Keyring, cfg rules.Config, files ...string) ([]*rules.Finding, *analysis.Engine) {
+	t.Helper()
 	var paths []string
 	for _, f := range files {
 		paths = append(paths, testenv.Capture(t, f))
 	}
-	opts := analysis.Options{Rules: rules.All(), RulesConfig: cfg}
-	if keys != "" {
-		opts.Keys = keyring(t, keys)
-	}
+	opts := analysis.Options{Rules: rules.All(), RulesConfig: cfg, Keys: k}
 	var out []*rules.Finding
 	opts.OnFinding = func(f *rules.Finding) { out = append(out, f) }
 	e, err := analysis.RunFiles(paths, opts, nil, nil)

@@ -197,8 +197,8 @@ func TestFrameIndexTwoFiles(t *testing.T) {
 	c, d := netip.MustParseAddrPort("10.0.0.3:3"), netip.MustParseAddrPort("10.0.0.4:4")
 	m := &decode.Message{Version: 1, Type: decode.Confirmable, Code: decode.CodeGET, MessageID: 7, Raw: []byte{0x40, 1, 0, 7}}
 	t0 := time.Unix(1, 0)
-	ix.add(&Packet{Frame: 5, File: 0, Time: t0, Src: a, Dst: b, CoAP: m})
-	ix.add(&Packet{Frame: 5, File: 1, Time: t0.Add(time.Second), Src: c, Dst: d, CoAP: m})
+	ix.add(&Packet{Frame: 5, File: 0, Time: t0, Src: a, Dst: b, CoAP: m}, 0)
+	ix.add(&Packet{Frame: 5, File: 1, Time: t0.Add(time.Second), Src: c, Dst: d, CoAP: m}, 0)
 	if f, ok := ix.lookup(5, a, b); !ok || !f.Time.Equal(t0) {
 		t.Error("file 0's frame 5 lost to file 1's")
 	}
@@ -210,7 +210,7 @@ func TestFrameIndexTwoFiles(t *testing.T) {
 	}
 	// A frame 13 of file 0 lands in the same set and replaces the older
 	// entry, file 0's 5.
-	ix.add(&Packet{Frame: 13, File: 0, Time: t0.Add(2 * time.Second), Src: a, Dst: b, CoAP: m})
+	ix.add(&Packet{Frame: 13, File: 0, Time: t0.Add(2 * time.Second), Src: a, Dst: b, CoAP: m}, 0)
 	if _, ok := ix.lookup(5, a, b); ok {
 		t.Error("the older entry outlived its replacement")
 	}
@@ -318,7 +318,7 @@ func TestFrameIndexGrows(t *testing.T) {
 	const n = 10000
 	for i := 1; i <= n; i++ {
 		m.MessageID = uint16(i)
-		ix.add(&Packet{Frame: i, Time: time.Unix(int64(i), 0), Src: a, Dst: b, CoAP: m})
+		ix.add(&Packet{Frame: i, Time: time.Unix(int64(i), 0), Src: a, Dst: b, CoAP: m}, 0)
 	}
 	for i := 1; i <= n; i++ {
 		f, ok := ix.lookup(i, a, b)
@@ -328,7 +328,7 @@ func TestFrameIndexGrows(t *testing.T) {
 	}
 	// Past the maximum the oldest frames go.
 	for i := n + 1; i <= 3*n; i++ {
-		ix.add(&Packet{Frame: i, Time: time.Unix(int64(i), 0), Src: a, Dst: b, CoAP: m})
+		ix.add(&Packet{Frame: i, Time: time.Unix(int64(i), 0), Src: a, Dst: b, CoAP: m}, 0)
 	}
 	if len(ix.e) != 1<<14 {
 		t.Errorf("grew to %d entries, past the maximum", len(ix.e))

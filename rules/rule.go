@@ -18,7 +18,7 @@ type Rule struct {
 	// Doc says what the rule checks and why, first line a summary.
 	Doc string
 	// Threat is what the rule's findings are about: T1 to T6, replay,
-	// FR1.1, FR1.2 or malformed.
+	// FR1.1, FR1.2, malformed or usage.
 	Threat Threat
 	// Severity is the highest severity the rule reports; a finding may
 	// carry a lower one (an exposure it can only call possible, an error
@@ -82,7 +82,8 @@ type Threat string
 // Threats. T1 to T6 are the seed's threats (section 2.1); replay is
 // requirement A1.4/A1.8; FR1.1 and FR1.2 the functional requirements of
 // forwarding (section 2.2.1.2); malformed covers messages that do not
-// decode.
+// decode; usage covers how coapaudit was used, such as OSCORE keys that do
+// not match the traffic.
 const (
 	T1        Threat = "T1" // spoofing
 	T2        Threat = "T2" // delaying
@@ -94,12 +95,14 @@ const (
 	FR11      Threat = "FR1.1"
 	FR12      Threat = "FR1.2"
 	Malformed Threat = "malformed"
+	Usage     Threat = "usage"
 )
 
 var threatNames = map[Threat]string{
 	T1: "spoofing", T2: "delaying", T3: "withholding", T4: "flooding",
 	T5: "eavesdropping", T6: "traffic analysis", Replay: "replay",
 	FR11: "caching inhibited", FR12: "Proxy-Uri without path", Malformed: "malformed message",
+	Usage: "usage",
 }
 
 // Name returns what the threat is called ("spoofing" for T1).

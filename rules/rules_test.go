@@ -80,6 +80,7 @@ var fireAndQuiet = map[string][2]scenario{
 	"cache-allowed":        {fwdProxy, revKeys},
 	"proxy-uri-path":       {fwdProxy, revKeys},
 	"malformed-message":    {rawInputs, revKeys},
+	"keys-mismatch":        {evilWrongKey, evilKeys},
 }
 
 func TestEachRuleFiresAndStaysQuiet(t *testing.T) {

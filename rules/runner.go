@@ -111,8 +111,10 @@ type Stats struct {
 	Skipped map[string]string
 	// Dropped counts, per rule, state pushed out of a full table.
 	Dropped map[string]int
-	// Suppressed counts, per rule, findings over Config.MaxFindings.
-	Suppressed map[string]int
+	// Suppressed counts, per rule, findings over Config.MaxFindings;
+	// SuppressedBySeverity counts them by severity.
+	Suppressed           map[string]int
+	SuppressedBySeverity [High + 1]int
 	// Invalid counts findings a rule reported without evidence frames
 	// or message; they are not passed on.
 	Invalid int
@@ -146,6 +148,13 @@ type Runner struct {
 	sources    *boundedSet[netip.AddrPort] // endpoints proxies send from
 	caches     *boundedSet[netip.AddrPort] // proxies seen serving from a cache
 	version    uint64                      // bumped when the sets above grow
+
+	// keys follows whether each OSCORE security context matches the
+	// traffic, and holds the findings that rest on its verification
+	// failures until it is known; pktKey is the context of the packet
+	// the hooks see.
+	keys   *keyTable
+	pktKey uint16
 }
 
 // NewRunner returns a Runner of rules (rules.All() for every rule) that
@@ -161,6 +170,7 @@ func NewRunner(rules []*Rule, cfg Config, report func(*Finding)) (*Runner, error
 		forwarders: newBoundedSet[netip.AddrPort](cfg.MaxState),
 		sources:    newBoundedSet[netip.AddrPort](cfg.MaxState),
 		caches:     newBoundedSet[netip.AddrPort](cfg.MaxState),
+		keys:       newKeyTable(cfg.MaxState),
 		stats: Stats{
 			ByRule: map[string]int{}, Skipped: map[string]string{},
 			Dropped: map[string]int{}, Suppressed: map[string]int{},
@@ -204,8 +214,9 @@ func (r *Runner) Packet(p *Packet) {
 		r.start = ns
 	}
 	r.now = max(r.now, ns)
+	r.pktKey = r.keys.observe(p)
 	if p.CoAP != nil && len(p.CoAP.Raw) >= 4 {
-		r.idx.add(p)
+		r.idx.add(p, r.pktKey)
 		if c := p.CoAP.Code; c.IsResponse() {
 			r.sent.add(contentHash(c, p.CoAP.Payload), sentResponse{frame: p.Frame, ns: ns, to: p.Dst.Addr(), from: p.Src})
 		}
@@ -272,11 +283,31 @@ func (r *Runner) Close() {
 		return
 	}
 	r.closed = true
+	r.keys.finish()
 	for _, p := range r.passes {
 		if p.close != nil {
 			p.close()
 		}
 	}
+}
+
+// Total returns the findings at each severity (index Info..High),
+// reported or suppressed: what a verdict counts.
+func (s *Stats) Total() [High + 1]int {
+	t := s.BySeverity
+	for i, n := range s.SuppressedBySeverity {
+		t[i] += n
+	}
+	return t
+}
+
+// SuppressedTotal returns the number of findings suppressed.
+func (s *Stats) SuppressedTotal() int {
+	n := 0
+	for _, v := range s.Suppressed {
+		n += v
+	}
+	return n
 }
 
 // Stats returns the counters so far.
@@ -339,6 +370,13 @@ func (p *Pass) Report(f Finding) {
 	}
 	if p.findings >= r.cfg.MaxFindings {
 		r.stats.Suppressed[p.Rule.ID]++
+		sev := f.Severity
+		if sev == 0 {
+			sev = p.Rule.Severity
+		}
+		if sev <= High {
+			r.stats.SuppressedBySeverity[sev]++
+		}
 		return
 	}
 	p.findings++

@@ -59,7 +59,7 @@ func spoofedRequest(p *Pass, x *flows.Exchange, final bool) bool {
 	if f.Has(FrameOSCORE) {
 		fnd.Severity, fnd.Certainty = High, Did
 		how := "a proxy cannot protect a request of its own"
-		if f.Has(FrameTried) && !f.Has(FrameVerified) {
+		if p.verifyFailed(&f, l.From, l.To) {
 			how = "it fails OSCORE verification"
 		}
 		fnd.Message = "Proxy endpoint " + l.From.String() + " did send " + what(x) + " to " + l.To.String() +

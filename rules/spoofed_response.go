@@ -127,7 +127,7 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 	for _, f := range spoofed {
 		if f.Has(FrameOSCORE) {
 			protected = true
-			if f.Has(FrameTried) && !f.Has(FrameVerified) {
+			if p.verifyFailed(&f, c.To, c.From) {
 				unverified = true
 			}
 		}

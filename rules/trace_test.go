@@ -152,11 +152,7 @@ func withOption(t testing.TB, wire []byte, o opt) []byte {
 // Recipient ID 01) and the keyring that verifies it.
 func testContext(t testing.TB) (*oscore.Context, *oscore.Keyring) {
 	t.Helper()
-	p := oscore.Params{
-		Name: "test", SenderID: []byte{}, RecipientID: []byte{1},
-		MasterSecret: oscore.Secret{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
-		MasterSalt:   oscore.Secret{0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40},
-	}
+	p := testParams()
 	c, err := oscore.NewContext(p)
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +162,15 @@ func testContext(t testing.TB) (*oscore.Context, *oscore.Keyring) {
 		t.Fatal(err)
 	}
 	return c, k
+}
+
+// testParams returns testContext's parameters, in storage of their own.
+func testParams() oscore.Params {
+	return oscore.Params{
+		Name: "test", SenderID: []byte{}, RecipientID: []byte{1},
+		MasterSecret: oscore.Secret{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		MasterSalt:   oscore.Secret{0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40},
+	}
 }
 
 // Addresses of the synthetic traces.

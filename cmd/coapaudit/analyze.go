@@ -1,10 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks/collect"
+	"github.com/coapaudit/coapaudit/report"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -131,11 +130,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	defer rep.close()
 	var writeErr error
-	failSev, err := parseFailOn(af.failOn)
+	failSev, err := af.audit(&opts)
 	if err != nil {
 		return err
 	}
-	if err := af.withRules(&opts, func(f *rules.Finding) {
+	if err := af.withRules(e, &opts, func(f *rules.Finding) {
 		rep.finding(f)
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err
@@ -177,6 +176,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if text != nil {
 		text.report = eng.Report()
 		text.leaks = eng.LeakReport()
+		if run := eng.Rules(); run != nil {
+			text.stats = run.Stats()
+		}
 	}
 	ls := eng.Leaks()
 	for i := range ls {
@@ -210,11 +212,15 @@ type analyzeText struct {
 	report flows.Report
 	leaks  *collect.Report
 	buf    strings.Builder
-	// findings, kept to print first, by severity (at most maxTextFindings;
-	// the rest are counted).
-	findings     []*rules.Finding
-	moreFindings int
-	color        palette
+	// kept are the findings to print first, by severity: at most
+	// maxTextFindings, the most severe ones, each severity in the order
+	// reported. counts counts every finding record by severity; stats
+	// adds those the rules suppressed past their cap.
+	kept   [rules.High + 1][]*rules.Finding
+	nkept  int
+	counts [rules.High + 1]int
+	stats  rules.Stats
+	color  palette
 }
 
 const maxTextFindings = 500
@@ -224,11 +230,7 @@ const maxTextExchanges = 200
 func (t *analyzeText) Write(r export.Record) error {
 	switch r := r.(type) {
 	case export.Finding:
-		if len(t.findings) >= maxTextFindings {
-			t.moreFindings++
-			return nil
-		}
-		t.findings = append(t.findings, r.Finding)
+		t.keep(r.Finding)
 	case export.Exchange:
 		if t.shown >= maxTextExchanges {
 			t.more++
@@ -276,21 +278,62 @@ func (t *analyzeText) Write(r export.Record) error {
 
 func (t *analyzeText) Close() error { return nil }
 
-// writeFindings prints the findings, most severe first: what is exposed and
-// what misbehaved comes before the traffic that shows it.
+// keep counts f and keeps it to print when it is among the
+// maxTextFindings most severe so far: with the list full, it takes the
+// place of the latest of the least severe findings kept.
+func (t *analyzeText) keep(f *rules.Finding) {
+	s := min(f.Severity, rules.High)
+	t.counts[s]++
+	if t.nkept >= maxTextFindings {
+		low := rules.Severity(0)
+		for l := rules.Info; l < s; l++ {
+			if len(t.kept[l]) > 0 {
+				low = l
+				break
+			}
+		}
+		if low == 0 {
+			return
+		}
+		t.kept[low] = t.kept[low][:len(t.kept[low])-1]
+		t.nkept--
+	}
+	t.kept[s] = append(t.kept[s], f)
+	t.nkept++
+}
+
+// writeFindings prints the verdict, which counts every finding (those
+// suppressed past a rule's cap too), then the findings kept, most severe
+// first: what is exposed and what misbehaved comes before the traffic
+// that shows it.
 func (t *analyzeText) writeFindings() {
-	if len(t.findings) == 0 {
+	var total [rules.High + 1]int
+	records, all := 0, 0
+	for s := rules.Info; s <= rules.High; s++ {
+		total[s] = t.counts[s] + t.stats.SuppressedBySeverity[s]
+		records += t.counts[s]
+		all += total[s]
+	}
+	if all == 0 {
 		fmt.Fprint(t.w, "no findings\n\n")
 		return
 	}
-	slices.SortStableFunc(t.findings, func(a, b *rules.Finding) int { return cmp.Compare(b.Severity, a.Severity) })
-	counts := map[rules.Severity]int{}
-	for _, f := range t.findings {
-		counts[f.Severity]++
+	fmt.Fprintf(t.w, "%d findings: %d high, %d medium, %d low, %d info\n", all,
+		total[rules.High], total[rules.Medium], total[rules.Low], total[rules.Info])
+	if n := t.stats.SuppressedTotal(); n > 0 {
+		fmt.Fprintf(t.w, "suppressed: %s\n", report.SuppressedText(n, t.stats.Suppressed))
 	}
-	fmt.Fprintf(t.w, "%d findings: %d high, %d medium, %d low, %d info\n", len(t.findings)+t.moreFindings,
-		counts[rules.High], counts[rules.Medium], counts[rules.Low], counts[rules.Info])
-	for _, f := range t.findings {
+	for s := rules.High; s >= rules.Info; s-- {
+		t.writeFindingLines(t.kept[s])
+	}
+	if n := records - t.nkept; n > 0 {
+		fmt.Fprintf(t.w, "... and %d more findings of lower severity (use --format ndjson or csv for all)\n", n)
+	}
+	fmt.Fprintln(t.w)
+}
+
+func (t *analyzeText) writeFindingLines(fs []*rules.Finding) {
+	for _, f := range fs {
 		ex := f.Exchange
 		if ex == "" {
 			ex = "-"
@@ -298,10 +341,6 @@ func (t *analyzeText) writeFindings() {
 		sev := t.color.severity(f.Severity, fmt.Sprintf("%-6s", strings.ToUpper(f.Severity.String())))
 		fmt.Fprintf(t.w, "%s %-6s %-5s %-24s %-4s frames %s: %s\n", sev, f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames), f.Message)
 	}
-	if t.moreFindings > 0 {
-		fmt.Fprintf(t.w, "... and %d more findings (use --format ndjson or csv for all)\n", t.moreFindings)
-	}
-	fmt.Fprintln(t.w)
 }
 
 func writeSummaryLine(w io.Writer, s *export.Summary) error {
@@ -309,6 +348,9 @@ func writeSummaryLine(w io.Writer, s *export.Summary) error {
 		s.Frames, s.CoAPFrames, s.DTLSFrames, s.MalformedFrames, s.OtherFrames, s.Exchanges)
 	if s.Decrypted+s.DecryptFailures > 0 {
 		fmt.Fprintf(w, "; OSCORE %d decrypted, %d not verified", s.Decrypted, s.DecryptFailures)
+	}
+	if s.FindingsSuppressed > 0 {
+		fmt.Fprintf(w, "; %d findings suppressed", s.FindingsSuppressed)
 	}
 	if len(s.Evicted) > 0 {
 		fmt.Fprintf(w, "; evicted %v", s.Evicted)

@@ -104,25 +104,43 @@ func (c *commonFlags) keyring() (*oscore.Keyring, error) {
 	return kr, nil
 }
 
-// auditOptions turns on the rules with the --profile, and --fail-on.
+// auditFlags are --fail-on and --max-findings.
 type auditFlags struct {
-	failOn string
+	failOn      string
+	maxFindings int
 }
 
 func (a *auditFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&a.failOn, "fail-on", "none", "exit with status 1 when a finding reaches this severity: info, low, medium, high or none")
+	cmd.Flags().IntVar(&a.maxFindings, "max-findings", 10000, "findings per rule at most; more are counted in the summary (findings_suppressed) and in the verdict, not written")
+}
+
+// audit sets the cap on findings in opts and returns the --fail-on
+// severity (0 for none).
+func (a *auditFlags) audit(opts *analysis.Options) (rules.Severity, error) {
+	if a.maxFindings < 1 {
+		return 0, usageErr("--max-findings %d: want at least 1", a.maxFindings)
+	}
+	opts.RulesConfig.MaxFindings = a.maxFindings
+	return parseFailOn(a.failOn)
 }
 
 // withRules sets opts to run every rule with the --profile, and sends each
-// finding to w.
-func (c *commonFlags) withRules(opts *analysis.Options, w func(*rules.Finding)) error {
+// finding to w. A security context that does not match the traffic
+// (keys-mismatch) is also said on stderr: the user gave a wrong key.
+func (c *commonFlags) withRules(e *env, opts *analysis.Options, w func(*rules.Finding)) error {
 	prof, err := rules.ParseProfile(c.profile)
 	if err != nil {
 		return usageErr("--profile: %v", err)
 	}
 	opts.Rules = rules.All()
 	opts.RulesConfig.Profile = prof
-	opts.OnFinding = w
+	opts.OnFinding = func(f *rules.Finding) {
+		if f.Rule == rules.KeysMismatch.ID {
+			warnf(e, "keys: %s", f.Message)
+		}
+		w(f)
+	}
 	return nil
 }
 

@@ -50,6 +50,10 @@ func (r *htmlReport) finish(eng *analysis.Engine, sum *export.Summary) error {
 		return nil
 	}
 	r.b.SetLeakReport(eng.LeakReport())
+	if run := eng.Rules(); run != nil {
+		st := run.Stats()
+		r.b.SetSuppressed(st.SuppressedBySeverity, st.Suppressed)
+	}
 	r.b.SetSummary(sum)
 	w := bufio.NewWriter(r.f)
 	err := r.b.WriteHTML(w)

@@ -113,11 +113,11 @@ func runLive(e *env, lf *liveFlags) error {
 		w = export.Multi{w, dir}
 	}
 	var writeErr error
-	failSev, err := parseFailOn(lf.failOn)
+	failSev, err := lf.audit(&opts)
 	if err != nil {
 		return err
 	}
-	if err := lf.withRules(&opts, func(f *rules.Finding) {
+	if err := lf.withRules(e, &opts, func(f *rules.Finding) {
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err
 		}

@@ -23,7 +23,7 @@ func rulesCmd(e *env) *cobra.Command {
 		Long: `rules lists the checks analyze, live and view run, one per line: the rule
 ID that findings carry, the threat it addresses (T1 spoofing, T2 delaying,
 T3 withholding, T4 flooding, T5 eavesdropping, replay, FR1.1, FR1.2,
-malformed), the highest severity it reports, the section of
+malformed, usage), the highest severity it reports, the section of
 draft-hartke-core-e2e-security-reqs-03 it rests on, and what it needs
 (keys: OSCORE keys; exchanges: exchange tracking; proxy: traffic through
 a proxy). --doc prints each rule's whole documentation.`,
@@ -144,9 +144,9 @@ func failOn(sev rules.Severity, st rules.Stats) error {
 	if sev == 0 {
 		return nil
 	}
-	n := 0
+	n, total := 0, st.Total()
 	for s := sev; s <= rules.High; s++ {
-		n += st.BySeverity[s]
+		n += total[s]
 	}
 	if n == 0 {
 		return nil

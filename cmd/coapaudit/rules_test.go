@@ -75,4 +75,10 @@ func TestFailOn(t *testing.T) {
 	if !ok || ee.code != exitFindings {
 		t.Errorf("low with medium findings: %v", err)
 	}
+	// Findings suppressed past a rule's cap count as well.
+	st.SuppressedBySeverity[rules.High] = 3
+	err = failOn(rules.High, st)
+	if ee, ok := err.(*exitError); !ok || ee.code != exitFindings || !strings.Contains(err.Error(), "3 findings") {
+		t.Errorf("high with 3 suppressed high findings: %v", err)
+	}
 }
