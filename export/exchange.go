@@ -183,6 +183,9 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 		}
 		dst = append(dst, ']')
 	}
+	if e.Ambiguous {
+		dst = append(dst, `,"ambiguous":true`...)
+	}
 	return append(dst, '}')
 }
 

@@ -29,9 +29,10 @@ const (
 	evPayload                           // the same payload
 	evTiming                            // within the proxy's usual residence
 	evOSCOREOption                      // the same OSCORE option (Partial IV, kid), other bytes changed
+	evOrder                             // chosen by arrival order among equal candidates
 )
 
-var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing", "oscore-option"}
+var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing", "oscore-option", "order"}
 
 // names lists the facts in e.
 func (e evidence) names() []string {
@@ -520,7 +521,10 @@ func firstFrame(f []uint32) int {
 // unrelayed returns the earliest response that a leg after h received
 // and that no response to h's client relayed yet, or nil.
 func (t *Tracker) unrelayed(h *hop, now int64) *recentResp {
-	return t.downResp(h, now, func(r *recentResp) bool { return len(r.raw) > 0 })
+	return t.downResp(h, now, func(r *recentResp) bool {
+		d := t.hop(r.hop)
+		return len(r.raw) > 0 && d != nil && !d.ambiguous
+	})
 }
 
 // downResp returns the earliest response for which ok is true among the

@@ -174,6 +174,9 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	if len(x.links) > 0 {
 		e.Links = slices.Clone(x.links)
 	}
+	for _, h := range x.hops {
+		e.Ambiguous = e.Ambiguous || h.contested || h.ambiguous
+	}
 	for _, h := range ch {
 		e.Diff = append(e.Diff, h.diffs...)
 	}

@@ -102,6 +102,10 @@ type Exchange struct {
 	// Diff lists what a proxy changed between the legs: in the request
 	// it sent on, and in the responses it relayed (see Diff).
 	Diff []Diff `json:"diff,omitempty"`
+	// Ambiguous says that a leg of this exchange was, or could equally
+	// have been, linked to another client's identical request in flight
+	// at the same time: a leg missing here may be on that exchange.
+	Ambiguous bool `json:"ambiguous,omitempty"`
 }
 
 // Leg is one hop of an exchange: the requests From sent To and the

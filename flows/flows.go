@@ -208,6 +208,7 @@ type Stats struct {
 	// server-leg response whose content differs; DiffsOmitted
 	// differences past the cap per leg.
 	EvidenceLinks    uint64
+	AmbiguousLinks   uint64 // links chosen by arrival order among equal candidates
 	AlteredResponses uint64
 	DiffsOmitted     uint64
 

@@ -175,6 +175,10 @@ type hop struct {
 	// way, in either direction.
 	linkEv evidence
 	diffs  []Diff
+	// contested marks a request that another one could equally have
+	// been linked to; ambiguous a leg whose link rests on arrival order
+	// among such requests. No difference is claimed across it.
+	contested, ambiguous bool
 	// altered counts responses the proxy sent the client in a changed
 	// form (paired with a server-leg response in diffs).
 	altered int

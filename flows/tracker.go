@@ -536,12 +536,13 @@ func bodyLen(p *Packet) int {
 func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	m := p.Msg
 	lk := t.h.linkKey(v, m.Code, v.block1.present)
-	u, exact := t.findUpstream(p, v, lk, now)
+	u, exact, ambiguous := t.findUpstream(p, v, lk, now)
 	var ev evidence
 	if u != nil {
 		ev = t.linkEvidence(u, p, v, exact, now)
 	} else if u, ev = t.bestUpstream(p, v, now); u != nil {
 		t.stats.EvidenceLinks++
+		ambiguous = u.contested
 	}
 	var x *xstate
 	if u != nil {
@@ -588,7 +589,18 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	if u != nil {
 		t.link(u, h, exact)
 		h.linkEv = ev
-		if um := t.decodeRaw(u.reqRaw); um != nil {
+		// A difference is only claimed across a link that nothing else
+		// could explain: not chosen by order among equal candidates, and
+		// sent from the proxy's own address or one it was confirmed to
+		// send from (else it may be another client's own request).
+		sure := exact || p.Src.Addr() == u.to.Addr() || containsAddr(t.outs[u.to], p.Src.Addr())
+		if ambiguous {
+			h.linkEv |= evOrder
+			t.stats.AmbiguousLinks++
+		}
+		if ambiguous || !sure {
+			h.ambiguous = true
+		} else if um := t.decodeRaw(u.reqRaw); um != nil {
 			t.diffRequest(u, h, um, m, p.Frame)
 		}
 	}
@@ -1008,28 +1020,31 @@ func (t *Tracker) answerPing(h *hop, now int64) {
 // findUpstream looks for the leg a proxy received the request on. The
 // candidates are earlier requests with the same link key; the oldest one
 // that passes canLink wins. exact reports an OSCORE match.
-func (t *Tracker) findUpstream(p *Packet, v *view, lk uint64, now int64) (u *hop, exact bool) {
-	if u, exact = t.scanFwd(p, v, lk, now, false); u != nil {
-		return u, exact
+func (t *Tracker) findUpstream(p *Packet, v *view, lk uint64, now int64) (u *hop, exact, ambiguous bool) {
+	if u, exact, ambiguous = t.scanFwd(p, v, lk, now, false); u != nil {
+		return u, exact, ambiguous
 	}
 	if len(v.payload) > 0 && !v.hasOSCORE && !v.block1.present {
 		// A proxy that reassembled a Block1 upload sends the whole body.
 		return t.scanFwd(p, v, t.h.linkKey(v, p.Msg.Code, true), now, true)
 	}
-	return nil, false
+	return nil, false, false
 }
 
-func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled bool) (*hop, bool) {
+func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled bool) (*hop, bool, bool) {
 	l, ok := t.fwd[lk]
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	// Proxies forward in order, and quickly: the oldest candidate that
 	// arrived within the proxy's usual residence wins. Older candidates
 	// (requests the proxy may never forward) only count when there is no
-	// fresh one, the newest of them first.
-	var stale *hop
+	// fresh one, the newest of them first. When another candidate would
+	// do as well, the link rests on that order alone: it is ambiguous,
+	// and so is any later link to one of those candidates.
+	var fresh, stale *hop
 	staleExact := false
+	n := 0
 	for r := l.oldest; r.ok(); {
 		u := t.hop(r)
 		if u == nil {
@@ -1049,13 +1064,35 @@ func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled 
 		}
 		switch {
 		case !ok:
-		case exact || now-u.firstReq <= t.freshWindow(u.to):
-			return u, exact
+			continue
+		case exact:
+			return u, true, false
+		case now-u.firstReq <= t.freshWindow(u.to):
+			if fresh == nil {
+				fresh = u
+			}
 		default:
 			stale, staleExact = u, exact
 		}
+		n++
 	}
-	return stale, staleExact
+	if n > 1 {
+		for r := l.oldest; r.ok(); {
+			u := t.hop(r)
+			if u == nil {
+				break
+			}
+			r = u.fwdNewer
+			u.contested = true
+		}
+	}
+	if fresh != nil {
+		return fresh, false, n > 1 || fresh.contested
+	}
+	if stale != nil {
+		return stale, staleExact, n > 1 || stale.contested
+	}
+	return nil, false, false
 }
 
 // canLink decides whether the request in p is the one u's receiver sends
@@ -1212,7 +1249,7 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		}
 	case best != nil:
 		best.used = true
-		if d := t.hop(best.hop); d != nil {
+		if d := t.hop(best.hop); d != nil && !d.ambiguous {
 			// Same code and payload: the options may still differ.
 			if sm := t.decodeRaw(best.raw); sm != nil {
 				t.diffResponse(h, d, sm, p.Msg, int(best.frame), p.Frame)
@@ -1332,6 +1369,14 @@ func (t *Tracker) swapDown(u, d *hop) bool {
 	}
 	d.x, d.up = x1, u.ref()
 	d.reqResidence = d.firstReq - u.firstReq
+	for _, h := range x2.hops[1:] {
+		// The first link was wrong: so was what it said had changed.
+		h.ambiguous, h.linkEv = true, h.linkEv|evOrder
+		h.diffs = h.diffs[:0]
+	}
+	d.ambiguous, d.linkEv = true, d.linkEv|evOrder
+	d.diffs = d.diffs[:0]
+	u.contested, u2.contested = true, true
 	x1.frames += nd
 	x2.frames -= nd
 	t.stats.Relinks++

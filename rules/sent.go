@@ -12,10 +12,14 @@ import (
 // exchange tracker linked. It holds at most max contents, forgetting the
 // oldest.
 type sentResponses struct {
-	m    map[uint64]sentResponse
+	m    map[uint64]sentPair
 	ring []uint64
 	next int
 }
+
+// sentPair is the first and the latest response of one content to one
+// address.
+type sentPair struct{ first, latest sentResponse }
 
 type sentResponse struct {
 	frame int
@@ -25,7 +29,7 @@ type sentResponse struct {
 }
 
 func newSentResponses(max int) *sentResponses {
-	return &sentResponses{m: make(map[uint64]sentResponse), ring: make([]uint64, max)}
+	return &sentResponses{m: make(map[uint64]sentPair), ring: make([]uint64, max)}
 }
 
 func sentKey(content uint64, to netip.Addr) uint64 {
@@ -34,22 +38,30 @@ func sentKey(content uint64, to netip.Addr) uint64 {
 
 func (s *sentResponses) add(content uint64, r sentResponse) {
 	content = sentKey(content, r.to)
-	if _, ok := s.m[content]; !ok {
+	p, ok := s.m[content]
+	if !ok {
 		if old := s.ring[s.next]; old != 0 {
 			delete(s.m, old)
 		}
 		s.ring[s.next] = content
 		s.next = (s.next + 1) % len(s.ring)
+		p.first = r
 	}
-	s.m[content] = r
+	p.latest = r
+	s.m[content] = p
 }
 
 // ResponseTo returns the frame of a response with the given content that
 // was sent to address to, from another address, at or before t.
 func (p *Pass) ResponseTo(content uint64, to netip.Addr, t time.Time) (int, bool) {
-	r, ok := p.r.sent.m[sentKey(content, to)]
-	if !ok || r.to != to || r.from.Addr() == to || r.ns > t.UnixNano() {
+	sp, ok := p.r.sent.m[sentKey(content, to)]
+	if !ok {
 		return 0, false
 	}
-	return r.frame, true
+	for _, r := range [2]sentResponse{sp.latest, sp.first} {
+		if r.to == to && r.from.Addr() != to && r.ns <= t.UnixNano() {
+			return r.frame, true
+		}
+	}
+	return 0, false
 }

@@ -140,6 +140,9 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 	// A response with this content that reached the proxy anywhere in the
 	// capture forbids saying the server never sent it.
 	gotAt, got := p.ResponseTo(first.Content, x.Proxy.Addr(), first.Time)
+	// An exchange linked by arrival order among identical requests may
+	// have lost its server leg to another: absence proves nothing there.
+	got = got || x.Ambiguous
 	frames := []int{}
 	if len(c.RequestFrames) > 0 {
 		frames = append(frames, c.RequestFrames[0])
@@ -201,7 +204,7 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 		default:
 			fnd.Severity = Medium
 		}
-		if n, ok := gotAt, got; ok {
+		if n, ok := gotAt, gotAt > 0; ok {
 			// Not on this exchange's server leg, but the proxy did get
 			// the same response: never claim it matches none.
 			fnd.Severity = min(fnd.Severity, Low)
