@@ -151,8 +151,13 @@ func alter(s step, m *message.Message, buf []byte) (alteration, error) {
 		if len(m.Payload) == 0 {
 			return alteration{}, errNotApplicable
 		}
+		// Requests change in their last byte, responses in their first,
+		// so that a response never undoes what an altered request stored.
 		p := append([]byte(nil), m.Payload...)
 		i := len(p) - 1
+		if s.Act == actAlterResponsePayload {
+			i = 0
+		}
 		p[i] ^= 0x01
 		a := alteration{Field: fieldPayload, Before: fmt.Sprintf("%x", m.Payload), After: fmt.Sprintf("%x", p), Offset: i}
 		m.Payload = p

@@ -86,7 +86,7 @@ func TestAlterChangesExactlyOneField(t *testing.T) {
 		before, after string
 	}{
 		{step{Act: actAlterRequestPayload}, req, fieldPayload, "68656c6c6f20776f726c64", "68656c6c6f20776f726c65"},
-		{step{Act: actAlterResponsePayload}, resp, fieldPayload, hexOf("Dec 03 10:54:14"), hexOf("Dec 03 10:54:15")},
+		{step{Act: actAlterResponsePayload}, resp, fieldPayload, hexOf("Dec 03 10:54:14"), hexOf("Eec 03 10:54:14")},
 		{step{Act: actAlterMethod}, get, fieldCode, "0.01", "0.05"},
 		{step{Act: actAlterMethod}, req, fieldCode, "0.03", "0.02"},
 		{step{Act: actAlterResponseCode}, resp, fieldCode, "2.05", "4.04"},
