@@ -59,7 +59,7 @@ start_relay() {
 }
 
 # stop PID stops one program we started and waits for it.
-stop() { kill -INT "$1"; wait "$1" || true; }
+stop() { kill -TERM "$1"; wait "$1" || true; }
 
 # finish NAME stops the relay and tcpdump and annotates NAME's truth file.
 finish() {
@@ -107,6 +107,46 @@ record_plain() {
   req 21 -s 3 -B 5 -m get "$u/time"                              # Observe, 3 notifications and the
                                                                  # deregistration (22), faithful
   finish relay-plain
+  stop "$server_pid"
+}
+
+# OSCORE test context (client's view, Wireshark's oscore_contexts format),
+# committed with the capture. context_dir ROLE DIR writes aiocoap's
+# settings.json for "client" or "server" into DIR.
+OSCORE_CONTEXTS=$out/relay-oscore.oscore_contexts
+context_dir() {
+  local s r secret salt idc _
+  IFS=, read -r s r secret salt idc _ <"$OSCORE_CONTEXTS"
+  s=${s//\"/} r=${r//\"/} secret=${secret//\"/} salt=${salt//\"/} idc=${idc//\"/}
+  [ "$1" = server ] && { local t=$s; s=$r; r=$t; }
+  mkdir -p "$2"
+  printf '{"sender-id_hex":"%s","recipient-id_hex":"%s","secret_hex":"%s","salt_hex":"%s","id-context_hex":"%s"}\n' \
+    "$s" "$r" "$secret" "$salt" "$idc" >"$2/settings.json"
+}
+
+# The acts for the client's sequence in scripts/oscore-peer.py. Inside
+# OSCORE the payload is ciphertext; the outer code, an outer
+# Content-Format or Uri-Path the relay adds are visible and unprotected.
+OSCORE_SCHEDULE="2:alter-request-payload,3:alter-response-payload,4:alter-method,5:alter-response-code,\
+6:alter-content-format=request,7:alter-content-format=response,8:alter-uri-path=admin,9:forge,10:delay=1.5,\
+11:flood=2,12:replay,16:drop"
+
+record_oscore() {
+  if [ -z "${AIOCOAP:-}" ] || [ ! -d "$AIOCOAP/aiocoap" ]; then
+    echo "oscore: set AIOCOAP to aiocoap 0.4.7's source (git archive 0.4.7 of chrysn/aiocoap)" >&2
+    return 1
+  fi
+  export PYTHONPATH=$AIOCOAP
+  context_dir client "$tmp/ctx/client"
+  context_dir server "$tmp/ctx/server"
+  start_capture "$out/relay-oscore.pcap"
+  /usr/bin/python3 scripts/oscore-peer.py server "$ORIGIN" "$tmp/ctx/server" 2>"$tmp/server.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_udp "$ORIGIN:$PORT"
+  start_relay "$out/relay-oscore.truth.jsonl" "$OSCORE_SCHEDULE"
+  /usr/bin/python3 scripts/oscore-peer.py client "$CLIENT" "$RELAY" "$tmp/ctx/client"
+  finish relay-oscore
   stop "$server_pid"
 }
 

@@ -124,26 +124,27 @@ func count(frames []frame, g legs, l truthLine, r role) int {
 	return n
 }
 
-// TestRelayPlainCoversEveryAct makes sure the plain capture keeps showing
-// every act, and the alter acts on requests and on responses.
-func TestRelayPlainCoversEveryAct(t *testing.T) {
-	lines, err := readTruth(filepath.Join(testenv.RepoRoot(), "testdata", "captures", "relay-plain.truth.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, l := range lines {
-		seen[l.Act] = true
-		seen[l.Act+"/"+l.Dir] = true
-	}
-	for a := range knownActs {
-		if !seen[a] {
-			t.Errorf("relay-plain has no %s", a)
+// TestCapturesCoverEveryAct makes sure each relay capture keeps showing
+// every act, and Content-Format altered on a request and on a response.
+func TestCapturesCoverEveryAct(t *testing.T) {
+	for _, name := range []string{"relay-plain", "relay-oscore"} {
+		lines, err := readTruth(filepath.Join(testenv.RepoRoot(), "testdata", "captures", name+".truth.jsonl"))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for _, a := range []string{actAlterContentFormat + "/" + dirRequest, actAlterContentFormat + "/" + dirResponse} {
-		if !seen[a] {
-			t.Errorf("relay-plain has no %s", a)
+		seen := map[string]bool{}
+		for _, l := range lines {
+			seen[l.Act] = true
+			seen[l.Act+"/"+l.Dir] = true
+		}
+		want := []string{actAlterContentFormat + "/" + dirRequest, actAlterContentFormat + "/" + dirResponse}
+		for a := range knownActs {
+			want = append(want, a)
+		}
+		for _, a := range want {
+			if !seen[a] {
+				t.Errorf("%s has no %s", name, a)
+			}
 		}
 	}
 }
