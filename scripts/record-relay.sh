@@ -12,7 +12,7 @@
 # Addresses: client 127.0.1.1, relay 127.0.1.2:5683, origin 127.0.1.3:5683.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=testdata/captures
+out=${OUT:-testdata/captures} # OUT=dir records elsewhere
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/record-relay.XXXXXX")
 mkdir -p "$out"
 go build -o "$tmp/relay" ./samples/relay
@@ -113,7 +113,7 @@ record_plain() {
 # OSCORE test context (client's view, Wireshark's oscore_contexts format),
 # committed with the capture. context_dir ROLE DIR writes aiocoap's
 # settings.json for "client" or "server" into DIR.
-OSCORE_CONTEXTS=$out/relay-oscore.oscore_contexts
+OSCORE_CONTEXTS=testdata/captures/relay-oscore.oscore_contexts
 context_dir() {
   local s r secret salt idc _
   IFS=, read -r s r secret salt idc _ <"$OSCORE_CONTEXTS"
