@@ -29,7 +29,7 @@ type relay struct {
 	origin netip.AddrPort
 	upIP   netip.Addr // address of the outgoing sockets
 	sched  map[int]step
-	truth  *truthWriter
+	truth  *json.Encoder // written with mu held
 	log    io.Writer
 
 	mu      sync.Mutex
@@ -80,7 +80,7 @@ func newRelay(listen, origin string, sched map[int]step, truth io.Writer, log io
 		origin:  oa,
 		upIP:    la.Addr(),
 		sched:   sched,
-		truth:   &truthWriter{enc: json.NewEncoder(truth)},
+		truth:   json.NewEncoder(truth),
 		log:     log,
 		nextMID: 0x7000,
 		peers:   make(map[netip.AddrPort]*peer),
@@ -163,13 +163,14 @@ func (r *relay) toClient(p *peer, b []byte) {
 }
 
 // record writes the truth line of an act on message m of request q.
+// Called with r.mu held.
 func (r *relay) record(p *peer, q *request, m *message.Message, l truthLine) {
 	l.N = q.n
 	l.MID = uint16(m.MessageID)
 	l.Token = hex.EncodeToString(m.Token)
 	l.Client = int(p.addr.Port())
 	l.T = unixMicros(time.Now())
-	if err := r.truth.write(l); err != nil {
+	if err := r.truth.Encode(l); err != nil {
 		r.logf("truth: %v", err)
 	}
 }

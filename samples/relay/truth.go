@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -36,18 +35,6 @@ type truthLine struct {
 // unixMicros is t in unix seconds, truncated to the microsecond so that a
 // capture timestamp of a later frame is never smaller.
 func unixMicros(t time.Time) float64 { return float64(t.UnixMicro()) / 1e6 }
-
-// truthWriter writes truth lines from several goroutines.
-type truthWriter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
-
-func (w *truthWriter) write(l truthLine) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.enc.Encode(l)
-}
 
 // readTruth reads a truth file.
 func readTruth(name string) ([]truthLine, error) {
