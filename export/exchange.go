@@ -11,7 +11,7 @@ import (
 )
 
 // Exchange is the exchange record: one request and everything that
-// belongs to it on every leg (flows.Exchange), as CONTRACT.md names it.
+// belongs to it on every leg (flows.Exchange), as docs/CONTRACT.md names it.
 type Exchange struct {
 	*flows.Exchange
 }

@@ -11,20 +11,14 @@ import (
 
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 // capturesDir returns the shared captures directory, skipping the test
 // when it is missing (unless COAPAUDIT_REQUIRE_TOOLS=1).
 func capturesDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory missing: %v", err)
-		}
-		t.Skipf("captures directory missing: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 // result is what a capture analysis produced.

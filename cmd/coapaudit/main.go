@@ -22,7 +22,7 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes (CONTRACT.md).
+// Exit codes (docs/CONTRACT.md).
 const (
 	exitOK       = 0
 	exitFindings = 1
