@@ -67,6 +67,10 @@ func (af *analyzeFlags) flowsConfig() (flows.Config, error) {
 
 func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	start := time.Now()
+	failSev, err := af.validate()
+	if err != nil {
+		return err
+	}
 	format, err := af.outputFormat(e.stdout)
 	if err != nil {
 		return err
@@ -118,23 +122,19 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatCSV:
 		w = export.NewCSVWriter(e.stdout, "exchange")
 	}
-	dir, err := af.outDir()
-	if err != nil {
+	out := &outputs{stdout: w}
+	defer out.abort()
+	if out.dir, err = af.outDir(); err != nil {
 		return err
 	}
-	if dir != nil {
-		w = export.Multi{w, dir}
-	}
+	w = out.writer()
+	dir := out.dir
 	rep, err := openReport(af.report)
 	if err != nil {
 		return err
 	}
 	defer rep.close()
 	var writeErr error
-	failSev, err := parseFailOn(af.failOn)
-	if err != nil {
-		return err
-	}
 	if err := af.withRules(&opts, func(f *rules.Finding) {
 		rep.finding(f)
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
@@ -149,6 +149,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			writeErr = err
 		}
 	})
+	var ro *reportOutput
+	if rep != nil {
+		ro = &reportOutput{rep: rep, eng: eng}
+		out.files = append(out.files, ro)
+	}
 	for _, name := range files {
 		eng.AddFile(displayName(name))
 	}
@@ -184,16 +189,10 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			writeErr = err
 		}
 	}
-	runErr := writeErr
-	if err := rep.finish(eng, sum); err != nil && runErr == nil {
-		runErr = err
+	if ro != nil {
+		ro.sum = sum
 	}
-	if err := w.Write(sum); err != nil && runErr == nil {
-		runErr = err
-	}
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr := out.finish(writeErr, sum)
 	if runErr == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}

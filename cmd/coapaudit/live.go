@@ -64,6 +64,10 @@ func runLive(e *env, lf *liveFlags) error {
 	if lf.iface == "" {
 		return usageErr("live needs an interface: -i IFACE")
 	}
+	failSev, err := lf.validate()
+	if err != nil {
+		return err
+	}
 	format, err := lf.outputFormat(e.stdout)
 	if err != nil {
 		return err
@@ -88,35 +92,27 @@ func runLive(e *env, lf *liveFlags) error {
 		return usageErr("-i %s: %v", lf.iface, err)
 	}
 	defer live.Close()
+	sw, err := streamWriter(e, format)
+	if err != nil {
+		return err
+	}
+	out := &outputs{stdout: sw}
+	defer out.abort()
 	var pw *capture.PcapngWriter
 	if lf.write != "" {
-		f, err := os.Create(lf.write)
+		po, err := createPcapOutput(lf.write, live.LinkType(), live.Snaplen())
 		if err != nil {
-			return usageErr("-w: %v", err)
+			return err
 		}
-		pw, err = capture.NewPcapngWriter(f, live.LinkType(), live.Snaplen())
-		if err != nil {
-			f.Close()
-			return usageErr("-w: %v", err)
-		}
-		defer pw.Close()
+		out.files = append(out.files, po)
+		pw = po.pw
 	}
-	w, err := streamWriter(e, format)
-	if err != nil {
+	if out.dir, err = lf.outDir(); err != nil {
 		return err
 	}
-	dir, err := lf.outDir()
-	if err != nil {
-		return err
-	}
-	if dir != nil {
-		w = export.Multi{w, dir}
-	}
+	w := out.writer()
+	dir := out.dir
 	var writeErr error
-	failSev, err := parseFailOn(lf.failOn)
-	if err != nil {
-		return err
-	}
 	if err := lf.withRules(&opts, func(f *rules.Finding) {
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err
@@ -205,13 +201,7 @@ func runLive(e *env, lf *liveFlags) error {
 		sum.KernelDropped = int(st.Dropped)
 	}
 	sum.ElapsedSeconds = time.Since(start).Seconds()
-	runErr := writeErr
-	if err := w.Write(sum); err != nil && runErr == nil {
-		runErr = err
-	}
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr := out.finish(writeErr, sum)
 	if runErr == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}

@@ -31,6 +31,9 @@ number of frames read.`,
 
 func runPackets(e *env, cf *commonFlags, files []string) error {
 	start := time.Now()
+	if err := cf.validate(); err != nil {
+		return err
+	}
 	format, err := cf.outputFormat(e.stdout)
 	if err != nil {
 		return err
@@ -50,13 +53,12 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	case export.FormatCSV:
 		w = export.NewCSVWriter(e.stdout, "packet")
 	}
-	dir, err := cf.outDir()
-	if err != nil {
+	out := &outputs{stdout: w}
+	defer out.abort()
+	if out.dir, err = cf.outDir(); err != nil {
 		return err
 	}
-	if dir != nil {
-		w = export.Multi{w, dir}
-	}
+	w = out.writer()
 	eng := analysis.New(opts, nil)
 	var runErr error
 	for _, name := range files {
@@ -79,15 +81,11 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	}
 	sum := eng.Finish()
 	sum.ElapsedSeconds = time.Since(start).Seconds()
-	if runErr == nil || !isUsage(runErr) {
-		if err := w.Write(sum); err != nil && runErr == nil {
-			runErr = err
-		}
+	if runErr != nil && isUsage(runErr) {
+		out.stdout.Close()
+		return runErr
 	}
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
-	return runErr
+	return out.finish(runErr, sum)
 }
 
 func isUsage(err error) bool {
