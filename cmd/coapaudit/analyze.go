@@ -171,11 +171,8 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		}
 		f.Advance()
 	}
-	for _, f := range m.Files {
-		if f.Err != nil {
-			eng.SetTruncated(f.Err)
-			warnf(e, "%v (analysed the %d frames before it)", f.Err, f.R.Frames())
-		}
+	if err := mergeEnded(e, eng, m); err != nil && writeErr == nil {
+		writeErr = err
 	}
 	sum := eng.Finish()
 	sum.ElapsedSeconds = time.Since(start).Seconds()

@@ -81,7 +81,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	}
 	sum := eng.Finish()
 	sum.ElapsedSeconds = time.Since(start).Seconds()
-	if runErr != nil && isUsage(runErr) {
+	if runErr != nil && isUsage(runErr) && !errors.Is(runErr, errNoFrames) {
 		out.stdout.Close()
 		return runErr
 	}
@@ -108,9 +108,7 @@ func readAll(e *env, eng *analysis.Engine, r *capture.Reader, name, file string,
 			return nil
 		}
 		if err != nil {
-			eng.SetTruncated(err)
-			warnf(e, "%v (analysed the %d frames before it)", err, r.Frames())
-			return nil
+			return captureEnded(e, eng, r, err)
 		}
 		if err := emit(eng.Frame(&d, 0, file)); err != nil {
 			return err
