@@ -43,13 +43,8 @@ with --keys.`,
 			return runAnalyze(e, &af, args)
 		},
 	}
-	af.commonFlags.register(cmd)
-	af.auditFlags.register(cmd)
-	cmd.Flags().StringArrayVar(&af.proxies, "proxy", nil, "address (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
-	cmd.Flags().IntVar(&af.top, "top", 10, "rows per table in the text summary (0: all)")
-	cmd.Flags().BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
-	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE.html`")
-	cmd.Flags().StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number)")
+	af.registerAudit(cmd)
+	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE`")
 	return cmd
 }
 
@@ -83,11 +78,8 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		return err
 	}
 	opts.TrackExchanges = true
-	opts.Leaks = !af.noLeaks
-	if af.labels != "" {
-		if opts.LeakConfig.Labels, err = collect.ReadLabelsFile(af.labels); err != nil {
-			return usageErr("--labels: %v", err)
-		}
+	if err := af.leakOptions(&opts); err != nil {
+		return err
 	}
 	var readers []*capture.Reader
 	defer func() {
@@ -180,11 +172,8 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		text.report = eng.Report()
 		text.leaks = eng.LeakReport()
 	}
-	ls := eng.Leaks()
-	for i := range ls {
-		if err := w.Write(export.Leak{Leak: &ls[i]}); err != nil && writeErr == nil {
-			writeErr = err
-		}
+	if err := writeLeaks(w, eng); err != nil && writeErr == nil {
+		writeErr = err
 	}
 	if ro != nil {
 		ro.sum = sum

@@ -15,13 +15,18 @@ import (
 func packetsCmd(e *env) *cobra.Command {
 	var cf commonFlags
 	cmd := &cobra.Command{
-		Use:   "packets [flags] FILE...",
+		Use:   "packets [flags] [FILE...]",
 		Short: "one record per frame, like tshark -T ek",
-		Long: `packets decodes every frame of the capture files ('-' reads stdin) and writes
-one record per frame, then a summary record whose frame counts add up to the
-number of frames read.`,
-		Args: cobra.MinimumNArgs(1),
+		Long: `packets decodes every frame of the capture files ('-', or no file, reads
+stdin) and writes one record per frame, then a summary record whose frame
+counts add up to the number of frames read.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				if isTerminal(e.stdin) {
+					return usageErr("packets reads a capture from stdin: give a FILE or pipe a capture in")
+				}
+				args = []string{"-"}
+			}
 			return runPackets(e, &cf, args)
 		},
 	}
