@@ -12,7 +12,8 @@ import (
 
 // DirWriter writes every record type to its own files in a directory, as
 // the analysis streams: packets, exchanges, findings and leaks each as
-// NAME.ndjson and NAME.csv, and the summary as summary.json. The files of
+// NAME.ndjson and NAME.csv, and the summary as summary.json and
+// summary.csv. The files of
 // types that got no record still exist (the CSV with its header), so a
 // pipeline finds them all. Each file is written under a temporary name and
 // renamed into place by Close, so a run that fails (Abort) leaves the files
@@ -20,7 +21,7 @@ import (
 type DirWriter struct {
 	dir     string
 	kinds   map[string]Writer
-	sum     *NDJSONWriter
+	sum     Writer
 	files   []*atomicfile.File
 	aborted bool
 }
@@ -30,7 +31,17 @@ type DirWriter struct {
 var headers = map[string][]string{
 	"packet":   packetHeader,
 	"exchange": exchangeHeader,
+	"finding":  findingHeader,
 	"leak":     leakHeader,
+	"summary":  summaryHeader,
+}
+
+// NewCSVWriterOf returns a CSV writer of records of type typ that writes
+// the header even when no record comes.
+func NewCSVWriterOf(w io.Writer, typ string) *CSVWriter {
+	c := NewCSVWriter(w, typ)
+	c.header = headers[typ]
+	return c
 }
 
 // RegisterCSVHeader lets record types defined elsewhere (findings, leaks)
@@ -66,15 +77,17 @@ func NewDirWriter(dir string, types ...string) (*DirWriter, error) {
 		if err != nil {
 			return nil, err
 		}
-		cw := NewCSVWriter(cf, t)
-		cw.header = headers[t]
-		d.kinds[t] = Multi{NewNDJSONWriter(nd), cw}
+		d.kinds[t] = Multi{NewNDJSONWriter(nd), NewCSVWriterOf(cf, t)}
 	}
 	sf, err := create("summary.json")
 	if err != nil {
 		return nil, err
 	}
-	d.sum = NewNDJSONWriter(sf)
+	sc, err := create("summary.csv")
+	if err != nil {
+		return nil, err
+	}
+	d.sum = Multi{NewNDJSONWriter(sf), NewCSVWriterOf(sc, "summary")}
 	return d, nil
 }
 

@@ -112,7 +112,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatNDJSON:
 		w = export.NewNDJSONWriter(e.stdout)
 	case export.FormatCSV:
-		w = export.NewCSVWriter(e.stdout, "exchange")
+		w = af.newCSVStdout(e)
 	}
 	out := &outputs{stdout: w}
 	defer out.abort()

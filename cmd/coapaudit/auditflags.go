@@ -14,6 +14,7 @@ func (af *analyzeFlags) registerAudit(cmd *cobra.Command) {
 	af.commonFlags.register(cmd)
 	af.commonFlags.registerProfile(cmd, profileUsage)
 	af.auditFlags.register(cmd)
+	af.commonFlags.registerRecords(cmd, "exchanges", "findings", "leaks", "summary")
 	f := cmd.Flags()
 	f.StringArrayVar(&af.proxies, "proxy", nil, "`ADDR` (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
 	f.IntVar(&af.top, "top", 10, "`N` rows per table in the text summary (0: all)")

@@ -28,6 +28,9 @@ type commonFlags struct {
 	dtlsPorts []int
 	noHeur    bool
 	profile   string
+	// records is --records, one of recordTypes (see csvout.go).
+	records     string
+	recordTypes []string
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {

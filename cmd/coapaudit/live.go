@@ -94,7 +94,7 @@ func runLive(e *env, lf *liveFlags) error {
 		return usageErr("-i %s: %v", lf.iface, err)
 	}
 	defer live.Close()
-	sw, err := streamWriter(e, format)
+	sw, err := streamWriter(e, format, &lf.commonFlags)
 	if err != nil {
 		return err
 	}
@@ -225,14 +225,14 @@ func livePorts(cfg dissect.Config) []uint16 {
 
 // streamWriter returns the stdout writer for commands that stream records
 // as they happen: text prints one line per exchange at once.
-func streamWriter(e *env, format export.Format) (export.Writer, error) {
+func streamWriter(e *env, format export.Format, c *commonFlags) (export.Writer, error) {
 	switch format {
 	case export.FormatText:
 		return &liveText{w: e.stdout, color: paletteFor(e.stdout)}, nil
 	case export.FormatJSON:
 		return export.NewJSONWriter(e.stdout), nil
 	case export.FormatCSV:
-		return export.NewCSVWriter(e.stdout, "exchange"), nil
+		return c.newCSVStdout(e), nil
 	}
 	return newFlushingNDJSON(e.stdout), nil
 }

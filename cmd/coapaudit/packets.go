@@ -31,6 +31,7 @@ counts add up to the number of frames read.`,
 		},
 	}
 	cf.register(cmd)
+	cf.registerRecords(cmd, "packets", "summary")
 	return cmd
 }
 
@@ -56,7 +57,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	case export.FormatNDJSON:
 		w = export.NewNDJSONWriter(e.stdout)
 	case export.FormatCSV:
-		w = export.NewCSVWriter(e.stdout, "packet")
+		w = cf.newCSVStdout(e)
 	}
 	out := &outputs{stdout: w}
 	defer out.abort()

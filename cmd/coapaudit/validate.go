@@ -24,5 +24,5 @@ func (c *commonFlags) validate() error {
 	if _, err := rules.ParseProfile(c.profile); err != nil {
 		return usageErr("--profile: %v", err)
 	}
-	return nil
+	return c.validateRecords()
 }
