@@ -114,13 +114,13 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatCSV:
 		w = af.newCSVStdout(e)
 	}
-	out := &outputs{stdout: w}
+	out := &outputs{stdout: w, filter: af.filter}
 	defer out.abort()
 	if out.dir, err = af.outDir(); err != nil {
 		return err
 	}
 	w = out.writer()
-	dir := out.dir
+	dir := out.packets()
 	rep, err := openReport(af.report)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
 )
@@ -31,6 +32,9 @@ type commonFlags struct {
 	// records is --records, one of recordTypes (see csvout.go).
 	records     string
 	recordTypes []string
+	// filterSrc is --filter, compiled into filter by validate.
+	filterSrc string
+	filter    *filter.Filter
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -41,6 +45,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.Var(portsValue{&c.dtlsPorts}, "dtls-port", "treat UDP port N as DTLS (repeatable; 5684 always is)")
 	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
 	f.StringVar(&c.out, "out", "", "also write every record type as .ndjson and .csv files in `DIR`")
+	f.StringVar(&c.filterSrc, "filter", "", filterUsage)
 }
 
 // registerProfile adds --profile, for the commands that run the rules.

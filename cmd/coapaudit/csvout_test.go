@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,12 +16,9 @@ import (
 func ndjsonCounts(t *testing.T, out string) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var head struct{ Type string }
-		if err := json.Unmarshal([]byte(l), &head); err != nil {
-			t.Fatalf("bad line %q: %v", l, err)
-		}
-		n[head.Type]++
+	for _, r := range recordsOf(t, out) {
+		typ, _ := r["type"].(string)
+		n[typ]++
 	}
 	return n
 }
@@ -40,12 +36,7 @@ func readCSV(t *testing.T, what, s string) [][]string {
 // --records names (exchanges by default), with its header and as many rows
 // as NDJSON has records of that type, and says on stderr what it left out.
 func TestCSVRecordsPicksTheType(t *testing.T) {
-	keys := filepath.Join(testenv.CapturesDir(t), "keys", "oscore_contexts")
-	path := testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")
-	code, nd, stderr := runCmd("analyze", "--format", "ndjson", "--keys", keys, path)
-	if code != 0 {
-		t.Fatalf("ndjson: exit %d: %s", code, stderr)
-	}
+	keys, path, nd := evilAnalyzed(t)
 	counts := ndjsonCounts(t, nd)
 	if counts["finding"] == 0 || counts["leak"] == 0 || counts["summary"] != 1 {
 		t.Fatalf("ndjson record counts %v", counts)

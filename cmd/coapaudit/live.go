@@ -98,7 +98,7 @@ func runLive(e *env, lf *liveFlags) error {
 	if err != nil {
 		return err
 	}
-	out := &outputs{stdout: sw}
+	out := &outputs{stdout: sw, filter: lf.filter}
 	defer out.abort()
 	var pw *capture.PcapngWriter
 	if lf.write != "" {
@@ -113,7 +113,7 @@ func runLive(e *env, lf *liveFlags) error {
 		return err
 	}
 	w := out.writer()
-	dir := out.dir
+	dir := out.packets()
 	var writeErr error
 	if err := lf.withRules(&opts, func(f *rules.Finding) {
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {

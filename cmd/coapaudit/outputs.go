@@ -4,6 +4,7 @@ import (
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/internal/atomicfile"
 )
 
@@ -22,14 +23,25 @@ type outputs struct {
 	stdout export.Writer
 	dir    *export.DirWriter
 	files  []outputFile
+	// filter, when set, holds back the records it does not match.
+	filter *filter.Filter
 }
 
 // writer returns the writer every record goes to.
 func (o *outputs) writer() export.Writer {
 	if o.dir != nil {
-		return export.Multi{o.stdout, o.dir}
+		return filtered(export.Multi{o.stdout, o.dir}, o.filter)
 	}
-	return o.stdout
+	return filtered(o.stdout, o.filter)
+}
+
+// packets returns the writer of packet records in analyze and live: the
+// --out directory (filtered), or nil without --out.
+func (o *outputs) packets() export.Writer {
+	if o.dir == nil {
+		return nil
+	}
+	return filtered(o.dir, o.filter)
 }
 
 // finish writes the summary and closes stdout's writer; then, when the run

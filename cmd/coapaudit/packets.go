@@ -59,7 +59,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	case export.FormatCSV:
 		w = cf.newCSVStdout(e)
 	}
-	out := &outputs{stdout: w}
+	out := &outputs{stdout: w, filter: cf.filter}
 	defer out.abort()
 	if out.dir, err = cf.outDir(); err != nil {
 		return err

@@ -24,5 +24,8 @@ func (c *commonFlags) validate() error {
 	if _, err := rules.ParseProfile(c.profile); err != nil {
 		return usageErr("--profile: %v", err)
 	}
-	return c.validateRecords()
+	if err := c.validateRecords(); err != nil {
+		return err
+	}
+	return c.compileFilter()
 }

@@ -89,7 +89,7 @@ func runView(e *env, vf *viewFlags, files []string) error {
 	opts.Rules = rules.All()
 	opts.RulesConfig.Profile = prof
 	opts.Leaks = true
-	cfg := tui.Config{Profile: prof}
+	cfg := tui.Config{Profile: prof, Filter: vf.filterSrc}
 
 	var load tui.LoadFunc
 	if vf.iface != "" {
