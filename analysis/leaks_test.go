@@ -12,22 +12,16 @@ import (
 
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
-// capturesDir is the shared captures directory beside the checkout.
+// capturesDir is the shared captures directory (testdata/shared/captures).
 func capturesDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory: %v", err)
-		}
-		t.Skipf("captures directory missing: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 func captureKeys(t *testing.T, dir string) *oscore.Keyring {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 // requireTools reports whether missing captures or tools fail the tests
@@ -31,11 +33,7 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 
 func capturesDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		skipOrFail(t, "shared captures: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 func tool(t testing.TB, name string) string {

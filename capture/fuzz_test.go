@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/google/gopacket/layers"
 )
 
@@ -15,7 +15,7 @@ import (
 // frame numbered and counted, payloads inside their frames, and the stream
 // ends in io.EOF, ErrTruncated or ErrCorrupt.
 func FuzzReader(f *testing.F) {
-	if dir := filepath.Join("..", "..", "shared", "captures"); dirExists(dir) {
+	if testenv.CapturesDirIfPresent() != "" {
 		for _, name := range smallCaptures(f, 2048) {
 			b, err := os.ReadFile(name)
 			if err != nil {
@@ -74,9 +74,4 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("%d frames, Frames() %d, Stats %d", n, r.Frames(), s.Frames)
 		}
 	})
-}
-
-func dirExists(dir string) bool {
-	fi, err := os.Stat(dir)
-	return err == nil && fi.IsDir()
 }

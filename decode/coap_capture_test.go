@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -26,14 +27,7 @@ type coapDatagram struct {
 // the checkout. Tests skip without it unless COAPAUDIT_REQUIRE_TOOLS=1.
 func coapCapturesDir(tb testing.TB) string {
 	tb.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			tb.Fatalf("captures: %v", err)
-		}
-		tb.Skipf("captures not available: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(tb)
 }
 
 // coapCaptureFiles lists every pcap and pcapng file under the captures

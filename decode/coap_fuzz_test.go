@@ -3,11 +3,12 @@ package decode
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 // coapSeedVectors are hand-made and RFC messages that reach every branch
@@ -37,8 +38,8 @@ var coapSeedVectors = []string{
 // coapSeedPayloads returns the distinct UDP payloads of the shared captures
 // (without the large LwM2M one), or nothing when the captures are missing.
 func coapSeedPayloads(tb testing.TB) [][]byte {
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
+	dir := testenv.CapturesDirIfPresent()
+	if dir == "" {
 		return nil
 	}
 	seen := map[string]bool{}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 // FuzzDecodeDTLS checks DTLS.Decode and LooksLikeDTLS on arbitrary
@@ -14,7 +16,7 @@ import (
 // from a fresh and from a reused DTLS, and LooksLikeDTLS accepting only
 // what Decode frames whole.
 func FuzzDecodeDTLS(f *testing.F) {
-	path := filepath.Join("..", "..", "shared", "captures", "libcoap-dtls-proxy.pcap")
+	path := filepath.Join(testenv.CapturesDirIfPresent(), "libcoap-dtls-proxy.pcap")
 	if _, err := os.Stat(path); err == nil {
 		for _, p := range dtlsReadUDP(f, path) {
 			f.Add(p.Payload, uint8(0))

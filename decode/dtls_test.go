@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -34,14 +35,7 @@ type dtlsCapturePacket struct {
 // when it is missing (or failing when COAPAUDIT_REQUIRE_TOOLS=1).
 func dtlsCaptureDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory: %v", err)
-		}
-		t.Skipf("captures directory not available: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 // dtlsCaptureFiles returns every pcap and pcapng file under the shared

@@ -3,19 +3,27 @@ package export
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/coapaudit/coapaudit/internal/atomicfile"
 )
 
 // DirWriter writes every record type to its own files in a directory, as
 // the analysis streams: packets, exchanges, findings and leaks each as
-// NAME.ndjson and NAME.csv, and the summary as summary.json. The files of
+// NAME.ndjson and NAME.csv, and the summary as summary.json and
+// summary.csv. The files of
 // types that got no record still exist (the CSV with its header), so a
-// pipeline finds them all.
+// pipeline finds them all. Each file is written under a temporary name and
+// renamed into place by Close, so a run that fails (Abort) leaves the files
+// that were there before.
 type DirWriter struct {
-	dir   string
-	kinds map[string]Writer
-	sum   *NDJSONWriter
+	dir     string
+	kinds   map[string]Writer
+	sum     Writer
+	files   []*atomicfile.File
+	aborted bool
 }
 
 // headers are the CSV headers of the record types, for files that get no
@@ -23,12 +31,26 @@ type DirWriter struct {
 var headers = map[string][]string{
 	"packet":   packetHeader,
 	"exchange": exchangeHeader,
+	"finding":  findingHeader,
 	"leak":     leakHeader,
+	"summary":  summaryHeader,
+}
+
+// NewCSVWriterOf returns a CSV writer of records of type typ that writes
+// the header even when no record comes.
+func NewCSVWriterOf(w io.Writer, typ string) *CSVWriter {
+	c := NewCSVWriter(w, typ)
+	c.header = headers[typ]
+	return c
 }
 
 // RegisterCSVHeader lets record types defined elsewhere (findings, leaks)
 // name their CSV columns for empty files.
 func RegisterCSVHeader(typ string, h []string) { headers[typ] = h }
+
+// writerOnly hides a file's Close from the record writers: DirWriter
+// commits the files itself.
+type writerOnly struct{ io.Writer }
 
 // NewDirWriter creates dir if needed and opens the files of the given
 // record types ("packet", "exchange", "finding", "leak").
@@ -37,28 +59,35 @@ func NewDirWriter(dir string, types ...string) (*DirWriter, error) {
 		return nil, err
 	}
 	d := &DirWriter{dir: dir, kinds: map[string]Writer{}}
-	for _, t := range types {
-		nd, err := os.Create(filepath.Join(dir, t+"s.ndjson"))
+	create := func(name string) (io.Writer, error) {
+		f, err := atomicfile.Create(filepath.Join(dir, name))
 		if err != nil {
-			d.Close()
+			d.Abort()
 			return nil, err
 		}
-		cf, err := os.Create(filepath.Join(dir, t+"s.csv"))
-		if err != nil {
-			nd.Close()
-			d.Close()
-			return nil, err
-		}
-		cw := NewCSVWriter(cf, t)
-		cw.header = headers[t]
-		d.kinds[t] = Multi{NewNDJSONWriter(nd), cw}
+		d.files = append(d.files, f)
+		return writerOnly{f}, nil
 	}
-	sf, err := os.Create(filepath.Join(dir, "summary.json"))
+	for _, t := range types {
+		nd, err := create(t + "s.ndjson")
+		if err != nil {
+			return nil, err
+		}
+		cf, err := create(t + "s.csv")
+		if err != nil {
+			return nil, err
+		}
+		d.kinds[t] = Multi{NewNDJSONWriter(nd), NewCSVWriterOf(cf, t)}
+	}
+	sf, err := create("summary.json")
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
-	d.sum = NewNDJSONWriter(sf)
+	sc, err := create("summary.csv")
+	if err != nil {
+		return nil, err
+	}
+	d.sum = Multi{NewNDJSONWriter(sf), NewCSVWriterOf(sc, "summary")}
 	return d, nil
 }
 
@@ -76,8 +105,12 @@ func (d *DirWriter) Write(r Record) error {
 	return nil
 }
 
-// Close writes the headers of empty CSV files and closes every file.
+// Close writes the headers of empty CSV files, flushes every file and
+// renames them into place. After an error none is renamed.
 func (d *DirWriter) Close() error {
+	if d.aborted {
+		return nil
+	}
 	var errs []error
 	for _, w := range d.kinds {
 		errs = append(errs, w.Close())
@@ -85,7 +118,25 @@ func (d *DirWriter) Close() error {
 	if d.sum != nil {
 		errs = append(errs, d.sum.Close())
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		d.Abort()
+		return fmt.Errorf("--out %s: %w", d.dir, err)
+	}
+	for _, f := range d.files {
+		if err := f.Commit(); err != nil {
+			d.Abort()
+			return fmt.Errorf("--out %s: %w", d.dir, err)
+		}
+	}
+	return nil
+}
+
+// Abort discards every file not yet renamed into place.
+func (d *DirWriter) Abort() {
+	d.aborted = true
+	for _, f := range d.files {
+		f.Abort()
+	}
 }
 
 var _ Writer = (*DirWriter)(nil)

@@ -11,7 +11,7 @@ import (
 )
 
 // Exchange is the exchange record: one request and everything that
-// belongs to it on every leg (flows.Exchange), as CONTRACT.md names it.
+// belongs to it on every leg (flows.Exchange), as docs/CONTRACT.md names it.
 type Exchange struct {
 	*flows.Exchange
 }
@@ -347,7 +347,7 @@ var exchangeHeader = []string{
 	"id", "client", "server", "proxy", "proxies", "method", "uri", "code", "protected", "status",
 	"notifications", "start", "end", "rtt", "legs", "residence_request", "residence_response",
 	"request_size", "response_size", "block", "observe", "oscore_kid", "oscore_piv",
-	"oscore_request_verified", "oscore_response_verified", "links", "frames",
+	"oscore_request_verified", "oscore_response_verified", "links", "frames", "ambiguous", "diff",
 }
 
 // CSVHeader implements Record.
@@ -374,6 +374,7 @@ const (
 	xcPIV
 	xcLinks
 	xcFrames
+	xcDiff
 	xcCount
 )
 
@@ -501,13 +502,28 @@ func (x Exchange) CSVRow(dst []string) []string {
 	r.done(xcLinks)
 	r.b = appendJoinedInts(r.b, e.Frames, ';')
 	r.done(xcFrames)
+	for i := range e.Diff {
+		d := &e.Diff[i]
+		if i > 0 {
+			r.b = append(r.b, ';')
+		}
+		r.b = append(append(append(r.b, d.Dir...), ':'), d.Field...)
+		r.b = append(append(append(append(r.b, '='), d.Client...), " -> "...), d.Server...)
+		r.b = strconv.AppendInt(append(r.b, '@'), int64(d.ClientFrame), 10)
+		r.b = strconv.AppendInt(append(r.b, '/'), int64(d.ServerFrame), 10)
+		if d.Allowed != "" {
+			r.b = append(append(r.b, " allowed:"...), d.Allowed...)
+		}
+	}
+	r.done(xcDiff)
 
 	s := string(r.b)
 	c := func(i int) string { return s[r.span[i][0]:r.span[i][1]] }
 	return append(dst, e.ID, c(xcClient), c(xcServer), c(xcProxy), c(xcProxies), e.Method, e.URI,
 		e.Code, e.Protected, string(e.Status), c(xcNotifications), c(xcStart), c(xcEnd), c(xcRTT),
 		c(xcLegs), c(xcResidenceRequest), c(xcResidenceResponse), c(xcRequestSize), c(xcResponseSize),
-		c(xcBlock), c(xcObserve), c(xcKID), c(xcPIV), reqVerified, respVerified, c(xcLinks), c(xcFrames))
+		c(xcBlock), c(xcObserve), c(xcKID), c(xcPIV), reqVerified, respVerified, c(xcLinks), c(xcFrames),
+		strconv.FormatBool(e.Ambiguous), c(xcDiff))
 }
 
 // appendAddrCell appends a as AddrPort.String writes it, "invalid

@@ -76,6 +76,14 @@ func referenceCSVRow(e *flows.Exchange) []string {
 	for _, l := range e.Links {
 		links = append(links, l.Kind+":"+l.Exchange+"@"+strconv.Itoa(l.Frame))
 	}
+	var diffs []string
+	for _, d := range e.Diff {
+		s := fmt.Sprintf("%s:%s=%s -> %s@%d/%d", d.Dir, d.Field, d.Client, d.Server, d.ClientFrame, d.ServerFrame)
+		if d.Allowed != "" {
+			s += " allowed:" + d.Allowed
+		}
+		diffs = append(diffs, s)
+	}
 	var reqSize, respSize string
 	if len(e.Legs) > 0 {
 		reqSize = strconv.Itoa(e.Legs[0].RequestSize)
@@ -105,7 +113,8 @@ func referenceCSVRow(e *flows.Exchange) []string {
 		e.Method, e.URI, e.Code, e.Protected, string(e.Status), strconv.Itoa(e.Notifications),
 		e.Start.UTC().Format(csvTimeLayout), end, dur(e.RTT), strings.Join(legs, ";"),
 		strings.Join(resReq, ";"), strings.Join(resResp, ";"), reqSize, respSize, block, observe,
-		kid, piv, rqv, rsv, strings.Join(links, ";"), ints(e.Frames, ";")}
+		kid, piv, rqv, rsv, strings.Join(links, ";"), ints(e.Frames, ";"),
+		strconv.FormatBool(e.Ambiguous), strings.Join(diffs, ";")}
 }
 
 // checkExchange compares Exchange.AppendJSON with encoding/json byte for

@@ -7,7 +7,7 @@ import (
 )
 
 // Finding is the finding record: one result of an audit rule
-// (rules.Finding), as CONTRACT.md names it.
+// (rules.Finding), as docs/CONTRACT.md names it.
 type Finding struct {
 	*rules.Finding
 }

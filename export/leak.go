@@ -12,7 +12,7 @@ import (
 )
 
 // Leak is the leak record: one measurement of what sizes or timing reveal
-// (leaks.Leak), as CONTRACT.md names it.
+// (leaks.Leak), as docs/CONTRACT.md names it.
 type Leak struct {
 	*leaks.Leak
 }

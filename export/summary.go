@@ -67,6 +67,7 @@ func (s *Summary) AppendJSON(dst []byte) []byte {
 var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_frames", "other_frames",
 	"heuristic_frames", "ip_fragments", "ip_reassembled", "anomalies", "exchanges", "findings",
 	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted",
+	"ip_fragments_evicted", "kernel_received", "kernel_dropped", "truncated_error", "first_time", "last_time",
 	"findings_suppressed", "findings_suppressed_by"}
 
 func (s *Summary) CSVHeader() []string { return summaryHeader }
@@ -77,6 +78,7 @@ func (s *Summary) CSVRow(dst []string) []string {
 		it(s.HeuristicFrames), it(s.IPFragments), it(s.IPReassembled), it(s.Anomalies), it(s.Exchanges), it(s.Findings),
 		it(s.Decrypted), it(s.DecryptFailures), strconv.FormatBool(s.Truncated),
 		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted),
+		it(s.IPFragmentsEvict), it(s.KernelReceived), it(s.KernelDropped), s.TruncatedError, s.FirstTime, s.LastTime,
 		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy))
 }
 

@@ -50,6 +50,14 @@ func (t *TextWriter) Write(r Record) error {
 	return t.err
 }
 
+// Skip notes a record that is not written (a display filter held it
+// back), so that times stay relative to the capture's first frame.
+func (t *TextWriter) Skip(r Record) {
+	if p, ok := r.(*Packet); ok && t.first.IsZero() {
+		t.first = p.D.Time
+	}
+}
+
 func (t *TextWriter) Close() error {
 	err := t.w.Flush()
 	if t.Other != nil {

@@ -1,4 +1,4 @@
-// Package export writes coapaudit's records (CONTRACT.md) as NDJSON, JSON,
+// Package export writes coapaudit's records (docs/CONTRACT.md) as NDJSON, JSON,
 // CSV and text.
 package export
 

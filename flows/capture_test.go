@@ -11,20 +11,14 @@ import (
 
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 // capturesDir returns the shared captures directory, skipping the test
 // when it is missing (unless COAPAUDIT_REQUIRE_TOOLS=1).
 func capturesDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory missing: %v", err)
-		}
-		t.Skipf("captures directory missing: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 // result is what a capture analysis produced.
@@ -121,11 +115,17 @@ func dump(xs []*Exchange) string {
 	return b.String()
 }
 
+// TestDumpCapture logs every exchange of the capture FLOWS_DUMP names
+// (under the captures directory; by default the evil proxy capture).
 func TestDumpCapture(t *testing.T) {
 	name := os.Getenv("FLOWS_DUMP")
 	if name == "" {
-		t.Skip("set FLOWS_DUMP to a capture path under the captures directory")
+		name = "aiocoap-oscore-evilproxy.pcap"
 	}
 	res := analyze(t, name, Config{})
-	t.Logf("\n%s\nstats %+v", dump(res.xs), res.stats)
+	d := dump(res.xs)
+	if len(res.xs) == 0 || !strings.Contains(d, res.xs[0].ID) {
+		t.Errorf("%s: %d exchanges, dump %q", name, len(res.xs), d)
+	}
+	t.Logf("\n%s\nstats %+v", d, res.stats)
 }

@@ -6,7 +6,8 @@
 // (a size, a pair of sizes from [Pair], a size sequence from [Sequence], a
 // timing feature). It knows nothing about captures or exchanges; callers
 // feed it. Results are plain structs, and each has a Leak method that
-// shapes it as a leak record of CONTRACT.md.
+// shapes it as a leak record of docs/CONTRACT.md; the metrics are those of
+// docs/LEAKS.md.
 //
 // Accumulators and their memory bounds:
 //
@@ -50,7 +51,7 @@
 // seeded from [Options].Seed, and nothing reads the clock.
 package leaks
 
-// Metric names of leak records (CONTRACT.md).
+// Metric names of leak records (docs/CONTRACT.md).
 const (
 	MetricMutualInformation  = "mutual_information"
 	MetricBayesVulnerability = "bayes_vulnerability"
@@ -120,7 +121,7 @@ type Interval struct {
 // Valid reports whether the interval was computed.
 func (iv Interval) Valid() bool { return iv.Level > 0 }
 
-// Leak is one measurement in the shape of a leak record (CONTRACT.md):
+// Leak is one measurement in the shape of a leak record (docs/CONTRACT.md):
 // metric, scope, value and unit, plus what the metric needs. Extra holds
 // metric-specific fields under the keys documented on each result's Leak
 // method; its values are strings, booleans, integers and finite floats.

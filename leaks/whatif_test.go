@@ -4,12 +4,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -127,14 +127,7 @@ func TestWhatIfOptionEncoding(t *testing.T) {
 
 func capturesDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory: %v", err)
-		}
-		t.Skipf("captures directory missing: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 // TestWhatIfCapture decrypts every OSCORE message of the aiocoap reverse

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 func FuzzLoadKeys(f *testing.F) {
-	dir := filepath.Join("..", "..", "shared", "captures", "keys")
+	dir := filepath.Join(testenv.CapturesDirIfPresent(), "keys")
 	for _, name := range []string{"oscore_contexts", "client/ctx/settings.json", "server/ctx/settings.json"} {
 		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 			f.Add(b)
@@ -65,7 +66,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add([]byte{0x40, 0x02, 0, 1, 0x91, 0x09}, []byte{0x60, 0x44, 0, 1, 0x90, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9}, uint8(2))
 	// Request/response pairs of the evil proxy capture: a verified
 	// exchange, the forged response, the flooded one.
-	if _, err := os.Stat(filepath.Join("..", "..", "shared", "captures")); err == nil {
+	if testenv.CapturesDirIfPresent() != "" {
 		frames := readUDP(f, "aiocoap-oscore-evilproxy.pcap")
 		for _, pair := range [][2]int{{1, 4}, {5, 6}, {11, 14}} {
 			f.Add(frames[pair[0]-1].payload, frames[pair[1]-1].payload, uint8(0))

@@ -8,20 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
 // capturesDir returns the shared captures directory, skipping the test when
 // it is missing (or failing when COAPAUDIT_REQUIRE_TOOLS=1).
 func capturesDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory: %v", err)
-		}
-		t.Skipf("captures directory missing: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 // vectorSection is one [section] of rfc8613-vectors.txt: "Name: hex" lines.

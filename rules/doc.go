@@ -2,7 +2,7 @@
 // model of draft-hartke-core-e2e-security-reqs-03 (the seed): what a proxy
 // or pub-sub broker could do unnoticed (spoof, delay, withhold, flood,
 // eavesdrop, replay) and what it did, as far as a passive observer can
-// prove it.
+// prove it. The rules and their threats are listed in docs/RULES.md.
 //
 // Each check is a Rule, shaped like a golang.org/x/tools/go/analysis
 // Analyzer: a stable ID, documentation, the threat it addresses, a

@@ -76,7 +76,7 @@ func (r Requires) String() string {
 	return b.String()
 }
 
-// Threat names what a finding is about, as the seed and RULES.md name it.
+// Threat names what a finding is about, as the seed and docs/RULES.md name it.
 type Threat string
 
 // Threats. T1 to T6 are the seed's threats (section 2.1); replay is

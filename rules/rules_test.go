@@ -38,7 +38,7 @@ func TestRuleTable(t *testing.T) {
 			t.Errorf("Lookup(%q) does not return the rule", r.ID)
 		}
 	}
-	// Every threat RULES.md maps to a passive check has a rule.
+	// Every threat docs/RULES.md maps to a passive check has a rule.
 	for _, th := range []rules.Threat{rules.T1, rules.T2, rules.T3, rules.T4, rules.T5, rules.Replay, rules.FR11, rules.FR12} {
 		if !threats[th] {
 			t.Errorf("no rule for threat %s", th)

@@ -34,6 +34,9 @@ type Config struct {
 	// dropped.
 	MemBytes, DiskBytes int64
 	TempDir             string
+	// Filter is the filter the lists start with (view --filter): an
+	// expression over record fields, as '/' takes it.
+	Filter string
 }
 
 func (c *Config) defaults() {
@@ -169,6 +172,12 @@ func newApp(s tcell.Screen, cfg Config) *App {
 	a.lt = newTable(a.ls, leakCols, lcMetric)
 	if cfg.Live {
 		a.xt.follow, a.ft.follow = true, true
+	}
+	if cfg.Filter != "" {
+		for _, t := range []*table{a.xt, a.ft, a.lt} {
+			t.setFilter(cfg.Filter)
+		}
+		a.input = cfg.Filter
 	}
 	return a
 }

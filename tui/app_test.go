@@ -206,7 +206,7 @@ func TestFilter(t *testing.T) {
 	if got := h.selectedID(); got != ids(want)[1%len(want)] {
 		t.Errorf("selected %s after j in the filtered list", got)
 	}
-	if !strings.Contains(h.lines()[35], "filter: valve") {
+	if !strings.Contains(h.lines()[35], "filter: VaLvE") {
 		t.Errorf("status line %q does not show the filter", h.lines()[35])
 	}
 	h.key(tcell.KeyEscape)

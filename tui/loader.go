@@ -16,6 +16,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/oscore"
@@ -57,11 +58,14 @@ type LeakRow struct {
 	// Detail is the rest of the record in words: interval, baseline,
 	// sample count.
 	Detail string
+	// fields are the leak record's fields, for filter expressions.
+	fields map[string]any
 }
 
 // LeakFrom converts a leak record.
 func LeakFrom(l leaks.Leak) LeakRow {
-	r := LeakRow{Metric: l.Metric, Scope: l.Scope, Value: strconv.FormatFloat(l.Value, 'g', 4, 64), Unit: l.Unit}
+	r := LeakRow{Metric: l.Metric, Scope: l.Scope, Value: strconv.FormatFloat(l.Value, 'g', 4, 64), Unit: l.Unit,
+		fields: filter.FieldsOf(export.Leak{Leak: &l}.AppendJSON(nil))}
 	var d []string
 	if l.CI != nil && l.CI.Valid() {
 		d = append(d, fmt.Sprintf("%g%% CI [%.4g, %.4g]", l.CI.Level*100, l.CI.Lo, l.CI.Hi))

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -49,6 +51,9 @@ type xrow struct {
 	start int64
 	cells [xcCount]string
 	text  string
+	// flds are the exchange record's fields, made when a filter
+	// expression first asks.
+	flds map[string]any
 }
 
 // exchanges is the exchange list's data: the exchanges kept, in the
@@ -153,6 +158,14 @@ func (e *exchanges) cell(row, col int) string {
 
 func (e *exchanges) text(row int) string { return e.rows[row].text }
 
+func (e *exchanges) fields(row int) map[string]any {
+	r := &e.rows[row]
+	if r.flds == nil {
+		r.flds = filter.FieldsOf(export.Exchange{Exchange: r.x}.AppendJSON(nil))
+	}
+	return r.flds
+}
+
 func (e *exchanges) compare(a, b, col int) int {
 	ra, rb := &e.rows[a], &e.rows[b]
 	switch col {
@@ -242,6 +255,17 @@ func (f *findingRows) add(r FindingRow) {
 
 func (f *findingRows) count() int          { return len(f.rows) }
 func (f *findingRows) text(row int) string { return f.search[row] }
+
+// fields are a finding's record fields, as in its JSON record.
+func (f *findingRows) fields(row int) map[string]any {
+	r := &f.rows[row]
+	frames := make([]any, len(r.Frames))
+	for i, n := range r.Frames {
+		frames[i] = float64(n)
+	}
+	return map[string]any{"type": "finding", "id": r.ID, "severity": filter.Severity(r.Severity), "threat": r.Threat,
+		"rule": r.Rule, "exchange": r.Exchange, "frames": frames, "message": r.Message, "seed": r.Seed}
+}
 
 func (f *findingRows) cell(row, col int) string {
 	r := &f.rows[row]
@@ -370,6 +394,8 @@ func (l *leakRows) add(r LeakRow) {
 
 func (l *leakRows) count() int          { return len(l.rows) }
 func (l *leakRows) text(row int) string { return l.search[row] }
+
+func (l *leakRows) fields(row int) map[string]any { return l.rows[row].fields }
 
 func (l *leakRows) cell(row, col int) string {
 	r := &l.rows[row]

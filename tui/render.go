@@ -96,6 +96,9 @@ func (a *App) drawTable(t *table, r rect, focused bool, empty string) {
 		msg := empty
 		if t.filter != "" {
 			msg = "no rows match the filter \"" + t.filter + "\""
+			if t.exprErr != "" {
+				msg += " (as an expression: " + t.exprErr + ")"
+			}
 		} else if !a.done {
 			msg = "loading…"
 		}
@@ -388,6 +391,9 @@ func (a *App) drawStatus(w, y int) {
 	if a.editing {
 		sp := []span{{"/", stBar}, {a.input, stDefault}, {"█", stDefault},
 			{"   Enter keep · Esc clear · " + strconv.Itoa(len(t.view)) + " of " + strconv.Itoa(t.src.count()), stDim}}
+		if t.exprErr != "" {
+			sp = append(sp, span{"  expression: " + t.exprErr, stError})
+		}
 		putSpans(s, 0, y, w, sp, stDefault, nil)
 		return
 	}
@@ -416,7 +422,8 @@ var helpText = []string{
 	"                 on a finding, go to its exchange",
 	"  Tab Shift-Tab  next, previous pane",
 	"  1 2 3          exchanges, findings, leaks",
-	"  /              filter rows by text (Enter keeps, Esc clears)",
+	"  /              filter rows by text, or by an expression as --filter",
+	"                 takes it: severity >= \"medium\" (Enter keeps, Esc clears)",
 	"  s S            sort by the next column, reverse the order",
 	"  Esc            clear the filter, close the detail",
 	"  ?              this help",

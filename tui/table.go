@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
+
+	"github.com/coapaudit/coapaudit/filter"
 )
 
 // column describes one column of a table.
@@ -28,6 +30,9 @@ type rowSource interface {
 	compare(a, b, col int) int
 	// text is the row's searchable text, lowercase.
 	text(row int) string
+	// fields are the row's record fields, for filter expressions (nil:
+	// none matches).
+	fields(row int) map[string]any
 	style(row, col int) tcell.Style
 }
 
@@ -43,10 +48,15 @@ type table struct {
 	top     int
 	sortCol int
 	desc    bool
-	filter  string // lowercase
-	follow  bool   // keep the cursor on the last row as rows arrive
-	moved   bool   // the cursor was moved: keep it on its row, not the first
-	stale   bool   // view must be rebuilt from scratch
+	filter  string // as typed
+	lower   string // filter in lowercase, for a text search
+	expr    *filter.Filter
+	// exprErr is why a filter that looks like an expression does not
+	// compile; the filter then searches text.
+	exprErr string
+	follow  bool // keep the cursor on the last row as rows arrive
+	moved   bool // the cursor was moved: keep it on its row, not the first
+	stale   bool // view must be rebuilt from scratch
 }
 
 func newTable(src rowSource, cols []column, sortCol int) *table {
@@ -83,7 +93,10 @@ func (t *table) less(a, b int) int {
 }
 
 func (t *table) match(row int) bool {
-	return t.filter == "" || strings.Contains(t.src.text(row), t.filter)
+	if t.expr != nil {
+		return t.expr.Match(t.src.fields(row))
+	}
+	return t.filter == "" || strings.Contains(t.src.text(row), t.lower)
 }
 
 // sync brings the view up to date with the source: new rows are sorted
@@ -183,13 +196,22 @@ func (t *table) measure(row int) {
 	}
 }
 
-// setFilter filters rows by a case-insensitive substring.
+// setFilter filters rows by an expression over their record fields, as
+// --filter takes it (`severity >= "medium"`), or else by a case-insensitive
+// substring. Text with an operator, quote or space is taken for an
+// expression when it compiles.
 func (t *table) setFilter(s string) {
-	s = strings.ToLower(s)
 	if s == t.filter {
 		return
 	}
-	t.filter = s
+	t.filter, t.lower, t.expr, t.exprErr = s, strings.ToLower(s), nil, ""
+	if strings.ContainsAny(s, "=<>!&|\"'() ") {
+		if f, err := filter.Compile(s); err == nil {
+			t.expr = f
+		} else {
+			t.exprErr = err.Error()
+		}
+	}
 	t.resort()
 }
 

@@ -18,8 +18,11 @@ func (r *intRows) count() int { return len(r.rows) }
 func (r *intRows) cell(row, col int) string {
 	return strconv.Itoa(r.rows[row][col])
 }
-func (r *intRows) compare(a, b, col int) int      { return cmp.Compare(r.rows[a][col], r.rows[b][col]) }
-func (r *intRows) text(row int) string            { return r.cell(row, 0) + "\x00" + r.cell(row, 1) }
+func (r *intRows) compare(a, b, col int) int { return cmp.Compare(r.rows[a][col], r.rows[b][col]) }
+func (r *intRows) text(row int) string       { return r.cell(row, 0) + "\x00" + r.cell(row, 1) }
+func (r *intRows) fields(row int) map[string]any {
+	return map[string]any{"frame": float64(r.rows[row][0]), "n": float64(r.rows[row][1])}
+}
 func (r *intRows) style(row, col int) tcell.Style { return stDefault }
 
 // TestTableIncremental adds rows in batches and checks after each batch
@@ -30,8 +33,14 @@ func TestTableIncremental(t *testing.T) {
 		src := &intRows{}
 		tb := newTable(src, []column{{title: "a"}, {title: "b"}}, rng.IntN(2))
 		tb.desc = rng.IntN(2) == 0
-		if rng.IntN(2) == 0 {
-			tb.filter = strconv.Itoa(rng.IntN(10))
+		// No filter, a text filter, or an expression (frame is column a).
+		limit := -1
+		switch rng.IntN(3) {
+		case 1:
+			tb.setFilter(strconv.Itoa(rng.IntN(10)))
+		case 2:
+			limit = rng.IntN(100)
+			tb.setFilter("frame > " + strconv.Itoa(limit))
 		}
 		for batch := 0; batch < 10; batch++ {
 			for range rng.IntN(30) {
@@ -40,7 +49,7 @@ func TestTableIncremental(t *testing.T) {
 			tb.sync()
 			var want []int
 			for i := range src.rows {
-				if strings.Contains(src.text(i), tb.filter) {
+				if limit >= 0 && src.rows[i][0] > limit || limit < 0 && strings.Contains(src.text(i), tb.filter) {
 					want = append(want, i)
 				}
 			}

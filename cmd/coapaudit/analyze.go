@@ -42,13 +42,8 @@ with --keys.`,
 			return runAnalyze(e, &af, args)
 		},
 	}
-	af.commonFlags.register(cmd)
-	af.auditFlags.register(cmd)
-	cmd.Flags().StringArrayVar(&af.proxies, "proxy", nil, "address (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
-	cmd.Flags().IntVar(&af.top, "top", 10, "rows per table in the text summary (0: all)")
-	cmd.Flags().BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
-	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE.html`")
-	cmd.Flags().StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number)")
+	af.registerAudit(cmd)
+	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE`")
 	return cmd
 }
 
@@ -66,6 +61,10 @@ func (af *analyzeFlags) flowsConfig() (flows.Config, error) {
 
 func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	start := time.Now()
+	failSev, err := af.validate()
+	if err != nil {
+		return err
+	}
 	format, err := af.outputFormat(e.stdout)
 	if err != nil {
 		return err
@@ -78,11 +77,8 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		return err
 	}
 	opts.TrackExchanges = true
-	opts.Leaks = !af.noLeaks
-	if af.labels != "" {
-		if opts.LeakConfig.Labels, err = collect.ReadLabelsFile(af.labels); err != nil {
-			return usageErr("--labels: %v", err)
-		}
+	if err := af.leakOptions(&opts); err != nil {
+		return err
 	}
 	var readers []*capture.Reader
 	defer func() {
@@ -115,25 +111,22 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatNDJSON:
 		w = export.NewNDJSONWriter(e.stdout)
 	case export.FormatCSV:
-		w = export.NewCSVWriter(e.stdout, "exchange")
+		w = af.newCSVStdout(e)
 	}
-	dir, err := af.outDir()
-	if err != nil {
+	out := &outputs{stdout: w, filter: af.filter}
+	defer out.abort()
+	if out.dir, err = af.outDir(); err != nil {
 		return err
 	}
-	if dir != nil {
-		w = export.Multi{w, dir}
-	}
+	w = out.writer()
+	dir := out.packets()
 	rep, err := openReport(af.report)
 	if err != nil {
 		return err
 	}
 	defer rep.close()
 	var writeErr error
-	failSev, err := af.audit(&opts)
-	if err != nil {
-		return err
-	}
+	opts.RulesConfig.MaxFindings = af.maxFindings
 	if err := af.withRules(e, &opts, func(f *rules.Finding) {
 		rep.finding(f)
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
@@ -148,6 +141,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			writeErr = err
 		}
 	})
+	var ro *reportOutput
+	if rep != nil {
+		ro = &reportOutput{rep: rep, eng: eng}
+		out.files = append(out.files, ro)
+	}
 	for _, name := range files {
 		eng.AddFile(displayName(name))
 	}
@@ -165,11 +163,8 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		}
 		f.Advance()
 	}
-	for _, f := range m.Files {
-		if f.Err != nil {
-			eng.SetTruncated(f.Err)
-			warnf(e, "%v (analysed the %d frames before it)", f.Err, f.R.Frames())
-		}
+	if err := mergeEnded(e, eng, m); err != nil && writeErr == nil {
+		writeErr = err
 	}
 	sum := eng.Finish()
 	sum.ElapsedSeconds = time.Since(start).Seconds()
@@ -180,22 +175,13 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			text.stats = run.Stats()
 		}
 	}
-	ls := eng.Leaks()
-	for i := range ls {
-		if err := w.Write(export.Leak{Leak: &ls[i]}); err != nil && writeErr == nil {
-			writeErr = err
-		}
+	if err := writeLeaks(w, eng); err != nil && writeErr == nil {
+		writeErr = err
 	}
-	runErr := writeErr
-	if err := rep.finish(eng, sum); err != nil && runErr == nil {
-		runErr = err
+	if ro != nil {
+		ro.sum = sum
 	}
-	if err := w.Write(sum); err != nil && runErr == nil {
-		runErr = err
-	}
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr := out.finish(writeErr, sum)
 	if runErr == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}

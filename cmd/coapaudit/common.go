@@ -14,6 +14,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
 )
@@ -28,18 +29,31 @@ type commonFlags struct {
 	dtlsPorts []int
 	noHeur    bool
 	profile   string
+	// records is --records, one of recordTypes (see csvout.go).
+	records     string
+	recordTypes []string
+	// filterSrc is --filter, compiled into filter by validate.
+	filterSrc string
+	filter    *filter.Filter
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringArrayVar(&c.keys, "keys", nil, "OSCORE security contexts: coapaudit JSON, aiocoap settings.json or Wireshark oscore_contexts file (repeatable)")
-	f.StringVar(&c.format, "format", "", "output on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
-	f.IntSliceVar(&c.ports, "port", nil, "treat UDP port N as CoAP (repeatable; 5683 always is)")
-	f.IntSliceVar(&c.dtlsPorts, "dtls-port", nil, "treat UDP port N as DTLS (repeatable; 5684 always is)")
+	f.StringArrayVar(&c.keys, "keys", nil, "OSCORE security contexts in `FILE`: coapaudit JSON, aiocoap settings.json or Wireshark oscore_contexts (repeatable)")
+	f.StringVar(&c.format, "format", "", "output `FORMAT` on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
+	f.Var(portsValue{&c.ports}, "port", "treat UDP port N as CoAP (repeatable; 5683 always is)")
+	f.Var(portsValue{&c.dtlsPorts}, "dtls-port", "treat UDP port N as DTLS (repeatable; 5684 always is)")
 	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
-	f.StringVar(&c.profile, "profile", "auto", "protection level the rules hold traffic to: auto, forwarding, caching or pubsub (seed 2.2.1, 2.2.2, 3.2.1)")
-	f.StringVar(&c.out, "out", "", "also write packets, exchanges, findings and leaks as .ndjson and .csv files in DIR")
+	f.StringVar(&c.out, "out", "", "also write every record type as .ndjson and .csv files in `DIR`")
+	f.StringVar(&c.filterSrc, "filter", "", filterUsage)
 }
+
+// registerProfile adds --profile, for the commands that run the rules.
+func (c *commonFlags) registerProfile(cmd *cobra.Command, usage string) {
+	cmd.Flags().StringVar(&c.profile, "profile", "auto", usage)
+}
+
+const profileUsage = "protection `LEVEL` the rules hold traffic to: auto, forwarding, caching or pubsub (seed 2.2.1, 2.2.2, 3.2.1)"
 
 // options builds the analysis options shared by every command: ports,
 // heuristics and keys.
@@ -74,13 +88,19 @@ func (c *commonFlags) dissectConfig() (dissect.Config, error) {
 
 // outputFormat resolves --format: text on a terminal, ndjson otherwise.
 func (c *commonFlags) outputFormat(stdout io.Writer) (export.Format, error) {
-	if c.format == "" {
+	return resolveFormat(c.format, stdout)
+}
+
+// resolveFormat resolves a --format value: text on a terminal and ndjson
+// otherwise when it is empty. Every command follows this rule.
+func resolveFormat(format string, stdout io.Writer) (export.Format, error) {
+	if format == "" {
 		if isTerminal(stdout) {
 			return export.FormatText, nil
 		}
 		return export.FormatNDJSON, nil
 	}
-	f, err := export.ParseFormat(c.format)
+	f, err := export.ParseFormat(format)
 	if err != nil {
 		return 0, usageErr("--format: %v", err)
 	}
@@ -111,18 +131,8 @@ type auditFlags struct {
 }
 
 func (a *auditFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&a.failOn, "fail-on", "none", "exit with status 1 when a finding reaches this severity: info, low, medium, high or none")
-	cmd.Flags().IntVar(&a.maxFindings, "max-findings", 10000, "findings per rule at most; more are counted in the summary (findings_suppressed) and in the verdict, not written")
-}
-
-// audit sets the cap on findings in opts and returns the --fail-on
-// severity (0 for none).
-func (a *auditFlags) audit(opts *analysis.Options) (rules.Severity, error) {
-	if a.maxFindings < 1 {
-		return 0, usageErr("--max-findings %d: want at least 1", a.maxFindings)
-	}
-	opts.RulesConfig.MaxFindings = a.maxFindings
-	return parseFailOn(a.failOn)
+	cmd.Flags().StringVar(&a.failOn, "fail-on", "none", "exit with status 1 when a finding reaches `SEVERITY`: info, low, medium, high or none")
+	cmd.Flags().IntVar(&a.maxFindings, "max-findings", 10000, "report at most `N` findings per rule; more are counted in the summary (findings_suppressed) and in the verdict, not written")
 }
 
 // withRules sets opts to run every rule with the --profile, and sends each
@@ -156,7 +166,7 @@ func (c *commonFlags) outDir() (*export.DirWriter, error) {
 	return d, nil
 }
 
-func isTerminal(w io.Writer) bool {
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
-	"os"
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/atomicfile"
 	"github.com/coapaudit/coapaudit/report"
 	"github.com/coapaudit/coapaudit/rules"
 )
@@ -15,17 +15,18 @@ import (
 // --report) ignores every call.
 type htmlReport struct {
 	name string
-	f    *os.File
+	f    *atomicfile.File
 	b    *report.Builder
 }
 
-// openReport creates the report file at once, so that a path that cannot
-// be written fails before the analysis runs.
+// openReport creates the report's temporary file at once, so that a path
+// that cannot be written fails before the analysis runs; finish renames it
+// into place, and a run that fails leaves the file that was there.
 func openReport(name string) (*htmlReport, error) {
 	if name == "" {
 		return nil, nil
 	}
-	f, err := os.Create(name)
+	f, err := atomicfile.Create(name)
 	if err != nil {
 		return nil, usageErr("--report: %v", err)
 	}
@@ -60,18 +61,19 @@ func (r *htmlReport) finish(eng *analysis.Engine, sum *export.Summary) error {
 	if err == nil {
 		err = w.Flush()
 	}
-	if cerr := r.f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		r.f.Abort()
+		return usageErr("--report %s: %v", r.name, err)
+	}
+	if err := r.f.Commit(); err != nil {
 		return usageErr("--report %s: %v", r.name, err)
 	}
 	return nil
 }
 
-// close closes the file when the run ends before finish.
+// close discards the report when the run ends before finish.
 func (r *htmlReport) close() {
 	if r != nil {
-		r.f.Close()
+		r.f.Abort()
 	}
 }

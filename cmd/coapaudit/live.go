@@ -15,6 +15,7 @@ import (
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -44,17 +45,15 @@ DTLS ports (5683, 5684, --port, --dtls-port) is captured; --all-udp or
 			return runLive(e, &lf)
 		},
 	}
-	lf.commonFlags.register(cmd)
-	lf.auditFlags.register(cmd)
+	lf.registerAudit(cmd)
 	f := cmd.Flags()
-	f.StringArrayVar(&lf.proxies, "proxy", nil, "address (ip or ip:port) of a proxy (repeatable)")
-	f.IntVar(&lf.top, "top", 10, "rows per table in the text summary (0: all)")
-	f.StringVarP(&lf.iface, "interface", "i", "", "interface to capture on (e.g. lo, eth0, any)")
-	f.StringVar(&lf.bpf, "bpf", "", "capture filter expression, compiled with tcpdump (e.g. 'udp and host 10.0.0.5')")
-	f.DurationVar(&lf.duration, "duration", 0, "stop after this long (e.g. 30s, 5m); default: until Ctrl-C")
-	f.StringVarP(&lf.write, "write", "w", "", "also write the captured frames to FILE (pcapng)")
-	f.IntVar(&lf.snaplen, "snaplen", 0, "bytes captured per frame (default 262144)")
-	f.DurationVar(&lf.linger, "linger", 5*time.Second, "how long a finished exchange waits for late copies before it is reported")
+	f.StringVarP(&lf.iface, "interface", "i", "", "`IFACE` to capture on (e.g. lo, eth0, any)")
+	f.StringVar(&lf.bpf, "bpf", "", "capture filter `EXPR`, compiled with tcpdump (e.g. 'udp and host 10.0.0.5')")
+	f.Var(durationValue{&lf.duration}, "duration", "stop after this long: seconds (25) or a duration (30s, 5m); default: until Ctrl-C")
+	f.StringVarP(&lf.write, "write", "w", "", "also write the captured frames to `FILE` (pcapng)")
+	f.IntVar(&lf.snaplen, "snaplen", 0, "`BYTES` captured per frame (default 262144)")
+	lf.linger = 5 * time.Second
+	f.Var(durationValue{&lf.linger}, "linger", "how long a finished exchange waits for late copies before it is reported: seconds or a duration")
 	f.BoolVar(&lf.allUDP, "all-udp", false, "capture all UDP, so that CoAP and DTLS on other ports are found by heuristics")
 	return cmd
 }
@@ -63,6 +62,10 @@ func runLive(e *env, lf *liveFlags) error {
 	start := time.Now()
 	if lf.iface == "" {
 		return usageErr("live needs an interface: -i IFACE")
+	}
+	failSev, err := lf.validate()
+	if err != nil {
+		return err
 	}
 	format, err := lf.outputFormat(e.stdout)
 	if err != nil {
@@ -79,6 +82,9 @@ func runLive(e *env, lf *liveFlags) error {
 	if opts.Flows.Linger == 0 {
 		opts.Flows.Linger = lf.linger
 	}
+	if err := lf.leakOptions(&opts); err != nil {
+		return err
+	}
 	lo := capture.LiveOptions{Snaplen: lf.snaplen, Filter: lf.bpf}
 	if !lf.allUDP {
 		lo.Ports = livePorts(opts.Dissect)
@@ -88,35 +94,28 @@ func runLive(e *env, lf *liveFlags) error {
 		return usageErr("-i %s: %v", lf.iface, err)
 	}
 	defer live.Close()
+	sw, err := streamWriter(e, format, &lf.commonFlags)
+	if err != nil {
+		return err
+	}
+	out := &outputs{stdout: sw, filter: lf.filter}
+	defer out.abort()
 	var pw *capture.PcapngWriter
 	if lf.write != "" {
-		f, err := os.Create(lf.write)
+		po, err := createPcapOutput(lf.write, live.LinkType(), live.Snaplen())
 		if err != nil {
-			return usageErr("-w: %v", err)
+			return err
 		}
-		pw, err = capture.NewPcapngWriter(f, live.LinkType(), live.Snaplen())
-		if err != nil {
-			f.Close()
-			return usageErr("-w: %v", err)
-		}
-		defer pw.Close()
+		out.files = append(out.files, po)
+		pw = po.pw
 	}
-	w, err := streamWriter(e, format)
-	if err != nil {
+	if out.dir, err = lf.outDir(); err != nil {
 		return err
 	}
-	dir, err := lf.outDir()
-	if err != nil {
-		return err
-	}
-	if dir != nil {
-		w = export.Multi{w, dir}
-	}
+	w := out.writer()
+	dir := out.packets()
 	var writeErr error
-	failSev, err := lf.audit(&opts)
-	if err != nil {
-		return err
-	}
+	opts.RulesConfig.MaxFindings = lf.maxFindings
 	if err := lf.withRules(e, &opts, func(f *rules.Finding) {
 		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
 			writeErr = err
@@ -205,13 +204,13 @@ func runLive(e *env, lf *liveFlags) error {
 		sum.KernelDropped = int(st.Dropped)
 	}
 	sum.ElapsedSeconds = time.Since(start).Seconds()
-	runErr := writeErr
-	if err := w.Write(sum); err != nil && runErr == nil {
-		runErr = err
+	if err := writeLeaks(w, eng); err != nil && writeErr == nil {
+		writeErr = err
 	}
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = err
+	if lt, ok := sw.(*liveText); ok {
+		lt.tables(eng.Report(), eng.LeakReport(), lf.top)
 	}
+	runErr := out.finish(writeErr, sum)
 	if runErr == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}
@@ -227,14 +226,14 @@ func livePorts(cfg dissect.Config) []uint16 {
 
 // streamWriter returns the stdout writer for commands that stream records
 // as they happen: text prints one line per exchange at once.
-func streamWriter(e *env, format export.Format) (export.Writer, error) {
+func streamWriter(e *env, format export.Format, c *commonFlags) (export.Writer, error) {
 	switch format {
 	case export.FormatText:
 		return &liveText{w: e.stdout, color: paletteFor(e.stdout)}, nil
 	case export.FormatJSON:
 		return export.NewJSONWriter(e.stdout), nil
 	case export.FormatCSV:
-		return export.NewCSVWriter(e.stdout, "exchange"), nil
+		return c.newCSVStdout(e), nil
 	}
 	return newFlushingNDJSON(e.stdout), nil
 }
@@ -256,11 +255,21 @@ func (f *flushingNDJSON) Write(r export.Record) error {
 
 func (f *flushingNDJSON) Close() error { return nil }
 
-// liveText prints exchanges as they complete and the summary at the end.
+// liveText prints exchanges as they complete and, at the end, the tables
+// of the capture (--top rows each), the leak verdicts and the summary.
 type liveText struct {
-	w     io.Writer
-	n     int
-	color palette
+	w      io.Writer
+	n      int
+	color  palette
+	report flows.Report
+	leaks  *collect.Report
+	top    int
+	final  bool
+}
+
+// tables sets what liveText prints before the summary.
+func (t *liveText) tables(r flows.Report, l *collect.Report, top int) {
+	t.report, t.leaks, t.top, t.final = r, l, top, true
 }
 
 func (t *liveText) Write(r export.Record) error {
@@ -279,6 +288,15 @@ func (t *liveText) Write(r export.Record) error {
 		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), t.color.severity(f.Severity, strings.ToUpper(f.Severity.String())), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames), f.Message)
 		return err
 	case *export.Summary:
+		if t.final {
+			fmt.Fprintln(t.w)
+			if err := t.report.WriteText(t.w, t.top); err != nil {
+				return err
+			}
+			if err := t.leaks.WriteText(t.w); err != nil {
+				return err
+			}
+		}
 		return writeSummaryLine(t.w, r)
 	}
 	return nil

@@ -70,6 +70,7 @@ func TestLiveWithLibcoap(t *testing.T) {
 	}
 	var exchanges []exchangeRec
 	var summary map[string]any
+	leaks := 0
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
 		var head struct{ Type string }
 		if err := json.Unmarshal([]byte(line), &head); err != nil {
@@ -80,12 +81,19 @@ func TestLiveWithLibcoap(t *testing.T) {
 			var x exchangeRec
 			json.Unmarshal([]byte(line), &x)
 			exchanges = append(exchanges, x)
+		case "leak":
+			leaks++
 		case "summary":
 			json.Unmarshal([]byte(line), &summary)
 		}
 	}
 	if summary == nil {
 		t.Fatal("no summary record")
+	}
+	// live measures leaks over the capture, as analyze does (--no-leaks
+	// turns it off).
+	if leaks == 0 {
+		t.Error("no leak records")
 	}
 	if summary["kernel_dropped"] != nil && summary["kernel_dropped"].(float64) != 0 {
 		t.Errorf("kernel dropped %v frames", summary["kernel_dropped"])

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 
@@ -22,7 +23,7 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes (CONTRACT.md).
+// Exit codes (docs/CONTRACT.md).
 const (
 	exitOK       = 0
 	exitFindings = 1
@@ -73,13 +74,15 @@ func runEnv(e *env, args []string) int {
 OSCORE, and audits what proxies and brokers can read, change and learn.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(debug.ReadBuildInfo()),
 	}
+	root.SetVersionTemplate("coapaudit {{.Version}}\n")
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: exitUsage, err: flagError(err)}
 	})
 	var cpuprofile, memprofile string
 	root.PersistentFlags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile to `FILE`")

@@ -15,22 +15,31 @@ import (
 func packetsCmd(e *env) *cobra.Command {
 	var cf commonFlags
 	cmd := &cobra.Command{
-		Use:   "packets [flags] FILE...",
+		Use:   "packets [flags] [FILE...]",
 		Short: "one record per frame, like tshark -T ek",
-		Long: `packets decodes every frame of the capture files ('-' reads stdin) and writes
-one record per frame, then a summary record whose frame counts add up to the
-number of frames read.`,
-		Args: cobra.MinimumNArgs(1),
+		Long: `packets decodes every frame of the capture files ('-', or no file, reads
+stdin) and writes one record per frame, then a summary record whose frame
+counts add up to the number of frames read.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				if isTerminal(e.stdin) {
+					return usageErr("packets reads a capture from stdin: give a FILE or pipe a capture in")
+				}
+				args = []string{"-"}
+			}
 			return runPackets(e, &cf, args)
 		},
 	}
 	cf.register(cmd)
+	cf.registerRecords(cmd, "packets", "summary")
 	return cmd
 }
 
 func runPackets(e *env, cf *commonFlags, files []string) error {
 	start := time.Now()
+	if err := cf.validate(); err != nil {
+		return err
+	}
 	format, err := cf.outputFormat(e.stdout)
 	if err != nil {
 		return err
@@ -48,15 +57,14 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	case export.FormatNDJSON:
 		w = export.NewNDJSONWriter(e.stdout)
 	case export.FormatCSV:
-		w = export.NewCSVWriter(e.stdout, "packet")
+		w = cf.newCSVStdout(e)
 	}
-	dir, err := cf.outDir()
-	if err != nil {
+	out := &outputs{stdout: w, filter: cf.filter}
+	defer out.abort()
+	if out.dir, err = cf.outDir(); err != nil {
 		return err
 	}
-	if dir != nil {
-		w = export.Multi{w, dir}
-	}
+	w = out.writer()
 	eng := analysis.New(opts, nil)
 	var runErr error
 	for _, name := range files {
@@ -79,15 +87,11 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	}
 	sum := eng.Finish()
 	sum.ElapsedSeconds = time.Since(start).Seconds()
-	if runErr == nil || !isUsage(runErr) {
-		if err := w.Write(sum); err != nil && runErr == nil {
-			runErr = err
-		}
+	if runErr != nil && isUsage(runErr) && !errors.Is(runErr, errNoFrames) {
+		out.stdout.Close()
+		return runErr
 	}
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
-	return runErr
+	return out.finish(runErr, sum)
 }
 
 func isUsage(err error) bool {
@@ -110,9 +114,7 @@ func readAll(e *env, eng *analysis.Engine, r *capture.Reader, name, file string,
 			return nil
 		}
 		if err != nil {
-			eng.SetTruncated(err)
-			warnf(e, "%v (analysed the %d frames before it)", err, r.Frames())
-			return nil
+			return captureEnded(e, eng, r, err)
 		}
 		if err := emit(eng.Frame(&d, 0, file)); err != nil {
 			return err

@@ -164,7 +164,7 @@ func TestPacketsExitCodes(t *testing.T) {
 		{[]string{"packets", notCapture}, 2, "not a pcap"},
 		{[]string{"packets", "--format", "xml", notCapture}, 2, "format"},
 		{[]string{"packets", "--port", "70000", notCapture}, 2, "port"},
-		{[]string{"packets"}, 2, "arg"},
+		{[]string{"packets"}, 2, "not a pcap"}, // no file: stdin, empty here
 		{[]string{"nosuchcommand"}, 2, "unknown command"},
 		{[]string{"packets", "--keys", notCapture, testenv.Capture(t, "libcoap-fwdproxy.pcap")}, 2, "keys"},
 	} {

@@ -29,17 +29,14 @@ draft-hartke-core-e2e-security-reqs-03 it rests on, and what it needs
 a proxy). --doc prints each rule's whole documentation.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := export.FormatText
-			if format != "" {
-				var err error
-				if f, err = export.ParseFormat(format); err != nil {
-					return usageErr("--format: %v", err)
-				}
+			f, err := resolveFormat(format, e.stdout)
+			if err != nil {
+				return err
 			}
 			return writeRules(e.stdout, rules.All(), f, doc)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "text (default), json, ndjson or csv")
+	cmd.Flags().StringVar(&format, "format", "", "output `FORMAT` on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
 	cmd.Flags().BoolVar(&doc, "doc", false, "with text: print each rule's documentation")
 	return cmd
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestRulesCommand(t *testing.T) {
-	code, out, errOut := runCmd("rules")
+	code, out, errOut := runCmd("rules", "--format", "text")
 	if code != exitOK || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -27,6 +27,10 @@ func TestRulesCommand(t *testing.T) {
 	code, out, _ = runCmd("rules", "--format", "ndjson")
 	if code != exitOK {
 		t.Fatalf("ndjson: exit %d", code)
+	}
+	// Off a terminal rules writes NDJSON, as every other command does.
+	if _, piped, _ := runCmd("rules"); piped != out {
+		t.Errorf("rules on a pipe wrote %.80q..., not NDJSON", piped)
 	}
 	n := 0
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {

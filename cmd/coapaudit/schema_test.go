@@ -16,7 +16,7 @@ import (
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
-// recordTypes are the record types of CONTRACT.md, each with a schema in
+// recordTypes are the record types of docs/CONTRACT.md, each with a schema in
 // docs/schema/TYPE.schema.json.
 var recordTypes = []string{"packet", "exchange", "finding", "leak", "summary"}
 

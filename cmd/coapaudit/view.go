@@ -47,15 +47,14 @@ Press ? in the viewer for its keys.`,
 	f := cmd.Flags()
 	f.MarkHidden("format")
 	f.MarkHidden("out")
-	if f.Lookup("profile") == nil {
-		f.StringVar(&vf.profile, "profile", "auto", "protection level the option markers and rules hold traffic to: auto, forwarding, caching or pubsub")
-	}
-	f.StringArrayVar(&vf.proxies, "proxy", nil, "address (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
-	f.StringVarP(&vf.iface, "interface", "i", "", "capture live on this interface instead of reading files")
-	f.StringVar(&vf.bpf, "bpf", "", "with -i: capture filter expression, compiled with tcpdump")
-	f.IntVar(&vf.snaplen, "snaplen", 0, "with -i: bytes captured per frame (default 262144)")
+	vf.registerProfile(cmd, "protection `LEVEL` the option markers and rules hold traffic to: auto, forwarding, caching or pubsub")
+	f.StringArrayVar(&vf.proxies, "proxy", nil, "`ADDR` (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
+	f.StringVarP(&vf.iface, "interface", "i", "", "capture live on `IFACE` instead of reading files")
+	f.StringVar(&vf.bpf, "bpf", "", "with -i: capture filter `EXPR`, compiled with tcpdump")
+	f.IntVar(&vf.snaplen, "snaplen", 0, "with -i: `BYTES` captured per frame (default 262144)")
 	f.BoolVar(&vf.allUDP, "all-udp", false, "with -i: capture all UDP, so that CoAP on other ports is found by heuristics")
-	f.DurationVar(&vf.linger, "linger", 5*time.Second, "with -i: how long a finished exchange waits for late copies before it is listed")
+	vf.linger = 5 * time.Second
+	f.Var(durationValue{&vf.linger}, "linger", "with -i: how long a finished exchange waits for late copies before it is listed: seconds or a duration")
 	return cmd
 }
 
@@ -67,6 +66,9 @@ func runView(e *env, vf *viewFlags, files []string) error {
 		return usageErr("view reads either files or -i IFACE, not both")
 	case vf.format != "" || vf.out != "":
 		return usageErr("view writes no records: use analyze for --format and --out")
+	}
+	if err := vf.validate(); err != nil {
+		return err
 	}
 	opts, err := vf.options()
 	if err != nil {
@@ -87,7 +89,7 @@ func runView(e *env, vf *viewFlags, files []string) error {
 	opts.Rules = rules.All()
 	opts.RulesConfig.Profile = prof
 	opts.Leaks = true
-	cfg := tui.Config{Profile: prof}
+	cfg := tui.Config{Profile: prof, Filter: vf.filterSrc}
 
 	var load tui.LoadFunc
 	if vf.iface != "" {

@@ -55,21 +55,23 @@ func screenText(s tcell.SimulationScreen) string {
 
 // TestViewCommand runs `coapaudit view` on a simulation screen: the
 // exchanges and findings appear, and q quits with exit status 0.
-func TestViewCommand(t *testing.T) {
-	evil := testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")
-	keys := testenv.Capture(t, "keys/oscore_contexts")
+// viewLoaded runs the viewer on a simulation screen with args, waits
+// until the loader is done (done tells from the screen text), and returns
+// the screen's text; q then quits, with exit status 0.
+func viewLoaded(t *testing.T, done func(text string) bool, args ...string) string {
+	t.Helper()
 	s := &viewScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), ready: make(chan struct{})}
 	old := newScreen
 	newScreen = func() (tcell.Screen, error) { return s, nil }
 	defer func() { newScreen = old }()
 
-	done := make(chan int, 1)
+	exited := make(chan int, 1)
 	go func() {
-		code, _, stderr := runCmd("view", "--keys", keys, evil)
+		code, _, stderr := runCmd(append([]string{"view"}, args...)...)
 		if stderr != "" {
 			t.Errorf("stderr: %s", stderr)
 		}
-		done <- code
+		exited <- code
 	}()
 	select {
 	case <-s.ready:
@@ -88,10 +90,26 @@ func TestViewCommand(t *testing.T) {
 			runtime.Gosched()
 		}
 		<-seen
-		if strings.Contains(text, " frames") && !strings.Contains(text, "loading") && strings.Contains(text, "X10 ") {
+		if strings.Contains(text, " frames") && !strings.Contains(text, "loading") && done(text) {
 			break
 		}
 	}
+	s.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
+	select {
+	case code := <-exited:
+		if code != exitOK {
+			t.Errorf("exit %d", code)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("q did not quit")
+	}
+	return text
+}
+
+func TestViewCommand(t *testing.T) {
+	evil := testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")
+	keys := testenv.Capture(t, "keys/oscore_contexts")
+	text := viewLoaded(t, func(text string) bool { return strings.Contains(text, "X10 ") }, "--keys", keys, evil)
 	for _, want := range []string{"1 Exchanges 10 ", "2 Findings ", "oscore ✓", "coap://127.0.0.22/actuators/valve"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("screen lacks %q:\n%s", want, text)
@@ -100,13 +118,19 @@ func TestViewCommand(t *testing.T) {
 	if strings.Contains(text, "2 Findings 0 ") {
 		t.Errorf("no findings on the evil proxy capture:\n%s", text)
 	}
-	s.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d", code)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("q did not quit")
+}
+
+// TestViewFilter checks that view --filter starts the lists filtered by
+// the expression, as the viewer's '/' takes it.
+func TestViewFilter(t *testing.T) {
+	evil := testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")
+	keys := testenv.Capture(t, "keys/oscore_contexts")
+	text := viewLoaded(t, func(text string) bool { return strings.Contains(text, "(1/10)") },
+		"--keys", keys, "--filter", `uri contains "/firmware" && code == "2.05"`, evil)
+	if !strings.Contains(text, "coap://127.0.0.22/firmware") || strings.Contains(text, "/sensors/temp") {
+		t.Errorf("the list is not filtered to the /firmware exchange:\n%s", text)
+	}
+	if code, _, stderr := runCmd("view", "--filter", `code ==`, evil); code != exitUsage || !strings.Contains(stderr, "--filter: column 7") {
+		t.Errorf("bad filter: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -1,5 +1,7 @@
 // Package testenv helps tests find the shared captures and external tools.
-// Tests that need a tool skip without it on a developer machine; with
+// The captures live in the repository, under testdata/shared/captures
+// (COAPAUDIT_SHARED names another directory holding captures/). Tests that
+// need a tool skip without it on a developer machine; with
 // COAPAUDIT_REQUIRE_TOOLS=1 (as CI sets it) they fail instead.
 package testenv
 
@@ -41,16 +43,37 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SharedDir returns the shared/ directory beside the repository (or named
-// by COAPAUDIT_SHARED), or skips when it is not there.
+func sharedRoot() string {
+	if dir := os.Getenv("COAPAUDIT_SHARED"); dir != "" {
+		return dir
+	}
+	return filepath.Join(RepoRoot(), "testdata", "shared")
+}
+
+// SharedDir returns the directory that holds captures/: testdata/shared in
+// the repository, or the one COAPAUDIT_SHARED names. It fails the test when
+// there are no captures there: they are part of the repository.
 func SharedDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("COAPAUDIT_SHARED")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(), "..", "shared")
-	}
+	dir := sharedRoot()
 	if _, err := os.Stat(filepath.Join(dir, "captures")); err != nil {
-		missing(t, "shared captures not found at %s", dir)
+		t.Fatalf("shared captures not found at %s: %v", dir, err)
+	}
+	return dir
+}
+
+// CapturesDir returns the shared captures directory (SharedDir/captures).
+func CapturesDir(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(SharedDir(t), "captures")
+}
+
+// CapturesDirIfPresent returns the shared captures directory, or "" when it
+// is missing; for fuzz seeds, which are optional.
+func CapturesDirIfPresent() string {
+	dir := filepath.Join(sharedRoot(), "captures")
+	if _, err := os.Stat(dir); err != nil {
+		return ""
 	}
 	return dir
 }
@@ -58,9 +81,9 @@ func SharedDir(t testing.TB) string {
 // Capture returns the path of a shared capture, relative to captures/.
 func Capture(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(SharedDir(t), "captures", rel)
+	p := filepath.Join(CapturesDir(t), rel)
 	if _, err := os.Stat(p); err != nil {
-		missing(t, "capture %s: %v", rel, err)
+		t.Fatalf("capture %s: %v", rel, err)
 	}
 	return p
 }
@@ -68,7 +91,7 @@ func Capture(t testing.TB, rel string) string {
 // Captures returns every pcap and pcapng file under shared/captures, sorted.
 func Captures(t testing.TB) []string {
 	t.Helper()
-	root := filepath.Join(SharedDir(t), "captures")
+	root := CapturesDir(t)
 	var out []string
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".pcap") || strings.HasSuffix(p, ".pcapng")) {
@@ -78,7 +101,7 @@ func Captures(t testing.TB) []string {
 	})
 	sort.Strings(out)
 	if len(out) == 0 {
-		missing(t, "no captures under %s", root)
+		t.Fatalf("no captures under %s", root)
 	}
 	return out
 }

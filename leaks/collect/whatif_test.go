@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,19 +11,13 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/leaks"
 )
 
 func capturesDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "captures")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("COAPAUDIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("captures directory: %v", err)
-		}
-		t.Skipf("captures directory missing: %v", err)
-	}
-	return dir
+	return testenv.CapturesDir(t)
 }
 
 // checkWhatIf compares the allocation-free what-if with the reference in
