@@ -4,17 +4,21 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Summary is the last record of every run. Frames = CoAPFrames + DTLSFrames
 // + MalformedFrames + OtherFrames, always.
 type Summary struct {
-	Files           []string `json:"files"`
-	Frames          int      `json:"frames"`
-	CoAPFrames      int      `json:"coap_frames"`
-	DTLSFrames      int      `json:"dtls_frames"`
-	MalformedFrames int      `json:"malformed_frames"`
-	OtherFrames     int      `json:"other_frames"`
+	Files []string `json:"files"`
+	// ClockOffsets are the clock corrections of the files after the first
+	// when several are analysed together (analysis.EstimateOffsets).
+	ClockOffsets    []ClockOffset `json:"clock_offsets,omitempty"`
+	Frames          int           `json:"frames"`
+	CoAPFrames      int           `json:"coap_frames"`
+	DTLSFrames      int           `json:"dtls_frames"`
+	MalformedFrames int           `json:"malformed_frames"`
+	OtherFrames     int           `json:"other_frames"`
 	// Other frames by what they are ("udp", "tcp", "arp", "ip-fragment", ...).
 	OtherBy map[string]int `json:"other_by,omitempty"`
 	// Frames found by a heuristic on a port not configured for CoAP or DTLS.
@@ -47,6 +51,28 @@ type Summary struct {
 
 func (s *Summary) Type() string { return "summary" }
 
+// ClockOffset is the clock correction of one capture file analysed with
+// others, relative to the first file's clock.
+type ClockOffset struct {
+	File string `json:"file"`
+	// Offset is what is added to every frame time of the file, in
+	// seconds: -0.05 for a file whose clock is 50 ms ahead.
+	Offset float64 `json:"offset"`
+	// Pairs counts the messages seen in both files the estimate rests on
+	// (0 for an offset set by hand).
+	Pairs int `json:"pairs"`
+	// Applied is false when the estimate was not used: too little
+	// evidence, beyond --max-skew, or a file that could not be read twice.
+	Applied bool `json:"applied"`
+	// Source is "estimate" or "manual".
+	Source string `json:"source"`
+	// Uncertainty bounds the estimate's error, in seconds, when the
+	// evidence gives a bound.
+	Uncertainty float64 `json:"uncertainty,omitempty"`
+	// Note says why an estimate was not applied, or how it was made.
+	Note string `json:"note,omitempty"`
+}
+
 // AppendJSON implements Record.
 func (s *Summary) AppendJSON(dst []byte) []byte {
 	b, err := json.Marshal(struct {
@@ -63,14 +89,37 @@ var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_
 	"heuristic_frames", "ip_fragments", "ip_reassembled", "anomalies", "exchanges", "findings",
 	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted"}
 
-func (s *Summary) CSVHeader() []string { return summaryHeader }
+func (s *Summary) CSVHeader() []string {
+	if len(s.ClockOffsets) > 0 {
+		return append(summaryHeader[:len(summaryHeader):len(summaryHeader)], "clock_offsets")
+	}
+	return summaryHeader
+}
 
 func (s *Summary) CSVRow(dst []string) []string {
 	it := strconv.Itoa
-	return append(dst, it(s.Frames), it(s.CoAPFrames), it(s.DTLSFrames), it(s.MalformedFrames), it(s.OtherFrames),
+	dst = append(dst, it(s.Frames), it(s.CoAPFrames), it(s.DTLSFrames), it(s.MalformedFrames), it(s.OtherFrames),
 		it(s.HeuristicFrames), it(s.IPFragments), it(s.IPReassembled), it(s.Anomalies), it(s.Exchanges), it(s.Findings),
 		it(s.Decrypted), it(s.DecryptFailures), strconv.FormatBool(s.Truncated),
 		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted))
+	if len(s.ClockOffsets) > 0 {
+		dst = append(dst, joinOffsets(s.ClockOffsets))
+	}
+	return dst
+}
+
+// joinOffsets writes clock offsets for a CSV cell:
+// "b.pcap=-0.05 (12 pairs, applied)" joined by ';'.
+func joinOffsets(l []ClockOffset) string {
+	cells := make([]string, len(l))
+	for i, o := range l {
+		state := "applied"
+		if !o.Applied {
+			state = "not applied"
+		}
+		cells[i] = o.File + "=" + strconv.FormatFloat(o.Offset, 'f', -1, 64) + " (" + strconv.Itoa(o.Pairs) + " pairs, " + state + ")"
+	}
+	return strings.Join(cells, ";")
 }
 
 func joinList(l []string) string {
