@@ -148,7 +148,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if dir != nil {
 		w = export.Multi{w, dir}
 	}
-	rep, err := openReport(af.report)
+	rep, err := openReport(af.report, refs)
 	if err != nil {
 		return err
 	}

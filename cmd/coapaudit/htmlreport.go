@@ -21,7 +21,7 @@ type htmlReport struct {
 
 // openReport creates the report file at once, so that a path that cannot
 // be written fails before the analysis runs.
-func openReport(name string) (*htmlReport, error) {
+func openReport(name string, refs *export.FrameRefs) (*htmlReport, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -29,7 +29,7 @@ func openReport(name string) (*htmlReport, error) {
 	if err != nil {
 		return nil, usageErr("--report: %v", err)
 	}
-	return &htmlReport{name: name, f: f, b: report.New(report.Options{})}, nil
+	return &htmlReport{name: name, f: f, b: report.New(report.Options{FrameRefs: refs})}, nil
 }
 
 func (r *htmlReport) exchange(x *flows.Exchange) {
