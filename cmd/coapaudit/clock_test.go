@@ -55,8 +55,9 @@ func shiftClock(t *testing.T, editcap, src string, d time.Duration) string {
 	return dst
 }
 
-// analyzeRecords runs analyze with NDJSON output and returns the records
-// by type, as generic JSON, and stderr.
+// analyzeRecords runs analyze with NDJSON output, validates it against
+// the JSON Schemas, and returns the records by type, as generic JSON, and
+// stderr.
 func analyzeRecords(t *testing.T, stdin []byte, args ...string) (map[string][]map[string]any, string) {
 	t.Helper()
 	var o, e bytes.Buffer
@@ -64,6 +65,7 @@ func analyzeRecords(t *testing.T, stdin []byte, args ...string) (map[string][]ma
 	if code != 0 {
 		t.Fatalf("analyze %v: exit %d: %s", args, code, e.String())
 	}
+	validateNDJSON(t, "analyze "+strings.Join(args, " "), o.Bytes(), loadSchemas(t), map[string]int{})
 	recs := map[string][]map[string]any{}
 	sc := bufio.NewScanner(&o)
 	sc.Buffer(nil, 1<<24)
