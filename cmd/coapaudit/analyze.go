@@ -59,7 +59,7 @@ reference names its file: "b.pcap#12".`,
 	cmd.Flags().IntVar(&af.top, "top", 10, "rows per table in the text summary (0: all)")
 	cmd.Flags().BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
 	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE.html`")
-	cmd.Flags().StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number)")
+	cmd.Flags().StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number; file#frame with several files)")
 	return cmd
 }
 
@@ -104,6 +104,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		names = refs.Files
 	}
 	opts.FrameRefs = refs
+	if err := opts.LeakConfig.Labels.ResolveFiles(names, refs.Ref); err != nil {
+		return usageErr("--labels: %v", err)
+	}
 	var readers []*capture.Reader
 	defer func() {
 		for _, r := range readers {
