@@ -157,7 +157,7 @@ func (e *Engine) emit(x *flows.Exchange) {
 func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
 	f := &e.f
 	e.ds.Dissect(d, f)
-	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times}
+	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times, Refs: e.refs}
 	s := &e.sum
 	s.Frames++
 	num, ok := e.refs.Ref(file, d.Number)

@@ -286,3 +286,41 @@ func TestAnalyzeClockOffsetUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestAnalyzeOutDirNamesFilesOfFrames(t *testing.T) {
+	c := proxyCaptures[1] // OSCORE: responses refer to their request's frame
+	a, b := splitCapture(t, samplePath(c.file), c.side)
+	dir := t.TempDir()
+	analyzeRecords(t, nil, append([]string{"--out", dir}, c.args(a, b)...)...)
+	out, err := os.ReadFile(filepath.Join(dir, "packets.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateNDJSON(t, "packets.ndjson", out, loadSchemas(t), map[string]int{})
+	requests := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+		var p struct {
+			File   string `json:"file"`
+			OSCORE struct {
+				RequestFrame int    `json:"request_frame"`
+				RequestFile  string `json:"request_file"`
+			} `json:"oscore"`
+		}
+		if err := json.Unmarshal(line, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.File != "a.pcap" && p.File != "b.pcap" {
+			t.Errorf("packet without its file: %s", line)
+		}
+		if p.OSCORE.RequestFrame > 0 {
+			requests++
+			// The request of a response is seen on the same leg, in the same file.
+			if p.OSCORE.RequestFile != p.File {
+				t.Errorf("request_frame %d in file %q, want %q: %s", p.OSCORE.RequestFrame, p.OSCORE.RequestFile, p.File, line)
+			}
+		}
+	}
+	if requests == 0 {
+		t.Error("no OSCORE response refers to its request")
+	}
+}
