@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"net/netip"
 	"slices"
 	"time"
@@ -104,8 +103,7 @@ func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]export.ClockOffset, erro
 		}
 		return out, nil
 	}
-	seed := maphash.MakeSeed()
-	ref, err := sampleFile(in[0].Path, seed, &cfg)
+	ref, err := sampleFile(in[0].Path, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +112,7 @@ func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]export.ClockOffset, erro
 		if o.Source != "estimate" || o.Note != "" {
 			continue
 		}
-		s, err := sampleFile(f.Path, seed, &cfg)
+		s, err := sampleFile(f.Path, &cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -174,16 +172,15 @@ type fileSample struct {
 	m     map[fpKey]*fpEntry
 	bytes int
 	cfg   *SkewConfig
-	seed  maphash.Seed
 }
 
-func sampleFile(path string, seed maphash.Seed, cfg *SkewConfig) (*fileSample, error) {
+func sampleFile(path string, cfg *SkewConfig) (*fileSample, error) {
 	r, err := capture.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	s := &fileSample{limit: ^uint64(0), m: map[fpKey]*fpEntry{}, cfg: cfg, seed: seed}
+	s := newFileSample(cfg)
 	ds := dissect.New(cfg.Dissect)
 	var (
 		d   capture.Datagram
@@ -253,7 +250,7 @@ func appendEndpoint(b []byte, a netip.AddrPort) []byte {
 
 // add counts one fingerprint: data starts with its kind.
 func (s *fileSample) add(kind, dir uint8, data []byte, ns int64, frame int) {
-	h := maphash.Bytes(s.seed, data)
+	h := fingerprintHash(data)
 	if h > s.limit {
 		return
 	}
@@ -273,6 +270,24 @@ func (s *fileSample) add(kind, dir uint8, data []byte, ns int64, frame int) {
 			}
 		}
 	}
+}
+
+// fingerprintHash hashes a fingerprint alike in every run (FNV-1a with
+// a final mix, so that the top bits the sample keeps are uniform): the
+// same captures give the same sample, pairs and estimate.
+func fingerprintHash(data []byte) uint64 {
+	x := uint64(14695981039346656037)
+	for _, c := range data {
+		x ^= uint64(c)
+		x *= 1099511628211
+	}
+	x ^= x >> 31
+	x *= 0x9e3779b97f4a7c15
+	return x ^ x>>29
+}
+
+func newFileSample(cfg *SkewConfig) *fileSample {
+	return &fileSample{limit: ^uint64(0), m: map[fpKey]*fpEntry{}, cfg: cfg}
 }
 
 // skewPair is one event seen in both files: d is its time in the second

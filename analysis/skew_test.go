@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"testing"
 	"time"
 )
@@ -73,9 +72,7 @@ func TestEstimateSkewTooLittleEvidence(t *testing.T) {
 func TestSampleBoundedAndConsistent(t *testing.T) {
 	cfg := SkewConfig{MaxSamples: 64}
 	cfg.defaults()
-	seed := maphash.MakeSeed()
-	a := &fileSample{limit: ^uint64(0), m: map[fpKey]*fpEntry{}, cfg: &cfg, seed: seed}
-	b := &fileSample{limit: ^uint64(0), m: map[fpKey]*fpEntry{}, cfg: &cfg, seed: seed}
+	a, b := newFileSample(&cfg), newFileSample(&cfg)
 	data := func(i int) []byte { return binary.BigEndian.AppendUint32([]byte{fpPayload, 0x45}, uint32(i)) }
 	for i := range 10000 {
 		a.add(fpPayload, dirResponse, data(i), int64(i)*ms, i+1)
@@ -100,9 +97,7 @@ func TestSampleBoundedAndConsistent(t *testing.T) {
 func TestMatchSamplesComparesBytes(t *testing.T) {
 	cfg := SkewConfig{}
 	cfg.defaults()
-	seed := maphash.MakeSeed()
-	a := &fileSample{limit: ^uint64(0), m: map[fpKey]*fpEntry{}, cfg: &cfg, seed: seed}
-	b := &fileSample{limit: ^uint64(0), m: map[fpKey]*fpEntry{}, cfg: &cfg, seed: seed}
+	a, b := newFileSample(&cfg), newFileSample(&cfg)
 	a.add(fpPayload, dirRequest, []byte{fpPayload, 1, 'x'}, 0, 1)
 	b.add(fpPayload, dirRequest, []byte{fpPayload, 1, 'x'}, ms, 1)
 	// Forge a hash collision: same key, other bytes.
@@ -110,7 +105,7 @@ func TestMatchSamplesComparesBytes(t *testing.T) {
 	for k, e := range a.m {
 		if e.frame == 2 {
 			delete(a.m, k)
-			k.h = maphash.Bytes(seed, []byte{fpPayload, 1, 'z'})
+			k.h = fingerprintHash([]byte{fpPayload, 1, 'z'})
 			a.m[k] = e
 		}
 	}
