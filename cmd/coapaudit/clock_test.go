@@ -204,6 +204,10 @@ func TestAnalyzeEstimatesClockOffsetAcrossProxy(t *testing.T) {
 			if stderr != "" {
 				t.Errorf("%s: stderr %q", name, stderr)
 			}
+			again, _ := analyzeRecords(t, nil, c.args(a, bs)...)
+			if o2 := clockOffset(t, again, "b.pcap"); o2["offset"] != o["offset"] || o2["pairs"] != o["pairs"] {
+				t.Errorf("%s: a second run estimates %v, the first %v", name, o2, o)
+			}
 			checkFramesNamed(t, recs, "a.pcap", "b.pcap")
 		}
 	}
