@@ -78,6 +78,13 @@ func (r *FrameRefs) File(ref int) string {
 	return r.Files[f]
 }
 
+// FileFrame returns the name of the file ref is in and the frame number
+// in it.
+func (r *FrameRefs) FileFrame(ref int) (string, int) {
+	f, n := r.Split(ref)
+	return r.FileName(f), n
+}
+
 // FileName returns the name of file i, or "" for one file.
 func (r *FrameRefs) FileName(i int) string {
 	if r == nil {

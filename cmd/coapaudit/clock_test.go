@@ -31,6 +31,9 @@ var proxyCaptures = []proxyCapture{
 	{file: "libcoap-fwdproxy.pcap", side: "127.0.0.31"},
 	// Reverse proxy 127.0.0.22 in front of origin 127.0.0.21, OSCORE.
 	{file: "aiocoap-oscore-revproxy.pcap", keys: "aiocoap.oscore_contexts", side: "127.0.0.21"},
+	// The same, the proxy misbehaving: it forges, floods, withholds,
+	// replays and holds a request 2 s.
+	{file: "aiocoap-oscore-evilproxy.pcap", keys: "aiocoap.oscore_contexts", side: "127.0.0.21"},
 }
 
 func samplePath(name string) string { return filepath.Join(testenv.RepoRoot(), "samples", name) }
@@ -166,6 +169,13 @@ func checkFramesNamed(t *testing.T, recs map[string][]map[string]any, files ...s
 			for _, l := range links {
 				check(id+" link", l.(map[string]any), "frame", "file")
 			}
+		}
+	}
+	for _, l := range recs["leak"] {
+		extra, _ := l["extra"].(map[string]any)
+		outliers, _ := extra["outliers"].([]any)
+		for _, o := range outliers {
+			check(l["metric"].(string)+" outlier", o.(map[string]any), "frames", "files")
 		}
 	}
 	for _, f := range recs["finding"] {
@@ -326,5 +336,30 @@ func TestAnalyzeOutDirNamesFilesOfFrames(t *testing.T) {
 	}
 	if requests == 0 {
 		t.Error("no OSCORE response refers to its request")
+	}
+}
+
+func TestAnalyzeDelayOutliersNameFiles(t *testing.T) {
+	c := proxyCaptures[2] // the proxy holds one request 2 s
+	a, b := splitCapture(t, samplePath(c.file), c.side)
+	args := []string{"--keys", samplePath(c.keys), a, b}
+	recs, _ := analyzeRecords(t, nil, args...)
+	outliers := 0
+	for _, l := range recs["leak"] {
+		if extra, _ := l["extra"].(map[string]any); l["metric"] == "proxy_delay" {
+			o, _ := extra["outliers"].([]any)
+			outliers += len(o)
+		}
+	}
+	if outliers == 0 {
+		t.Fatal("no proxy_delay outlier: the held request went unnoticed")
+	}
+	checkFramesNamed(t, recs, "a.pcap", "b.pcap")
+	code, out, stderr := runCmd(append([]string{"analyze", "--format", "text"}, args...)...)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if !regexp.MustCompile(`X3 \(frames [ab]\.pcap#[0-9]+, [ab]\.pcap#[0-9]+\) was held 2`).MatchString(out) {
+		t.Errorf("the text summary does not name the files of the held request's frames:\n%s", out)
 	}
 }
