@@ -213,7 +213,7 @@ func (r *FrameRefs) rewriteList(b *strings.Builder, s string) string {
 		for e < len(s) && s[e] >= '0' && s[e] <= '9' {
 			e++
 		}
-		if e == k || e < len(s) && isWordByte(s[e]) {
+		if e == k || e < len(s) && isWordByte(s[e]) || isDecimal(s[e:]) || sep != " " && !endsItem(s[e:]) {
 			return s
 		}
 		n, err := strconv.Atoi(s[k:e])
@@ -232,6 +232,22 @@ func (r *FrameRefs) rewriteList(b *strings.Builder, s string) string {
 			return s
 		}
 	}
+}
+
+// isDecimal reports whether the text after a number continues it as a
+// decimal fraction ("2.005 s").
+func isDecimal(rest string) bool {
+	return len(rest) > 1 && rest[0] == '.' && rest[1] >= '0' && rest[1] <= '9'
+}
+
+// endsItem reports whether the text after a number that continues a list
+// ends a list item: the end, punctuation, or the next separator. A number
+// followed by a word (", 500 ms after") is not a frame.
+func endsItem(rest string) bool {
+	if rest == "" || strings.HasPrefix(rest, ", ") || strings.HasPrefix(rest, " and ") {
+		return true
+	}
+	return strings.IndexByte(").:;]", rest[0]) >= 0
 }
 
 func isWordByte(c byte) bool {

@@ -46,6 +46,10 @@ func TestFrameRefs(t *testing.T) {
 		"frame " + itoa(a1) + " in, frame " + itoa(b3) + " out":     "frame a.pcap#1 in, frame b.pcap#3 out",
 		"the 12-byte payload of frame " + itoa(c7):                  "the 12-byte payload of frame a.pcap(3)#7",
 		"frames 5s": "frames 5s",
+		"forwarded in frame " + itoa(b3) + ", 2.005 s after":                                 "forwarded in frame b.pcap#3, 2.005 s after",
+		"forwarded in frame " + itoa(b3) + ", 500 ms after":                                  "forwarded in frame b.pcap#3, 500 ms after",
+		"(frames " + itoa(a1) + " and " + itoa(b3) + ", sent 2 times)":                       "(frames a.pcap#1 and b.pcap#3, sent 2 times)",
+		"frames " + itoa(a1) + " and " + itoa(b3) + ", forwarded in frame " + itoa(c7) + ".": "frames a.pcap#1 and b.pcap#3, forwarded in frame a.pcap(3)#7.",
 		"reframe 3": "reframe 3",
 	} {
 		if got := r.Message(in); got != want {
