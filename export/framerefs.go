@@ -34,7 +34,7 @@ func NewFrameRefs(files []string) *FrameRefs {
 	r := &FrameRefs{Files: make([]string, len(files))}
 	seen := map[string]bool{}
 	for i, f := range files {
-		if seen[f] {
+		for seen[f] {
 			f += "(" + strconv.Itoa(i+1) + ")"
 		}
 		seen[f] = true

@@ -175,8 +175,8 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			writeErr = err
 		}
 	})
-	for _, name := range files {
-		eng.AddFile(displayName(name))
+	for _, name := range names {
+		eng.AddFile(name)
 	}
 	m := analysis.NewMerge(files, readers)
 	applyOffsets(m, offsets)
