@@ -43,6 +43,14 @@ type Options struct {
 	// OnFinding receives every finding as the rules report it; it owns
 	// the value.
 	OnFinding func(*rules.Finding)
+
+	// FrameRefs, for several capture files merged by time, makes the
+	// frame numbers the stages see references that name the file too
+	// (export.FrameRefs): exchanges and findings then carry references,
+	// and finding messages name the file of every frame ("b.pcap#12").
+	// Nil for one file, or when frames of several files need not be told
+	// apart.
+	FrameRefs *export.FrameRefs
 }
 
 // Engine runs frames through the stages. It is not safe for concurrent
@@ -56,12 +64,14 @@ type Engine struct {
 	onExch  func(*flows.Exchange)
 	leaks   *leakState
 
-	sum         export.Summary
-	first, last time.Time
-	times       export.TimeCache
+	sum          export.Summary
+	first, last  time.Time
+	unreferenced int // frames beyond FrameRefs' reach
+	times        export.TimeCache
 
 	runner    *rules.Runner
 	onFinding func(*rules.Finding)
+	refs      *export.FrameRefs
 
 	f  dissect.Frame
 	pk export.Packet
@@ -95,6 +105,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 		dtls:      dissect.NewDTLSSessions(n),
 		onExch:    onExchange,
 		onFinding: opts.OnFinding,
+		refs:      opts.FrameRefs,
 	}
 	e.sum.OtherBy = map[string]int{}
 	if len(opts.Rules) > 0 {
@@ -121,6 +132,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 
 func (e *Engine) finding(f *rules.Finding) {
 	e.sum.Findings++
+	f.Message = e.refs.Message(f.Message)
 	if e.onFinding != nil {
 		e.onFinding(f)
 	}
@@ -145,9 +157,15 @@ func (e *Engine) emit(x *flows.Exchange) {
 func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
 	f := &e.f
 	e.ds.Dissect(d, f)
-	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times}
+	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times, Refs: e.refs}
 	s := &e.sum
 	s.Frames++
+	num, ok := e.refs.Ref(file, d.Number)
+	if !ok {
+		// Beyond what a reference holds: the frame is counted and
+		// dissected, but the stages that know frames by number skip it.
+		e.unreferenced++
+	}
 	if e.first.IsZero() {
 		e.first = d.Time
 	}
@@ -175,11 +193,14 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 	switch f.Proto {
 	case dissect.ProtoCoAP:
 		s.Anomalies += len(f.CoAP.Anomalies)
-		if len(f.CoAP.Raw) < 4 {
-			e.rulesPacket(d, file, nil, nil)
+		if !ok {
 			break
 		}
-		res := e.dec.Process(d.Time, d.Number, d.Src, d.Dst, &f.CoAP)
+		if len(f.CoAP.Raw) < 4 {
+			e.rulesPacket(d, num, file, nil, nil)
+			break
+		}
+		res := e.dec.Process(d.Time, num, d.Src, d.Dst, &f.CoAP)
 		if res != nil {
 			e.pk.OSCORE = res
 			if res.Tried {
@@ -191,17 +212,17 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 			}
 		}
 		if f.CoAP.Version == 1 {
-			e.rulesPacket(d, file, &f.CoAP, res)
+			e.rulesPacket(d, num, file, &f.CoAP, res)
 		} else {
-			e.rulesPacket(d, file, nil, nil)
+			e.rulesPacket(d, num, file, nil, nil)
 		}
 		if e.tracker != nil && f.CoAP.Version == 1 {
-			e.track(d, file, res)
+			e.track(d, num, file, res)
 		}
 	case dissect.ProtoDTLS:
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
-		if e.runner != nil {
-			e.rp = rules.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+		if e.runner != nil && ok {
+			e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
 				DTLS: &f.DTLS, PSKIdentity: e.pk.PSKIdentity, Err: f.Err}
 			e.runner.Packet(&e.rp)
 		}
@@ -209,20 +230,20 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 	return &e.pk
 }
 
-// rulesPacket hands a CoAP frame to the rules: m is nil when the header
-// did not decode (or is not version 1), and then only a malformed frame
-// is passed on.
-func (e *Engine) rulesPacket(d *capture.Datagram, file int, m *decode.Message, res *oscore.Result) {
+// rulesPacket hands a CoAP frame to the rules as frame num (see
+// Options.FrameRefs): m is nil when the header did not decode (or is not
+// version 1), and then only a malformed frame is passed on.
+func (e *Engine) rulesPacket(d *capture.Datagram, num, file int, m *decode.Message, res *oscore.Result) {
 	if e.runner == nil || m == nil && e.f.Err == nil {
 		return
 	}
-	e.rp = rules.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+	e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
 		CoAP: m, OSCORE: res, Err: e.f.Err}
 	e.runner.Packet(&e.rp)
 }
 
-func (e *Engine) track(d *capture.Datagram, file int, r *oscore.Result) {
-	e.fp = flows.Packet{Frame: d.Number, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &e.f.CoAP, Size: len(d.Payload)}
+func (e *Engine) track(d *capture.Datagram, num, file int, r *oscore.Result) {
+	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &e.f.CoAP, Size: len(d.Payload)}
 	if r != nil {
 		e.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
 		if r.Verified {
@@ -298,6 +319,9 @@ func (e *Engine) Finish() *export.Summary {
 	if e.dtls.Evicted > 0 {
 		ev["dtls-sessions"] = e.dtls.Evicted
 	}
+	if e.unreferenced > 0 {
+		ev["frame-references"] = e.unreferenced
+	}
 	if e.tracker != nil {
 		st := e.tracker.Stats()
 		for k, v := range map[string]uint64{
@@ -335,6 +359,9 @@ func (e *Engine) Decryptor() *oscore.Decryptor { return e.dec }
 
 // Rules returns the rules runner, for its statistics, or nil.
 func (e *Engine) Rules() *rules.Runner { return e.runner }
+
+// FrameRefs returns Options.FrameRefs: nil for one file.
+func (e *Engine) FrameRefs() *export.FrameRefs { return e.refs }
 
 // Tracker returns the exchange tracker, or nil.
 func (e *Engine) Tracker() *flows.Tracker { return e.tracker }

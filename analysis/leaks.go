@@ -17,6 +17,9 @@ type leakState struct {
 // tracked.
 func (e *Engine) startLeaks(opts Options) {
 	if opts.Leaks && e.tracker != nil {
+		if opts.FrameRefs != nil && opts.LeakConfig.FrameRef == nil {
+			opts.LeakConfig.FrameRef = opts.FrameRefs.FileFrame
+		}
 		e.leaks = &leakState{c: collect.New(opts.LeakConfig)}
 	}
 }

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"io"
+	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
@@ -24,6 +25,9 @@ type MergeFile struct {
 	OK    bool
 	Err   error // what ended this file (nil at a clean end)
 	Index int
+	// Offset is added to the time of every frame of the file: the
+	// correction of its clock (SetOffset).
+	Offset time.Duration
 }
 
 // NewMerge starts a merge of readers; names label them.
@@ -44,12 +48,25 @@ func (f *MergeFile) Advance() {
 	switch {
 	case err == nil:
 		f.OK = true
+		if f.Offset != 0 {
+			f.D.Time = f.D.Time.Add(f.Offset)
+		}
 	case err == io.EOF:
 		f.OK = false
 	default:
 		f.OK = false
 		f.Err = err
 	}
+}
+
+// SetOffset corrects the clock of file i by d: every frame time of the
+// file, the pending one included, is moved by d.
+func (m *Merge) SetOffset(i int, d time.Duration) {
+	f := m.Files[i]
+	if f.OK {
+		f.D.Time = f.D.Time.Add(d - f.Offset)
+	}
+	f.Offset = d
 }
 
 // Next returns the file holding the earliest pending frame, or nil when

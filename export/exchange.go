@@ -14,6 +14,11 @@ import (
 // belongs to it on every leg (flows.Exchange), as docs/CONTRACT.md names it.
 type Exchange struct {
 	*flows.Exchange
+	// Refs name the frames when several capture files are analysed
+	// together: every list of frame numbers then has a list of the files
+	// they are in beside it ("request_frames" and "request_files"), and
+	// CSV cells name frames "file#frame". Nil for one file.
+	Refs *FrameRefs
 }
 
 // Type implements Record.
@@ -29,7 +34,7 @@ func (x Exchange) Type() string { return "exchange" }
 // written as time.RFC3339Nano formats them.
 func (x Exchange) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"type":"exchange"`...)
-	e := x.Exchange
+	e, refs := x.Exchange, x.Refs
 	if e == nil {
 		return append(dst, '}')
 	}
@@ -61,12 +66,12 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendLeg(dst, &e.Legs[i])
+			dst = appendLeg(dst, &e.Legs[i], refs)
 		}
 		dst = append(dst, ']')
 	}
 	dst = strconv.AppendInt(append(dst, `,"notifications":`...), int64(e.Notifications), 10)
-	dst = appendInts(append(dst, `,"frames":`...), e.Frames)
+	dst = refs.appendFrames(dst, `,"frames":`, `,"frame_files":`, e.Frames)
 	if e.FramesOmitted != 0 {
 		dst = strconv.AppendInt(append(dst, `,"frames_omitted":`...), int64(e.FramesOmitted), 10)
 	}
@@ -106,7 +111,9 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 		if o.Ended != "" {
 			dst = appendXString(append(dst, `,"ended":`...), o.Ended)
 		}
-		dst = appendIntOmitEmpty(dst, `,"end_frame":`, o.EndFrame)
+		if o.EndFrame != 0 {
+			dst = refs.appendFrame(dst, `,"end_frame":`, `,"end_file":`, o.EndFrame)
+		}
 		dst = appendIntOmitEmpty(dst, `,"late":`, o.Late)
 		dst = append(dst, '}')
 	}
@@ -157,7 +164,7 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			}
 			dst = appendXString(append(dst, `{"kind":`...), l.Kind)
 			dst = appendXString(append(dst, `,"exchange":`...), l.Exchange)
-			dst = strconv.AppendInt(append(dst, `,"frame":`...), int64(l.Frame), 10)
+			dst = refs.appendFrame(dst, `,"frame":`, `,"file":`, l.Frame)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -173,8 +180,8 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			dst = appendXString(append(dst, `,"field":`...), d.Field)
 			dst = appendXString(append(dst, `,"client":`...), d.Client)
 			dst = appendXString(append(dst, `,"server":`...), d.Server)
-			dst = strconv.AppendInt(append(dst, `,"client_frame":`...), int64(d.ClientFrame), 10)
-			dst = strconv.AppendInt(append(dst, `,"server_frame":`...), int64(d.ServerFrame), 10)
+			dst = refs.appendFrame(dst, `,"client_frame":`, `,"client_file":`, d.ClientFrame)
+			dst = refs.appendFrame(dst, `,"server_frame":`, `,"server_file":`, d.ServerFrame)
 			dst = appendAddrPort(append(dst, `,"proxy":`...), d.Proxy)
 			if d.Allowed != "" {
 				dst = appendXString(append(dst, `,"allowed":`...), d.Allowed)
@@ -189,15 +196,15 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-func appendLeg(dst []byte, l *flows.Leg) []byte {
+func appendLeg(dst []byte, l *flows.Leg, refs *FrameRefs) []byte {
 	dst = appendAddrPort(append(dst, `{"from":`...), l.From)
 	dst = appendAddrPort(append(dst, `,"to":`...), l.To)
 	dst = appendHex(append(dst, `,"token":`...), l.Token)
 	dst = appendXString(append(dst, `,"type":`...), l.Type)
-	dst = appendInts(append(dst, `,"request_frames":`...), l.RequestFrames)
-	dst = appendInts(append(dst, `,"response_frames":`...), l.ResponseFrames)
+	dst = refs.appendFrames(dst, `,"request_frames":`, `,"request_files":`, l.RequestFrames)
+	dst = refs.appendFrames(dst, `,"response_frames":`, `,"response_files":`, l.ResponseFrames)
 	if len(l.OtherFrames) > 0 {
-		dst = appendInts(append(dst, `,"other_frames":`...), l.OtherFrames)
+		dst = refs.appendFrames(dst, `,"other_frames":`, `,"other_files":`, l.OtherFrames)
 	}
 	dst = appendRFC3339(append(dst, `,"request_time":`...), l.RequestTime)
 	if !l.ResponseTime.IsZero() {
@@ -396,7 +403,7 @@ func (r *rowCells) done(i int) {
 // are joined with ';'; a leg is "from>to req=F,F resp=F,F". Unset
 // durations are "-".
 func (x Exchange) CSVRow(dst []string) []string {
-	e := x.Exchange
+	e, refs := x.Exchange, x.Refs
 	r := rowCells{b: make([]byte, 0, 512)}
 	if e.Client.IsValid() {
 		r.b = e.Client.AppendTo(r.b)
@@ -435,8 +442,8 @@ func (x Exchange) CSVRow(dst []string) []string {
 		r.b = appendAddrCell(r.b, l.From)
 		r.b = append(r.b, '>')
 		r.b = appendAddrCell(r.b, l.To)
-		r.b = appendJoinedInts(append(r.b, " req="...), l.RequestFrames, ',')
-		r.b = appendJoinedInts(append(r.b, " resp="...), l.ResponseFrames, ',')
+		r.b = refs.appendJoined(append(r.b, " req="...), l.RequestFrames, ',')
+		r.b = refs.appendJoined(append(r.b, " resp="...), l.ResponseFrames, ',')
 	}
 	r.done(xcLegs)
 	for i := range e.Residence {
@@ -497,10 +504,10 @@ func (x Exchange) CSVRow(dst []string) []string {
 		}
 		r.b = append(r.b, l.Kind...)
 		r.b = append(append(r.b, ':'), l.Exchange...)
-		r.b = strconv.AppendInt(append(r.b, '@'), int64(l.Frame), 10)
+		r.b = refs.AppendName(append(r.b, '@'), l.Frame)
 	}
 	r.done(xcLinks)
-	r.b = appendJoinedInts(r.b, e.Frames, ';')
+	r.b = refs.appendJoined(r.b, e.Frames, ';')
 	r.done(xcFrames)
 	for i := range e.Diff {
 		d := &e.Diff[i]
@@ -509,8 +516,8 @@ func (x Exchange) CSVRow(dst []string) []string {
 		}
 		r.b = append(append(append(r.b, d.Dir...), ':'), d.Field...)
 		r.b = append(append(append(append(r.b, '='), d.Client...), " -> "...), d.Server...)
-		r.b = strconv.AppendInt(append(r.b, '@'), int64(d.ClientFrame), 10)
-		r.b = strconv.AppendInt(append(r.b, '/'), int64(d.ServerFrame), 10)
+		r.b = refs.AppendName(append(r.b, '@'), d.ClientFrame)
+		r.b = refs.AppendName(append(r.b, '/'), d.ServerFrame)
 		if d.Allowed != "" {
 			r.b = append(append(r.b, " allowed:"...), d.Allowed...)
 		}
@@ -540,16 +547,6 @@ func appendDurCell(dst []byte, d flows.Duration) []byte {
 		return append(dst, '-')
 	}
 	return strconv.AppendFloat(dst, d.Seconds(), 'f', -1, 64)
-}
-
-func appendJoinedInts(dst []byte, v []int, sep byte) []byte {
-	for i, n := range v {
-		if i > 0 {
-			dst = append(dst, sep)
-		}
-		dst = strconv.AppendInt(dst, int64(n), 10)
-	}
-	return dst
 }
 
 func joinInts(v []int, sep string) string {

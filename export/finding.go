@@ -1,8 +1,6 @@
 package export
 
 import (
-	"strconv"
-
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -10,6 +8,9 @@ import (
 // (rules.Finding), as docs/CONTRACT.md names it.
 type Finding struct {
 	*rules.Finding
+	// Refs name the frames when several capture files are analysed
+	// together (see Exchange.Refs); nil for one file.
+	Refs *FrameRefs
 }
 
 // Type implements Record.
@@ -26,15 +27,11 @@ func (f Finding) AppendJSON(dst []byte) []byte {
 	dst = appendStr(dst, "severity", x.Severity.String())
 	dst = appendStr(dst, "certainty", x.Certainty.String())
 	dst = appendStr(dst, "exchange", x.Exchange)
-	dst = appendKey(dst, "frames")
-	dst = append(dst, '[')
-	for i, n := range x.Frames {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = strconv.AppendInt(dst, int64(n), 10)
+	if x.Frames == nil {
+		dst = append(appendKey(dst, "frames"), "[]"...)
+	} else {
+		dst = f.Refs.appendFrames(dst, `,"frames":`, `,"frame_files":`, x.Frames)
 	}
-	dst = append(dst, ']')
 	dst = appendStr(dst, "message", x.Message)
 	dst = appendStr(dst, "seed", x.Seed)
 	if !x.Time.IsZero() {
@@ -56,7 +53,7 @@ func (f Finding) CSVRow(dst []string) []string {
 		t = x.Time.UTC().Format(timeLayout)
 	}
 	return append(dst, x.ID, x.Rule, string(x.Threat), x.Severity.String(), x.Certainty.String(), x.Exchange,
-		joinInts(x.Frames, ";"), x.Message, x.Seed, t)
+		f.Refs.Join(x.Frames, ";"), x.Message, x.Seed, t)
 }
 
 var _ Record = Finding{}

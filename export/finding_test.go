@@ -17,7 +17,7 @@ func TestFindingRecord(t *testing.T) {
 		Exchange: "X2", Frames: []int{5, 6}, Message: `Proxy "p" did send a response\nthe server never sent.`,
 		Seed: "2.1.1.1", Time: time.Date(2026, 11, 26, 21, 59, 37, 523445000, time.UTC),
 	}
-	b := Finding{f}.AppendJSON(nil)
+	b := Finding{Finding: f}.AppendJSON(nil)
 	var got map[string]any
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("invalid JSON %s: %v", b, err)
@@ -42,7 +42,7 @@ func TestFindingRecord(t *testing.T) {
 	f2 := *f
 	f2.Exchange, f2.Time = "", time.Time{}
 	got = nil
-	if err := json.Unmarshal(Finding{&f2}.AppendJSON(nil), &got); err != nil {
+	if err := json.Unmarshal(Finding{Finding: &f2}.AppendJSON(nil), &got); err != nil {
 		t.Fatal(err)
 	}
 	if v, ok := got["exchange"]; !ok || v != "" {
@@ -54,7 +54,7 @@ func TestFindingRecord(t *testing.T) {
 
 	var buf bytes.Buffer
 	w := NewCSVWriter(&buf, "finding")
-	if err := w.Write(Finding{f}); err != nil {
+	if err := w.Write(Finding{Finding: f}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -78,13 +78,28 @@ func (l Leak) CSVRow(dst []string) []string {
 		for _, o := range list {
 			s := cell(o["id"])
 			if f, ok := o["frames"]; ok {
-				s += " frames=" + cell(f)
+				s += " frames=" + outlierFrames(f, o["files"])
 			}
 			outliers = append(outliers, s+" seconds="+cell(o["seconds"])+" z="+cell(o["z"]))
 		}
 	}
 	return append(dst, l.Metric, l.Scope, l.Observable, l.Label, l.View, num(l.Value), l.Unit,
 		lo, hi, level, base, strconv.Itoa(l.N), strings.Join(extra, ";"), strings.Join(outliers, ";"))
+}
+
+// outlierFrames writes an outlier's frames for a CSV cell: "7,8", or
+// "a.pcap#7,b.pcap#8" when files names their files.
+func outlierFrames(frames, files any) string {
+	fr, _ := frames.([]int)
+	names, ok := files.([]string)
+	if !ok || len(names) != len(fr) {
+		return cell(frames)
+	}
+	s := make([]string, len(fr))
+	for i, n := range fr {
+		s[i] = names[i] + "#" + strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 func num(f float64) string { return string(appendFloat(nil, f)) }

@@ -19,6 +19,10 @@ type Packet struct {
 	OSCORE *oscore.Result // nil when the message has no OSCORE option
 	// File names the capture file when several are read.
 	File string
+	// Refs, with several capture files analysed together, name the
+	// frames OSCORE refers to (first_frame, request_frame), which are
+	// then references (FrameRefs); nil otherwise.
+	Refs *FrameRefs
 	// PSKIdentity is the DTLS PSK identity found in this frame, if any.
 	PSKIdentity []byte
 	// Times, when set, speeds up timestamp formatting; it is owned by the
@@ -149,12 +153,12 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 		if r.Replay != oscore.NotChecked {
 			dst = appendStr(dst, "replay", r.Replay.String())
 			if r.FirstFrame > 0 {
-				dst = appendInt(dst, "first_frame", int64(r.FirstFrame))
+				dst = p.Refs.appendFrame(dst, `,"first_frame":`, `,"first_file":`, r.FirstFrame)
 			}
 		}
 		if !r.IsRequest {
 			if r.RequestFrame > 0 {
-				dst = appendInt(dst, "request_frame", int64(r.RequestFrame))
+				dst = p.Refs.appendFrame(dst, `,"request_frame":`, `,"request_file":`, r.RequestFrame)
 			}
 			if r.Guessed {
 				dst = appendBool(dst, "request_guessed", true)

@@ -4,17 +4,21 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Summary is the last record of every run. Frames = CoAPFrames + DTLSFrames
 // + MalformedFrames + OtherFrames, always.
 type Summary struct {
-	Files           []string `json:"files"`
-	Frames          int      `json:"frames"`
-	CoAPFrames      int      `json:"coap_frames"`
-	DTLSFrames      int      `json:"dtls_frames"`
-	MalformedFrames int      `json:"malformed_frames"`
-	OtherFrames     int      `json:"other_frames"`
+	Files []string `json:"files"`
+	// ClockOffsets are the clock corrections of the files after the first
+	// when several are analysed together (analysis.EstimateOffsets).
+	ClockOffsets    []ClockOffset `json:"clock_offsets,omitempty"`
+	Frames          int           `json:"frames"`
+	CoAPFrames      int           `json:"coap_frames"`
+	DTLSFrames      int           `json:"dtls_frames"`
+	MalformedFrames int           `json:"malformed_frames"`
+	OtherFrames     int           `json:"other_frames"`
 	// Other frames by what they are ("udp", "tcp", "arp", "ip-fragment", ...).
 	OtherBy map[string]int `json:"other_by,omitempty"`
 	// Frames found by a heuristic on a port not configured for CoAP or DTLS.
@@ -52,6 +56,28 @@ type Summary struct {
 
 func (s *Summary) Type() string { return "summary" }
 
+// ClockOffset is the clock correction of one capture file analysed with
+// others, relative to the first file's clock.
+type ClockOffset struct {
+	File string `json:"file"`
+	// Offset is what is added to every frame time of the file, in
+	// seconds: -0.05 for a file whose clock is 50 ms ahead.
+	Offset float64 `json:"offset"`
+	// Pairs counts the messages seen in both files the estimate rests on
+	// (0 for an offset set by hand).
+	Pairs int `json:"pairs"`
+	// Applied is false when the estimate was not used: too little
+	// evidence, beyond --max-skew, or a file that could not be read twice.
+	Applied bool `json:"applied"`
+	// Source is "estimate" or "manual".
+	Source string `json:"source"`
+	// Uncertainty bounds the estimate's error, in seconds, when the
+	// evidence gives a bound.
+	Uncertainty float64 `json:"uncertainty,omitempty"`
+	// Note says why an estimate was not applied, or how it was made.
+	Note string `json:"note,omitempty"`
+}
+
 // AppendJSON implements Record.
 func (s *Summary) AppendJSON(dst []byte) []byte {
 	b, err := json.Marshal(struct {
@@ -68,7 +94,7 @@ var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_
 	"heuristic_frames", "ip_fragments", "ip_reassembled", "anomalies", "exchanges", "findings",
 	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted",
 	"ip_fragments_evicted", "kernel_received", "kernel_dropped", "truncated_error", "first_time", "last_time",
-	"findings_suppressed", "findings_suppressed_by"}
+	"findings_suppressed", "findings_suppressed_by", "clock_offsets"}
 
 func (s *Summary) CSVHeader() []string { return summaryHeader }
 
@@ -79,7 +105,21 @@ func (s *Summary) CSVRow(dst []string) []string {
 		it(s.Decrypted), it(s.DecryptFailures), strconv.FormatBool(s.Truncated),
 		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted),
 		it(s.IPFragmentsEvict), it(s.KernelReceived), it(s.KernelDropped), s.TruncatedError, s.FirstTime, s.LastTime,
-		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy))
+		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy), joinOffsets(s.ClockOffsets))
+}
+
+// joinOffsets writes clock offsets for a CSV cell:
+// "b.pcap=-0.05 (12 pairs, applied)" joined by ';'.
+func joinOffsets(l []ClockOffset) string {
+	cells := make([]string, len(l))
+	for i, o := range l {
+		state := "applied"
+		if !o.Applied {
+			state = "not applied"
+		}
+		cells[i] = o.File + "=" + strconv.FormatFloat(o.Offset, 'f', -1, 64) + " (" + strconv.Itoa(o.Pairs) + " pairs, " + state + ")"
+	}
+	return strings.Join(cells, ";")
 }
 
 func joinList(l []string) string {

@@ -173,12 +173,12 @@ func (p *Packet) appendCoAPInfo(b []byte) []byte {
 			b = append(b, r.Replay.String()...)
 			if r.FirstFrame > 0 {
 				b = append(b, " Partial IV, first in frame "...)
-				b = strconv.AppendInt(b, int64(r.FirstFrame), 10)
+				b = p.Refs.AppendName(b, r.FirstFrame)
 			}
 			b = append(b, ']')
 		case r.Replay == oscore.Retransmission && r.FirstFrame > 0:
 			b = append(b, " [retransmission of frame "...)
-			b = strconv.AppendInt(b, int64(r.FirstFrame), 10)
+			b = p.Refs.AppendName(b, r.FirstFrame)
 			b = append(b, ']')
 		}
 		if r.RequestReplay.IsReplay() {

@@ -29,8 +29,8 @@ import (
 // Fields are the names an expression may use: every top-level field of
 // the packet, exchange, finding and leak records (docs/schema).
 var Fields = []string{
-	"anomalies", "baseline", "block", "certainty", "ci", "client", "code", "code_name", "dst", "dtls",
-	"end", "error", "evicted", "exchange", "extra", "file", "fragments", "frame", "frame_len", "frames",
+	"ambiguous", "anomalies", "baseline", "block", "certainty", "ci", "client", "code", "code_name", "diff", "dst", "dtls",
+	"end", "error", "evicted", "exchange", "extra", "file", "fragments", "frame", "frame_files", "frame_len", "frames",
 	"frames_omitted", "heuristic", "id", "info", "inner", "label", "legs", "links", "malformed",
 	"malformed_offset", "message", "method", "metric", "mid", "msgtype", "n", "notifications",
 	"observable", "observe", "open", "options", "oscore", "payload_len", "protected", "proto",

@@ -44,6 +44,10 @@ type Options struct {
 	// MaxNodes bounds the topology nodes counted (4096); the page draws
 	// the busiest few per role.
 	MaxNodes int
+	// FrameRefs names the frames of several capture files analysed
+	// together (analysis.Options.FrameRefs): the page shows "b.pcap#12".
+	// Nil for one file.
+	FrameRefs *export.FrameRefs
 }
 
 func (o *Options) fill() {
@@ -118,6 +122,7 @@ type chart struct {
 	x        *flows.Exchange
 	evidence map[int]bool
 	findings []string
+	refs     *export.FrameRefs
 }
 
 type sizeSeries struct {
@@ -233,7 +238,7 @@ func (b *Builder) chart(x *flows.Exchange) *chart {
 	if len(b.charted) >= b.opt.MaxCharts {
 		return nil
 	}
-	c := &chart{x: x, evidence: map[int]bool{}}
+	c := &chart{x: x, evidence: map[int]bool{}, refs: b.opt.FrameRefs}
 	b.charted = append(b.charted, c)
 	return c
 }

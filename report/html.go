@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/rules"
 )
@@ -145,7 +146,7 @@ func (b *Builder) page() *page {
 	}
 	p.MoreProxies = b.moreProxies
 	for _, o := range b.delayOutlier {
-		p.Outliers = append(p.Outliers, outlierRow{o.Proxy.String(), o.Direction, o.Exchange, frameList(o.Frames),
+		p.Outliers = append(p.Outliers, outlierRow{o.Proxy.String(), o.Direction, o.Exchange, frameList(o.Frames, b.opt.FrameRefs),
 			fmtSeconds(o.Seconds), fmtSeconds(o.Median), fmtFloat(o.Z)})
 	}
 	p.Verdicts = b.verdicts
@@ -247,6 +248,19 @@ func (b *Builder) verdict(p *page) {
 		if s.Truncated {
 			p.Facts = append(p.Facts, [2]string{"Truncated", "the capture ends early: " + s.TruncatedError})
 		}
+		if len(s.ClockOffsets) > 0 {
+			var offs []string
+			for _, o := range s.ClockOffsets {
+				v := o.File + " " + strconv.FormatFloat(o.Offset*1000, 'f', 3, 64) + " ms"
+				if o.Applied {
+					v += " (" + o.Source + ", " + strconv.Itoa(o.Pairs) + " pairs)"
+				} else {
+					v += " not applied: " + o.Note
+				}
+				offs = append(offs, v)
+			}
+			p.Facts = append(p.Facts, [2]string{"Clock offsets", strings.Join(offs, "; ")})
+		}
 	}
 	if n := total - b.totalFinding; n > 0 {
 		p.Facts = append(p.Facts, [2]string{"Suppressed findings", SuppressedText(n, b.suppressedBy)})
@@ -280,15 +294,16 @@ func (b *Builder) findingGroups(p *page) {
 		g := &p.Groups[len(p.Groups)-1]
 		g.Findings = append(g.Findings, findingView{
 			ID: f.ID, Rule: f.Rule, Threat: string(f.Threat), Certainty: f.Certainty.String(),
-			Exchange: f.Exchange, Frames: frameList(f.Frames), Message: f.Message, Seed: f.Seed,
+			Exchange: f.Exchange, Frames: frameList(f.Frames, b.opt.FrameRefs), Message: f.Message, Seed: f.Seed,
 			Class: name, Charted: charted[f.Exchange],
 		})
 	}
 	p.MoreFindings = b.totalFinding - len(b.findings)
 }
 
-// frameList shows at most 12 frame numbers.
-func frameList(f []int) string {
+// frameList shows at most 12 frame numbers (named with their file when
+// refs is not nil).
+func frameList(f []int, refs *export.FrameRefs) string {
 	var s strings.Builder
 	for i, n := range f {
 		if i == 12 {
@@ -298,7 +313,7 @@ func frameList(f []int) string {
 		if i > 0 {
 			s.WriteString(", ")
 		}
-		s.WriteString(strconv.Itoa(n))
+		s.WriteString(refs.Name(n))
 	}
 	return s.String()
 }

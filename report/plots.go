@@ -455,7 +455,11 @@ func sequenceChart(c *chart) template.HTML {
 		s.line(x1, y, x2-dir*8, y, `stroke="`+col+`" stroke-width="1.6"`)
 		s.raw(`<polygon points="` + num(x2) + `,` + num(y) + ` ` + num(x2-dir*9) + `,` + num(y-4.5) + ` ` + num(x2-dir*9) + `,` + num(y+4.5) + `" fill="` + col + `"/>`)
 		s.text((x1+x2)/2, y-5, "middle", `fill="`+col+`"`, clipText(e.label, 40))
-		s.text(min(x1, x2)-8, y+4, "end", `fill="`+colMuted+`" font-size="10"`, "#"+strconv.Itoa(e.frame))
+		frame := "#" + strconv.Itoa(e.frame)
+		if c.refs != nil {
+			frame = c.refs.Name(e.frame) // "b.pcap#12"
+		}
+		s.text(min(x1, x2)-8, y+4, "end", `fill="`+colMuted+`" font-size="10"`, frame)
 	}
 	if len(ev) == 0 {
 		s.text(width/2, top+step, "middle", `fill="`+colMuted+`"`, "no frames recorded")

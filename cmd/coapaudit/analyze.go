@@ -21,6 +21,7 @@ import (
 type analyzeFlags struct {
 	commonFlags
 	auditFlags
+	clockFlags
 	proxies []string
 	top     int
 	noLeaks bool
@@ -36,13 +37,22 @@ func analyzeCmd(e *env) *cobra.Command {
 timestamp (for example one taken on each side of a proxy), and reassembles
 CoAP exchanges across every hop: client and server legs of proxies linked,
 Observe notifications and block-wise transfers followed, OSCORE decrypted
-with --keys.`,
+with --keys.
+
+Captures taken on several machines carry several clocks: before the
+analysis, the files after the first are read once to find messages seen in
+more than one file (the same datagram, an OSCORE message or a payload a
+proxy relayed) and estimate each file's clock offset against the first;
+an estimate within --max-skew is applied to every frame time of the file
+(--clock-offset sets one by hand). With several files, every frame
+reference names its file: "b.pcap#12".`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAnalyze(e, &af, args)
 		},
 	}
 	af.registerAudit(cmd)
+	af.clockFlags.register(cmd)
 	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE`")
 	return cmd
 }
@@ -80,6 +90,18 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if err := af.leakOptions(&opts); err != nil {
 		return err
 	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = displayName(f)
+	}
+	refs := export.NewFrameRefs(names)
+	if refs != nil {
+		names = refs.Files
+	}
+	opts.FrameRefs = refs
+	if err := opts.LeakConfig.Labels.ResolveFiles(names, refs.Ref); err != nil {
+		return usageErr("--labels: %v", err)
+	}
 	var readers []*capture.Reader
 	defer func() {
 		for _, r := range readers {
@@ -100,11 +122,15 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		}
 		readers = append(readers, r)
 	}
+	offsets, err := af.clockFlags.estimate(e, files, names, opts.Dissect)
+	if err != nil {
+		return err
+	}
 	var w export.Writer
 	var text *analyzeText
 	switch format {
 	case export.FormatText:
-		text = &analyzeText{w: e.stdout, top: af.top, color: paletteFor(e.stdout)}
+		text = &analyzeText{w: e.stdout, top: af.top, color: paletteFor(e.stdout), refs: refs}
 		w = text
 	case export.FormatJSON:
 		w = export.NewJSONWriter(e.stdout)
@@ -120,7 +146,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	w = out.writer()
 	dir := out.packets()
-	rep, err := openReport(af.report)
+	rep, err := openReport(af.report, refs)
 	if err != nil {
 		return err
 	}
@@ -129,7 +155,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	opts.RulesConfig.MaxFindings = af.maxFindings
 	if err := af.withRules(e, &opts, func(f *rules.Finding) {
 		rep.finding(f)
-		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
+		if err := w.Write(export.Finding{Finding: f, Refs: refs}); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	}); err != nil {
@@ -137,7 +163,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
 		rep.exchange(x)
-		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
+		if err := w.Write(export.Exchange{Exchange: x, Refs: refs}); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	})
@@ -146,16 +172,17 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		ro = &reportOutput{rep: rep, eng: eng}
 		out.files = append(out.files, ro)
 	}
-	for _, name := range files {
-		eng.AddFile(displayName(name))
+	for _, name := range names {
+		eng.AddFile(name)
 	}
 	m := analysis.NewMerge(files, readers)
+	applyOffsets(m, offsets)
 	for f := m.Next(); f != nil && writeErr == nil; f = m.Next() {
 		if e.ctx.Err() != nil {
 			warnf(e, "interrupted after %d frames", eng.Summary().Frames)
 			break
 		}
-		pk := eng.Frame(&f.D, f.Index, "")
+		pk := eng.Frame(&f.D, f.Index, refs.FileName(f.Index))
 		if dir != nil {
 			if err := dir.Write(pk); err != nil && writeErr == nil {
 				writeErr = err
@@ -168,6 +195,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	sum := eng.Finish()
 	sum.ElapsedSeconds = time.Since(start).Seconds()
+	sum.ClockOffsets = offsets
 	if text != nil {
 		text.report = eng.Report()
 		text.leaks = eng.LeakReport()
@@ -207,6 +235,7 @@ type analyzeText struct {
 	counts [rules.High + 1]int
 	stats  rules.Stats
 	color  palette
+	refs   *export.FrameRefs // frame names with several files
 }
 
 const maxTextFindings = 500
@@ -243,7 +272,7 @@ func (t *analyzeText) Write(r export.Record) error {
 			status += " [" + x.Protected + "]"
 		}
 		status = t.color.status(x.Status, fmt.Sprintf("%-22s", status))
-		fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %s %s\n", x.ID, x.Method, clip(x.URI, 40), x.Client, proxy, server, x.Code, status, frameRange(x.Frames))
+		fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %s %s\n", x.ID, x.Method, clip(x.URI, 40), x.Client, proxy, server, x.Code, status, frameRange(x.Frames, t.refs))
 	case *export.Summary:
 		t.writeFindings()
 		fmt.Fprint(t.w, t.buf.String())
@@ -325,7 +354,7 @@ func (t *analyzeText) writeFindingLines(fs []*rules.Finding) {
 			ex = "-"
 		}
 		sev := t.color.severity(f.Severity, fmt.Sprintf("%-6s", strings.ToUpper(f.Severity.String())))
-		fmt.Fprintf(t.w, "%s %-6s %-5s %-24s %-4s frames %s: %s\n", sev, f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames), f.Message)
+		fmt.Fprintf(t.w, "%s %-6s %-5s %-24s %-4s frames %s: %s\n", sev, f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames, t.refs), f.Message)
 	}
 }
 
@@ -347,6 +376,9 @@ func writeSummaryLine(w io.Writer, s *export.Summary) error {
 	if s.Truncated {
 		fmt.Fprintf(w, "; capture truncated: %s", s.TruncatedError)
 	}
+	if len(s.ClockOffsets) > 0 {
+		fmt.Fprintf(w, "; %s", formatOffsets(s.ClockOffsets))
+	}
 	fmt.Fprintln(w)
 	return err
 }
@@ -358,8 +390,28 @@ func clip(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-// frameRange shows a frame list briefly: "1-6" or "3,7,9" or "3,7,...,41 (12)".
-func frameRange(f []int) string {
+// frameRange shows a frame list briefly: "1-6" or "3,7,9" or "3,7,...,41
+// (12)". With several files (refs not nil) each file's frames are shown
+// so after its name: "a.pcap#1-4 b.pcap#1,2".
+func frameRange(f []int, refs *export.FrameRefs) string {
+	if refs == nil {
+		return frameNumbers(f)
+	}
+	byFile := make([][]int, len(refs.Files))
+	for _, r := range f {
+		i, n := refs.Split(r)
+		byFile[i] = append(byFile[i], n)
+	}
+	var parts []string
+	for i, nums := range byFile {
+		if len(nums) > 0 {
+			parts = append(parts, refs.Files[i]+"#"+frameNumbers(nums))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func frameNumbers(f []int) string {
 	switch {
 	case len(f) == 0:
 		return ""

@@ -19,7 +19,7 @@ func (af *analyzeFlags) registerAudit(cmd *cobra.Command) {
 	f.StringArrayVar(&af.proxies, "proxy", nil, "`ADDR` (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
 	f.IntVar(&af.top, "top", 10, "`N` rows per table in the text summary (0: all)")
 	f.BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
-	f.StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number)")
+	f.StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number; file#frame with several files)")
 }
 
 // leakOptions sets the leak analysis of opts from --no-leaks and --labels.

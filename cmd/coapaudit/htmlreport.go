@@ -22,7 +22,7 @@ type htmlReport struct {
 // openReport creates the report's temporary file at once, so that a path
 // that cannot be written fails before the analysis runs; finish renames it
 // into place, and a run that fails leaves the file that was there.
-func openReport(name string) (*htmlReport, error) {
+func openReport(name string, refs *export.FrameRefs) (*htmlReport, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -30,7 +30,7 @@ func openReport(name string) (*htmlReport, error) {
 	if err != nil {
 		return nil, usageErr("--report: %v", err)
 	}
-	return &htmlReport{name: name, f: f, b: report.New(report.Options{})}, nil
+	return &htmlReport{name: name, f: f, b: report.New(report.Options{FrameRefs: refs})}, nil
 }
 
 func (r *htmlReport) exchange(x *flows.Exchange) {

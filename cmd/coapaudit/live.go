@@ -285,7 +285,7 @@ func (t *liveText) Write(r export.Record) error {
 		return err
 	case export.Finding:
 		f := r.Finding
-		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), t.color.severity(f.Severity, strings.ToUpper(f.Severity.String())), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames), f.Message)
+		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), t.color.severity(f.Severity, strings.ToUpper(f.Severity.String())), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames, nil), f.Message)
 		return err
 	case *export.Summary:
 		if t.final {

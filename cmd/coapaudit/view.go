@@ -19,6 +19,7 @@ var newScreen = tcell.NewScreen
 
 type viewFlags struct {
 	commonFlags
+	clockFlags
 	proxies []string
 	iface   string
 	bpf     string
@@ -43,7 +44,8 @@ Press ? in the viewer for its keys.`,
 			return runView(e, &vf, args)
 		},
 	}
-	vf.register(cmd)
+	vf.commonFlags.register(cmd)
+	vf.clockFlags.register(cmd)
 	f := cmd.Flags()
 	f.MarkHidden("format")
 	f.MarkHidden("out")
@@ -139,6 +141,10 @@ func runView(e *env, vf *viewFlags, files []string) error {
 			names[i] = displayName(name)
 		}
 		cfg.Title = strings.Join(names, " + ")
+		offsets, err := vf.clockFlags.estimate(e, files, names, opts.Dissect)
+		if err != nil {
+			return err
+		}
 		load = func(ctx context.Context, l *tui.Loader) error {
 			eng, err := newViewEngine(opts, l)
 			if err != nil {
@@ -147,7 +153,9 @@ func runView(e *env, vf *viewFlags, files []string) error {
 			for _, n := range names {
 				eng.AddFile(n)
 			}
-			err = l.ReadFiles(eng, analysis.NewMerge(names, readers))
+			m := analysis.NewMerge(names, readers)
+			applyOffsets(m, offsets)
+			err = l.ReadFiles(eng, m)
 			for _, lk := range eng.Leaks() {
 				l.Leak(tui.LeakFrom(lk))
 			}

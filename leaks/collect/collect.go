@@ -105,6 +105,12 @@ type Config struct {
 	// of two); an exchange finished after its frames left the window has
 	// no sequence and no oscore-inner or whatif-oscore sizes.
 	Window int
+	// FrameRef, with several capture files analysed together, gives the
+	// file and the frame number in it of a frame as the analysis numbers
+	// it (export.FrameRefs.FileFrame): proxy_delay outliers then list
+	// their files beside their frames, and verdicts write "b.pcap#12".
+	// Nil for one file.
+	FrameRef func(ref int) (file string, frame int)
 }
 
 // Label kinds, observables and views: the names of leak records.

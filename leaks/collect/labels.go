@@ -1,11 +1,13 @@
 package collect
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,13 +24,22 @@ import (
 //	57,valve closed
 //
 // The id is an exchange id as exchange records show it ("X12") or a frame
-// number ("57"), which labels the exchange that frame belongs to. An
+// number ("57"), which labels the exchange that frame belongs to; a frame
+// of one of several capture files analysed together is written with its
+// file, "b.pcap#57" (see ResolveFiles). An
 // optional first line "id,label" is a header. Labels must not be empty;
 // an id must not appear twice. An exchange named by id wins over one of
 // its frames; of several of its frames, the first in frame order wins.
 type Labels struct {
 	byExchange map[string]string
 	byFrame    map[int]string
+	// byFileFrame holds the "file#frame" ids until ResolveFiles.
+	byFileFrame map[fileFrame]string
+}
+
+type fileFrame struct {
+	file  string
+	frame int
 }
 
 // LabelsError is a problem in a labels file.
@@ -48,6 +59,8 @@ var (
 	ErrLabelID        = errors.New("id is neither an exchange id (X12) nor a frame number")
 	ErrEmptyLabel     = errors.New("empty label")
 	ErrDuplicateLabel = errors.New("id labelled twice")
+	ErrLabelFile      = errors.New("frame of no capture file analysed")
+	ErrAmbiguousFrame = errors.New("frame number without its file, with several capture files (write file#frame)")
 )
 
 // ReadLabels parses a labels file.
@@ -56,7 +69,7 @@ func ReadLabels(r io.Reader) (*Labels, error) {
 	cr.Comment = '#'
 	cr.FieldsPerRecord = 2
 	cr.TrimLeadingSpace = true
-	l := &Labels{byExchange: map[string]string{}, byFrame: map[int]string{}}
+	l := &Labels{byExchange: map[string]string{}, byFrame: map[int]string{}, byFileFrame: map[fileFrame]string{}}
 	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -108,9 +121,21 @@ func (l *Labels) add(id, label string) error {
 		l.byExchange[id] = label
 		return nil
 	}
-	n, err := strconv.Atoi(id)
-	if err != nil || n < 1 || id[0] == '+' {
+	file, num, hasFile := "", id, false
+	if i := strings.LastIndexByte(id, '#'); i >= 0 {
+		file, num, hasFile = id[:i], id[i+1:], true
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || num[0] == '+' || hasFile && file == "" {
 		return fmt.Errorf("%w: %q", ErrLabelID, id)
+	}
+	if hasFile {
+		k := fileFrame{file, n}
+		if _, dup := l.byFileFrame[k]; dup {
+			return fmt.Errorf("%w: %q", ErrDuplicateLabel, id)
+		}
+		l.byFileFrame[k] = label
+		return nil
 	}
 	if _, dup := l.byFrame[n]; dup {
 		return fmt.Errorf("%w: %q", ErrDuplicateLabel, id)
@@ -119,12 +144,47 @@ func (l *Labels) add(id, label string) error {
 	return nil
 }
 
+// ResolveFiles turns the "file#frame" ids into the frame numbers the
+// analysis knows (ref gives the number of a frame of files[i]). With
+// several files, a plain frame number is ambiguous and an error; with
+// one, "file#frame" must name it.
+func (l *Labels) ResolveFiles(files []string, ref func(file, frame int) (int, bool)) error {
+	if l == nil {
+		return nil
+	}
+	if len(files) > 1 && len(l.byFrame) > 0 {
+		return ErrAmbiguousFrame
+	}
+	keys := make([]fileFrame, 0, len(l.byFileFrame))
+	for k := range l.byFileFrame {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b fileFrame) int { return cmp.Or(cmp.Compare(a.file, b.file), cmp.Compare(a.frame, b.frame)) })
+	for _, k := range keys {
+		id := k.file + "#" + strconv.Itoa(k.frame)
+		i := slices.Index(files, k.file)
+		if i < 0 {
+			return fmt.Errorf("%w: %q", ErrLabelFile, id)
+		}
+		n, ok := ref(i, k.frame)
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrLabelID, id)
+		}
+		if _, dup := l.byFrame[n]; dup {
+			return fmt.Errorf("%w: %q", ErrDuplicateLabel, id)
+		}
+		l.byFrame[n] = l.byFileFrame[k]
+	}
+	clear(l.byFileFrame)
+	return nil
+}
+
 // Len returns the number of ids labelled.
 func (l *Labels) Len() int {
 	if l == nil {
 		return 0
 	}
-	return len(l.byExchange) + len(l.byFrame)
+	return len(l.byExchange) + len(l.byFrame) + len(l.byFileFrame)
 }
 
 // lookup returns the label of an exchange, or "".

@@ -318,9 +318,9 @@ func (c *Collector) proxyReport(r *Report) {
 					Seconds: o.Seconds, Z: o.Z, Median: res.Median,
 				})
 			}
-			outlierFields(l, d)
+			outlierFields(l, d, c.cfg.FrameRef)
 			r.add([]leaks.Leak{l}, delayObs[d], "", "")
-			if s := delayVerdict(scope, d, res); s != "" {
+			if s := delayVerdict(scope, d, res, c.cfg.FrameRef); s != "" {
 				r.Verdicts = append(r.Verdicts, s)
 			}
 		}
@@ -336,7 +336,7 @@ func (c *Collector) proxyReport(r *Report) {
 					continue
 				}
 				l := res.Leak(scope + " > " + rt.to.String())
-				outlierFields(l, d)
+				outlierFields(l, d, c.cfg.FrameRef)
 				r.add([]leaks.Leak{l}, delayObs[d], "", "")
 			}
 		}
@@ -363,14 +363,22 @@ func splitID(id string, dir int) (string, []int) {
 
 // outlierFields rewrites the outliers of a proxy_delay record: id is the
 // exchange id, and frames lists the frames the message reached and left
-// the proxy in.
-func outlierFields(l leaks.Leak, dir int) {
+// the proxy in; with several capture files (ref not nil) files lists
+// their files, item by item.
+func outlierFields(l leaks.Leak, dir int, ref func(int) (string, int)) {
 	out, _ := l.Extra["outliers"].([]map[string]any)
 	for _, o := range out {
 		id, _ := o["id"].(string)
 		x, frames := splitID(id, dir)
 		o["id"] = x
 		o["frames"] = frames
+		if ref != nil {
+			files := make([]string, len(frames))
+			for i, f := range frames {
+				files[i], frames[i] = ref(f)
+			}
+			o["files"] = files
+		}
 	}
 }
 
@@ -467,7 +475,7 @@ func pct(p float64) string {
 }
 
 // delayVerdict describes a proxy's residence times when some stand out.
-func delayVerdict(proxy string, dir int, res leaks.DelayResult) string {
+func delayVerdict(proxy string, dir int, res leaks.DelayResult, ref func(int) (string, int)) string {
 	if len(res.Outliers) == 0 {
 		return ""
 	}
@@ -481,7 +489,7 @@ func delayVerdict(proxy string, dir int, res leaks.DelayResult) string {
 		} else {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s (frames %s) was held %s (z = %s)", x, joinInts(frames), seconds(o.Seconds), zText(o.Z))
+		fmt.Fprintf(&b, "%s (frames %s) was held %s (z = %s)", x, frameNames(frames, ref), seconds(o.Seconds), zText(o.Z))
 	}
 	if n := len(res.Outliers) - show; n > 0 {
 		fmt.Fprintf(&b, " and %d more", n)
@@ -497,9 +505,16 @@ func zText(z float64) string {
 	return strconv.FormatFloat(z, 'f', 1, 64)
 }
 
-func joinInts(v []int) string {
+// frameNames joins frame numbers with ", ", written "b.pcap#12" when ref
+// names their files.
+func frameNames(v []int, ref func(int) (string, int)) string {
 	s := make([]string, len(v))
 	for i, n := range v {
+		if ref != nil {
+			f, k := ref(n)
+			s[i] = f + "#" + strconv.Itoa(k)
+			continue
+		}
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")
