@@ -18,6 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 AIOCOAP=$(/usr/bin/python3 -c 'import aiocoap, os; print(os.path.dirname(os.path.dirname(aiocoap.__file__)))')
 
 ORIGIN=127.0.2.1 FWD=127.0.2.6 REV=127.0.2.9 ACLIENT=127.0.2.7 LCLIENT=127.0.2.3
+for a in $ORIGIN $FWD $REV; do ensure_free $a 5683; done
 bg coap-server-notls -A $ORIGIN -p 5683 -d 10
 bg /usr/bin/python3 "$AIOCOAP/aiocoap-proxy" --forward --bind $FWD:5683
 bg /usr/bin/python3 "$AIOCOAP/aiocoap-proxy" --reverse --bind $REV:5683 --pathbased lc:$ORIGIN

@@ -26,10 +26,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# ensure_free ADDR PORT: fail if something already listens on ADDR:PORT
+# (aiocoap binds with SO_REUSEPORT: a stale proxy would share the port and
+# answer some of the requests).
+ensure_free() {
+	if ss -Hlun "src $1:$2 or src [::ffff:$1]:$2" | grep -q .; then
+		echo "$1:$2 is already in use" >&2
+		exit 1
+	fi
+}
+
 # wait_udp ADDR PORT: wait until something listens on ADDR:PORT.
 wait_udp() {
 	for _ in $(seq 100); do
-		if ss -Hlun "src $1:$2" | grep -q .; then return 0; fi
+		if ss -Hlun "src $1:$2 or src [::ffff:$1]:$2" | grep -q .; then return 0; fi
 		sleep 0.1
 	done
 	echo "nothing listens on $1:$2" >&2

@@ -12,6 +12,7 @@
 OUT=$1
 
 ORIGIN=127.0.2.1 PROXY=127.0.2.2 CLIENT=127.0.2.3
+for a in $ORIGIN $PROXY; do ensure_free $a 5683; done
 bg coap-server-notls -A $ORIGIN -p 5683 -d 10
 bg coap-server-notls -A $PROXY -p 5683 -P ,proxy.example
 wait_udp $ORIGIN 5683

@@ -10,6 +10,7 @@ OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 ORIGIN=127.0.2.1 LPROXY=127.0.2.2 NPROXY=127.0.2.4 LCLIENT=127.0.2.3 NCLIENT=127.0.2.5
+for a in $ORIGIN $LPROXY $NPROXY; do ensure_free $a 5683; done
 bg coap-server-notls -A $ORIGIN -p 5683 -d 10
 bg coap-server-notls -A $LPROXY -p 5683 -P ,proxy.example
 bg node "$HERE/nodecoap-proxy.js" $NPROXY 5683

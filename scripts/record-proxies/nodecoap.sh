@@ -12,6 +12,7 @@ OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 ORIGIN=127.0.2.1 PROXY=127.0.2.4 CLIENT=127.0.2.5
+for a in $ORIGIN $PROXY; do ensure_free $a 5683; done
 bg coap-server-notls -A $ORIGIN -p 5683 -d 10
 bg node "$HERE/nodecoap-proxy.js" $PROXY 5683
 wait_udp $ORIGIN 5683

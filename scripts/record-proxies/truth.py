@@ -14,6 +14,7 @@ later frames with the same key belong to the latest such step.
 Transformations are then read off the two legs; PROXIES.md lists them.
 
 usage: truth.py CAPTURE STEPS > TRUTH
+       (STEPS may be the capture's truth file: it keeps each window)
 """
 
 import json
@@ -25,8 +26,10 @@ FIELDS = [
     "frame.number", "frame.time_epoch", "ip.src", "udp.srcport", "ip.dst",
     "udp.dstport", "coap.type", "coap.mid", "coap.token", "coap.code",
     "coap.opt.uri_path", "coap.opt.uri_query", "coap.opt.proxy_uri",
-    "coap.opt.proxy_scheme", "coap.opt.uri_host", "coap.opt.block_size",
+    "coap.opt.proxy_scheme", "coap.opt.uri_host", "coap.opt.block_number",
+    "coap.opt.block_size", "coap.opt.block_mflag",
     "coap.opt.observe", "coap.opt.max_age", "coap.opt.hop_limit",
+    "coap.payload_length", "coap.block_length",
 ]
 
 CODES = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE", 5: "FETCH", 6: "PATCH", 7: "iPATCH"}
@@ -34,6 +37,14 @@ CODES = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE", 5: "FETCH", 6: "PATCH", 7: 
 
 def code_str(c):
     return CODES.get(c) or "%d.%02d" % (c >> 5, c & 31)
+
+
+def values(v, field):
+    return [x for x in v[field].replace(",", "|").split("|") if x]
+
+
+def blocks(v, field):
+    return values(v, field)[: len(values(v, "coap.opt.block_number"))]
 
 
 def frames(pcap):
@@ -59,10 +70,15 @@ def frames(pcap):
             "proxy_uri": v["coap.opt.proxy_uri"],
             "proxy_scheme": v["coap.opt.proxy_scheme"],
             "uri_host": v["coap.opt.uri_host"],
-            "szx": set(v["coap.opt.block_size"].replace(",", "|").split("|")) - {""},
+            # tshark 4.0 also shows Size1/Size2 as a block size: only the
+            # first as many values as there are block numbers are blocks.
+            "szx": set(blocks(v, "coap.opt.block_size")),
+            "more": blocks(v, "coap.opt.block_mflag"),
             "observe": v["coap.opt.observe"],
             "max_age": v["coap.opt.max_age"],
             "hop_limit": v["coap.opt.hop_limit"],
+            # a last block shows the reassembled length as payload_length
+            "body": int(v["coap.block_length"] or v["coap.payload_length"] or 0),
         }
 
 
@@ -77,6 +93,16 @@ def uniq(vals):
         if v not in seen:
             seen.append(v)
     return seen
+
+
+def uniq_mid(fs):
+    """Frames with a Message ID not seen before from the same sender."""
+    seen, out = set(), []
+    for f in fs:
+        if (f["src"], f["mid"]) not in seen:
+            seen.add((f["src"], f["mid"]))
+            out.append(f)
+    return out
 
 
 def transformations(step, cl, sv):
@@ -97,10 +123,11 @@ def transformations(step, cl, sv):
             t.append("type-changed")
         u = urlsplit(step["uri"])
         want_path = [p for p in u.path.split("/") if p]
-        if c["proxy_uri"]:
-            if not s["proxy_uri"] and (s["path"] or s["query"]):
+        want_query = [q for q in u.query.split("&") if q]
+        if c["proxy_uri"] and not s["proxy_uri"]:
+            if s["path"] == want_path and s["query"] == want_query:
                 t.append("proxy-uri-decomposed")
-            elif not s["proxy_uri"]:
+            else:
                 t.append("proxy-uri-removed")
         if c["proxy_scheme"] and not s["proxy_scheme"]:
             t.append("proxy-scheme-removed")
@@ -122,6 +149,23 @@ def transformations(step, cl, sv):
     sszx = set().union(*[f["szx"] for f in sv]) if sv else set()
     if (cszx or sszx) and cszx != sszx:
         t.append("reblock")
+    if step["method"] in ("GET", "FETCH") and creq and cresp:
+        asked = [int(x) for f in creq for x in f["szx"]]
+        got = [int(x) for f in cresp for x in f["szx"]]
+        if asked and got and max(got) > min(asked):
+            t.append("block2-size-ignored")
+        if cresp[-1]["more"] == ["1"]:
+            t.append("body-incomplete")
+    if step["method"] in ("PUT", "POST") and creq and sreq:
+        cbody = sum(f["body"] for f in uniq_mid(creq))
+        sbody = sum(f["body"] for f in uniq_mid(sreq))
+        if cbody != sbody:
+            t.append("request-body-%d-of-%d-bytes" % (sbody, cbody))
+        last = uniq_mid(creq)[-1]
+        slast = uniq_mid(sreq)[-1]
+        if (last["more"][:1] == ["1"] and slast["more"][:1] != ["1"]
+                and cresp and cresp[-1]["code"] != 95):
+            t.append("block1-cut-short")
     if len(creq) != len(sreq) and sreq:
         t.append("request-count-differs")
     cobs = uniq([f["observe"] for f in cresp if f["observe"]])
@@ -149,6 +193,10 @@ def transformations(step, cl, sv):
 
 def main(pcap, steps_path):
     steps = [json.loads(l) for l in open(steps_path)]
+    for st in steps:  # a truth file can stand in for its steps file
+        if "window" in st:
+            st["start"], st["end"] = st["window"]
+            st["client"] = st["client"].rsplit(":", 1)[0]
     fs = list(frames(pcap))
     # client endpoint of each step
     for st in steps:
@@ -199,6 +247,7 @@ def main(pcap, steps_path):
             "client_code": code_str(next((f["code"] for f in reversed(cl) if f["code"] >= 64), 0)) if any(f["code"] >= 64 for f in cl) else None,
             "server_code": code_str(next((f["code"] for f in reversed(sv) if f["code"] >= 64), 0)) if any(f["code"] >= 64 for f in sv) else None,
             "transformations": transformations(st, cl, sv),
+            "window": [st["start"], st["end"]],
         }
         print(json.dumps(out))
 
