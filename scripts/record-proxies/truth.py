@@ -12,12 +12,15 @@ non-empty message between the origin and any other endpoint whose
 later frames with the same key belong to the latest such step.
 
 Transformations are then read off the two legs; PROXIES.md lists them.
+notes.json beside this script adds a hand-written note to some requests
+(checked against the capture with tshark; keyed capture:n).
 
 usage: truth.py CAPTURE STEPS > TRUTH
        (STEPS may be the capture's truth file: it keeps each window)
 """
 
 import json
+import os
 import subprocess
 import sys
 from urllib.parse import urlsplit
@@ -192,6 +195,9 @@ def transformations(step, cl, sv):
 
 
 def main(pcap, steps_path):
+    here = os.path.dirname(os.path.abspath(__file__))
+    notes = json.load(open(os.path.join(here, "notes.json")))
+    name = os.path.basename(pcap).rsplit(".", 1)[0]
     steps = [json.loads(l) for l in open(steps_path)]
     for st in steps:  # a truth file can stand in for its steps file
         if "window" in st:
@@ -249,6 +255,8 @@ def main(pcap, steps_path):
             "transformations": transformations(st, cl, sv),
             "window": [st["start"], st["end"]],
         }
+        if "%s:%d" % (name, n) in notes:
+            out["note"] = notes["%s:%d" % (name, n)]
         print(json.dumps(out))
 
 
