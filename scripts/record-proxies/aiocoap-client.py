@@ -3,7 +3,7 @@ through a forward proxy (Proxy-Uri, as aiocoap-client --proxy does) or
 straight to the URI (for a reverse proxy).
 
 usage: python3 aiocoap-client.py --bind ADDR [--proxy URI] [--payload S]
-         [--block2 SZX] [--observe SECONDS] [--non] METHOD URI
+         [--block2 SZX] [--observe SECONDS] [--etag HEX] [--non] METHOD URI
 (PYTHONPATH must find aiocoap)
 """
 
@@ -31,6 +31,8 @@ async def main(a):
         msg.opt.block2 = BlockOption.BlockwiseTuple(0, False, a.block2)
     if a.observe:
         msg.opt.observe = 0
+    if a.etag:
+        msg.opt.etags = (bytes.fromhex(a.etag),)
     req = iface.request(msg)
     try:
         resp = await asyncio.wait_for(req.response, 15)
@@ -58,6 +60,7 @@ p.add_argument("--proxy")
 p.add_argument("--payload", default="")
 p.add_argument("--block2", type=int)
 p.add_argument("--observe", type=float)
+p.add_argument("--etag", help="hex ETag to validate")
 p.add_argument("--non", action="store_true")
 p.add_argument("method")
 p.add_argument("uri")

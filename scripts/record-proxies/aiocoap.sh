@@ -10,6 +10,7 @@
 #   forward proxy       127.0.2.6:5683 \ both leave towards the origin
 #   reverse proxy       127.0.2.9:5683 / from 127.0.0.1 (unbound socket)
 #   origin              127.0.2.1:5683
+#   aiocoap-fileserver  127.0.2.8:5683 (an origin that validates ETags)
 #
 # usage: aiocoap.sh OUT.pcap   (PYTHONPATH must find aiocoap)
 . "$(dirname "$0")/lib.sh"
@@ -17,12 +18,16 @@ OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 AIOCOAP=$(/usr/bin/python3 -c 'import aiocoap, os; print(os.path.dirname(os.path.dirname(aiocoap.__file__)))')
 
-ORIGIN=127.0.2.1 FWD=127.0.2.6 REV=127.0.2.9 ACLIENT=127.0.2.7 LCLIENT=127.0.2.3
-for a in $ORIGIN $FWD $REV; do ensure_free $a 5683; done
+ORIGIN=127.0.2.1 FILES=127.0.2.8 FWD=127.0.2.6 REV=127.0.2.9 ACLIENT=127.0.2.7 LCLIENT=127.0.2.3
+mkdir -p "$WORK/files"
+echo "valve open, 21.5 C" >"$WORK/files/status.txt"
+for a in $ORIGIN $FILES $FWD $REV; do ensure_free $a 5683; done
 bg coap-server-notls -A $ORIGIN -p 5683 -d 10
+bg /usr/bin/python3 "$AIOCOAP/aiocoap-fileserver" --bind $FILES:5683 "$WORK/files"
 bg /usr/bin/python3 "$AIOCOAP/aiocoap-proxy" --forward --bind $FWD:5683
 bg /usr/bin/python3 "$AIOCOAP/aiocoap-proxy" --reverse --bind $REV:5683 --pathbased lc:$ORIGIN
 wait_udp $ORIGIN 5683
+wait_udp $FILES 5683
 wait_udp $FWD 5683
 wait_udp $REV 5683
 
@@ -55,6 +60,16 @@ sl POST "$O/example_data" -- l -m post -e 23 "$O/example_data"
 sr GET "coap://$REV/lc/example_data" -- a GET "coap://$REV/lc/example_data"
 sr GET "coap://$REV/lc/.well-known/core" -- a GET "coap://$REV/lc/.well-known/core"
 sr GET "coap://$REV/lc/time" -- a GET "coap://$REV/lc/time"
+# ETag validation at aiocoap's fileserver, whose ETag is the first 8 bytes
+# of sha256(repr((st_mtime_ns, st_ctime_ns, st_size))) of the file.
+ETAG=$(/usr/bin/python3 -c 'import hashlib, os, sys
+st = os.stat(sys.argv[1])
+print(hashlib.sha256(repr((st.st_mtime_ns, st.st_ctime_ns, st.st_size)).encode()).digest()[:8].hex())' "$WORK/files/status.txt")
+F=coap://$FILES
+step $ACLIENT $FWD:5683 $FILES:5683 GET "$F/status.txt" -- af --etag "$ETAG" GET "$F/status.txt"
+step $ACLIENT $FWD:5683 $FILES:5683 GET "$F/status.txt" -- af --etag 0011223344556677 GET "$F/status.txt"
+# Nobody listens on 127.0.2.250.
+step $ACLIENT $FWD:5683 127.0.2.250:5683 GET coap://127.0.2.250/nowhere -- af GET coap://127.0.2.250/nowhere
 
 sleep 1
 capture_stop

@@ -38,6 +38,8 @@ s POST "$O/sensors/temp" -- c -m post -e 22 "$O/sensors/temp"
 s DELETE "$O/sensors/temp" -- c -m delete "$O/sensors/temp"
 s GET "$O/does/not/exist?x=1" -- c "$O/does/not/exist?x=1"
 s GET "$O/time" -- c -N "$O/time"
+# The proxy tries the dead origin 5 times, then answers 5.02 (about a minute later).
+step $CLIENT $PROXY:5683 127.0.2.250:5683 GET coap://127.0.2.250/nowhere -- c -B 90 coap://127.0.2.250/nowhere
 # Last, because after the cancellation the origin goes on notifying the
 # proxy (see PROXIES.md).
 s GET "$O/time" -- c -s 3 "$O/time"

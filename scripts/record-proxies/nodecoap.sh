@@ -37,6 +37,8 @@ s DELETE "$O/sensors/temp" -- c DELETE "$O/sensors/temp"
 s GET "$O/time" -- c --non GET "$O/time"
 s GET "coap://$ORIGIN/time" -- c GET "coap://$ORIGIN/time"
 s GET "$O/time" -- c --observe 3 GET "$O/time"
+# Nobody listens on 127.0.2.250: node-coap's UDP socket does not see the ICMP error.
+step $CLIENT $PROXY:5683 127.0.2.250:5683 GET coap://127.0.2.250:5683/nowhere -- c GET coap://127.0.2.250:5683/nowhere
 
 sleep 2
 capture_stop

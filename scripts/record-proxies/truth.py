@@ -220,6 +220,7 @@ def main(pcap, steps_path):
                     and f["src"] != st["ep"]):
                 owner.setdefault((f["src"], f["token"]), []).append((f["t"], st["n"]))
     by_n = {st["n"]: st for st in steps}
+    servers = {st["server"] for st in steps}
     client, server = {st["n"]: [] for st in steps}, {st["n"]: [] for st in steps}
     for f in fs:
         if f["code"] == 0:
@@ -232,7 +233,7 @@ def main(pcap, steps_path):
                 client[st["n"]].append(f)
                 break
         else:
-            other = f["dst"] if f["src"] in by_n[1]["server"] else f["src"]
+            other = f["dst"] if f["src"] in servers else f["src"]
             cands = [n for (t, n) in owner.get((other, f["token"]), []) if t <= f["t"]]
             if cands and by_n[cands[-1]]["server"] in (f["src"], f["dst"]):
                 server[cands[-1]].append(f)
