@@ -1,14 +1,14 @@
 # Shared helpers for the proxy recording scenarios; sourced, not run.
 #
 # Every scenario records on lo with a filter on 127.0.2.0/24, runs its client
-# requests one after the other and writes, beside the capture, a steps file:
-# one JSON line per client request with its wall-clock window. truth.py then
-# turns capture and steps into the truth file.
+# requests one after the other and writes a steps file into $WORK: one JSON
+# line per client request with its wall-clock window. truth.py then turns
+# capture and steps into the truth file.
 
 set -eu
 
 REC_ADDRS=${REC_ADDRS:-127.0.2.0/24}
-WORK=${WORK:-$(mktemp -d /root/record-proxies.XXXXXX 2>/dev/null || mktemp -d)}
+WORK=${WORK:-$(mktemp -d)}
 PIDS=""
 
 # bg CMD...: start a program in the background, logging to $WORK, and
