@@ -30,9 +30,11 @@ const (
 	evTiming                            // within the proxy's usual residence
 	evOSCOREOption                      // the same OSCORE option (Partial IV, kid), other bytes changed
 	evOrder                             // chosen by arrival order among equal candidates
+	evURISuffix                         // the resource with leading path segments removed
+	evProxyOut                          // sent from an endpoint a proxy was confirmed to send from
 )
 
-var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing", "oscore-option", "order"}
+var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing", "oscore-option", "order", "uri-suffix", "proxy-endpoint"}
 
 // names lists the facts in e.
 func (e evidence) names() []string {
@@ -118,7 +120,7 @@ func (t *Tracker) score(u *hop, p *Packet, v *view, now int64) (int, evidence) {
 		// A proxy cannot add or remove OSCORE.
 		return 0, 0
 	}
-	if u.downs > 0 && u.pendingRetrans == 0 || u.hasResp && u.waiting == 0 {
+	if u.downs > 0 && u.pendingRetrans == 0 || u.hasResp && u.waiting == 0 && !u.b1.open() {
 		return 0, 0
 	}
 	if u.target.IsValid() && !v.hasProxy && u.target != p.Dst {
@@ -154,8 +156,11 @@ func (t *Tracker) score(u *hop, p *Packet, v *view, now int64) (int, evidence) {
 	if u.method == v.code {
 		s, ev = s+scoreMethod, ev|evMethod
 	}
-	if bytes.Equal(u.path, v.path) {
+	switch {
+	case bytes.Equal(u.path, v.path):
 		s, ev = s+scoreURI, ev|evURI
+	case !u.proxyHint && stripsPrefix(u.path, v.path):
+		s, ev = s+scoreURI, ev|evURISuffix
 	}
 	switch {
 	case len(um.Payload) > 0 && bytes.Equal(um.Payload, v.payload):
@@ -308,7 +313,13 @@ func (t *Tracker) diffRequest(u, h *hop, um, m *decode.Message, frame int) {
 			add("method", methodName(u.method), methodName(h.method), "")
 		}
 		if !bytes.Equal(u.path, h.path) {
-			add("uri", string(u.uri), string(h.uri), "")
+			allowed := ""
+			if !u.proxyHint && stripsPrefix(u.path, h.path) {
+				// A reverse proxy maps its own namespace onto the
+				// origin's by removing leading segments.
+				allowed = "reverse-proxy-prefix"
+			}
+			add("uri", string(u.uri), string(h.uri), allowed)
 		}
 		if !blockwise(um) && !blockwise(m) && !bytes.Equal(um.Payload, m.Payload) {
 			add("payload", fmtBytes(um.Payload), fmtBytes(m.Payload), "")
@@ -349,8 +360,10 @@ func (t *Tracker) diffResponse(up, d *hop, sm, cm *decode.Message, sframe, cfram
 	}
 	codeAllowed := ""
 	switch {
-	case cm.Code.Class() == 5:
-		codeAllowed = "proxy-error" // the proxy's own 5.02, 5.04 (seed 2.1.1.1)
+	case cm.Code.Class() == 5, proxyOwnError(cm.Code):
+		// The proxy's own 5.02, 5.04, or a 4.xx about itself (seed
+		// 2.1.1.1).
+		codeAllowed = "proxy-error"
 	case sm.Code == decode.CodeValid && cm.Code == decode.CodeContent:
 		codeAllowed = "etag-validation" // served from the cache the 2.03 validated
 	}
@@ -563,4 +576,60 @@ func (t *Tracker) sameResp(r respRec, m *decode.Message) bool {
 		}
 	}
 	return false
+}
+
+// proxyOwnError reports whether a 4.xx code is one a proxy may answer
+// with about itself: an option it cannot handle, a size or rate limit of
+// its own, its own access control.
+func proxyOwnError(c decode.Code) bool {
+	switch c {
+	case decode.CodeUnauthorized, decode.CodeBadOption, decode.CodeRequestEntityTooLarge, decode.CodeTooManyRequests:
+		return true
+	}
+	return false
+}
+
+// stripsPrefix reports whether the canonical resource server is client
+// with one or more leading path segments removed (and something left).
+func stripsPrefix(client, server []byte) bool {
+	return len(server) > 0 && len(server) < len(client) && server[0] == markPath && bytes.HasSuffix(client, server)
+}
+
+// prefixUpstream links a request sent from an endpoint a proxy was
+// confirmed to send from, when nothing else links it: a reverse proxy
+// behind another front address of the same proxy process, which maps its
+// namespace by removing a path prefix. The candidate must be fresh,
+// unforwarded and unanswered, with the same method and payload, and the
+// resource with leading segments removed; exactly one may qualify.
+func (t *Tracker) prefixUpstream(p *Packet, v *view, now int64) (*hop, evidence) {
+	if _, ok := t.outEPs[p.Src]; !ok || v.hasOSCORE || len(v.path) == 0 {
+		return nil, 0
+	}
+	var best *hop
+	n := 0
+	for i := range t.dstTab {
+		for _, r := range t.dstTab[i] {
+			u := t.hop(r)
+			if u == nil || u == best || u.kind != kindRequest || u.oscore || u.proxyHint || u.main != nil ||
+				u.from == p.Src || u.to == p.Dst || u.downs > 0 || u.hasResp && !u.b1.open() ||
+				now < u.firstReq || now-u.firstReq > t.freshWindow(u.to) || u.method != v.code ||
+				!stripsPrefix(u.path, v.path) || len(u.x.hops) >= t.cfg.MaxLegs {
+				continue
+			}
+			um := t.decodeRaw(u.reqRaw)
+			if um == nil || !bytes.Equal(um.Payload, v.payload) {
+				continue
+			}
+			best = u
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, 0
+	}
+	ev := evMethod | evURISuffix | evTiming | evProxyOut
+	if len(v.payload) > 0 {
+		ev |= evPayload
+	}
+	return best, ev
 }

@@ -233,3 +233,40 @@ func TestLinkNeedsSinglingOut(t *testing.T) {
 		}
 	}
 }
+
+// A proxy process with a forward front and a reverse front sends on from
+// one endpoint: once that endpoint is confirmed, a request from it that
+// carries the reverse front's resource with its prefix removed is linked,
+// and the prefix removal is an allowed mapping.
+func TestLinkReversePrefix(t *testing.T) {
+	const fwd, rev, out = "10.0.0.2:5683", "10.0.0.9:5683", "127.0.0.1:45000"
+	s := newSim(t, Config{})
+	s.send(cli, fwd, con(decode.CodeGET, 1, "a").str(decode.OptProxyScheme, "coap").str(decode.OptURIHost, "10.0.0.3").path("t"))
+	s.after(time.Millisecond)
+	s.send(out, srv, con(decode.CodeGET, 70, "q1").path("t"))
+	s.send(srv, out, ack(0x45, 70, "q1").body("1"))
+	s.send(fwd, cli, ack(0x45, 1, "a").body("1"))
+	for i := range 2 {
+		s.after(time.Second)
+		s.send(cli, rev, con(decode.CodeGET, uint16(2+i), "b").path("lc/data"))
+		s.after(time.Millisecond)
+		s.send(out, srv, con(decode.CodeGET, uint16(71+i), "q2").path("data"))
+		s.send(srv, out, ack(0x45, uint16(71+i), "q2").body("x"))
+		s.send(rev, cli, ack(0x45, uint16(2+i), "b").body("x"))
+	}
+	xs := s.close()
+	if len(xs) != 3 {
+		t.Fatalf("%d exchanges, want 3", len(xs))
+	}
+	for _, x := range xs[1:] {
+		if len(x.Legs) != 2 || !slices.Contains(x.Legs[1].LinkEvidence, "uri-suffix") {
+			t.Fatalf("%s: legs %+v", x.ID, x.Legs)
+		}
+		if got := diffFields(x, "request"); len(got) != 0 {
+			t.Errorf("%s: unallowed diffs %v", x.ID, got)
+		}
+	}
+	if d := xs[2].Diff; len(d) != 1 || d[0].Allowed != "reverse-proxy-prefix" {
+		t.Errorf("X3 diffs %+v, want the prefix removal, allowed", d)
+	}
+}

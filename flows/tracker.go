@@ -66,6 +66,8 @@ type Tracker struct {
 	dstTab  [dstSlots][dstWays]ref
 	dstNext [dstSlots]uint8
 	outOf   map[netip.Addr][]netip.Addr
+	// outEPs are the endpoints proxies were confirmed sending from.
+	outEPs map[netip.AddrPort]struct{}
 
 	pathBuf []byte         // scratch for view.path
 	scratch decode.Message // scratch for decoding remembered messages
@@ -127,6 +129,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		outs:      make(map[netip.AddrPort][]netip.Addr),
 		residence: make(map[netip.AddrPort]int64),
 		outOf:     make(map[netip.Addr][]netip.Addr),
+		outEPs:    make(map[netip.AddrPort]struct{}),
 	}
 	for _, p := range cfg.Proxies {
 		if p.Port() == 0 {
@@ -541,6 +544,9 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	if u != nil {
 		ev = t.linkEvidence(u, p, v, exact, now)
 	} else if u, ev = t.bestUpstream(p, v, now); u != nil {
+		t.stats.EvidenceLinks++
+		ambiguous = u.contested
+	} else if u, ev = t.prefixUpstream(p, v, now); u != nil {
 		t.stats.EvidenceLinks++
 		ambiguous = u.contested
 	}
@@ -1148,7 +1154,7 @@ func (t *Tracker) link(u, h *hop, exact bool) {
 	h.reqResidence = h.firstReq - u.firstReq
 	t.learnProxy(u.to)
 	if exact {
-		t.learnOut(u.to, h.from.Addr(), h.reqResidence)
+		t.learnOut(u.to, h.from, h.reqResidence)
 	}
 	t.stats.ProxyLinks++
 }
@@ -1164,9 +1170,13 @@ func (t *Tracker) learnProxy(a netip.AddrPort) {
 // learnOut remembers that proxy a sends on from address out, and held a
 // request for res, once a link through it is certain: exact, or confirmed
 // by a relayed response.
-func (t *Tracker) learnOut(a netip.AddrPort, out netip.Addr, res int64) {
+func (t *Tracker) learnOut(a netip.AddrPort, outEP netip.AddrPort, res int64) {
 	if _, ok := t.proxies[a]; !ok {
 		return
+	}
+	out := outEP.Addr()
+	if _, ok := t.outEPs[outEP]; !ok && len(t.outEPs) < maxLearntProxies {
+		t.outEPs[outEP] = struct{}{}
 	}
 	if r, ok := t.residence[a]; !ok || res > r {
 		t.residence[a] = min(res, freshResidence)
@@ -1258,7 +1268,7 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		if !h.relayed {
 			h.relayed = true
 			if d := t.hop(best.hop); d != nil {
-				t.learnOut(h.to, d.from.Addr(), d.reqResidence)
+				t.learnOut(h.to, d.from, d.reqResidence)
 			}
 		}
 		res := now - best.t

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -110,7 +111,9 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 				break
 			}
 		}
-		if relayed || !f.Has(FrameOSCORE) && f.Code.Class() == 5 {
+		if relayed || !f.Has(FrameOSCORE) && f.Code.Class() == 5 || f.Code == decode.CodeContinue {
+			// (2.31 Continue: a re-blocking proxy acknowledges the
+			// client's blocks itself.)
 			continue
 		}
 		spoofed = append(spoofed, f)
@@ -179,7 +182,9 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 		fnd.Severity, fnd.Certainty = High, Did
 		b.WriteString("Proxy " + x.Proxy.String() + " did answer the OSCORE request " + what(x) + " with an unprotected " + first.Code.String() +
 			" (" + frameList(nums) + ") that the server never sent: a server answers a protected request with a protected response, except for errors.")
-	case known && !got && unsafeMethod(x.Method) && first.Code.Class() == 2:
+	case known && !got && unsafeMethod(x.Method) && first.Code.Class() == 2 && first.Code != decode.CodeContinue:
+		// (2.31 Continue acknowledges a block that a re-blocking proxy
+		// collects before it sends the body on: its own, legitimately.)
 		// Responses to unsafe methods are not cacheable (RFC 7252
 		// section 5.9): the proxy answered for a server it never asked.
 		fnd.Severity, fnd.Certainty = High, Did

@@ -31,6 +31,7 @@ import (
 //	                                  evidence includes FRAMES (comma-separated)
 //	strict SEVERITY                   every finding at or above SEVERITY is wanted
 //	forbid THREAT,... SEVERITY        no finding of these threats at or above SEVERITY
+//	strict-did SEVERITY               every did finding at or above SEVERITY is wanted
 //
 // Each want line must be matched by a finding of its own.
 type expectations struct {
@@ -38,6 +39,7 @@ type expectations struct {
 	profile       rules.Profile
 	wants         []want
 	strict        rules.Severity
+	strictDid     rules.Severity
 	forbid        []rules.Threat
 	forbidAt      rules.Severity
 }
@@ -115,6 +117,11 @@ func parseExpectations(t *testing.T, path string) *expectations {
 				bad("strict SEVERITY")
 			}
 			e.strict = sev(fs[1])
+		case "strict-did":
+			if len(fs) != 2 {
+				bad("strict-did SEVERITY")
+			}
+			e.strictDid = sev(fs[1])
 		case "forbid":
 			if len(fs) != 3 {
 				bad("forbid THREAT,... SEVERITY")
@@ -183,6 +190,9 @@ func checkExpectations(t *testing.T, e *expectations, fs []*rules.Finding) {
 	for i, f := range fs {
 		if e.strict != 0 && f.Severity >= e.strict && !wanted[i] {
 			t.Errorf("unexpected finding: %v", f)
+		}
+		if e.strictDid != 0 && f.Certainty == rules.Did && f.Severity >= e.strictDid && !wanted[i] {
+			t.Errorf("unexpected did finding: %v", f)
 		}
 		if e.forbidAt != 0 && f.Severity >= e.forbidAt && slices.Contains(e.forbid, f.Threat) {
 			t.Errorf("forbidden finding: %v", f)

@@ -55,7 +55,7 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 			return
 		}
 		client = append(client, resp{f.Content, f.Time})
-		if f.Code.Class() == 5 && proxyError.IsZero() {
+		if (f.Code.Class() == 5 || proxyErrorCode(f.Code)) && proxyError.IsZero() {
 			proxyError = f.Time
 		}
 	}
@@ -80,6 +80,18 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 				return
 			}
 			if !ended.IsZero() && f.Time.After(ended) || !proxyError.IsZero() && f.Time.After(proxyError) {
+				continue
+			}
+			if f.Code == decode.CodeContinue || f.Options.Has(decode.OptBlock2) && len(client) > 0 {
+				// A block acknowledged hop by hop, or a block a proxy
+				// fetched on its own schedule (re-blocking, fetching the
+				// whole body ahead): bodies differ per leg by design.
+				continue
+			}
+			if !proxyError.IsZero() && !f.Time.After(proxyError) && proxyError.Sub(f.Time) <= time.Second {
+				// The proxy answered the client at once with an error of
+				// its own instead: it did not pass the response on, and
+				// said so (a late error after holding it back is not this).
 				continue
 			}
 			server = append(server, f)
@@ -135,6 +147,11 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 		}
 	}
 	switch {
+	case x.Ambiguous:
+		fnd.Severity, fnd.Certainty = Low, Could
+		fnd.Message = "Proxy " + x.Proxy.String() + " could be withholding " + kind + " to " + what(x) + ": the server's " +
+			codeOf(last) + " response (" + frameList(nums) + ") did not reach client " + x.Client.String() +
+			", but other clients sent the same request at the same time, so it may have been relayed to one of them."
 	case notif:
 		fnd.Severity, fnd.Certainty = Low, Could
 		fnd.Message = "Proxy " + x.Proxy.String() + " did not pass on " + kind + " of " + what(x) + " that the server sent (" +
@@ -159,4 +176,15 @@ func codeOf(f FrameInfo) string {
 		s += " " + n
 	}
 	return s
+}
+
+// proxyErrorCode reports whether a 4.xx code is one a proxy may answer
+// with about itself (seed 2.1.1.1): an option it cannot handle, a size or
+// rate limit of its own, its own access control.
+func proxyErrorCode(c decode.Code) bool {
+	switch c {
+	case decode.CodeUnauthorized, decode.CodeBadOption, decode.CodeRequestEntityTooLarge, decode.CodeTooManyRequests:
+		return true
+	}
+	return false
 }

@@ -78,12 +78,19 @@ func CapturesDirIfPresent() string {
 	return dir
 }
 
-// Capture returns the path of a shared capture, relative to captures/.
+// Capture returns the path of a capture: one of the shared corpus,
+// relative to captures/, or else one of the project's own recordings in
+// testdata/captures.
 func Capture(t testing.TB, rel string) string {
 	t.Helper()
 	p := filepath.Join(CapturesDir(t), rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("capture %s: %v", rel, err)
+		// The project's own recordings (testdata/captures).
+		own := filepath.Join(RepoRoot(), "testdata", "captures", rel)
+		if _, err2 := os.Stat(own); err2 != nil {
+			t.Fatalf("capture %s: %v", rel, err)
+		}
+		return own
 	}
 	return p
 }

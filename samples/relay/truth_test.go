@@ -21,7 +21,7 @@ import (
 // often than the client sent it).
 func TestTruthFiles(t *testing.T) {
 	dir := filepath.Join(testenv.RepoRoot(), "testdata", "captures")
-	truths, err := filepath.Glob(filepath.Join(dir, "*.truth.jsonl"))
+	truths, err := filepath.Glob(filepath.Join(dir, "relay-*.truth.jsonl"))
 	if err != nil || len(truths) == 0 {
 		t.Fatalf("no truth files in %s (%v)", dir, err)
 	}
