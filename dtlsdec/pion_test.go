@@ -75,7 +75,7 @@ type pionOpts struct {
 
 // runPion runs a pion DTLS server and client on 127.0.3.x; the client
 // sends three messages and the server echoes each.
-func runPion(t *testing.T, o pionOpts) *pionRun {
+func runPion(t testing.TB, o pionOpts) *pionRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -203,7 +203,7 @@ func decryptRun(t *testing.T, run *pionRun, keys *tlskeys.Keys) (toServer, toCli
 	return toServer, toClient, ss[0]
 }
 
-func mustKeyLog(t *testing.T, s string) *tlskeys.KeyLog {
+func mustKeyLog(t testing.TB, s string) *tlskeys.KeyLog {
 	t.Helper()
 	var k tlskeys.KeyLog
 	if err := k.Read(strings.NewReader(s), "pion"); err != nil {
