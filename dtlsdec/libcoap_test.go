@@ -1,0 +1,166 @@
+package dtlsdec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/testenv"
+	"github.com/coapaudit/coapaudit/tlskeys"
+)
+
+// hopKeyHex is the PSK of the libcoap captures in testdata ("hopKey").
+const hopKeyHex = "686f704b6579"
+
+// coapLine is one decrypted CoAP message as tshark prints it with
+// -T fields -e frame.number -e coap.mid -e coap.code -e coap.token
+// -e coap.payload_length.
+func coapLine(frame int, m *decode.Message) string {
+	pl := ""
+	if len(m.Payload) > 0 {
+		pl = fmt.Sprint(len(m.Payload))
+	}
+	return fmt.Sprintf("%d\t%d\t%d\t%x\t%s", frame, m.MessageID, uint8(m.Code), m.Token, pl)
+}
+
+// decryptCapture decrypts every DTLS datagram of a capture and returns its
+// CoAP messages, one coapLine each, and the sessions.
+func decryptCapture(t *testing.T, name string, keys *tlskeys.Keys) ([]string, []SessionInfo) {
+	t.Helper()
+	r, err := capture.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	x := New(Config{Keys: keys})
+	var (
+		d   capture.Datagram
+		dt  decode.DTLS
+		res Result
+		m   decode.Message
+		out []string
+	)
+	for {
+		err := r.Next(&d)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Kind != capture.KindUDP || dt.Decode(d.Payload) != nil {
+			continue
+		}
+		x.Datagram(d.Number, d.Src, d.Dst, &dt, &res)
+		for _, rec := range res.Records {
+			if rec.Type != decode.ContentApplicationData {
+				continue
+			}
+			if err := m.Decode(rec.Plaintext); err != nil {
+				t.Errorf("frame %d: %v", d.Number, err)
+				continue
+			}
+			out = append(out, coapLine(d.Number, &m))
+		}
+	}
+	return out, x.Sessions()
+}
+
+func psks(t *testing.T, vals ...string) []tlskeys.PSK {
+	var out []tlskeys.PSK
+	for _, v := range vals {
+		p, err := tlskeys.ParsePSK(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestLibcoapPSKAgainstTshark decrypts a libcoap client -> libcoap proxy ->
+// libcoap origin capture (plain PSK: AES-256-GCM-SHA384 on the first hop,
+// AES-256-CCM on the second, both with extended master secret) with the
+// PSK alone and compares every CoAP message with tshark's.
+func TestLibcoapPSKAgainstTshark(t *testing.T) {
+	pcap := filepath.Join("testdata", "libcoap-psk-proxy.pcap")
+	got, sessions := decryptCapture(t, pcap, &tlskeys.Keys{PSKs: psks(t, "alice="+hopKeyHex, "proxyid="+hopKeyHex)})
+	if len(sessions) != 7 {
+		t.Errorf("%d sessions, want 7", len(sessions))
+	}
+	for _, s := range sessions {
+		if s.Status != StatusDecrypting || s.Key != KeyPSK || s.ClientFinished != FinishedVerified || s.ServerFinished != FinishedVerified || s.Failed != 0 {
+			t.Errorf("session %+v", s)
+		}
+	}
+	if len(got) != 20 {
+		t.Errorf("%d CoAP messages, want 20:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	tshark := testenv.Tool(t, "tshark")
+	cmd := exec.Command(tshark, "-r", pcap, "-o", "dtls.psk:"+hopKeyHex, "-Y", "coap",
+		"-T", "fields", "-e", "frame.number", "-e", "coap.mid", "-e", "coap.code", "-e", "coap.token", "-e", "coap.payload_length")
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	want := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("decrypted CoAP differs from tshark's\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLibcoapKeyLog decrypts the same capture with GnuTLS's key log only,
+// and the ECDHE_PSK capture (ChaCha20-Poly1305, which tshark 4.0 does not
+// decrypt in DTLS) with its key log; there the PSK alone must say that
+// the key exchange needs the key log.
+func TestLibcoapKeyLog(t *testing.T) {
+	kl, err := tlskeys.LoadKeyLog(filepath.Join("testdata", "libcoap-psk-proxy.keylog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaPSK, _ := decryptCapture(t, filepath.Join("testdata", "libcoap-psk-proxy.pcap"), &tlskeys.Keys{PSKs: psks(t, hopKeyHex)})
+	viaLog, sessions := decryptCapture(t, filepath.Join("testdata", "libcoap-psk-proxy.pcap"), &tlskeys.Keys{Log: kl})
+	if strings.Join(viaPSK, "\n") != strings.Join(viaLog, "\n") || len(viaLog) != 20 {
+		t.Errorf("key log gives\n%s\nPSK gives\n%s", strings.Join(viaLog, "\n"), strings.Join(viaPSK, "\n"))
+	}
+	for _, s := range sessions {
+		if s.Key != KeyLog || s.ServerFinished != FinishedVerified {
+			t.Errorf("session %+v", s)
+		}
+	}
+
+	pcap := filepath.Join("testdata", "libcoap-ecdhe-psk-proxy.pcap")
+	kl, err = tlskeys.LoadKeyLog(filepath.Join("testdata", "libcoap-ecdhe-psk-proxy.keylog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, sessions := decryptCapture(t, pcap, &tlskeys.Keys{Log: kl})
+	// The same requests as in libcoap-psk-proxy: GET /time, PUT and GET
+	// /example_data through the proxy, then a direct GET.
+	want := []string{
+		"12\t0\t1", "13\t0\t0", "25\t0\t1", "26\t0\t69", "27\t0\t69", "28\t0\t0",
+		"44\t0\t3", "45\t0\t0", "57\t0\t3", "58\t0\t65", "59\t0\t65", "60\t0\t0",
+		"76\t0\t1", "77\t0\t0", "89\t0\t1", "90\t0\t69", "91\t0\t69", "92\t0\t0",
+		"108\t0\t1", "109\t0\t69",
+	}
+	var short []string
+	for _, l := range got {
+		f := strings.Split(l, "\t")
+		short = append(short, f[0]+"\t0\t"+f[2])
+	}
+	if len(sessions) != 7 || strings.Join(short, " ") != strings.Join(want, " ") {
+		t.Errorf("%d sessions; messages\n%s", len(sessions), strings.Join(got, "\n"))
+	}
+	_, sessions = decryptCapture(t, pcap, &tlskeys.Keys{PSKs: psks(t, hopKeyHex)})
+	for _, s := range sessions {
+		if s.Status != StatusNoKey || !strings.Contains(s.Detail, "ECDHE_PSK key exchange needs a key log entry") {
+			t.Errorf("ECDHE_PSK with the PSK only: %+v", s)
+		}
+	}
+}
