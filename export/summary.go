@@ -33,6 +33,15 @@ type Summary struct {
 	// Evictions of per-flow state, by cause.
 	Evicted map[string]int `json:"evicted,omitempty"`
 
+	// DTLS decryption (--keylog, --psk): records decrypted, protected
+	// records not decrypted, CoAP messages found in the decrypted
+	// application data, and DTLS sessions by status ("decrypting", "key
+	// does not match this session", ...).
+	DTLSDecrypted       int            `json:"dtls_decrypted,omitempty"`
+	DTLSDecryptFailures int            `json:"dtls_decrypt_failures,omitempty"`
+	DTLSCoAP            int            `json:"dtls_coap,omitempty"`
+	DTLSSessions        map[string]int `json:"dtls_sessions,omitempty"`
+
 	// For live captures: frames the kernel received for the capture
 	// socket and dropped before they were read.
 	KernelReceived int `json:"kernel_received,omitempty"`

@@ -173,6 +173,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		}
 	}
 	sum := eng.Finish()
+	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	if text != nil {
 		text.report = eng.Report()
@@ -309,6 +310,9 @@ func writeSummaryLine(w io.Writer, s *export.Summary) error {
 		s.Frames, s.CoAPFrames, s.DTLSFrames, s.MalformedFrames, s.OtherFrames, s.Exchanges)
 	if s.Decrypted+s.DecryptFailures > 0 {
 		fmt.Fprintf(w, "; OSCORE %d decrypted, %d not verified", s.Decrypted, s.DecryptFailures)
+	}
+	if s.DTLSDecrypted+s.DTLSDecryptFailures > 0 {
+		fmt.Fprintf(w, "; DTLS %d records decrypted (%d CoAP), %d not", s.DTLSDecrypted, s.DTLSCoAP, s.DTLSDecryptFailures)
 	}
 	if len(s.Evicted) > 0 {
 		fmt.Fprintf(w, "; evicted %v", s.Evicted)

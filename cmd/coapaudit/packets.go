@@ -78,6 +78,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 		}
 	}
 	sum := eng.Finish()
+	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	if runErr == nil || !isUsage(runErr) {
 		if err := w.Write(sum); err != nil && runErr == nil {
