@@ -284,7 +284,10 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 			break
 		}
 		cr := d.ClientHello.Random
-		if s == nil || s.info.Client != src || !s.haveCH || !bytes.Equal(s.clientRandom[:], cr) || s.info.Status != StatusHandshake {
+		// A ClientHello with the session's random is a retransmission
+		// (or the one answering a HelloVerifyRequest); any other starts
+		// a new session.
+		if s == nil || s.info.Client != src || !s.haveCH || !bytes.Equal(s.clientRandom[:], cr) {
 			s = x.newSession(key, frame, src, dst)
 			copy(s.clientRandom[:], cr)
 			s.haveCH = true

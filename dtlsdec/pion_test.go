@@ -308,3 +308,69 @@ func TestPionWrongKeys(t *testing.T) {
 }
 
 type tlsCertificate = tls.Certificate
+
+// TestPionRetransmissions feeds every datagram twice, as a capture of a
+// lossy path shows retransmitted flights and records: the handshake is
+// followed once, Finished still verifies, and each record decrypts again.
+func TestPionRetransmissions(t *testing.T) {
+	run := runPion(t, pionOpts{suite: dtls.TLS_PSK_WITH_AES_128_CCM_8, psk: []byte("k"), identity: "alice"})
+	twice := *run
+	twice.log = nil
+	for _, g := range run.log {
+		twice.log = append(twice.log, g, g)
+	}
+	p, _ := tlskeys.ParsePSK("bob=00") // another identity: every PSK is tried in turn
+	p2, _ := tlskeys.ParsePSK("6b")
+	toServer, toClient, info := decryptRun(t, &twice, &tlskeys.Keys{PSKs: []tlskeys.PSK{p, p2}})
+	if info.Status != StatusDecrypting || info.ClientFinished != FinishedVerified || info.ServerFinished != FinishedVerified {
+		t.Fatalf("session %+v", info)
+	}
+	if len(toServer) != 2*len(run.sent) || len(toClient) != 2*len(run.echoed) || toServer[0] != toServer[1] {
+		t.Errorf("to server %q, to client %q", toServer, toClient)
+	}
+}
+
+// TestEviction interleaves two sessions with room for one: the first is
+// evicted and counted, and its later records fail as having no handshake.
+func TestEviction(t *testing.T) {
+	psk := []byte("k")
+	a := runPion(t, pionOpts{suite: dtls.TLS_PSK_WITH_AES_128_CCM_8, psk: psk, identity: "alice"})
+	b := runPion(t, pionOpts{suite: dtls.TLS_PSK_WITH_AES_128_CCM_8, psk: psk, identity: "alice"})
+	p, _ := tlskeys.ParsePSK("6b")
+	x := New(Config{Keys: &tlskeys.Keys{PSKs: []tlskeys.PSK{p}}, MaxSessions: 1})
+	var d decode.DTLS
+	var res Result
+	feed := func(run *pionRun, gs []datagram) int {
+		n := 0
+		for _, g := range gs {
+			src, dst := run.client, run.server
+			if !g.fromClient {
+				src, dst = dst, src
+			}
+			if err := d.Decode(g.b); err != nil {
+				t.Fatal(err)
+			}
+			x.Datagram(0, src, dst, &d, &res)
+			n += len(res.Records)
+		}
+		return n
+	}
+	half := len(a.log) - 3
+	if feed(a, a.log[:half]) == 0 {
+		t.Fatal("first session decrypted nothing")
+	}
+	if feed(b, b.log) == 0 {
+		t.Fatal("second session decrypted nothing")
+	}
+	if n := feed(a, a.log[half:]); n != 0 {
+		t.Errorf("evicted session decrypted %d records", n)
+	}
+	st := x.Stats()
+	if st.Evicted != 2 || st.Sessions != 3 {
+		t.Errorf("stats %+v, want 2 evictions of 3 sessions", st)
+	}
+	ss := x.Sessions()
+	if len(ss) != 3 || ss[0].Status != StatusDecrypting || ss[2].Status != StatusNoHandshake {
+		t.Errorf("sessions %+v", ss)
+	}
+}
