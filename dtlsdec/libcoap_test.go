@@ -20,13 +20,34 @@ const hopKeyHex = "686f704b6579"
 
 // coapLine is one decrypted CoAP message as tshark prints it with
 // -T fields -e frame.number -e coap.mid -e coap.code -e coap.token
-// -e coap.payload_length.
+// -e coap.opt.block_number -e coap.payload_length. tshark reassembles
+// block-wise transfers and then reports the payload length of the whole
+// body on the last block only, so for messages with a Block option the
+// length is left out (see tsharkLines).
 func coapLine(frame int, m *decode.Message) string {
-	pl := ""
-	if len(m.Payload) > 0 {
+	pl, block := "", ""
+	if v, ok := m.Option(decode.OptBlock2); ok {
+		block = fmt.Sprint(decode.DecodeUint(v) >> 4)
+	} else if v, ok := m.Option(decode.OptBlock1); ok {
+		block = fmt.Sprint(decode.DecodeUint(v) >> 4)
+	}
+	if len(m.Payload) > 0 && block == "" {
 		pl = fmt.Sprint(len(m.Payload))
 	}
-	return fmt.Sprintf("%d\t%d\t%d\t%x\t%s", frame, m.MessageID, uint8(m.Code), m.Token, pl)
+	return fmt.Sprintf("%d\t%d\t%d\t%x\t%s\t%s", frame, m.MessageID, uint8(m.Code), m.Token, block, pl)
+}
+
+// tsharkLines turns tshark's output into coapLine's form.
+func tsharkLines(out []byte) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) == 6 && f[4] != "" {
+			f[5] = ""
+		}
+		lines = append(lines, strings.Join(f, "\t"))
+	}
+	return lines
 }
 
 // decryptCapture decrypts every DTLS datagram of a capture and returns its
@@ -89,27 +110,39 @@ func psks(t *testing.T, vals ...string) []tlskeys.PSK {
 // AES-256-CCM on the second, both with extended master secret) with the
 // PSK alone and compares every CoAP message with tshark's.
 func TestLibcoapPSKAgainstTshark(t *testing.T) {
-	pcap := filepath.Join("testdata", "libcoap-psk-proxy.pcap")
+	compareWithTshark(t, "libcoap-psk-proxy.pcap", 7, 20)
+}
+
+// TestLibcoapCCM8AgainstTshark does the same for libcoap's OpenSSL client
+// against its GnuTLS server with TLS_PSK_WITH_AES_128_CCM_8, the suite
+// RFC 7252 9.1.3.1 requires: GET /time, a block-wise GET / (16-byte
+// blocks, several messages in one session), PUT and GET /example_data.
+func TestLibcoapCCM8AgainstTshark(t *testing.T) {
+	compareWithTshark(t, "libcoap-openssl-ccm8.pcap", 4, 24)
+}
+
+func compareWithTshark(t *testing.T, name string, nSessions, nMessages int) {
+	pcap := filepath.Join("testdata", name)
 	got, sessions := decryptCapture(t, pcap, &tlskeys.Keys{PSKs: psks(t, "alice="+hopKeyHex, "proxyid="+hopKeyHex)})
-	if len(sessions) != 7 {
-		t.Errorf("%d sessions, want 7", len(sessions))
+	if len(sessions) != nSessions {
+		t.Errorf("%d sessions, want %d", len(sessions), nSessions)
 	}
 	for _, s := range sessions {
 		if s.Status != StatusDecrypting || s.Key != KeyPSK || s.ClientFinished != FinishedVerified || s.ServerFinished != FinishedVerified || s.Failed != 0 {
 			t.Errorf("session %+v", s)
 		}
 	}
-	if len(got) != 20 {
-		t.Errorf("%d CoAP messages, want 20:\n%s", len(got), strings.Join(got, "\n"))
+	if len(got) != nMessages {
+		t.Errorf("%d CoAP messages, want %d:\n%s", len(got), nMessages, strings.Join(got, "\n"))
 	}
 	tshark := testenv.Tool(t, "tshark")
 	cmd := exec.Command(tshark, "-r", pcap, "-o", "dtls.psk:"+hopKeyHex, "-Y", "coap",
-		"-T", "fields", "-e", "frame.number", "-e", "coap.mid", "-e", "coap.code", "-e", "coap.token", "-e", "coap.payload_length")
+		"-T", "fields", "-e", "frame.number", "-e", "coap.mid", "-e", "coap.code", "-e", "coap.token", "-e", "coap.opt.block_number", "-e", "coap.payload_length")
 	b, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
-	want := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := tsharkLines(b)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("decrypted CoAP differs from tshark's\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
