@@ -291,19 +291,24 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 			s = x.newSession(key, frame, src, dst)
 			copy(s.clientRandom[:], cr)
 			s.haveCH = true
-			s.cidToClient = append([]byte(nil), d.ClientHello.ConnID...)
 			s.cidOffered = d.ClientHello.HasConnID
 		}
 	case decode.HandshakeHelloVerifyRequest:
 		if s != nil && s.info.Status == StatusHandshake {
-			// RFC 6347 4.2.6: the first ClientHello and the
-			// HelloVerifyRequest are not part of the transcript.
-			s.hs.reset()
+			// RFC 6347 4.2.6: the ClientHello without a cookie and the
+			// HelloVerifyRequest are not part of the transcript. A
+			// retransmitted HelloVerifyRequest keeps what came after.
+			s.sawHVR = true
+			s.hs.dropCookielessHellos()
 		}
 		return s
 	}
 	if s == nil || s.info.Status != StatusHandshake {
 		return s
+	}
+	cookieless := hs.Type == decode.HandshakeClientHello && len(d.ClientHello.Cookie) == 0
+	if cookieless && s.sawHVR {
+		return s // a retransmission of the first ClientHello
 	}
 	fromClient := src == s.info.Client
 	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && !s.haveSH {
@@ -315,7 +320,6 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
 		if sh.HasConnID && s.cidOffered {
 			s.info.ConnID = true
-			s.cidToServer = append([]byte(nil), sh.ConnID...)
 		}
 		if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
 			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is not DTLS 1.2"
@@ -331,7 +335,7 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 			s.info.PSKIdentity = string(id)
 		}
 	}
-	if !s.hs.add(fromClient, hs) {
+	if !s.hs.add(fromClient, hs, cookieless) {
 		s.info.Detail = "handshake too large to follow"
 	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && s.sessionHashLen == 0 {
@@ -499,7 +503,7 @@ type session struct {
 	params                     suiteParams
 	pskIdentity                []byte
 	cidOffered                 bool
-	cidToClient, cidToServer   []byte
+	sawHVR                     bool
 	hs                         transcript
 	sessionHashLen             int // messages in the transcript through the ClientKeyExchange
 	master                     [48]byte

@@ -374,3 +374,21 @@ func TestEviction(t *testing.T) {
 		t.Errorf("sessions %+v", ss)
 	}
 }
+
+// TestPionLateHelloVerifyRequest puts a copy of the first ClientHello and
+// of the HelloVerifyRequest after the ClientHello with the cookie, as a
+// capture shows them when the first flight is retransmitted late: neither
+// may enter the transcript.
+func TestPionLateHelloVerifyRequest(t *testing.T) {
+	run := runPion(t, pionOpts{suite: dtls.TLS_PSK_WITH_AES_128_GCM_SHA256, psk: []byte("k"), identity: "alice"})
+	if len(run.log) < 4 || run.log[1].fromClient {
+		t.Fatalf("unexpected flight order")
+	}
+	late := *run
+	late.log = append([]datagram{run.log[0], run.log[1], run.log[2], run.log[0], run.log[1]}, run.log[3:]...)
+	p, _ := tlskeys.ParsePSK("6b")
+	_, toClient, info := decryptRun(t, &late, &tlskeys.Keys{PSKs: []tlskeys.PSK{p}})
+	if info.Status != StatusDecrypting || info.ClientFinished != FinishedVerified || info.ServerFinished != FinishedVerified || len(toClient) != 3 {
+		t.Errorf("session %+v, %d messages to the client", info, len(toClient))
+	}
+}

@@ -27,11 +27,22 @@ type hsMsg struct {
 	data       []byte   // header and body
 	have       []uint64 // bitmap of body bytes received
 	missing    int
+	cookieless bool // a ClientHello without a cookie
 }
 
-func (t *transcript) reset() {
-	t.msgs = t.msgs[:0]
-	t.size = 0
+// dropCookielessHellos removes the ClientHellos sent without a cookie,
+// which a HelloVerifyRequest answered.
+func (t *transcript) dropCookielessHellos() {
+	keep := t.msgs[:0]
+	for _, m := range t.msgs {
+		if m.cookieless {
+			t.size -= len(m.data) - 12
+			continue
+		}
+		keep = append(keep, m)
+	}
+	clear(t.msgs[len(keep):])
+	t.msgs = keep
 }
 
 func (t *transcript) find(fromClient bool, seq uint16) *hsMsg {
@@ -45,9 +56,10 @@ func (t *transcript) find(fromClient bool, seq uint16) *hsMsg {
 
 func (t *transcript) has(fromClient bool, seq uint16) bool { return t.find(fromClient, seq) != nil }
 
-// add takes a message or a fragment of one. It returns false when the
-// message would make the transcript larger than its bounds.
-func (t *transcript) add(fromClient bool, hs *decode.DTLSHandshake) bool {
+// add takes a message or a fragment of one; cookieless marks a
+// ClientHello without a cookie. It returns false when the message would
+// make the transcript larger than its bounds.
+func (t *transcript) add(fromClient bool, hs *decode.DTLSHandshake, cookieless bool) bool {
 	m := t.find(fromClient, hs.MessageSeq)
 	if m == nil {
 		if hs.Length > maxMessageLen || t.size+int(hs.Length) > maxTranscriptLen {
@@ -55,7 +67,7 @@ func (t *transcript) add(fromClient bool, hs *decode.DTLSHandshake) bool {
 		}
 		n := int(hs.Length)
 		t.msgs = append(t.msgs, hsMsg{fromClient: fromClient, seq: hs.MessageSeq, data: make([]byte, 12+n),
-			have: make([]uint64, (n+63)/64), missing: n})
+			have: make([]uint64, (n+63)/64), missing: n, cookieless: cookieless})
 		t.size += n
 		m = &t.msgs[len(t.msgs)-1]
 		putHeader(m.data, hs.Type, hs.Length, hs.MessageSeq)
