@@ -155,6 +155,9 @@ func (e *Engine) emit(x *flows.Exchange) {
 // not empty, is shown in the packet record.
 func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
 	f := &e.f
+	if e.dtlsDec != nil && d.Kind == capture.KindUDP {
+		f.DTLS.ConnIDLen = e.dtlsDec.ConnIDLen(d.Src, d.Dst)
+	}
 	e.ds.Dissect(d, f)
 	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times}
 	s := &e.sum

@@ -244,6 +244,22 @@ func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS,
 	}
 }
 
+// ConnIDLen returns the length of the connection ID that tls12_cid records
+// from src to dst carry, as the session's handshake negotiated it
+// (RFC 9146: each side names the CID it wants to receive), or 0 when it is
+// not known. Set it as decode.DTLS.ConnIDLen before decoding a datagram so
+// that the length need not be inferred.
+func (x *Decrypter) ConnIDLen(src, dst netip.AddrPort) int {
+	s := x.sessions[dissect.MakePair(src, dst)]
+	if s == nil || !s.info.ConnID {
+		return 0
+	}
+	if src == s.info.Client {
+		return s.cidLen[0]
+	}
+	return s.cidLen[1]
+}
+
 func (x *Decrypter) newSession(key dissect.Pair, frame int, client, server netip.AddrPort) *session {
 	if old := x.sessions[key]; old != nil {
 		x.end(old)
@@ -292,6 +308,7 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 			copy(s.clientRandom[:], cr)
 			s.haveCH = true
 			s.cidOffered = d.ClientHello.HasConnID
+			s.cidToClientLen = len(d.ClientHello.ConnID)
 		}
 	case decode.HandshakeHelloVerifyRequest:
 		if s != nil && s.info.Status == StatusHandshake {
@@ -320,6 +337,7 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
 		if sh.HasConnID && s.cidOffered {
 			s.info.ConnID = true
+			s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
 		}
 		if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
 			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is not DTLS 1.2"
@@ -503,6 +521,8 @@ type session struct {
 	params                     suiteParams
 	pskIdentity                []byte
 	cidOffered                 bool
+	cidToClientLen             int
+	cidLen                     [2]int // negotiated CID length of records to the server, to the client
 	sawHVR                     bool
 	hs                         transcript
 	sessionHashLen             int // messages in the transcript through the ClientKeyExchange

@@ -266,6 +266,23 @@ func TestPion(t *testing.T) {
 			if !info.ExtendedMasterSecret {
 				t.Errorf("extended master secret not seen")
 			}
+			if tc.opts.cid {
+				x := New(Config{Keys: keys})
+				var d decode.DTLS
+				var res Result
+				for _, g := range run.log[:len(run.log)/2] {
+					src, dst := run.client, run.server
+					if !g.fromClient {
+						src, dst = dst, src
+					}
+					d.Decode(g.b)
+					x.Datagram(0, src, dst, &d, &res)
+				}
+				// pion's server asked for 6-byte CIDs, its client for 4.
+				if c2s, s2c := x.ConnIDLen(run.client, run.server), x.ConnIDLen(run.server, run.client); c2s != 6 || s2c != 4 {
+					t.Errorf("ConnIDLen: to server %d, to client %d; want 6, 4", c2s, s2c)
+				}
+			}
 			if tc.opts.psk != nil && info.PSKIdentity != "alice" {
 				t.Errorf("PSK identity %q", info.PSKIdentity)
 			}
