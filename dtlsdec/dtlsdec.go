@@ -16,8 +16,9 @@
 // Supported: AES-128/256 in CCM, CCM_8 and GCM, ChaCha20-Poly1305, AES-CBC
 // with HMAC-SHA1/256/384 (MAC-then-encrypt and encrypt-then-MAC), both
 // directions, retransmitted handshakes, fragmented handshake messages, and
-// tls12_cid records (RFC 9146). Not supported: renegotiation (epochs past
-// 1), DTLS 1.3, and resumption without a key log.
+// tls12_cid records (RFC 9146), and abbreviated handshakes that resume a
+// session by ID. Not supported: renegotiation (epochs past 1), DTLS 1.3,
+// and resumption by session ticket without a key log.
 package dtlsdec
 
 import (
@@ -86,14 +87,15 @@ func (f Finished) String() string { return finishedNames[f%3] }
 type KeySource uint8
 
 const (
-	KeyNone KeySource = iota
-	KeyLog
-	KeyPSK
+	KeyNone    KeySource = iota
+	KeyLog               // the key log's CLIENT_RANDOM entry
+	KeyPSK               // a --psk, plain PSK key exchange
+	KeyResumed           // the master secret of the session it resumes
 )
 
-var keySourceNames = [...]string{"", "keylog", "psk"}
+var keySourceNames = [...]string{"", "keylog", "psk", "resumed"}
 
-func (k KeySource) String() string { return keySourceNames[k%3] }
+func (k KeySource) String() string { return keySourceNames[k%4] }
 
 // SessionInfo describes a session for reports. It holds no key material.
 type SessionInfo struct {
@@ -106,7 +108,11 @@ type SessionInfo struct {
 	ExtendedMasterSecret bool
 	EncryptThenMAC       bool
 	ConnID               bool
-	Status               Status
+	// Resumed is set for an abbreviated handshake that resumes an
+	// earlier session (its ServerHello echoes the ClientHello's session
+	// ID).
+	Resumed bool
+	Status  Status
 	// Detail explains Status (which suite is not supported, why no key
 	// applies); it never holds key material.
 	Detail         string
@@ -165,18 +171,20 @@ type Stats struct {
 // Decrypter follows DTLS sessions and decrypts their records. It is not
 // safe for concurrent use.
 type Decrypter struct {
-	keys       *tlskeys.Keys
-	max        int
-	maxEnded   int
-	sessions   map[dissect.Pair]*session
-	order      []dissect.Pair
-	head       int
-	ended      []SessionInfo
-	endedLost  int
-	stats      Stats
-	buf        []byte
-	aad        [300]byte
-	candidates []*tlskeys.PSK
+	keys        *tlskeys.Keys
+	max         int
+	maxEnded    int
+	sessions    map[dissect.Pair]*session
+	order       []dissect.Pair
+	head        int
+	ended       []SessionInfo
+	endedLost   int
+	stats       Stats
+	buf         []byte
+	aad         [300]byte
+	candidates  []*tlskeys.PSK
+	resume      map[resumeKey][48]byte
+	resumeOrder []resumeKey
 }
 
 // New returns a Decrypter for cfg.
@@ -187,7 +195,8 @@ func New(cfg Config) *Decrypter {
 	if cfg.MaxEnded <= 0 {
 		cfg.MaxEnded = 4096
 	}
-	return &Decrypter{keys: cfg.Keys, max: cfg.MaxSessions, maxEnded: cfg.MaxEnded, sessions: map[dissect.Pair]*session{}}
+	return &Decrypter{keys: cfg.Keys, max: cfg.MaxSessions, maxEnded: cfg.MaxEnded, sessions: map[dissect.Pair]*session{},
+		resume: map[resumeKey][48]byte{}}
 }
 
 // Stats returns the counters so far.
@@ -210,7 +219,9 @@ func (x *Decrypter) Sessions() []SessionInfo {
 
 // Datagram follows the handshake in d, a decoded datagram sent from src to
 // dst in frame frame, and decrypts its protected records into res.
-// Records must come in capture order.
+// Records must come in capture order. When d framed a tls12_cid record
+// with a connection ID length other than the one the session negotiated,
+// Datagram decodes d.Raw into d again with the negotiated length.
 func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS, res *Result) {
 	res.Records = res.Records[:0]
 	res.Failed = 0
@@ -221,6 +232,9 @@ func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS,
 	x.buf = x.buf[:0]
 	key := dissect.MakePair(src, dst)
 	s := x.sessions[key]
+	if s != nil {
+		x.redecodeCID(src, dst, d)
+	}
 	hi := 0
 	for i := range d.Records {
 		r := &d.Records[i]
@@ -241,6 +255,25 @@ func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS,
 	}
 	if s != nil {
 		res.Session = &s.info
+	}
+}
+
+// redecodeCID decodes d again with the connection ID length the session
+// negotiated when a tls12_cid record in it was framed with another
+// (decode infers the length when it is not given, and may guess wrong).
+func (x *Decrypter) redecodeCID(src, dst netip.AddrPort, d *decode.DTLS) {
+	n := x.ConnIDLen(src, dst)
+	if n == 0 || d.ConnIDLen == n {
+		return
+	}
+	for i := range d.Records {
+		if r := &d.Records[i]; r.ContentType == decode.ContentTLS12CID && (r.ConnIDUnknown || len(r.ConnID) != n) {
+			old := d.ConnIDLen
+			d.ConnIDLen = n
+			d.Decode(d.Raw) // a framing error keeps the records before it
+			d.ConnIDLen = old
+			return
+		}
 	}
 }
 
@@ -309,6 +342,7 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 			s.haveCH = true
 			s.cidOffered = d.ClientHello.HasConnID
 			s.cidToClientLen = len(d.ClientHello.ConnID)
+			s.chSessionID = append([]byte(nil), d.ClientHello.SessionID...)
 		}
 	case decode.HandshakeHelloVerifyRequest:
 		if s != nil && s.info.Status == StatusHandshake {
@@ -335,6 +369,10 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
 		s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
 		s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
+		if n := len(sh.SessionID); n > 0 && n <= 32 {
+			copy(s.sessionID[:], sh.SessionID)
+			s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
+		}
 		if sh.HasConnID && s.cidOffered {
 			s.info.ConnID = true
 			s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
@@ -443,7 +481,21 @@ func (x *Decrypter) establish(s *session, r *decode.DTLSRecord, fromClient bool)
 			return
 		}
 	}
-	if s.info.Suite.KeyExchange() == decode.KeyExchangePSK {
+	if s.info.Resumed {
+		// An abbreviated handshake reuses the master secret of the
+		// session it resumes.
+		ms, ok := x.resume[resumeKey{s.info.Server, s.sessionID}]
+		if ok {
+			tried = true
+			if x.tryMaster(s, &ms, r, fromClient) {
+				s.info.Key = KeyResumed
+				return
+			}
+		} else if !tried {
+			s.info.Status, s.info.Detail = StatusNoKey, "resumes a session whose full handshake was not decrypted"
+			return
+		}
+	} else if s.info.Suite.KeyExchange() == decode.KeyExchangePSK {
 		if s.info.ExtendedMasterSecret && s.sessionHashLen == 0 {
 			s.info.Status, s.info.Detail = StatusNoHandshake, "ClientKeyExchange not in capture"
 			return
@@ -471,6 +523,33 @@ func (x *Decrypter) establish(s *session, r *decode.DTLSRecord, fromClient bool)
 	default:
 		s.info.Status, s.info.Detail = StatusNoKey, s.info.Suite.KeyExchange().String()+" key exchange needs a key log entry for its client random"
 	}
+}
+
+// resumeKey names a session that may be resumed: the server and the
+// session ID it chose (at most 32 bytes, RFC 5246 7.4.1.2).
+type resumeKey struct {
+	server netip.AddrPort
+	id     [32]byte
+}
+
+// remember keeps the master secret of an established session with a
+// session ID for abbreviated handshakes that resume it. The cache holds
+// as many entries as sessions are followed; the oldest goes first.
+func (x *Decrypter) remember(s *session) {
+	var zero [32]byte
+	if s.sessionID == zero {
+		return
+	}
+	k := resumeKey{s.info.Server, s.sessionID}
+	if _, ok := x.resume[k]; ok {
+		return
+	}
+	if len(x.resumeOrder) >= x.max {
+		delete(x.resume, x.resumeOrder[0])
+		x.resumeOrder = x.resumeOrder[1:]
+	}
+	x.resume[k] = s.master
+	x.resumeOrder = append(x.resumeOrder, k)
 }
 
 func (x *Decrypter) keyLog() *tlskeys.KeyLog {
@@ -508,6 +587,7 @@ func (x *Decrypter) tryMaster(s *session, master *[48]byte, r *decode.DTLSRecord
 	}
 	s.keys = [2]*dirKeys{c, sv}
 	s.master = *master
+	x.remember(s)
 	s.info.Status = StatusDecrypting
 	s.info.Detail = ""
 	return true
@@ -524,6 +604,8 @@ type session struct {
 	cidToClientLen             int
 	cidLen                     [2]int // negotiated CID length of records to the server, to the client
 	sawHVR                     bool
+	chSessionID                []byte   // the ClientHello's session ID
+	sessionID                  [32]byte // the ServerHello's, zero-padded
 	hs                         transcript
 	sessionHashLen             int // messages in the transcript through the ClientKeyExchange
 	master                     [48]byte

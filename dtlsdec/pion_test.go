@@ -23,19 +23,21 @@ import (
 // datagram is one UDP payload recorded at the client.
 type datagram struct {
 	fromClient bool
+	client     netip.AddrPort // the client's address, when it is not pionRun.client
 	b          []byte
 }
 
 // recConn records every datagram the client sends and receives.
 type recConn struct {
 	net.PacketConn
-	mu  sync.Mutex
-	log []datagram
+	client netip.AddrPort
+	mu     sync.Mutex
+	log    []datagram
 }
 
 func (c *recConn) add(fromClient bool, p []byte) {
 	c.mu.Lock()
-	c.log = append(c.log, datagram{fromClient, bytes.Clone(p)})
+	c.log = append(c.log, datagram{fromClient, c.client, bytes.Clone(p)})
 	c.mu.Unlock()
 }
 
@@ -71,6 +73,36 @@ type pionOpts struct {
 	psk      []byte // nil: certificate suite
 	identity string
 	cid      bool
+	// conns is the number of client connections, one after the other
+	// (default 1); with resume, they resume the first one's session.
+	conns  int
+	resume bool
+}
+
+// memStore is a pion SessionStore in memory.
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]dtls.Session
+}
+
+func (s *memStore) Set(k []byte, v dtls.Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[string(k)] = v
+	return nil
+}
+
+func (s *memStore) Get(k []byte) (dtls.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[string(k)], nil
+}
+
+func (s *memStore) Del(k []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, string(k))
+	return nil
 }
 
 // runPion runs a pion DTLS server and client on 127.0.3.x; the client
@@ -96,6 +128,11 @@ func runPion(t testing.TB, o pionOpts) *pionRun {
 		scfg.Certificates = []tlsCertificate{cert}
 		ccfg.InsecureSkipVerify = true
 	}
+	if o.resume {
+		scfg.SessionStore = &memStore{m: map[string]dtls.Session{}}
+		ccfg.SessionStore = &memStore{m: map[string]dtls.Session{}}
+		ccfg.ServerName = "server.example"
+	}
 	if o.cid {
 		scfg.ConnectionIDGenerator = dtls.RandomCIDGenerator(6)
 		ccfg.ConnectionIDGenerator = dtls.RandomCIDGenerator(4)
@@ -109,56 +146,64 @@ func runPion(t testing.TB, o pionOpts) *pionRun {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 2048)
 		for {
-			n, err := c.Read(buf)
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			if _, err := c.Write(append([]byte("echo:"), buf[:n]...)); err != nil {
-				return
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 2048)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(append([]byte("echo:"), buf[:n]...)); err != nil {
+						return
+					}
+				}
+			}()
 		}
 	}()
-	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 2)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &recConn{PacketConn: uc}
 	srv := ln.Addr().(*net.UDPAddr)
-	c, err := dtls.Client(rc, srv, ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.HandshakeContext(ctx); err != nil {
-		t.Fatal(err)
-	}
-	run := &pionRun{
-		client: uc.LocalAddr().(*net.UDPAddr).AddrPort(),
-		server: srv.AddrPort(),
-	}
-	buf := make([]byte, 2048)
-	for i := range 3 {
-		msg := fmt.Sprintf("message %d %s", i, strings.Repeat("x", 10*i))
-		if _, err := c.Write([]byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		n, err := c.Read(buf)
+	run := &pionRun{server: srv.AddrPort()}
+	for conn := range max(o.conns, 1) {
+		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 2)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		run.sent = append(run.sent, msg)
-		run.echoed = append(run.echoed, string(buf[:n]))
+		rc := &recConn{PacketConn: uc, client: uc.LocalAddr().(*net.UDPAddr).AddrPort()}
+		if conn == 0 {
+			run.client = rc.client
+		}
+		c, err := dtls.Client(rc, srv, ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HandshakeContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 2048)
+		for i := range 3 {
+			msg := fmt.Sprintf("message %d.%d %s", conn, i, strings.Repeat("x", 10*i))
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run.sent = append(run.sent, msg)
+			run.echoed = append(run.echoed, string(buf[:n]))
+		}
+		c.Close()
+		run.log = append(run.log, rc.datagrams()...)
 	}
-	c.Close()
 	ln.Close()
 	wg.Wait()
-	run.log = rc.datagrams()
 	klMu.Lock()
 	run.keyLog = keyLog.String()
 	klMu.Unlock()
@@ -173,11 +218,24 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // application data each way and the session.
 func decryptRun(t *testing.T, run *pionRun, keys *tlskeys.Keys) (toServer, toClient []string, info SessionInfo) {
 	t.Helper()
+	toServer, toClient, ss := decryptRunAll(t, run, keys)
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions, want 1: %+v", len(ss), ss)
+	}
+	return toServer, toClient, ss[0]
+}
+
+// decryptRunAll is decryptRun for runs of several sessions.
+func decryptRunAll(t *testing.T, run *pionRun, keys *tlskeys.Keys) (toServer, toClient []string, ss []SessionInfo) {
+	t.Helper()
 	x := New(Config{Keys: keys})
 	var d decode.DTLS
 	var res Result
 	for i, g := range run.log {
 		src, dst := run.client, run.server
+		if g.client.IsValid() {
+			src = g.client
+		}
 		if !g.fromClient {
 			src, dst = dst, src
 		}
@@ -196,11 +254,7 @@ func decryptRun(t *testing.T, run *pionRun, keys *tlskeys.Keys) (toServer, toCli
 			}
 		}
 	}
-	ss := x.Sessions()
-	if len(ss) != 1 {
-		t.Fatalf("%d sessions, want 1: %+v", len(ss), ss)
-	}
-	return toServer, toClient, ss[0]
+	return toServer, toClient, x.Sessions()
 }
 
 func mustKeyLog(t testing.TB, s string) *tlskeys.KeyLog {
