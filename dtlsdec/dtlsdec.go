@@ -99,6 +99,8 @@ func (k KeySource) String() string { return keySourceNames[k%4] }
 
 // SessionInfo describes a session for reports. It holds no key material.
 type SessionInfo struct {
+	// Client and Server are the endpoints; for a session whose handshake
+	// the capture lacks, Client is the sender of the first record seen.
 	Client, Server netip.AddrPort
 	// FirstFrame is the frame that started the session's state.
 	FirstFrame           int
@@ -463,12 +465,22 @@ func dirIndex(fromClient bool) int {
 	return 1
 }
 
+// maxTrials is how many protected records a session's keys are tried on
+// before it is judged: a record of an earlier session on the same
+// endpoints (a late alert, say) must not condemn a handshake under way,
+// but the session's Finished, the first handshake record, decides.
+const maxTrials = 8
+
 // establish derives the session's keys at its first protected record r
 // and proves them on it: from the key log, then from each PSK that may
 // apply.
 func (x *Decrypter) establish(s *session, r *decode.DTLSRecord, fromClient bool) {
+	s.trials++
+	decisive := s.trials >= maxTrials || r.ContentType == decode.ContentHandshake || r.ContentType == decode.ContentTLS12CID
 	if !s.haveCH || !s.haveSH {
-		s.info.Status = StatusNoHandshake
+		if !s.haveCH || decisive {
+			s.info.Status = StatusNoHandshake
+		}
 		return
 	}
 	var master [48]byte
@@ -492,12 +504,16 @@ func (x *Decrypter) establish(s *session, r *decode.DTLSRecord, fromClient bool)
 				return
 			}
 		} else if !tried {
-			s.info.Status, s.info.Detail = StatusNoKey, "resumes a session whose full handshake was not decrypted"
+			if decisive {
+				s.info.Status, s.info.Detail = StatusNoKey, "resumes a session whose full handshake was not decrypted"
+			}
 			return
 		}
 	} else if s.info.Suite.KeyExchange() == decode.KeyExchangePSK {
 		if s.info.ExtendedMasterSecret && s.sessionHashLen == 0 {
-			s.info.Status, s.info.Detail = StatusNoHandshake, "ClientKeyExchange not in capture"
+			if decisive {
+				s.info.Status, s.info.Detail = StatusNoHandshake, "ClientKeyExchange not in capture"
+			}
 			return
 		}
 		var sh []byte
@@ -516,6 +532,8 @@ func (x *Decrypter) establish(s *session, r *decode.DTLSRecord, fromClient bool)
 	}
 	clear(master[:])
 	switch {
+	case tried && !decisive:
+		// Perhaps a record of an earlier session: wait for the next.
 	case tried:
 		s.info.Status = StatusKeyMismatch
 	case s.info.Suite.KeyExchange() == decode.KeyExchangePSK:
@@ -604,6 +622,7 @@ type session struct {
 	cidToClientLen             int
 	cidLen                     [2]int // negotiated CID length of records to the server, to the client
 	sawHVR                     bool
+	trials                     int      // protected records the keys were tried on
 	chSessionID                []byte   // the ClientHello's session ID
 	sessionID                  [32]byte // the ServerHello's, zero-padded
 	hs                         transcript

@@ -463,3 +463,44 @@ func TestPionLateHelloVerifyRequest(t *testing.T) {
 		t.Errorf("session %+v, %d messages to the client", info, len(toClient))
 	}
 }
+
+// TestNewSessionSamePorts replays a second session on the same endpoints
+// as the first, with a late record of the first arriving while the second
+// handshake is under way: the second session must still decrypt.
+func TestNewSessionSamePorts(t *testing.T) {
+	a := runPion(t, pionOpts{suite: dtls.TLS_PSK_WITH_AES_128_CCM_8, psk: []byte("k"), identity: "alice"})
+	b := runPion(t, pionOpts{suite: dtls.TLS_PSK_WITH_AES_128_CCM_8, psk: []byte("k"), identity: "alice"})
+	// b's flights up to its ServerHello flight, as sent on a's ports.
+	sh := -1
+	var d decode.DTLS
+	for i, g := range b.log {
+		d.Decode(g.b)
+		if d.HasServerHello {
+			sh = i
+			break
+		}
+	}
+	if sh < 0 {
+		t.Fatal("no ServerHello")
+	}
+	onA := func(gs []datagram) []datagram {
+		out := make([]datagram, len(gs))
+		for i, g := range gs {
+			out[i] = datagram{fromClient: g.fromClient, b: g.b}
+		}
+		return out
+	}
+	same := *a
+	same.log = append(append(onA(a.log), onA(b.log[:sh+1])...), onA(a.log[len(a.log)-1:])...)
+	same.log = append(same.log, onA(b.log[sh+1:])...)
+	_, toClient, ss := decryptRunAll(t, &same, &tlskeys.Keys{PSKs: psks(t, "6b")})
+	if len(ss) != 2 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	if s := ss[1]; s.Status != StatusDecrypting || s.ClientFinished != FinishedVerified || s.ServerFinished != FinishedVerified || s.Failed != 1 {
+		t.Errorf("second session %+v", s)
+	}
+	if len(toClient) != 6 {
+		t.Errorf("%d messages to the client, want 6", len(toClient))
+	}
+}
