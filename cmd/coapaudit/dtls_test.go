@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +98,40 @@ func TestAnalyzeKeyErrors(t *testing.T) {
 		if strings.Contains(stderr.String(), "5ec7e75ec7e") {
 			t.Errorf("%v: secret in %q", tc.args, stderr.String())
 		}
+	}
+}
+
+// TestAnalyzeDTLSAlteredByProxy reads a capture of both DTLS hops in which
+// the proxy relayed the origin's response with a changed payload (the
+// record sealed again with the hop's keys, see dtlsdec/testdata): with the
+// keys, the change is a proven finding; the faithful capture has none.
+func TestAnalyzeDTLSAlteredByProxy(t *testing.T) {
+	find := func(pcap string, keys ...string) []string {
+		var stdout, stderr bytes.Buffer
+		args := append(append([]string{"analyze", "--format", "ndjson"}, keys...), dtlsTestdata(pcap))
+		if code := run(context.Background(), args, nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		var out []string
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			var f struct {
+				Type, Rule, Certainty, Exchange string
+				Frames                          []int
+			}
+			if json.Unmarshal([]byte(l), &f) == nil && f.Type == "finding" && strings.HasPrefix(f.Rule, "altered") {
+				out = append(out, fmt.Sprintf("%s %s %s %v", f.Rule, f.Certainty, f.Exchange, f.Frames))
+			}
+		}
+		return out
+	}
+	psk := []string{"--psk", "686f704b6579"}
+	if got := find("libcoap-psk-proxy-altered.pcap", psk...); strings.Join(got, ";") != "altered-response did X1 [26 27]" {
+		t.Errorf("altered capture: %q", got)
+	}
+	if got := find("libcoap-psk-proxy.pcap", psk...); len(got) != 0 {
+		t.Errorf("faithful capture: %q", got)
+	}
+	if got := find("libcoap-psk-proxy-altered.pcap"); len(got) != 0 {
+		t.Errorf("without keys: %q", got)
 	}
 }
