@@ -2,9 +2,7 @@ package dtlsdec
 
 import (
 	"bytes"
-	"errors"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,57 +33,37 @@ const (
 // the session's keys: what an evil proxy on the DTLS path could do, as a
 // capture of both hops shows it.
 func alterCapture(t *testing.T) []byte {
-	r, err := capture.Open(filepath.Join("testdata", "libcoap-psk-proxy.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var out bytes.Buffer
 	w := pcapgo.NewWriter(&out)
 	w.WriteFileHeader(262144, layers.LinkTypeEthernet)
 	x := New(Config{Keys: &tlskeys.Keys{PSKs: psks(t, hopKeyHex)}})
-	var (
-		d    capture.Datagram
-		dt   decode.DTLS
-		res  Result
-		done bool
-	)
-	for {
-		err := r.Next(&d)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	done := false
+	eachDatagram(t, filepath.Join("testdata", "libcoap-psk-proxy.pcap"), x, func(d *capture.Datagram, dt *decode.DTLS, res *Result) {
 		data := bytes.Clone(d.Data)
-		if d.Kind == capture.KindUDP && dt.Decode(d.Payload) == nil {
-			x.Datagram(d.Number, d.Src, d.Dst, &dt, &res)
-			if d.Number == alteredFrame {
-				if len(res.Records) != 1 || !bytes.Contains(res.Records[0].Plaintext, []byte(alteredFrom)) {
-					t.Fatalf("frame %d: %d records", d.Number, len(res.Records))
-				}
-				rec := &dt.Records[res.Records[0].Index]
-				pt := bytes.Replace(res.Records[0].Plaintext, []byte(alteredFrom), []byte(alteredTo), 1)
-				s := x.sessions[dissect.MakePair(d.Src, d.Dst)]
-				k := s.keys[dirIndex(res.Records[0].FromClient)]
-				if k.p.bulk != bulkAESGCM {
-					t.Fatalf("frame %d: not AES-GCM", d.Number)
-				}
-				nonce := append(k.fixedIV[:4:4], rec.Fragment[:8]...)
-				var aad [300]byte
-				sealed := k.aead.Seal(nil, nonce, pt, additionalData(aad[:], rec, len(pt)))
-				off := d.PayloadOff + rec.Span.Off + rec.HeaderLen + 8
-				if copy(data[off:], sealed) != len(rec.Fragment)-8 {
-					t.Fatal("sealed record changed length")
-				}
-				done = true
+		if d.Number == alteredFrame && res != nil {
+			if len(res.Records) != 1 || !bytes.Contains(res.Records[0].Plaintext, []byte(alteredFrom)) {
+				t.Fatalf("frame %d: %d records", d.Number, len(res.Records))
 			}
+			rec := &dt.Records[res.Records[0].Index]
+			pt := bytes.Replace(res.Records[0].Plaintext, []byte(alteredFrom), []byte(alteredTo), 1)
+			s := x.sessions[dissect.MakePair(d.Src, d.Dst)]
+			k := s.keys[dirIndex(res.Records[0].FromClient)]
+			if k.p.bulk != bulkAESGCM {
+				t.Fatalf("frame %d: not AES-GCM", d.Number)
+			}
+			nonce := append(k.fixedIV[:4:4], rec.Fragment[:8]...)
+			var aad [300]byte
+			sealed := k.aead.Seal(nil, nonce, pt, additionalData(aad[:], rec, len(pt)))
+			off := d.PayloadOff + rec.Span.Off + rec.HeaderLen + 8
+			if copy(data[off:], sealed) != len(rec.Fragment)-8 {
+				t.Fatal("sealed record changed length")
+			}
+			done = true
 		}
 		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: d.Time, CaptureLength: len(data), Length: d.OrigLen}, data); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
 	if !done {
 		t.Fatalf("frame %d not found", alteredFrame)
 	}

@@ -50,35 +50,51 @@ func tsharkLines(out []byte) []string {
 	return lines
 }
 
-// decryptCapture decrypts every DTLS datagram of a capture and returns its
-// CoAP messages, one coapLine each, and the sessions.
-func decryptCapture(t *testing.T, name string, keys *tlskeys.Keys) ([]string, []SessionInfo) {
+// eachDatagram decodes every frame of a capture as DTLS and decrypts it
+// with x; fn sees each frame, with the decrypter's result when the frame
+// is DTLS (nil otherwise).
+func eachDatagram(t *testing.T, name string, x *Decrypter, fn func(d *capture.Datagram, dt *decode.DTLS, res *Result)) {
 	t.Helper()
 	r, err := capture.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	x := New(Config{Keys: keys})
 	var (
 		d   capture.Datagram
 		dt  decode.DTLS
 		res Result
-		m   decode.Message
-		out []string
 	)
 	for {
 		err := r.Next(&d)
 		if errors.Is(err, io.EOF) {
-			break
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d.Kind != capture.KindUDP || dt.Decode(d.Payload) != nil {
+			fn(&d, nil, nil)
 			continue
 		}
 		x.Datagram(d.Number, d.Src, d.Dst, &dt, &res)
+		fn(&d, &dt, &res)
+	}
+}
+
+// decryptCapture decrypts every DTLS datagram of a capture and returns its
+// CoAP messages, one coapLine each, and the sessions.
+func decryptCapture(t *testing.T, name string, keys *tlskeys.Keys) ([]string, []SessionInfo) {
+	t.Helper()
+	x := New(Config{Keys: keys})
+	var (
+		m   decode.Message
+		out []string
+	)
+	eachDatagram(t, name, x, func(d *capture.Datagram, _ *decode.DTLS, res *Result) {
+		if res == nil {
+			return
+		}
 		for _, rec := range res.Records {
 			if rec.Type != decode.ContentApplicationData {
 				continue
@@ -89,7 +105,7 @@ func decryptCapture(t *testing.T, name string, keys *tlskeys.Keys) ([]string, []
 			}
 			out = append(out, coapLine(d.Number, &m))
 		}
-	}
+	})
 	return out, x.Sessions()
 }
 
