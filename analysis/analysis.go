@@ -364,6 +364,9 @@ func (e *Engine) Finish() *export.Summary {
 		if st.Evicted > 0 {
 			ev["dtls-decrypt-sessions"] = st.Evicted
 		}
+		if st.Unlisted > 0 {
+			ev["dtls-decrypt-sessions-unlisted"] = st.Unlisted
+		}
 		s.DTLSSessions = map[string]int{}
 		for _, x := range e.dtlsDec.Sessions() {
 			s.DTLSSessions[x.Status.String()]++

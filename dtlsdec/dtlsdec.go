@@ -168,6 +168,9 @@ type Stats struct {
 	Evicted   int // sessions dropped to stay within MaxSessions
 	Decrypted int // records decrypted
 	Failed    int // protected records not decrypted
+	// Unlisted counts ended sessions Sessions no longer lists (past
+	// Config.MaxEnded).
+	Unlisted int
 }
 
 // Decrypter follows DTLS sessions and decrypts their records. It is not
@@ -202,7 +205,11 @@ func New(cfg Config) *Decrypter {
 }
 
 // Stats returns the counters so far.
-func (x *Decrypter) Stats() Stats { return x.stats }
+func (x *Decrypter) Stats() Stats {
+	st := x.stats
+	st.Unlisted = x.endedLost
+	return st
+}
 
 // Sessions returns the sessions that ended (replaced by a new handshake on
 // the same endpoints, or evicted) followed by those still held, oldest

@@ -437,7 +437,7 @@ func TestEviction(t *testing.T) {
 		t.Errorf("evicted session decrypted %d records", n)
 	}
 	st := x.Stats()
-	if st.Evicted != 2 || st.Sessions != 3 {
+	if st.Evicted != 2 || st.Sessions != 3 || st.Unlisted != 0 {
 		t.Errorf("stats %+v, want 2 evictions of 3 sessions", st)
 	}
 	ss := x.Sessions()
