@@ -137,6 +137,19 @@ func TestLibcoapCCM8AgainstTshark(t *testing.T) {
 	compareWithTshark(t, "libcoap-openssl-ccm8.pcap", 4, 24)
 }
 
+// TestLibcoapCBCAgainstTshark covers a CBC suite with encrypt-then-MAC
+// (RFC 7366), which GnuTLS negotiates for CBC: TLS_PSK_WITH_AES_256_CBC_SHA
+// between libcoap's GnuTLS client and server.
+func TestLibcoapCBCAgainstTshark(t *testing.T) {
+	compareWithTshark(t, "libcoap-gnutls-cbc-etm.pcap", 3, 6)
+	_, sessions := decryptCapture(t, filepath.Join("testdata", "libcoap-gnutls-cbc-etm.pcap"), &tlskeys.Keys{PSKs: psks(t, hopKeyHex)})
+	for _, s := range sessions {
+		if !s.EncryptThenMAC || s.Suite != 0x008D {
+			t.Errorf("session %+v", s)
+		}
+	}
+}
+
 func compareWithTshark(t *testing.T, name string, nSessions, nMessages int) {
 	pcap := filepath.Join("testdata", name)
 	got, sessions := decryptCapture(t, pcap, &tlskeys.Keys{PSKs: psks(t, "alice="+hopKeyHex, "proxyid="+hopKeyHex)})
