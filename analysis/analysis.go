@@ -11,11 +11,13 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/dtlsdec"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // Options configure an Engine.
@@ -29,6 +31,10 @@ type Options struct {
 	Flows          flows.Config
 	// MaxDTLSSessions bounds the DTLS sessions followed (default 4096).
 	MaxDTLSSessions int
+	// TLSKeys are the DTLS key inputs (--keylog, --psk). With any key,
+	// DTLS records are decrypted and the CoAP messages in them analysed
+	// like plain CoAP, marked as carried in DTLS.
+	TLSKeys *tlskeys.Keys
 	// Leaks turns on the leak analysis of exchanges (it needs exchange
 	// tracking); LeakConfig tunes it.
 	Leaks      bool
@@ -59,6 +65,8 @@ type Engine struct {
 	ds      *dissect.Dissector
 	dec     *oscore.Decryptor
 	dtls    *dissect.DTLSSessions
+	dtlsDec *dtlsdec.Decrypter
+	dres    dtlsdec.Result
 	tracker *flows.Tracker
 	report  *flows.Summary
 	onExch  func(*flows.Exchange)
@@ -108,6 +116,9 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 		refs:      opts.FrameRefs,
 	}
 	e.sum.OtherBy = map[string]int{}
+	if !opts.TLSKeys.Empty() {
+		e.dtlsDec = dtlsdec.New(dtlsdec.Config{Keys: opts.TLSKeys, MaxSessions: n})
+	}
 	if len(opts.Rules) > 0 {
 		cfg := opts.RulesConfig
 		if !cfg.Keys {
@@ -156,6 +167,9 @@ func (e *Engine) emit(x *flows.Exchange) {
 // not empty, is shown in the packet record.
 func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
 	f := &e.f
+	if e.dtlsDec != nil && d.Kind == capture.KindUDP {
+		f.DTLS.ConnIDLen = e.dtlsDec.ConnIDLen(d.Src, d.Dst)
+	}
 	e.ds.Dissect(d, f)
 	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times, Refs: e.refs}
 	s := &e.sum
@@ -217,7 +231,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 			e.rulesPacket(d, num, file, nil, nil)
 		}
 		if e.tracker != nil && f.CoAP.Version == 1 {
-			e.track(d, num, file, res)
+			e.track(d, num, file, res, false)
 		}
 	case dissect.ProtoDTLS:
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
@@ -226,8 +240,44 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 				DTLS: &f.DTLS, PSKIdentity: e.pk.PSKIdentity, Err: f.Err}
 			e.runner.Packet(&e.rp)
 		}
+		if e.dtlsDec != nil && ok {
+			e.dtlsCoAP(d, num, file)
+		}
 	}
 	return &e.pk
+}
+
+// dtlsCoAP decrypts the DTLS records of the frame and runs every CoAP
+// message found in their application data through OSCORE, the rules and
+// the tracker, as a message carried in DTLS (flows.Packet.Secure). The
+// messages share the frame's number and decode into the frame's CoAP
+// storage.
+func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
+	e.dtlsDec.Datagram(d.Number, d.Src, d.Dst, &e.f.DTLS, &e.dres)
+	for i := range e.dres.Records {
+		r := &e.dres.Records[i]
+		m := &e.f.CoAP
+		if r.Type != decode.ContentApplicationData || m.Decode(r.Plaintext) != nil || m.Version != 1 {
+			continue
+		}
+		e.sum.DTLSCoAP++
+		res := e.dec.Process(d.Time, num, d.Src, d.Dst, m)
+		if res != nil && res.Tried {
+			if res.Verified {
+				e.sum.Decrypted++
+			} else {
+				e.sum.DecryptFailures++
+			}
+		}
+		if e.runner != nil {
+			e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+				CoAP: m, OSCORE: res, Secure: true}
+			e.runner.Packet(&e.rp)
+		}
+		if e.tracker != nil {
+			e.track(d, num, file, res, true)
+		}
+	}
 }
 
 // rulesPacket hands a CoAP frame to the rules as frame num (see
@@ -242,8 +292,8 @@ func (e *Engine) rulesPacket(d *capture.Datagram, num, file int, m *decode.Messa
 	e.runner.Packet(&e.rp)
 }
 
-func (e *Engine) track(d *capture.Datagram, num, file int, r *oscore.Result) {
-	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &e.f.CoAP, Size: len(d.Payload)}
+func (e *Engine) track(d *capture.Datagram, num, file int, r *oscore.Result, secure bool) {
+	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &e.f.CoAP, Size: len(d.Payload), Secure: secure}
 	if r != nil {
 		e.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
 		if r.Verified {
@@ -335,10 +385,37 @@ func (e *Engine) Finish() *export.Summary {
 			}
 		}
 	}
+	if e.dtlsDec != nil {
+		st := e.dtlsDec.Stats()
+		s.DTLSDecrypted, s.DTLSDecryptFailures = st.Decrypted, st.Failed
+		if st.Evicted > 0 {
+			ev["dtls-decrypt-sessions"] = st.Evicted
+		}
+		if st.Unlisted > 0 {
+			ev["dtls-decrypt-sessions-unlisted"] = st.Unlisted
+		}
+		s.DTLSSessions = map[string]int{}
+		for _, x := range e.dtlsDec.Sessions() {
+			s.DTLSSessions[x.Status.String()]++
+		}
+		if len(s.DTLSSessions) == 0 {
+			s.DTLSSessions = nil
+		}
+	}
 	if len(ev) > 0 {
 		s.Evicted = ev
 	}
 	return s
+}
+
+// DTLSSessions describes every DTLS session the decrypter followed (none
+// without TLSKeys), for reports: which were decrypted, and why the others
+// were not.
+func (e *Engine) DTLSSessions() []dtlsdec.SessionInfo {
+	if e.dtlsDec == nil {
+		return nil
+	}
+	return e.dtlsDec.Sessions()
 }
 
 // Summary returns the summary so far.

@@ -12,20 +12,21 @@ import (
 // entry is evicted and counted.
 type DTLSSessions struct {
 	max     int
-	suites  map[pairKey]decode.CipherSuite
-	order   []pairKey // insertion order, for eviction
+	suites  map[Pair]decode.CipherSuite
+	order   []Pair // insertion order, for eviction
 	head    int
 	Evicted int
 }
 
-// pairKey identifies a session by its two endpoints, in either direction.
-type pairKey struct{ a, b netip.AddrPort }
+// Pair identifies a session by its two endpoints, in either direction.
+type Pair struct{ A, B netip.AddrPort }
 
-func makePairKey(x, y netip.AddrPort) pairKey {
+// MakePair returns the Pair of x and y, the same for both directions.
+func MakePair(x, y netip.AddrPort) Pair {
 	if x.Compare(y) > 0 {
 		x, y = y, x
 	}
-	return pairKey{x, y}
+	return Pair{x, y}
 }
 
 // NewDTLSSessions returns a tracker holding at most max sessions.
@@ -33,7 +34,7 @@ func NewDTLSSessions(max int) *DTLSSessions {
 	if max < 1 {
 		max = 1
 	}
-	return &DTLSSessions{max: max, suites: make(map[pairKey]decode.CipherSuite)}
+	return &DTLSSessions{max: max, suites: make(map[Pair]decode.CipherSuite)}
 }
 
 // Observe records a ServerHello's cipher suite and returns the PSK
@@ -42,7 +43,7 @@ func (s *DTLSSessions) Observe(src, dst netip.AddrPort, d *decode.DTLS) []byte {
 	if !d.HasServerHello && !d.HasClientKeyExchange {
 		return nil
 	}
-	k := makePairKey(src, dst)
+	k := MakePair(src, dst)
 	if d.HasCipherSuite {
 		if _, ok := s.suites[k]; !ok {
 			s.add(k)
@@ -60,7 +61,7 @@ func (s *DTLSSessions) Observe(src, dst netip.AddrPort, d *decode.DTLS) []byte {
 	return id
 }
 
-func (s *DTLSSessions) add(k pairKey) {
+func (s *DTLSSessions) add(k Pair) {
 	if len(s.order) < s.max {
 		s.order = append(s.order, k)
 		return

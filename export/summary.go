@@ -42,6 +42,15 @@ type Summary struct {
 	// Evictions of per-flow state, by cause.
 	Evicted map[string]int `json:"evicted,omitempty"`
 
+	// DTLS decryption (--keylog, --psk): records decrypted, protected
+	// records not decrypted, CoAP messages found in the decrypted
+	// application data, and DTLS sessions by status ("decrypting", "key
+	// does not match this session", ...).
+	DTLSDecrypted       int            `json:"dtls_decrypted,omitempty"`
+	DTLSDecryptFailures int            `json:"dtls_decrypt_failures,omitempty"`
+	DTLSCoAP            int            `json:"dtls_coap,omitempty"`
+	DTLSSessions        map[string]int `json:"dtls_sessions,omitempty"`
+
 	// For live captures: frames the kernel received for the capture
 	// socket and dropped before they were read.
 	KernelReceived int `json:"kernel_received,omitempty"`
@@ -94,7 +103,8 @@ var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_
 	"heuristic_frames", "ip_fragments", "ip_reassembled", "anomalies", "exchanges", "findings",
 	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted",
 	"ip_fragments_evicted", "kernel_received", "kernel_dropped", "truncated_error", "first_time", "last_time",
-	"findings_suppressed", "findings_suppressed_by", "clock_offsets"}
+	"findings_suppressed", "findings_suppressed_by", "clock_offsets",
+	"dtls_decrypted", "dtls_decrypt_failures", "dtls_coap", "dtls_sessions"}
 
 func (s *Summary) CSVHeader() []string { return summaryHeader }
 
@@ -105,7 +115,8 @@ func (s *Summary) CSVRow(dst []string) []string {
 		it(s.Decrypted), it(s.DecryptFailures), strconv.FormatBool(s.Truncated),
 		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted),
 		it(s.IPFragmentsEvict), it(s.KernelReceived), it(s.KernelDropped), s.TruncatedError, s.FirstTime, s.LastTime,
-		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy), joinOffsets(s.ClockOffsets))
+		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy), joinOffsets(s.ClockOffsets),
+		it(s.DTLSDecrypted), it(s.DTLSDecryptFailures), it(s.DTLSCoAP), joinCounts(s.DTLSSessions))
 }
 
 // joinOffsets writes clock offsets for a CSV cell:

@@ -175,6 +175,11 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.Links = slices.Clone(x.links)
 	}
 	for _, h := range x.hops {
+		if h.unconfirmed && !t.confirmed(h) {
+			// Never confirmed as sent by the proxy: it may be another
+			// client's request; nothing is said about what differs.
+			h.ambiguous, h.diffs = true, h.diffs[:0]
+		}
 		e.Ambiguous = e.Ambiguous || h.contested || h.ambiguous
 	}
 	for _, h := range ch {
@@ -357,4 +362,11 @@ func appendInts(dst []int, src []uint32) []int {
 		dst = append(dst, int(v))
 	}
 	return dst
+}
+
+// confirmed reports whether h's sender is now known as an address its
+// proxy sends from.
+func (t *Tracker) confirmed(h *hop) bool {
+	up := t.hop(h.up)
+	return up != nil && (h.from.Addr() == up.to.Addr() || containsAddr(t.outs[up.to], h.from.Addr()))
 }

@@ -179,6 +179,9 @@ type hop struct {
 	// been linked to; ambiguous a leg whose link rests on arrival order
 	// among such requests. No difference is claimed across it.
 	contested, ambiguous bool
+	// unconfirmed marks a leg sent from an address its proxy was not yet
+	// confirmed to send from when it was linked.
+	unconfirmed bool
 	// altered counts responses the proxy sent the client in a changed
 	// form (paired with a server-leg response in diffs).
 	altered int

@@ -604,9 +604,13 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 			h.linkEv |= evOrder
 			t.stats.AmbiguousLinks++
 		}
-		if ambiguous || !sure {
+		if ambiguous {
 			h.ambiguous = true
 		} else if um := t.decodeRaw(u.reqRaw); um != nil {
+			// From an address not (yet) confirmed as the proxy's: what
+			// differs is kept only if the proxy is confirmed sending from
+			// it by the time the exchange is emitted.
+			h.unconfirmed = !sure
 			t.diffRequest(u, h, um, m, p.Frame)
 		}
 	}

@@ -31,6 +31,9 @@ type Packet struct {
 	OSCORE *oscore.Result
 	// DTLS is the decoded record layer, nil when the frame is not DTLS.
 	DTLS *decode.DTLS
+	// Secure says that CoAP was carried in DTLS and decrypted (DTLS is
+	// then nil: the frame's records were passed on before).
+	Secure bool
 	// PSKIdentity is the PSK identity a DTLS ClientKeyExchange in this
 	// frame sends in clear.
 	PSKIdentity []byte

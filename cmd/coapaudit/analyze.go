@@ -194,6 +194,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		writeErr = err
 	}
 	sum := eng.Finish()
+	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	sum.ClockOffsets = offsets
 	if text != nil {
@@ -366,6 +367,9 @@ func writeSummaryLine(w io.Writer, s *export.Summary) error {
 	}
 	if s.FindingsSuppressed > 0 {
 		fmt.Fprintf(w, "; %d findings suppressed", s.FindingsSuppressed)
+	}
+	if s.DTLSDecrypted+s.DTLSDecryptFailures > 0 {
+		fmt.Fprintf(w, "; DTLS %d records decrypted (%d CoAP), %d not", s.DTLSDecrypted, s.DTLSCoAP, s.DTLSDecryptFailures)
 	}
 	if len(s.Evicted) > 0 {
 		fmt.Fprintf(w, "; evicted %v", s.Evicted)

@@ -13,15 +13,19 @@ import (
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/dtlsdec"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // commonFlags are the flags shared by analyze, live, view and packets.
 type commonFlags struct {
 	keys      []string
+	keylogs   []string
+	psks      []string
 	format    string
 	out       string
 	report    string
@@ -40,6 +44,8 @@ type commonFlags struct {
 func (c *commonFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&c.keys, "keys", nil, "OSCORE security contexts in `FILE`: coapaudit JSON, aiocoap settings.json or Wireshark oscore_contexts (repeatable)")
+	f.StringArrayVar(&c.keylogs, "keylog", nil, "DTLS key log `FILE` in NSS format (SSLKEYLOGFILE of GnuTLS, OpenSSL, pion; Wireshark's tls.keylog_file) (repeatable)")
+	f.StringArrayVar(&c.psks, "psk", nil, "DTLS pre-shared key as `[IDENTITY=]HEX`, e.g. alice=686f704b6579 or Wireshark's dtls.psk value (repeatable)")
 	f.StringVar(&c.format, "format", "", "output `FORMAT` on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
 	f.Var(portsValue{&c.ports}, "port", "treat UDP port N as CoAP (repeatable; 5683 always is)")
 	f.Var(portsValue{&c.dtlsPorts}, "dtls-port", "treat UDP port N as DTLS (repeatable; 5684 always is)")
@@ -64,8 +70,42 @@ func (c *commonFlags) options() (analysis.Options, error) {
 		return opts, err
 	}
 	opts.Dissect = cfg
-	opts.Keys, err = c.keyring()
+	if opts.Keys, err = c.keyring(); err != nil {
+		return opts, err
+	}
+	opts.TLSKeys, err = c.tlsKeys()
 	return opts, err
+}
+
+// tlsKeys loads every --keylog file and parses every --psk. Errors name
+// the file and line, or the flag, never a secret.
+func (c *commonFlags) tlsKeys() (*tlskeys.Keys, error) {
+	k := &tlskeys.Keys{}
+	for _, name := range c.keylogs {
+		if k.Log == nil {
+			k.Log = &tlskeys.KeyLog{}
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usageErr("--keylog: %v", err)
+		}
+		err = k.Log.Read(f, name)
+		f.Close()
+		if err != nil {
+			return nil, usageErr("--keylog: %v", err)
+		}
+	}
+	for i, v := range c.psks {
+		p, err := tlskeys.ParsePSK(v)
+		if err != nil {
+			return nil, usageErr("--psk #%d: %v", i+1, err)
+		}
+		k.PSKs = append(k.PSKs, p)
+	}
+	if k.Empty() {
+		return nil, nil
+	}
+	return k, nil
 }
 
 func (c *commonFlags) dissectConfig() (dissect.Config, error) {
@@ -214,6 +254,30 @@ func displayName(name string) string {
 		return "stdin"
 	}
 	return filepath.Base(name)
+}
+
+// warnDTLS names every DTLS session the keys did not decrypt, and why:
+// one line per session, never a key.
+func warnDTLS(e *env, eng *analysis.Engine) {
+	for _, s := range eng.DTLSSessions() {
+		if s.Status == dtlsdec.StatusDecrypting {
+			continue
+		}
+		what := s.Status.String()
+		if s.Detail != "" {
+			what += " (" + s.Detail + ")"
+		}
+		suite := "suite unknown"
+		if s.HasSuite {
+			suite = s.Suite.String()
+		}
+		id := ""
+		if s.PSKIdentity != "" {
+			id = fmt.Sprintf(", PSK identity %q", s.PSKIdentity)
+		}
+		warnf(e, "DTLS session %v -> %v (from frame %d, %s%s): %s; %d records not decrypted",
+			s.Client, s.Server, s.FirstFrame, suite, id, what, s.Failed)
+	}
 }
 
 func warnf(e *env, format string, args ...any) {

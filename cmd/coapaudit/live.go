@@ -199,6 +199,7 @@ func runLive(e *env, lf *liveFlags) error {
 		}
 	}
 	sum := eng.Finish()
+	warnDTLS(e, eng)
 	if st, err := live.Stats(); err == nil {
 		sum.KernelReceived = int(st.Received)
 		sum.KernelDropped = int(st.Dropped)

@@ -86,6 +86,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 		}
 	}
 	sum := eng.Finish()
+	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	if runErr != nil && isUsage(runErr) && !errors.Is(runErr, errNoFrames) {
 		out.stdout.Close()
