@@ -108,6 +108,19 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 		}
 		dst = appendIntOmitEmpty(dst, `,"end_frame":`, o.EndFrame)
 		dst = appendIntOmitEmpty(dst, `,"late":`, o.Late)
+		if o.LastCode != "" {
+			dst = appendXString(append(dst, `,"last_code":`...), o.LastCode)
+		}
+		if o.Deregistration {
+			dst = append(dst, `,"deregistration":true`...)
+		}
+		if len(o.Unacknowledged) > 0 {
+			dst = appendInts(append(dst, `,"unacknowledged":`...), o.Unacknowledged)
+		}
+		dst = appendIntOmitEmpty(dst, `,"unacknowledged_more":`, o.UnacknowledgedMore)
+		if o.Vanished {
+			dst = append(dst, `,"vanished":true`...)
+		}
 		dst = append(dst, '}')
 	}
 	if b := e.Block; b != nil {
@@ -158,9 +171,19 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			dst = appendXString(append(dst, `{"kind":`...), l.Kind)
 			dst = appendXString(append(dst, `,"exchange":`...), l.Exchange)
 			dst = strconv.AppendInt(append(dst, `,"frame":`...), int64(l.Frame), 10)
+			if l.Peer != (netip.AddrPort{}) {
+				dst = appendAddrPort(append(dst, `,"peer":`...), l.Peer)
+			}
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+	}
+	dst = appendIntOmitEmpty(dst, `,"links_omitted":`, e.LinksOmitted)
+	if e.Role != "" {
+		dst = appendXString(append(dst, `,"role":`...), e.Role)
+	}
+	if e.Publication {
+		dst = append(dst, `,"publication":true`...)
 	}
 	if len(e.Diff) > 0 {
 		dst = append(dst, `,"diff":[`...)

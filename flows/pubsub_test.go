@@ -1,0 +1,88 @@
+package flows
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/coapaudit/coapaudit/internal/testenv"
+)
+
+// TestAiocoapBroker follows the aiocoap-based pub-sub broker capture
+// (testdata/captures/BROKERS.md): every exchange placed, the broker's
+// resources known from the traffic, publications linked to the
+// notifications and reads that carried them, deregistrations, the DELETE
+// and its final notification, and the subscriber that vanished.
+func TestAiocoapBroker(t *testing.T) {
+	res := analyzePath(t, testenv.RepoCapture(t, "aiocoap-pubsub-broker.pcap"), Config{})
+	checkInvariants(t, res)
+	if len(res.xs) != 19 {
+		t.Fatalf("%d exchanges, want 19:\n%s", len(res.xs), dump(res.xs))
+	}
+	roles := map[string]string{"X1": RoleDiscovery, "X2": RoleCollection, "X3": RoleCollection, "X4": RoleConfiguration, "X19": RoleConfiguration}
+	var pubs []string
+	for _, x := range res.xs {
+		want, ok := roles[x.ID]
+		if !ok {
+			want = RoleData
+		}
+		if x.Role != want {
+			t.Errorf("%s %s %s: role %q, want %q", x.ID, x.Method, x.URI, x.Role, want)
+		}
+		if x.Publication {
+			pubs = append(pubs, x.ID)
+		}
+		if x.Status == Unmatched {
+			t.Errorf("%s unmatched", x.ID)
+		}
+	}
+	if !slices.Equal(pubs, []string{"X5", "X10", "X11", "X12", "X15", "X16"}) {
+		t.Errorf("publications %v", pubs)
+	}
+	kinds := func(x *Exchange, kind string) (ids []string) {
+		for _, l := range x.Links {
+			if l.Kind == kind {
+				ids = append(ids, l.Exchange)
+			}
+		}
+		return ids
+	}
+	// Published before anyone subscribed: the registrations' first
+	// responses read it (served-to), no notification delivered it.
+	x5 := res.byID["X5"]
+	if got := kinds(x5, LinkServedTo); !slices.Equal(got, []string{"X6", "X7", "X8", "X9"}) || len(kinds(x5, LinkDeliveredTo)) != 0 {
+		t.Errorf("X5 links %+v", x5.Links)
+	}
+	// A plain GET and the deregistration's response read X12's value.
+	if got := kinds(res.byID["X12"], LinkServedTo); !slices.Equal(got, []string{"X13", "X14"}) {
+		t.Errorf("X12 links %+v", res.byID["X12"].Links)
+	}
+	if got := kinds(res.byID["X12"], LinkDeliveredTo); len(got) != 4 {
+		t.Errorf("X12 delivered to %v", got)
+	}
+	// Deregistrations (GET Observe=1) are marked and linked both ways.
+	for dereg, obs := range map[string]string{"X14": "X6", "X18": "X7"} {
+		d, o := res.byID[dereg], res.byID[obs]
+		if d.Observe == nil || !d.Observe.Deregistration || !slices.Equal(kinds(d, LinkDeregisters), []string{obs}) ||
+			!slices.Equal(kinds(o, LinkDeregisteredBy), []string{dereg}) || o.Observe.Ended != "deregistered" {
+			t.Errorf("deregistration %s of %s: %+v / %+v", dereg, obs, d.Observe, o.Links)
+		}
+	}
+	// The DELETE of the topic data caused X9's final 4.04, which nobody
+	// acknowledged; the observation keeps its registration's code.
+	x9 := res.byID["X9"]
+	if x9.Code != "2.05" || x9.Observe.LastCode != "4.04" || !slices.Equal(kinds(x9, LinkEndedBy), []string{"X17"}) ||
+		!slices.Equal(kinds(res.byID["X17"], LinkEnds), []string{"X9"}) ||
+		!slices.Equal(x9.Observe.Unacknowledged, []int{68}) || !x9.Observe.Vanished {
+		t.Errorf("X9 code %s observe %+v links %+v", x9.Code, x9.Observe, x9.Links)
+	}
+	// The killed subscriber never acknowledged its last CON notification.
+	x8 := res.byID["X8"]
+	if !slices.Equal(x8.Observe.Unacknowledged, []int{57}) || !x8.Observe.Vanished || x8.Observe.Ended != "" {
+		t.Errorf("X8 observe %+v", x8.Observe)
+	}
+	for _, id := range []string{"X6", "X7"} {
+		if o := res.byID[id].Observe; o.Vanished || len(o.Unacknowledged) != 0 {
+			t.Errorf("%s observe %+v", id, o)
+		}
+	}
+}
