@@ -254,7 +254,9 @@ func pubPayload(t *Tracker, h *hop) bool {
 
 // deliverPublication links a response that carries a publication's
 // payload: a notification is "delivered-to", a read (a plain GET or the
-// first response of a registration) "served-to".
+// first response of a registration) of known topic data "served-to". A
+// notification that carries a publication shows that the resource is
+// topic data when nothing else did.
 func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, notif bool) {
 	if h.kind != kindRequest || len(v.payload) == 0 || v.code.Class() != 2 ||
 		h.method != decode.CodeGET && h.method != decode.CodeFETCH {
@@ -271,6 +273,10 @@ func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, noti
 	kind := LinkServedTo
 	if notif {
 		kind = LinkDeliveredTo
+	} else if t.role(r.path) != RoleData {
+		// An ordinary server returns what was PUT to it: a read is
+		// linked only at a resource known to be topic data.
+		return
 	}
 	t.addLinkPeer(h.x, LinkPublishedBy, r.id, p.Frame, r.client)
 	if pub := t.hop(r.hop); pub != nil && pub.x.id == r.id {

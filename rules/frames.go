@@ -30,6 +30,9 @@ type FrameInfo struct {
 	// unchanged). Equal content means an equal response, with the
 	// certainty of a 64-bit hash.
 	Content uint64
+	// Payload hashes the payload alone (the ciphertext for OSCORE): a
+	// notification that carries a publication has the publication's.
+	Payload uint64
 	// Options are the outer options: what a proxy reads.
 	Options OptionSet
 	// Observe and MaxAge are the outer option values, valid with the
@@ -184,6 +187,7 @@ type frameData struct {
 	size       int32
 	payloadLen int32
 	content    uint64
+	payload    uint64
 	opts       OptionSet
 	observe    uint32
 	maxAge     uint32
@@ -260,6 +264,7 @@ func (ix *frameIndex) add(p *Packet) {
 	d.typ, d.code, d.mid = m.Type, m.Code, m.MessageID
 	d.size, d.payloadLen = int32(p.Size), int32(len(m.Payload))
 	d.content = contentHash(m.Code, m.Payload)
+	d.payload = payloadHash(m.Payload)
 	for i := range m.Options {
 		o := &m.Options[i]
 		d.opts.Add(o.ID)
@@ -294,6 +299,15 @@ func (ix *frameIndex) add(p *Packet) {
 // content hashes equal in any two runs of a process.
 var contentSeed = maphash.MakeSeed()
 
+// payloadHash hashes a payload alone, with the same seed.
+func payloadHash(payload []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(contentSeed)
+	h.WriteByte(0xff) // no code: keeps the two hashes of one payload apart
+	h.Write(payload)
+	return h.Sum64()
+}
+
 func contentHash(code decode.Code, payload []byte) uint64 {
 	var h maphash.Hash
 	h.SetSeed(contentSeed)
@@ -314,7 +328,7 @@ func (ix *frameIndex) lookup(n int, src, dst netip.AddrPort) (FrameInfo, bool) {
 		d := &e.info
 		return FrameInfo{
 			Frame: n, Time: time.Unix(0, e.ns), Type: d.typ, Code: d.code, MID: d.mid,
-			Size: int(d.size), PayloadLen: int(d.payloadLen), Content: d.content, Options: d.opts,
+			Size: int(d.size), PayloadLen: int(d.payloadLen), Content: d.content, Payload: d.payload, Options: d.opts,
 			Observe: d.observe, MaxAge: d.maxAge, Flags: d.flags,
 		}, true
 	}

@@ -23,7 +23,8 @@ import (
 // findings the rules must report on it, the way analysistest reads
 // "// want" comments:
 //
-//	capture FILE                      the capture, relative to shared/captures
+//	capture FILE                      the capture, relative to shared/captures,
+//	                                  or repo:FILE for testdata/captures
 //	keys FILE                         OSCORE keys for it
 //	profile NAME                      --profile
 //	want RULE THREAT SEVERITY CERTAINTY FRAMES [EXCHANGE]
