@@ -177,4 +177,3 @@ func cappedList(items []string, n int) string {
 	shown = append(shown, strconv.Itoa(len(items)-n)+" more (this finding's frames list them all)")
 	return andList(shown)
 }
-
