@@ -130,9 +130,13 @@ func reportPublication(p *Pass, x *flows.Exchange) {
 func reportUnlinkedNotifications(p *Pass, x *flows.Exchange) {
 	c := &x.Legs[0]
 	linked := map[int]bool{}
+	carried := map[uint64]bool{} // payloads of linked notifications
 	for _, l := range x.Links {
 		if l.Kind == linkPublishedBy {
 			linked[l.Frame] = true
+			if f, ok := p.Frame(l.Frame, c.To, c.From); ok {
+				carried[f.Payload] = true
+			}
 		}
 	}
 	var evidence []int
@@ -142,7 +146,7 @@ func reportUnlinkedNotifications(p *Pass, x *flows.Exchange) {
 			continue
 		}
 		f, ok := p.Frame(n, c.To, c.From)
-		if !ok || f.PayloadLen == 0 || f.Code.Class() != 2 {
+		if !ok || f.PayloadLen == 0 || f.Code.Class() != 2 || carried[f.Payload] {
 			continue
 		}
 		evidence = append(evidence, n)

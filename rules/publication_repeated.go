@@ -1,0 +1,22 @@
+package rules
+
+// PublicationRepeated reports a publication notified more times than it
+// was published.
+var PublicationRepeated = &Rule{
+	ID: "publication-repeated",
+	Doc: `a broker notified a subscriber of one publication several times
+
+Seed 3.1.1.4: a broker can flood a subscriber. Notifications with new
+Message IDs (not retransmissions) that carry the same publication, with
+no second publication of that payload in between, are more than the
+publication asked for. Evidence: the publication and every notification
+carrying it.`,
+	Threat:   T4,
+	Severity: Medium,
+	Seed:     "3.1.1.4",
+	Requires: RequiresExchanges,
+	Run: brokerRun("repeated", func(a *brokerAct) string {
+		return "Broker " + a.topic.broker.String() + " did notify subscriber " + a.sub.client.String() + " of " + a.publicationName() + " " +
+			plural(len(a.frames)-1, "time") + " (" + cappedFrames(a.frames[1:], 8) + "), though it was published once."
+	}),
+}
