@@ -1,0 +1,143 @@
+package rules_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+// brokerTrace builds traffic through a broker at 10.0.0.5 on topic
+// ps/temp: subscribers register, then the steps run.
+type brokerTrace struct {
+	*trace
+	at   time.Duration
+	mid  uint16
+	seq  map[string]uint32
+	prot []opt // extra options of every message (OSCORE)
+}
+
+const traceBroker = "10.0.0.5:5683"
+
+func newBrokerTrace(oscore bool, subs ...string) *brokerTrace {
+	b := &brokerTrace{trace: newTrace(), mid: 100, seq: map[string]uint32{}}
+	if oscore {
+		b.prot = []opt{{decode.OptOSCORE, nil}}
+	}
+	for _, s := range subs {
+		b.step(time.Millisecond)
+		b.add(b.at, s, traceBroker, msg(decode.Confirmable, decode.CodeGET, b.next(), subToken(s), "", b.opts(uintOpt(decode.OptObserve, 0), str(decode.OptURIPath, "ps"), str(decode.OptURIPath, "temp"))...))
+		b.add(b.at, traceBroker, s, msg(decode.Acknowledgement, decode.CodeContent, b.mid, subToken(s), "", b.opts(uintOpt(decode.OptObserve, 1))...))
+		b.seq[s] = 1
+	}
+	return b
+}
+
+// subToken is the token of subscriber s's registration.
+func subToken(s string) string {
+	a := netip.MustParseAddrPort(s).Addr().As4()
+	return "t" + string('0'+rune(a[3]))
+}
+
+func (b *brokerTrace) step(d time.Duration) { b.at += d }
+func (b *brokerTrace) next() uint16         { b.mid++; return b.mid }
+
+func (b *brokerTrace) opts(o ...opt) []opt { return append(o, b.prot...) }
+
+// publish sends a publication of value from 10.0.0.6 and returns its
+// frame.
+func (b *brokerTrace) publish(value string) int {
+	mid := b.next()
+	n := b.add(b.at, "10.0.0.6:40001", traceBroker, msg(decode.Confirmable, decode.CodePOST, mid, "p", value, b.opts(str(decode.OptURIPath, "ps"), str(decode.OptURIPath, "temp"))...))
+	b.add(b.at, traceBroker, "10.0.0.6:40001", msg(decode.Acknowledgement, decode.CodeChanged, mid, "p", "", b.prot...))
+	return n
+}
+
+// notify sends subscriber s a NON notification of value after d and
+// returns its frame.
+func (b *brokerTrace) notify(s, value string, d time.Duration) int {
+	b.seq[s]++
+	return b.add(b.at+d, traceBroker, s, msg(decode.NonConfirmable, decode.CodeContent, b.next(), subToken(s), value, b.opts(uintOpt(decode.OptObserve, b.seq[s]))...))
+}
+
+// TestBrokerActsOSCORE: with OSCORE on the publications, an alteration
+// is still proven by comparing the protected payloads, the finding says
+// what the broker sees, and nothing is in clear.
+func TestBrokerActsOSCORE(t *testing.T) {
+	const s1, s2 = "10.0.0.1:40000", "10.0.0.2:40000"
+	b := newBrokerTrace(true, s1, s2)
+	for i, v := range []string{"\x01ciphertext-1", "\x02ciphertext-2"} {
+		b.step(time.Second)
+		pub := b.publish(v)
+		b.notify(s1, v, time.Millisecond)
+		alt := v
+		if i == 1 {
+			alt = "\x02ciphertext-X"
+		}
+		n2 := b.notify(s2, alt, time.Millisecond)
+		if i == 1 {
+			fs := b.run(t, nil, rules.Config{})
+			got := of(fs, "publication-altered")
+			if len(got) != 1 || !containsAll(got[0].Frames, []int{pub, n2}) || !strings.Contains(got[0].Message, "protected end to end") ||
+				!strings.Contains(got[0].Message, "13-byte size") {
+				t.Errorf("altered: %v", got)
+			}
+			for _, f := range fs {
+				if f.Rule == "publication-in-clear" || f.Certainty == rules.Did && f.Rule != "publication-altered" {
+					t.Errorf("unexpected finding %v", f)
+				}
+			}
+		}
+	}
+}
+
+// TestBrokerHonestSkips: what RFC 7641 and the seed allow is not
+// withholding: a newer publication within the grace time replacing an
+// older one, and a subscriber that stopped acknowledging.
+func TestBrokerHonestSkips(t *testing.T) {
+	const s1, s2, s3 = "10.0.0.1:40000", "10.0.0.2:40000", "10.0.0.3:40000"
+	b := newBrokerTrace(false, s1, s2, s3)
+	b.step(time.Second)
+	b.publish("20.0")
+	b.notify(s1, "20.0", time.Millisecond)
+	b.notify(s2, "20.0", time.Millisecond)
+	// s3's CON notification is never acknowledged: it is gone.
+	b.seq[s3]++
+	b.add(b.at+time.Millisecond, traceBroker, s3, msg(decode.Confirmable, decode.CodeContent, b.next(), subToken(s3), "20.0", uintOpt(decode.OptObserve, b.seq[s3])))
+	b.step(time.Second)
+	b.publish("20.1") // s2 gets only the next one, 100 ms later
+	b.notify(s1, "20.1", time.Millisecond)
+	b.step(100 * time.Millisecond)
+	b.publish("20.2")
+	b.notify(s1, "20.2", time.Millisecond)
+	b.notify(s2, "20.2", time.Millisecond)
+	b.step(5 * time.Second)
+	b.publish("20.3")
+	b.notify(s1, "20.3", time.Millisecond)
+	b.notify(s2, "20.3", time.Millisecond)
+	b.step(5 * time.Second)
+	b.add(b.at, s1, traceBroker, msg(decode.Confirmable, decode.CodeGET, b.next(), "x", "", str(decode.OptURIPath, "ps"), str(decode.OptURIPath, "temp")))
+	for _, f := range b.run(t, nil, rules.Config{}) {
+		if f.Certainty == rules.Did {
+			t.Errorf("unexpected %v", f)
+		}
+	}
+	// The same without the newer publication: s2 was left out of 20.1.
+	b2 := newBrokerTrace(false, s1, s2)
+	b2.step(time.Second)
+	pub := b2.publish("20.1")
+	n := b2.notify(s1, "20.1", time.Millisecond)
+	b2.step(5 * time.Second)
+	b2.publish("20.3")
+	b2.notify(s1, "20.3", time.Millisecond)
+	b2.notify(s2, "20.3", time.Millisecond)
+	b2.step(5 * time.Second)
+	b2.add(b2.at, s1, traceBroker, msg(decode.Confirmable, decode.CodeGET, b2.next(), "x", "", str(decode.OptURIPath, "ps"), str(decode.OptURIPath, "temp")))
+	got := of(b2.run(t, nil, rules.Config{}), "publication-withheld")
+	if len(got) != 1 || got[0].Exchange != "X2" || !containsAll(got[0].Frames, []int{pub, n}) {
+		t.Errorf("withheld: %v", got)
+	}
+}
