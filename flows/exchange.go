@@ -243,10 +243,9 @@ type OSCORESummary struct {
 
 // Link relates an exchange to another one.
 type Link struct {
-	// Kind is "published-by" (a notification carried this publication),
-	// "delivered-to" (this publication reached that subscriber) or
-	// "fed-by" (that exchange's server leg feeds this one's
-	// notifications).
+	// Kind is one of the Link constants of pubsub.go: "published-by",
+	// "delivered-to", "served-to", "fed-by", "cached-from",
+	// "deregisters", "deregistered-by", "ends" or "ended-by".
 	Kind     string `json:"kind"`
 	Exchange string `json:"exchange"`
 	Frame    int    `json:"frame"`

@@ -185,6 +185,17 @@ const (
 	linkCachedFrom  = flows.LinkCachedFrom
 )
 
+// Resolve returns the profile x is held to under p: p itself, or under
+// Auto the one x's traffic points to (a pub-sub broker's resource or
+// publication links, a shared or cached response), without what a run
+// learnt about x's proxy (Pass.Profile adds that).
+func (p Profile) Resolve(x *flows.Exchange) Profile {
+	if p != Auto {
+		return p
+	}
+	return resolve(x, false)
+}
+
 // resolve picks the profile of x under Auto; cachingProxy says that the
 // exchange's proxy was seen serving from its cache.
 func resolve(x *flows.Exchange, cachingProxy bool) Profile {
