@@ -1,7 +1,10 @@
 package flows
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/coapaudit/coapaudit/internal/testenv"
@@ -83,6 +86,47 @@ func TestAiocoapBroker(t *testing.T) {
 	for _, id := range []string{"X6", "X7"} {
 		if o := res.byID[id].Observe; o.Vanished || len(o.Unacknowledged) != 0 {
 			t.Errorf("%s observe %+v", id, o)
+		}
+	}
+}
+
+// TestAiocoapBrokerTruth checks the clients of the aiocoap broker capture
+// against its truth file: what each publisher published, how each
+// subscription ended, which subscribers vanished.
+func TestAiocoapBrokerTruth(t *testing.T) {
+	b, err := os.ReadFile(testenv.RepoCapture(t, "aiocoap-pubsub-broker.truth.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := analyzePath(t, testenv.RepoCapture(t, "aiocoap-pubsub-broker.pcap"), Config{})
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var c struct {
+			Client       string `json:"client"`
+			Role         string `json:"role"`
+			Publications int    `json:"publications"`
+			Ends         string `json:"ends"`
+			Vanished     bool   `json:"vanished"`
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		pubs, subs := 0, 0
+		for _, x := range res.xs {
+			if x.Client.Addr().String() != c.Client {
+				continue
+			}
+			if x.Publication {
+				pubs++
+			}
+			if o := x.Observe; o != nil && o.Established {
+				subs++
+				if o.Ended != c.Ends || o.Vanished != c.Vanished {
+					t.Errorf("%s: %s ended %q vanished %v, want %q %v", c.Client, x.ID, o.Ended, o.Vanished, c.Ends, c.Vanished)
+				}
+			}
+		}
+		if pubs != c.Publications || (subs == 1) != (c.Role == "subscriber") {
+			t.Errorf("%s (%s): %d publications, %d subscriptions", c.Client, c.Role, pubs, subs)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -141,5 +142,29 @@ func TestBrokerHonestSkips(t *testing.T) {
 	got := of(b2.run(t, nil, rules.Config{}), "publication-withheld")
 	if len(got) != 1 || got[0].Exchange != "X2" || !containsAll(got[0].Frames, []int{pub, n}) {
 		t.Errorf("withheld: %v", got)
+	}
+}
+
+// TestProfileResolveBroker: under auto an exchange with a broker resource
+// is held to the pub-sub profile, whatever its method; without one, the
+// links decide.
+func TestProfileResolveBroker(t *testing.T) {
+	for _, c := range []struct {
+		x    flows.Exchange
+		want rules.Profile
+	}{
+		{flows.Exchange{Method: "GET", Role: flows.RoleDiscovery}, rules.PubSub},
+		{flows.Exchange{Method: "POST", Role: flows.RoleCollection}, rules.PubSub},
+		{flows.Exchange{Method: "GET", Role: flows.RoleConfiguration}, rules.PubSub},
+		{flows.Exchange{Method: "GET", Links: []flows.Link{{Kind: flows.LinkPublishedBy, Exchange: "X1"}}}, rules.PubSub},
+		{flows.Exchange{Method: "PUT", Links: []flows.Link{{Kind: flows.LinkServedTo, Exchange: "X2"}}}, rules.PubSub},
+		{flows.Exchange{Method: "GET"}, rules.Forwarding},
+	} {
+		if got := rules.Auto.Resolve(&c.x); got != c.want {
+			t.Errorf("%s role %q links %v: %v, want %v", c.x.Method, c.x.Role, c.x.Links, got, c.want)
+		}
+		if got := rules.Caching.Resolve(&c.x); got != rules.Caching {
+			t.Errorf("a chosen profile is kept: got %v", got)
+		}
 	}
 }
