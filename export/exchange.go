@@ -182,6 +182,9 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 	if e.Role != "" {
 		dst = appendXString(append(dst, `,"role":`...), e.Role)
 	}
+	if e.RoleEvidence != "" {
+		dst = appendXString(append(dst, `,"role_evidence":`...), e.RoleEvidence)
+	}
 	if e.Publication {
 		dst = append(dst, `,"publication":true`...)
 	}

@@ -440,6 +440,7 @@ func TestTTProto(t *testing.T) {
 		{file: "test_dumps_coap_observe_TD_COAP_OBS_09_PASS_Zero_length_token.pcap", more: func(t *testing.T, res *result) {
 			x1, x2 := res.byID["X1"], res.byID["X2"]
 			if len(res.xs) != 2 || x1.Status != Observing || x1.Notifications != 6 || x2.Method != "POST" ||
+				x1.Role != RoleData || x1.RoleEvidence != EvidenceBehaviour ||
 				!slices.Equal(x1.Links, []Link{{Kind: "published-by", Exchange: "X2", Frame: 11, Peer: x2.Client}}) ||
 				!slices.Equal(x2.Links, []Link{{Kind: "delivered-to", Exchange: "X1", Frame: 11, Peer: x1.Client}}) {
 				t.Errorf("got:\n%s", dump(res.xs))

@@ -186,9 +186,11 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.Links = slices.Clone(x.links)
 	}
 	e.LinksOmitted = x.linksOmitted
-	if e.Role = t.role(topicKey{last.to, last.pathHash}); e.Role == "" && root.kind == kindRequest && bytes.Equal(last.path, wellKnownCore) && t.isBroker(last.to) {
-		e.Role = RoleDiscovery
+	tr := t.role(topicKey{last.to, last.pathHash})
+	if tr.role == "" && root.kind == kindRequest && bytes.Equal(last.path, wellKnownCore) && t.isBroker(last.to) {
+		tr = topicRole{RoleDiscovery, EvidenceLinkFormat}
 	}
+	e.Role, e.RoleEvidence = tr.role, tr.evidence
 	e.Publication = e.Role == RoleData && (root.method == decode.CodePUT || root.method == decode.CodePOST) && root.reqSize > 0 && pubPayload(t, root)
 	for _, h := range ch {
 		e.Diff = append(e.Diff, h.diffs...)

@@ -104,8 +104,14 @@ type Exchange struct {
 	// (RoleDiscovery, RoleCollection, RoleConfiguration, RoleData),
 	// learnt from the traffic; empty elsewhere. Publication marks a PUT
 	// or POST with a payload to topic data.
-	Role        string `json:"role,omitempty"`
-	Publication bool   `json:"publication,omitempty"`
+	Role string `json:"role,omitempty"`
+	// RoleEvidence says how the role was learnt: "link-format" (rt= in
+	// a link-format payload), "location-path" (a topic creation),
+	// "configuration" (an application/core-pubsub+cbor configuration)
+	// or "behaviour" (a PUT whose value observers of the resource then
+	// got: an ordinary observable server shows the same).
+	RoleEvidence string `json:"role_evidence,omitempty"`
+	Publication  bool   `json:"publication,omitempty"`
 	// Diff lists what a proxy changed between the legs: in the request
 	// it sent on, and in the responses it relayed (see Diff).
 	Diff []Diff `json:"diff,omitempty"`

@@ -106,25 +106,40 @@ var pubsubDec = func() cbor.DecMode {
 	return dm
 }()
 
-// setRole records what a broker's resource is; the first source wins
+// How a resource's role was learnt (Exchange.RoleEvidence). The names
+// are stable.
+const (
+	EvidenceLinkFormat    = "link-format"   // rt=core.ps.* in a link-format payload
+	EvidenceLocation      = "location-path" // created by POST to the collection
+	EvidenceConfiguration = "configuration" // application/core-pubsub+cbor
+	EvidenceBehaviour     = "behaviour"     // PUT, then observers got its value
+)
+
+// topicRole is what the tracker knows of a broker's resource.
+type topicRole struct {
+	role, evidence string
+}
+
+// setRole records what a broker's resource is; the first source wins,
 // except that a role learnt from behaviour gives way to one the broker
-// declared.
-func (t *Tracker) setRole(k topicKey, role string) {
+// declared. Only declared roles make a server a broker.
+func (t *Tracker) setRole(k topicKey, role, evidence string) {
 	if t.topics == nil {
-		t.topics = make(map[topicKey]string)
+		t.topics = make(map[topicKey]topicRole)
 	}
-	if _, ok := t.topics[k]; ok {
+	if r, ok := t.topics[k]; ok && (r.evidence != EvidenceBehaviour || evidence == EvidenceBehaviour) {
 		return
-	}
-	if len(t.topics) >= maxTopics {
+	} else if !ok && len(t.topics) >= maxTopics {
 		t.stats.TopicsDropped++
 		return
 	}
-	t.topics[k] = role
-	t.brokers[k.server] = struct{}{}
+	t.topics[k] = topicRole{role, evidence}
+	if evidence != EvidenceBehaviour {
+		t.brokers[k.server] = struct{}{}
+	}
 }
 
-func (t *Tracker) role(k topicKey) string { return t.topics[k] }
+func (t *Tracker) role(k topicKey) topicRole { return t.topics[k] }
 
 // pathKey returns the key of a path written as a link target or a
 // Location-Path ("/ps/data/1a2b", "coap://host/ps").
@@ -162,20 +177,20 @@ func (t *Tracker) learnTopics(h *hop, p *Packet, v *view) {
 	case hasCF && cf == cfLinkFormat:
 		t.learnLinks(server, m.Payload)
 		if bytes.Equal(h.path, wellKnownCore) && len(t.topics) > 0 && t.isBroker(server) {
-			t.setRole(self, RoleDiscovery)
+			t.setRole(self, RoleDiscovery, EvidenceLinkFormat)
 		}
 	case hasCF && cf == cfPubSubCBOR:
 		if h.method == decode.CodePOST && v.code == decode.CodeCreated && loc != nil {
-			t.setRole(self, RoleCollection)
-			t.setRole(t.pathKey(server, loc), RoleConfiguration)
+			t.setRole(self, RoleCollection, EvidenceLocation)
+			t.setRole(t.pathKey(server, loc), RoleConfiguration, EvidenceLocation)
 		} else if h.method == decode.CodeGET || h.method == decode.CodePOST || h.method == decode.CodeIPATCH || h.method == decode.CodePATCH {
-			t.setRole(self, RoleConfiguration)
+			t.setRole(self, RoleConfiguration, EvidenceConfiguration)
 		}
 		var conf map[int]cbor.RawMessage
 		if pubsubDec.Unmarshal(m.Payload, &conf) == nil {
 			var data string
 			if raw, ok := conf[1]; ok && pubsubDec.Unmarshal(raw, &data) == nil && data != "" {
-				t.setRole(t.pathKey(server, []byte("/"+data)), RoleData)
+				t.setRole(t.pathKey(server, []byte("/"+data)), RoleData, EvidenceConfiguration)
 			}
 		}
 	}
@@ -220,7 +235,7 @@ func (t *Tracker) learnLinks(server netip.AddrPort, b []byte) {
 			role = RoleData
 		}
 		if role != "" {
-			t.setRole(t.pathKey(server, target), role)
+			t.setRole(t.pathKey(server, target), role, EvidenceLinkFormat)
 		}
 	}
 }
@@ -234,7 +249,7 @@ func (t *Tracker) notePublication(h *hop, v *view, now int64) {
 		return
 	}
 	tk := topicKey{h.to, h.pathHash}
-	if r := t.role(tk); r != "" && r != RoleData {
+	if r := t.role(tk).role; r != "" && r != RoleData {
 		return
 	}
 	key := t.pubKey(h.to, h.pathHash, v.payload)
@@ -273,7 +288,7 @@ func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, noti
 	kind := LinkServedTo
 	if notif {
 		kind = LinkDeliveredTo
-	} else if t.role(r.path) != RoleData {
+	} else if tr := t.role(r.path); tr.role != RoleData || tr.evidence == EvidenceBehaviour {
 		// An ordinary server returns what was PUT to it: a read is
 		// linked only at a resource known to be topic data.
 		return
@@ -283,7 +298,7 @@ func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, noti
 		t.addLinkPeer(pub.x, kind, h.x.id, p.Frame, h.from)
 	}
 	if h.obs.established {
-		t.setRole(r.path, RoleData)
+		t.setRole(r.path, RoleData, EvidenceBehaviour)
 	}
 }
 

@@ -38,6 +38,11 @@ func TestAiocoapBroker(t *testing.T) {
 			t.Errorf("%s unmatched", x.ID)
 		}
 	}
+	for id, ev := range map[string]string{"X1": EvidenceLinkFormat, "X2": EvidenceLinkFormat, "X4": EvidenceLocation, "X5": EvidenceConfiguration} {
+		if x := res.byID[id]; x.RoleEvidence != ev {
+			t.Errorf("%s: role evidence %q, want %q", id, x.RoleEvidence, ev)
+		}
+	}
 	if !slices.Equal(pubs, []string{"X5", "X10", "X11", "X12", "X15", "X16"}) {
 		t.Errorf("publications %v", pubs)
 	}

@@ -57,7 +57,7 @@ type Tracker struct {
 	pubTab  [pubSlots]pubRec
 
 	// What the traffic shows of pub-sub brokers (pubsub.go).
-	topics  map[topicKey]string
+	topics  map[topicKey]topicRole
 	brokers map[netip.AddrPort]struct{}
 	deletes [deleteWays]recentDelete
 	delNext int

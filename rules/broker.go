@@ -14,7 +14,10 @@ import (
 // point both a publication and the notifications the broker derived from
 // it are visible, so its acts are provable: the rules below compare, per
 // topic, the publications (PUT or POST to topic data) with the
-// notifications each subscriber got, by payload. With OSCORE on the
+// notifications each subscriber got, by payload. Only topics the broker
+// declared (Exchange.RoleEvidence other than "behaviour") are judged: an
+// ordinary observable server makes up its values and may repeat them.
+// With OSCORE on the
 // publications the payloads compared are the protected ones, which the
 // broker cannot produce: the broker still sees the topic, the sizes and
 // the timing.
@@ -35,6 +38,10 @@ type brokerNote struct {
 	frame   int
 	t       time.Time
 	payload uint64
+	// maxAge is how long the notification stays fresh (Max-Age, 60 s
+	// when absent): repeating it after that refreshes it (RFC 7641
+	// section 4.3.1).
+	maxAge time.Duration
 }
 
 // brokerSub is one subscription to a topic.
@@ -95,11 +102,13 @@ func (l *brokerLog) add(p *Pass, x *flows.Exchange) {
 	if len(x.Legs) == 0 || x.Proxy.IsValid() {
 		return
 	}
-	if x.Role != flows.RoleData && (x.Role != "" || !hasLink(x, linkPublishedBy) && !hasLink(x, linkDeliveredTo)) {
+	if x.Role != flows.RoleData || x.RoleEvidence == flows.EvidenceBehaviour {
+		// Only a broker that declared the topic is judged: an ordinary
+		// observable server makes up its values and may repeat them.
 		return
 	}
 	c := &x.Legs[0]
-	pub := x.Publication || x.Role == "" && (x.Method == "PUT" || x.Method == "POST") && hasLink(x, linkDeliveredTo)
+	pub := x.Publication
 	obs := x.Observe != nil && x.Observe.Established
 	if !pub && !obs {
 		return
@@ -139,7 +148,11 @@ func (l *brokerLog) add(p *Pass, x *flows.Exchange) {
 			continue
 		}
 		if f.Code.Class() == 2 && f.PayloadLen > 0 {
-			s.notes = append(s.notes, brokerNote{frame: n, t: f.Time, payload: f.Payload})
+			age := 60 * time.Second
+			if f.Has(FrameMaxAge) {
+				age = time.Duration(f.MaxAge) * time.Second
+			}
+			s.notes = append(s.notes, brokerNote{frame: n, t: f.Time, payload: f.Payload, maxAge: age})
 		}
 	}
 	if s.start.IsZero() {
@@ -236,7 +249,7 @@ func (tp *brokerTopic) acts(p *Pass) []*brokerAct {
 			if ns := got[key{s, i}]; len(ns) > 0 {
 				firsts, subs = append(firsts, ns[0]), append(subs, s)
 			}
-			if ns := got[key{s, i}]; len(ns) > 1 {
+			if ns := got[key{s, i}]; repeats(ns) {
 				a := &brokerAct{kind: "repeated", topic: tp, pub: pb, sub: s, frames: []int{pb.frame}, t: ns[len(ns)-1].t}
 				for _, n := range ns {
 					a.frames = append(a.frames, n.frame)
@@ -295,6 +308,17 @@ func (tp *brokerTopic) acts(p *Pass) []*brokerAct {
 	}
 	slices.SortStableFunc(out, func(a, b *brokerAct) int { return cmp.Compare(a.frames[len(a.frames)-1], b.frames[len(b.frames)-1]) })
 	return out
+}
+
+// repeats reports whether a notification in ns carries the same
+// publication again while the one before it was still fresh.
+func repeats(ns []brokerNote) bool {
+	for k := 1; k < len(ns); k++ {
+		if ns[k].t.Sub(ns[k-1].t) < ns[k-1].maxAge {
+			return true
+		}
+	}
+	return false
 }
 
 // publicationName describes a publication for messages.

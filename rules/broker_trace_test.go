@@ -12,7 +12,8 @@ import (
 )
 
 // brokerTrace builds traffic through a broker at 10.0.0.5 on topic
-// ps/temp: subscribers register, then the steps run.
+// ps/temp: a client discovers the topic data (rt=core.ps.data),
+// subscribers register, then the steps run.
 type brokerTrace struct {
 	*trace
 	at   time.Duration
@@ -28,6 +29,8 @@ func newBrokerTrace(oscore bool, subs ...string) *brokerTrace {
 	if oscore {
 		b.prot = []opt{{decode.OptOSCORE, nil}}
 	}
+	b.add(0, "10.0.0.9:40009", traceBroker, msg(decode.Confirmable, decode.CodeGET, b.next(), "d", "", str(decode.OptURIPath, ".well-known"), str(decode.OptURIPath, "core")))
+	b.add(0, traceBroker, "10.0.0.9:40009", msg(decode.Acknowledgement, decode.CodeContent, b.mid, "d", `</ps/temp>;rt="core.ps.data"`, uintOpt(decode.OptContentFormat, 40)))
 	for _, s := range subs {
 		b.step(time.Millisecond)
 		b.add(b.at, s, traceBroker, msg(decode.Confirmable, decode.CodeGET, b.next(), subToken(s), "", b.opts(uintOpt(decode.OptObserve, 0), str(decode.OptURIPath, "ps"), str(decode.OptURIPath, "temp"))...))
@@ -140,7 +143,7 @@ func TestBrokerHonestSkips(t *testing.T) {
 	n := b2.notify(s1, "20.1", time.Millisecond)
 	b2.settle(s1, s2)
 	got := of(b2.run(t, nil, rules.Config{}), "publication-withheld")
-	if len(got) != 1 || got[0].Exchange != "X2" || !containsAll(got[0].Frames, []int{pub, n}) {
+	if len(got) != 1 || got[0].Exchange != "X3" || !containsAll(got[0].Frames, []int{pub, n}) {
 		t.Errorf("withheld: %v", got)
 	}
 }

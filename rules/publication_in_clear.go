@@ -24,7 +24,8 @@ its evidence is the publication and every notification and read that
 carried it in clear, and it names the subscribers that received it.
 Notifications on topic data whose publication the capture does not show
 are reported per subscription. Under auto a resource recognised only by
-its links (no role learnt) is rated low.`,
+behaviour (a PUT whose value observers then got, which an ordinary
+observable server shows too) is rated low.`,
 	Threat:   T5,
 	Severity: Medium,
 	Seed:     "3.2.1.4",
@@ -101,8 +102,8 @@ func reportPublication(p *Pass, x *flows.Exchange) {
 		}
 	}
 	sev := Medium
-	if x.Role == "" && p.Config.Profile == Auto {
-		sev = Low // recognised by its links only
+	if p.Config.Profile == Auto && (x.Role == "" || x.RoleEvidence == flows.EvidenceBehaviour) {
+		sev = Low // recognised by behaviour only, as an observable server shows it too
 	}
 	msg := "Broker " + addrString(x.Server) + " could read the " + strconv.Itoa(size) + "-byte publication on " + topicName(x) +
 		" by publisher " + x.Client.String() + " in clear (" + frameList(evidence[:1]) + ")"
@@ -155,8 +156,12 @@ func reportUnlinkedNotifications(p *Pass, x *flows.Exchange) {
 	if len(evidence) == 0 {
 		return
 	}
+	sev := Medium
+	if p.Config.Profile == Auto && x.RoleEvidence == flows.EvidenceBehaviour {
+		sev = Low
+	}
 	p.Report(Finding{
-		Severity: Medium, Certainty: Could, Exchange: x.ID, Frames: evidence, Time: x.End,
+		Severity: sev, Certainty: Could, Exchange: x.ID, Frames: evidence, Time: x.End,
 		Message: "Broker " + addrString(x.Server) + " could read the publications on " + topicName(x) + " it sent subscriber " +
 			x.Client.String() + " in clear (up to " + strconv.Itoa(size) + " bytes, " + cappedFrames(evidence, 8) +
 			") whose publication the capture does not show: only the topic may be visible to it (pub-sub profile, seed 3.2.1).",

@@ -8,9 +8,11 @@ var PublicationRepeated = &Rule{
 
 Seed 3.1.1.4: a broker can flood a subscriber. Notifications with new
 Message IDs (not retransmissions) that carry the same publication, with
-no second publication of that payload in between, are more than the
-publication asked for. Evidence: the publication and every notification
-carrying it.`,
+no second publication of that payload in between, while the one before
+was still fresh (within its Max-Age: after it, a broker refreshes the
+notification, RFC 7641 section 4.3.1), are more than the publication
+asked for. Only topics the broker declared are judged. Evidence: the
+publication and every notification carrying it.`,
 	Threat:   T4,
 	Severity: Medium,
 	Seed:     "3.1.1.4",
