@@ -102,9 +102,13 @@ func TestBrokerActsOSCORE(t *testing.T) {
 				t.Errorf("altered: %v", got)
 			}
 			for _, f := range fs {
-				if f.Rule == "publication-in-clear" || f.Certainty == rules.Did && f.Rule != "publication-altered" {
+				if f.Rule == "publication-in-clear" && (f.Severity != rules.Info || f.Threat != rules.T6 || !strings.Contains(f.Message, "13-byte protected payload")) ||
+					f.Certainty == rules.Did && f.Rule != "publication-altered" {
 					t.Errorf("unexpected finding %v", f)
 				}
+			}
+			if n := len(of(fs, "publication-in-clear")); n != 2 {
+				t.Errorf("%d findings on the protected publications, want 2", n)
 			}
 		}
 	}

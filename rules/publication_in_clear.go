@@ -23,7 +23,10 @@ publication sent without OSCORE or DTLS, medium as the seed rates T5;
 its evidence is the publication and every notification and read that
 carried it in clear, and it names the subscribers that received it.
 Notifications on topic data whose publication the capture does not show
-are reported per subscription. Under auto a resource recognised only by
+are reported per subscription. A publication protected with OSCORE is
+reported at info (T6, 3.1.1.6) with what the broker still sees: the
+topic, the size, the timing and whom it reaches. Under auto a resource
+recognised only by
 behaviour (a PUT whose value observers then got, which an ordinary
 observable server shows too) is rated low.`,
 	Threat:   T5,
@@ -32,7 +35,14 @@ observable server shows too) is rated low.`,
 	Requires: RequiresExchanges,
 	Run: func(p *Pass) error {
 		p.OnExchange(func(x *flows.Exchange) {
-			if x.Protected != "none" || len(x.Legs) == 0 || p.Profile(x) != PubSub {
+			if len(x.Legs) == 0 || p.Profile(x) != PubSub {
+				return
+			}
+			if x.Protected == "oscore" && isPublication(p, x) {
+				reportProtectedPublication(p, x)
+				return
+			}
+			if x.Protected != "none" {
 				return
 			}
 			switch {
@@ -122,6 +132,39 @@ func reportPublication(p *Pass, x *flows.Exchange) {
 	p.Report(Finding{
 		Severity: sev, Certainty: Could, Exchange: x.ID, Frames: evidence, Time: x.End,
 		Message: msg + ": only the topic may be visible to it (pub-sub profile, seed 3.2.1).",
+	})
+}
+
+// reportProtectedPublication says what a broker still sees of a
+// publication protected end to end (seed 3.1.1.6, 3.1.2): the topic, the
+// size, the timing and whom it reaches.
+func reportProtectedPublication(p *Pass, x *flows.Exchange) {
+	c := &x.Legs[0]
+	if len(c.RequestFrames) == 0 {
+		return
+	}
+	f, ok := p.Frame(c.RequestFrames[0], c.From, c.To)
+	if !ok {
+		return
+	}
+	evidence := []int{f.Frame}
+	var subs []string
+	for _, l := range x.Links {
+		if l.Kind == linkDeliveredTo || l.Kind == linkServedTo {
+			evidence = append(evidence, l.Frame)
+			if l.Peer.IsValid() {
+				subs = append(subs, l.Peer.String())
+			}
+		}
+	}
+	msg := "Broker " + addrString(x.Server) + " cannot read the publication on " + topicName(x) + " by publisher " + x.Client.String() +
+		" (frame " + strconv.Itoa(f.Frame) + ", OSCORE), but it sees the topic, its " + strconv.Itoa(f.PayloadLen) + "-byte protected payload and its timing"
+	if len(subs) > 0 {
+		msg += ", and whom it reaches: " + cappedList(subs, 8)
+	}
+	p.Report(Finding{
+		Threat: T6, Seed: "3.1.1.6", Severity: Info, Certainty: Could, Exchange: x.ID, Frames: evidence, Time: x.End,
+		Message: msg + " (pub-sub profile, seed 3.2.1).",
 	})
 }
 
