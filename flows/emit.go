@@ -187,8 +187,11 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	}
 	e.LinksOmitted = x.linksOmitted
 	tr := t.role(topicKey{last.to, last.pathHash})
-	if tr.role == "" && root.kind == kindRequest && bytes.Equal(last.path, wellKnownCore) && t.isBroker(last.to) {
-		tr = topicRole{RoleDiscovery, EvidenceLinkFormat}
+	if tr.role == "" && root.kind == kindRequest && t.isBroker(last.to) {
+		tr = topicRole{RoleOther, ""}
+		if bytes.Equal(last.path, wellKnownCore) {
+			tr = topicRole{RoleDiscovery, EvidenceLinkFormat}
+		}
 	}
 	e.Role, e.RoleEvidence = tr.role, tr.evidence
 	e.Publication = e.Role == RoleData && (root.method == decode.CodePUT || root.method == decode.CodePOST) && root.reqSize > 0 && pubPayload(t, root)

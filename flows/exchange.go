@@ -101,8 +101,9 @@ type Exchange struct {
 	Links        []Link `json:"links,omitempty"`
 	LinksOmitted int    `json:"links_omitted,omitempty"`
 	// Role is what the request's resource is at a pub-sub broker
-	// (RoleDiscovery, RoleCollection, RoleConfiguration, RoleData),
-	// learnt from the traffic; empty elsewhere. Publication marks a PUT
+	// (RoleDiscovery, RoleCollection, RoleConfiguration, RoleData, or
+	// RoleOther for another resource of a known broker), learnt from the
+	// traffic; empty elsewhere. Publication marks a PUT
 	// or POST with a payload to topic data.
 	Role string `json:"role,omitempty"`
 	// RoleEvidence says how the role was learnt: "link-format" (rt= in

@@ -23,6 +23,8 @@ const (
 	// RoleData: a topic's data (rt=core.ps.data): PUT or POST to it
 	// publishes, GET reads, GET with Observe subscribes.
 	RoleData = "topic-data"
+	// RoleOther: any other resource of a server seen acting as a broker.
+	RoleOther = "other"
 )
 
 // Link kinds (Link.Kind). The names are stable.

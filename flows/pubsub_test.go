@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
@@ -133,5 +134,42 @@ func TestAiocoapBrokerTruth(t *testing.T) {
 		if pubs != c.Publications || (subs == 1) != (c.Role == "subscriber") {
 			t.Errorf("%s (%s): %d publications, %d subscriptions", c.Client, c.Role, pubs, subs)
 		}
+	}
+}
+
+// TestBrokerRolesDeclared: a broker's link-format declares its topic
+// collection and data; another resource of it is "other"; a CBOR
+// configuration names topic data; nothing is learnt from a server that
+// declares no pub-sub resource.
+func TestBrokerRolesDeclared(t *testing.T) {
+	const broker, plain = "10.0.0.50:5683", "10.0.0.51:5683"
+	s := newSim(t, Config{})
+	s.send(client, broker, con(decode.CodeGET, 1, "a").path(".well-known/core"))
+	s.after(ms).send(broker, client, ack(decode.CodeContent, 1, "a").uint(decode.OptContentFormat, 40).
+		body(`</ps>;rt="core.ps.coll";ct=40,</ps/data/x>;rt="core.ps.data";obs,</sensors>;rt=temperature`))
+	s.after(ms).send(client, broker, con(decode.CodeGET, 2, "b").path("sensors"))
+	s.after(ms).send(broker, client, ack(decode.CodeContent, 2, "b").body("hi"))
+	s.after(ms).send(client, broker, con(decode.CodeGET, 3, "c").path("ps/t2"))
+	// {1: "ps/data/y"} in application/core-pubsub+cbor
+	s.after(ms).send(broker, client, ack(decode.CodeContent, 3, "c").uint(decode.OptContentFormat, 606).body("\xa1\x01\x69ps/data/y"))
+	s.after(ms).send(client2, broker, con(decode.CodePUT, 4, "d").path("ps/data/y").body("1"))
+	s.after(ms).send(broker, client2, ack(decode.CodeChanged, 4, "d"))
+	s.after(ms).send(client, plain, con(decode.CodeGET, 5, "e").path(".well-known/core"))
+	s.after(ms).send(plain, client, ack(decode.CodeContent, 5, "e").uint(decode.OptContentFormat, 40).body(`</ps>;rt="temperature"`))
+	xs := s.close()
+	want := []struct{ role, evidence string }{
+		{RoleDiscovery, EvidenceLinkFormat}, {RoleOther, ""}, {RoleConfiguration, EvidenceConfiguration},
+		{RoleData, EvidenceConfiguration}, {"", ""},
+	}
+	if len(xs) != len(want) {
+		t.Fatalf("got:\n%s", dump(xs))
+	}
+	for i, w := range want {
+		if xs[i].Role != w.role || xs[i].RoleEvidence != w.evidence {
+			t.Errorf("%s %s: role %q (%q), want %q (%q)", xs[i].ID, xs[i].URI, xs[i].Role, xs[i].RoleEvidence, w.role, w.evidence)
+		}
+	}
+	if !xs[3].Publication {
+		t.Errorf("the PUT to declared topic data is no publication")
 	}
 }
