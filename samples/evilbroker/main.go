@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -93,21 +94,31 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	b := &broker{conn: conn, acts: acts, mid: 0x4000}
+	var truth io.Writer
 	if *truthFile != "" {
 		f, err := os.Create(*truthFile)
 		if err != nil {
 			log.Fatal(err)
 		}
 		defer f.Close()
-		b.truth = json.NewEncoder(f)
+		truth = f
+	}
+	log.Fatal(serve(conn, acts, truth))
+}
+
+// serve runs the broker on conn until reading from it fails; truth, if
+// not nil, gets the acts.
+func serve(conn *net.UDPConn, acts []act, truth io.Writer) error {
+	b := &broker{conn: conn, acts: acts, mid: 0x4000}
+	if truth != nil {
+		b.truth = json.NewEncoder(truth)
 	}
 	buf := make([]byte, 2048)
 	var m decode.Message
 	for {
 		n, from, err := conn.ReadFromUDP(buf)
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		if m.Decode(buf[:n]) != nil || !m.Code.IsRequest() {
 			continue
