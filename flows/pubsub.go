@@ -155,7 +155,7 @@ func (t *Tracker) pathKey(server netip.AddrPort, target []byte) topicKey {
 // Location-Path, a topic configuration (application/core-pubsub+cbor)
 // naming its topic data.
 func (t *Tracker) learnTopics(h *hop, p *Packet, v *view) {
-	if h.kind != kindRequest || v.code.Class() != 2 {
+	if h.kind != kindRequest || v.code.Class() != 2 || len(p.Msg.Payload) == 0 && !p.Msg.HasOption(decode.OptLocationPath) {
 		return
 	}
 	m := p.Msg
@@ -203,6 +203,9 @@ var wellKnownCore = appendProxyURIPath(nil, []byte("/.well-known/core"))
 
 // isBroker reports whether server was seen with a pub-sub resource.
 func (t *Tracker) isBroker(server netip.AddrPort) bool {
+	if len(t.brokers) == 0 {
+		return false
+	}
 	_, ok := t.brokers[server]
 	return ok
 }
@@ -276,7 +279,9 @@ func pubPayload(t *Tracker, h *hop) bool {
 // topic data when nothing else did.
 func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, notif bool) {
 	if h.kind != kindRequest || len(v.payload) == 0 || v.code.Class() != 2 ||
-		h.method != decode.CodeGET && h.method != decode.CodeFETCH {
+		h.method != decode.CodeGET && h.method != decode.CodeFETCH || !notif && !h.obs.established && !t.isBroker(h.to) {
+		// A plain read is linked only at a broker (below); skip the
+		// hashing for every other response.
 		return
 	}
 	key := t.pubKey(h.to, h.pathHash, v.payload)
