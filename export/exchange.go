@@ -115,6 +115,19 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			dst = refs.appendFrame(dst, `,"end_frame":`, `,"end_file":`, o.EndFrame)
 		}
 		dst = appendIntOmitEmpty(dst, `,"late":`, o.Late)
+		if o.LastCode != "" {
+			dst = appendXString(append(dst, `,"last_code":`...), o.LastCode)
+		}
+		if o.Deregistration {
+			dst = append(dst, `,"deregistration":true`...)
+		}
+		if len(o.Unacknowledged) > 0 {
+			dst = appendInts(append(dst, `,"unacknowledged":`...), o.Unacknowledged)
+		}
+		dst = appendIntOmitEmpty(dst, `,"unacknowledged_more":`, o.UnacknowledgedMore)
+		if o.Vanished {
+			dst = append(dst, `,"vanished":true`...)
+		}
 		dst = append(dst, '}')
 	}
 	if b := e.Block; b != nil {
@@ -165,9 +178,22 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			dst = appendXString(append(dst, `{"kind":`...), l.Kind)
 			dst = appendXString(append(dst, `,"exchange":`...), l.Exchange)
 			dst = refs.appendFrame(dst, `,"frame":`, `,"file":`, l.Frame)
+			if l.Peer != (netip.AddrPort{}) {
+				dst = appendAddrPort(append(dst, `,"peer":`...), l.Peer)
+			}
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+	}
+	dst = appendIntOmitEmpty(dst, `,"links_omitted":`, e.LinksOmitted)
+	if e.Role != "" {
+		dst = appendXString(append(dst, `,"role":`...), e.Role)
+	}
+	if e.RoleEvidence != "" {
+		dst = appendXString(append(dst, `,"role_evidence":`...), e.RoleEvidence)
+	}
+	if e.Publication {
+		dst = append(dst, `,"publication":true`...)
 	}
 	if len(e.Diff) > 0 {
 		dst = append(dst, `,"diff":[`...)
@@ -355,6 +381,7 @@ var exchangeHeader = []string{
 	"notifications", "start", "end", "rtt", "legs", "residence_request", "residence_response",
 	"request_size", "response_size", "block", "observe", "oscore_kid", "oscore_piv",
 	"oscore_request_verified", "oscore_response_verified", "links", "frames", "ambiguous", "diff",
+	"role", "role_evidence", "publication", "links_omitted",
 }
 
 // CSVHeader implements Record.
@@ -530,7 +557,8 @@ func (x Exchange) CSVRow(dst []string) []string {
 		e.Code, e.Protected, string(e.Status), c(xcNotifications), c(xcStart), c(xcEnd), c(xcRTT),
 		c(xcLegs), c(xcResidenceRequest), c(xcResidenceResponse), c(xcRequestSize), c(xcResponseSize),
 		c(xcBlock), c(xcObserve), c(xcKID), c(xcPIV), reqVerified, respVerified, c(xcLinks), c(xcFrames),
-		strconv.FormatBool(e.Ambiguous), c(xcDiff))
+		strconv.FormatBool(e.Ambiguous), c(xcDiff),
+		e.Role, e.RoleEvidence, strconv.FormatBool(e.Publication), strconv.Itoa(e.LinksOmitted))
 }
 
 // appendAddrCell appends a as AddrPort.String writes it, "invalid

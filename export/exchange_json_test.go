@@ -114,7 +114,8 @@ func referenceCSVRow(e *flows.Exchange) []string {
 		e.Start.UTC().Format(csvTimeLayout), end, dur(e.RTT), strings.Join(legs, ";"),
 		strings.Join(resReq, ";"), strings.Join(resResp, ";"), reqSize, respSize, block, observe,
 		kid, piv, rqv, rsv, strings.Join(links, ";"), ints(e.Frames, ";"),
-		strconv.FormatBool(e.Ambiguous), strings.Join(diffs, ";")}
+		strconv.FormatBool(e.Ambiguous), strings.Join(diffs, ";"),
+		e.Role, e.RoleEvidence, strconv.FormatBool(e.Publication), strconv.Itoa(e.LinksOmitted)}
 }
 
 // checkExchange compares Exchange.AppendJSON with encoding/json byte for

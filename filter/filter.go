@@ -31,10 +31,10 @@ import (
 var Fields = []string{
 	"ambiguous", "anomalies", "baseline", "block", "certainty", "ci", "client", "code", "code_name", "diff", "dst", "dtls",
 	"end", "error", "evicted", "exchange", "extra", "file", "fragments", "frame", "frame_files", "frame_len", "frames",
-	"frames_omitted", "heuristic", "id", "info", "inner", "label", "legs", "links", "malformed",
+	"frames_omitted", "heuristic", "id", "info", "inner", "label", "legs", "links", "links_omitted", "malformed",
 	"malformed_offset", "message", "method", "metric", "mid", "msgtype", "n", "notifications",
 	"observable", "observe", "open", "options", "oscore", "payload_len", "protected", "proto",
-	"proxies", "proxy", "residence", "rtt", "rule", "scope", "seed", "server", "severity", "src",
+	"proxies", "proxy", "publication", "residence", "role", "role_evidence", "rtt", "rule", "scope", "seed", "server", "severity", "src",
 	"start", "status", "threat", "time", "token", "truncated", "type", "udp_len", "unit", "uri",
 	"uri_path", "value", "view",
 }

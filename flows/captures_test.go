@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -418,18 +419,30 @@ func TestTTProto(t *testing.T) {
 		// The resource is deleted: a 4.04 notification without Observe
 		// ends the observation; the DELETE came from another port.
 		{file: "test_dumps_coap_observe_TD_COAP_OBS_07_PASS_With_202_Deleted_delayed.pcap", want: []xWant{
-			{id: "X1", method: "GET", code: "4.04", status: Observing, client: c + ":36635", server: s, notifications: 3,
+			// The registration's code; the last notification's is
+			// Observe.LastCode.
+			{id: "X1", method: "GET", code: "2.05", status: Observing, client: c + ":36635", server: s, notifications: 3,
 				legs: []legWant{{to: s, req: []int{1}, resp: []int{2, 3, 5, 8}, other: []int{4, 6, 9}, notifications: 3}}},
 			{id: "X2", method: "DELETE", code: "2.02", status: Complete, client: c + ":33847", server: s,
 				legs: []legWant{{to: s, req: []int{7}, resp: []int{10}}}}},
-			obs: map[string]ObserveInfo{"X1": {Established: true, FirstSeq: 32, LastSeq: 34, Ended: "final", EndFrame: 8}}},
+			obs: map[string]ObserveInfo{"X1": {Established: true, FirstSeq: 32, LastSeq: 34, Ended: "final", EndFrame: 8}},
+			more: func(t *testing.T, res *result) {
+				// The DELETE caused the final 4.04 notification.
+				x1, x2 := res.byID["X1"], res.byID["X2"]
+				if x1.Observe.LastCode != "4.04" ||
+					!slices.Equal(x1.Links, []Link{{Kind: LinkEndedBy, Exchange: "X2", Frame: 8}}) ||
+					!slices.Equal(x2.Links, []Link{{Kind: LinkEnds, Exchange: "X1", Frame: 8, Peer: x1.Client}}) {
+					t.Errorf("last code %q, links %+v / %+v", x1.Observe.LastCode, x1.Links, x2.Links)
+				}
+			}},
 		// Observation with an empty token; a POST from another client
 		// changes the value, and the next notification carries it.
 		{file: "test_dumps_coap_observe_TD_COAP_OBS_09_PASS_Zero_length_token.pcap", more: func(t *testing.T, res *result) {
 			x1, x2 := res.byID["X1"], res.byID["X2"]
 			if len(res.xs) != 2 || x1.Status != Observing || x1.Notifications != 6 || x2.Method != "POST" ||
-				!slices.Equal(x1.Links, []Link{{Kind: "published-by", Exchange: "X2", Frame: 11}}) ||
-				!slices.Equal(x2.Links, []Link{{Kind: "delivered-to", Exchange: "X1", Frame: 11}}) {
+				x1.Role != RoleData || x1.RoleEvidence != EvidenceBehaviour ||
+				!slices.Equal(x1.Links, []Link{{Kind: "published-by", Exchange: "X2", Frame: 11, Peer: x2.Client}}) ||
+				!slices.Equal(x2.Links, []Link{{Kind: "delivered-to", Exchange: "X1", Frame: 11, Peer: x1.Client}}) {
 				t.Errorf("got:\n%s", dump(res.xs))
 			}
 		}},
@@ -474,8 +487,17 @@ func TestTTProto(t *testing.T) {
 				checkExchange(t, res.byID[w.id], w)
 			}
 			for id, w := range tc.obs {
-				if x := res.byID[id]; x == nil || x.Observe == nil || *x.Observe != w {
-					t.Errorf("%s observe %+v, want %+v", id, x.Observe, w)
+				x := res.byID[id]
+				if x == nil || x.Observe == nil {
+					t.Errorf("%s: no observation, want %+v", id, w)
+					continue
+				}
+				// The acknowledgement and last-code fields are checked by
+				// the broker tests.
+				got := *x.Observe
+				got.LastCode, got.Unacknowledged, got.UnacknowledgedMore, got.Vanished = "", nil, 0, false
+				if !reflect.DeepEqual(got, w) {
+					t.Errorf("%s observe %+v, want %+v", id, got, w)
 				}
 			}
 			for id, w := range tc.blk {

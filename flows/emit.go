@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bytes"
 	"math"
 	"net/netip"
 	"slices"
@@ -67,6 +68,9 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	}
 	if root.hasResp && root.kind != kindPing {
 		e.Code = root.code.String()
+		if root.obs.established {
+			e.Code = root.firstCode.String()
+		}
 	}
 	switch {
 	case root.oscore:
@@ -144,7 +148,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.Residence = append(e.Residence, r)
 	}
 
-	if o := &root.obs; o.registered || o.established {
+	if o := &root.obs; o.registered || o.established || o.dereg {
 		e.Observe = &ObserveInfo{
 			Established:     o.established,
 			FirstSeq:        o.firstSeq,
@@ -154,6 +158,13 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 			Ended:           endNames[o.ended],
 			EndFrame:        int(o.endFrame),
 			Late:            o.late,
+			Deregistration:  o.dereg,
+		}
+		if o.established {
+			e.Observe.LastCode = root.code.String()
+			e.Observe.Unacknowledged = appendInts(nil, o.unacked)
+			e.Observe.UnacknowledgedMore = o.unackedMore
+			e.Observe.Vanished = o.lastCon != 0 && !o.lastConAcked && (o.ended == endNone || o.ended == endFinal)
 		}
 	}
 	if b := &root.b1; b.blocks+root.b2.blocks > 1 || b.open() || root.b2.open() {
@@ -182,6 +193,16 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		}
 		e.Ambiguous = e.Ambiguous || h.contested || h.ambiguous
 	}
+	e.LinksOmitted = x.linksOmitted
+	tr := t.role(topicKey{last.to, last.pathHash})
+	if tr.role == "" && root.kind == kindRequest && t.isBroker(last.to) {
+		tr = topicRole{RoleOther, ""}
+		if bytes.Equal(last.path, wellKnownCore) {
+			tr = topicRole{RoleDiscovery, EvidenceLinkFormat}
+		}
+	}
+	e.Role, e.RoleEvidence = tr.role, tr.evidence
+	e.Publication = e.Role == RoleData && (root.method == decode.CodePUT || root.method == decode.CodePOST) && root.reqSize > 0 && pubPayload(t, root)
 	for _, h := range ch {
 		e.Diff = append(e.Diff, h.diffs...)
 	}

@@ -98,7 +98,21 @@ type Exchange struct {
 	// Links relate this exchange to others: the publication that fed a
 	// notification, the subscribers a publication reached, the exchange
 	// whose server leg feeds this one's notifications.
-	Links []Link `json:"links,omitempty"`
+	Links        []Link `json:"links,omitempty"`
+	LinksOmitted int    `json:"links_omitted,omitempty"`
+	// Role is what the request's resource is at a pub-sub broker
+	// (RoleDiscovery, RoleCollection, RoleConfiguration, RoleData, or
+	// RoleOther for another resource of a known broker), learnt from the
+	// traffic; empty elsewhere. Publication marks a PUT
+	// or POST with a payload to topic data.
+	Role string `json:"role,omitempty"`
+	// RoleEvidence says how the role was learnt: "link-format" (rt= in
+	// a link-format payload), "location-path" (a topic creation),
+	// "configuration" (an application/core-pubsub+cbor configuration)
+	// or "behaviour" (a PUT whose value observers of the resource then
+	// got: an ordinary observable server shows the same).
+	RoleEvidence string `json:"role_evidence,omitempty"`
+	Publication  bool   `json:"publication,omitempty"`
 	// Diff lists what a proxy changed between the legs: in the request
 	// it sent on, and in the responses it relayed (see Diff).
 	Diff []Diff `json:"diff,omitempty"`
@@ -194,6 +208,19 @@ type ObserveInfo struct {
 	EndFrame int    `json:"end_frame,omitempty"`
 	// Late counts notifications that arrived after the observation ended.
 	Late int `json:"late,omitempty"`
+	// LastCode is the code of the last response: Exchange.Code keeps the
+	// registration's.
+	LastCode string `json:"last_code,omitempty"`
+	// Deregistration marks a GET or FETCH with Observe=1 (RFC 7641
+	// section 3.6); the observation it ends is linked "deregisters".
+	Deregistration bool `json:"deregistration,omitempty"`
+	// Unacknowledged lists CON notifications never acknowledged (the
+	// first 32; UnacknowledgedMore counts the rest). Vanished says that
+	// the last CON notification was never acknowledged and the
+	// observation was not deregistered or reset: the subscriber is gone.
+	Unacknowledged     []int `json:"unacknowledged,omitempty"`
+	UnacknowledgedMore int   `json:"unacknowledged_more,omitempty"`
+	Vanished           bool  `json:"vanished,omitempty"`
 }
 
 // BlockInfo describes a block-wise transfer (RFC 7959) on the client leg.
@@ -227,13 +254,16 @@ type OSCORESummary struct {
 
 // Link relates an exchange to another one.
 type Link struct {
-	// Kind is "published-by" (a notification carried this publication),
-	// "delivered-to" (this publication reached that subscriber) or
-	// "fed-by" (that exchange's server leg feeds this one's
-	// notifications).
+	// Kind is one of the Link constants of pubsub.go: "published-by",
+	// "delivered-to", "served-to", "fed-by", "cached-from",
+	// "deregisters", "deregistered-by", "ends" or "ended-by".
 	Kind     string `json:"kind"`
 	Exchange string `json:"exchange"`
 	Frame    int    `json:"frame"`
+	// Peer is the other exchange's client where it matters: the
+	// subscriber a publication reached, the publisher of what a
+	// notification carried.
+	Peer netip.AddrPort `json:"peer,omitzero"`
 }
 
 // HexBytes is a byte string (a token, an OSCORE kid or Partial IV) that

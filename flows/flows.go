@@ -203,6 +203,9 @@ type Stats struct {
 	Proxied    uint64 // emitted exchanges with more than one leg
 	ProxyLinks uint64 // legs linked to a previous leg
 	Relinks    uint64 // heuristic links corrected by the responses
+	// TopicsDropped counts broker resources not remembered because the
+	// table was full.
+	TopicsDropped uint64
 	// EvidenceLinks counts links made on evidence, with the content
 	// changed; AlteredResponses client-leg responses paired with a
 	// server-leg response whose content differs; DiffsOmitted

@@ -47,6 +47,14 @@ type obsState struct {
 	rereg       int
 	stale       int
 	late        int
+	// dereg marks a GET or FETCH with Observe=1.
+	dereg bool
+	// unacked are the CON notifications not acknowledged (yet), the
+	// first maxUnackFrames; lastCon the latest CON notification.
+	unacked      []uint32
+	unackedMore  int
+	lastCon      uint32
+	lastConAcked bool
 }
 
 // fresher is the rule of RFC 7641 section 3.4: is (v2, t2) newer than
@@ -218,6 +226,7 @@ type hop struct {
 	reqSize, respSize                               int
 	reqBytes, respBytes                             int
 	code                                            decode.Code
+	firstCode                                       decode.Code
 	hasResp                                         bool
 	waiting                                         int
 	requests, responses                             int
@@ -286,6 +295,8 @@ type xstate struct {
 	frames   int
 	omitted  int
 	links    []Link
+	// linksOmitted counts links beyond maxLinks.
+	linksOmitted int
 	// sharedSnap is the leg that fed this exchange's notifications, as it
 	// was when its own exchange ended.
 	sharedSnap *Leg
@@ -338,6 +349,7 @@ type msgEntry struct {
 	role    msgRole
 	copies  uint32
 	acks    uint32
+	frame   uint32 // the frame of a response, to follow its ACK
 }
 
 type ringEntry struct {

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"math"
@@ -55,7 +54,14 @@ type Tracker struct {
 	residence map[netip.AddrPort]int64
 
 	respTab [respSlots][respWays]respRec
-	pubTab  [pubSlots]respRec
+	pubTab  [pubSlots]pubRec
+
+	// What the traffic shows of pub-sub brokers (pubsub.go).
+	topics  map[topicKey]topicRole
+	brokers map[netip.AddrPort]struct{}
+	deletes [deleteWays]recentDelete
+	delNext int
+	deregOf ref // set by joinRequest for the deregistration it saw
 
 	stats   Stats
 	closing bool // Close is emitting what is left
@@ -126,6 +132,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		fwd:       make(map[uint64]fwdList),
 		pairs:     make(map[pairKey]*pairState),
 		proxies:   make(map[netip.AddrPort]struct{}),
+		brokers:   make(map[netip.AddrPort]struct{}),
 		outs:      make(map[netip.AddrPort][]netip.Addr),
 		residence: make(map[netip.AddrPort]int64),
 		outOf:     make(map[netip.Addr][]netip.Addr),
@@ -338,9 +345,14 @@ func (t *Tracker) request(p *Packet, v *view, now int64) {
 		t.stats.MessageIDReuse++
 	}
 	t.stats.Requests++
+	t.deregOf = ref{}
 	h := t.joinRequest(p, v, now)
 	if h == nil {
 		h = t.newRequestHop(p, v, now)
+		if o := t.hop(t.deregOf); o != nil && o.x != h.x {
+			t.addLinkPeer(h.x, LinkDeregisters, o.x.id, p.Frame, netip.AddrPort{})
+			t.addLinkPeer(o.x, LinkDeregisteredBy, h.x.id, p.Frame, netip.AddrPort{})
+		}
 	}
 	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, tok: t.tokHash(m.Token), hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleRequest})
 	t.touch(h.x)
@@ -433,6 +445,7 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 				h.obs.ended = endDeregistered
 				h.obs.endFrame = uint32(p.Frame)
 				h.obs.endTime = now
+				t.deregOf = h.ref()
 				t.touch(h.x)
 				return nil
 			case v.block1.present && v.block1.num > 0 && h.blocks().b1.used,
@@ -524,7 +537,7 @@ func (t *Tracker) addRequestMsg(h *hop, p *Packet, v *view, now int64) {
 			h.b1.total = v.size1
 		}
 	}
-	t.notePublication(h, v, now, p.Frame)
+	t.notePublication(h, v, now)
 }
 
 func bodyLen(p *Packet) int {
@@ -584,6 +597,8 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	h.reqSize = p.Size
 	h.requests = 1
 	h.obs.registered = v.hasObserve && v.observe == 0
+	h.obs.dereg = v.hasObserve && v.observe == 1 && (v.code == decode.CodeGET || v.code == decode.CodeFETCH)
+	t.noteDelete(h, now)
 	t.reqFrame(h, p)
 	if v.hasOSCORE {
 		t.noteOSCORE(h, p, v)
@@ -625,7 +640,7 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	}
 	t.attachPair(h, ps)
 	t.setWaiting(h, 1)
-	t.notePublication(h, v, now, p.Frame)
+	t.notePublication(h, v, now)
 	return h
 }
 
@@ -700,7 +715,7 @@ func (t *Tracker) response(p *Packet, v *view, now int64) {
 	} else {
 		h = t.orphan(p, v, now)
 	}
-	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleResponse})
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleResponse, frame: uint32(p.Frame)})
 	t.touch(h.x)
 }
 
@@ -814,10 +829,14 @@ func (t *Tracker) orphan(p *Packet, v *view, now int64) *hop {
 func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool) {
 	t.respFrame(h, p)
 	h.lastAct = now
+	t.learnTopics(h, p, v)
 	notif, extra := false, false
 	switch {
 	case h.obs.established || h.obs.registered && v.hasObserve || h.kind == kindOrphan && v.hasObserve:
 		notif = t.observeResponse(h, p, v, now)
+		if notif && p.Msg.Type == decode.Confirmable {
+			h.noteConNotification(p.Frame)
+		}
 	case !piggy && h.waiting == 0 && h.hasResp && !h.b1.open() && !h.b2.open():
 		extra = true
 	}
@@ -834,6 +853,7 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 	if !h.hasResp {
 		h.hasResp = true
 		h.firstResp = now
+		h.firstCode = v.code
 		h.respSize = p.Size
 		if h.inFwd && !h.oscore && h.waiting == 0 && !h.b1.open() {
 			// Answered before it was forwarded: a proxy does not forward
@@ -874,6 +894,7 @@ func (t *Tracker) observeResponse(h *hop, p *Packet, v *view, now int64) bool {
 		}
 		if o.ended == endNone {
 			o.ended, o.endFrame, o.endTime = endFinal, uint32(p.Frame), now
+			t.endedByDelete(h, p.Frame, now)
 		} else {
 			o.late++
 		}
@@ -941,6 +962,9 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 		case roleResponse:
 			t.addFrame(h, &h.otherFrames, p.Frame)
 			h.rejected++
+			if e.acks == 1 {
+				h.ackedNotification(e.frame)
+			}
 			if h.obs.established && h.obs.ended == endNone {
 				h.obs.ended, h.obs.endFrame, h.obs.endTime = endReset, uint32(p.Frame), now
 			}
@@ -969,6 +993,9 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			t.answerPing(h, now)
 		} else {
 			t.addFrame(h, &h.otherFrames, p.Frame)
+			if e.role == roleResponse && e.acks == 1 {
+				h.ackedNotification(e.frame)
+			}
 		}
 		t.touch(h.x)
 		return
@@ -1220,7 +1247,7 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		t.putResp(respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)})
 	}
 	if h.kind != kindRequest || h.downs == 0 && !h.proxyHint && !t.isProxy(h.to) {
-		t.deliverPublication(h, p, v, now)
+		t.deliverPublication(h, p, v, now, notif)
 		return
 	}
 	var best *recentResp
@@ -1301,7 +1328,7 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		}
 		t.addLink(h.x, kind, s.x.id, p.Frame)
 	}
-	t.deliverPublication(h, p, v, now)
+	t.deliverPublication(h, p, v, now, notif)
 }
 
 // putResp remembers a response received on a downstream leg, replacing
@@ -1398,37 +1425,6 @@ func (t *Tracker) swapDown(u, d *hop) bool {
 	return true
 }
 
-// Publications (seed section 3): a PUT or POST with a body to a broker
-// is remembered; a notification from the broker on an observation of the
-// same resource with the same body is linked to it.
-func (t *Tracker) notePublication(h *hop, v *view, now int64, frame int) {
-	if len(v.payload) == 0 || v.code != decode.CodePUT && v.code != decode.CodePOST {
-		return
-	}
-	key := t.pubKey(h.to, h.pathHash, v.payload)
-	t.pubTab[key&(pubSlots-1)] = respRec{key: key, t: now, hop: h.ref(), frame: uint32(frame)}
-}
-
-func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64) {
-	if h.kind != kindRequest || !h.obs.established || len(v.payload) == 0 {
-		return
-	}
-	key := t.pubKey(h.to, h.pathHash, v.payload)
-	r := &t.pubTab[key&(pubSlots-1)]
-	if r.key != key || now-r.t > t.maxRes || r.t > now {
-		return
-	}
-	pub := t.hop(r.hop)
-	if pub == nil || pub.x == h.x || !bytes.Equal(pub.path, h.path) {
-		return
-	}
-	if pm := t.decodeRaw(pub.reqRaw); pm == nil || !bytes.Equal(pm.Payload, v.payload) {
-		return
-	}
-	t.addLink(h.x, "published-by", pub.x.id, p.Frame)
-	t.addLink(pub.x, "delivered-to", h.x.id, p.Frame)
-}
-
 func (t *Tracker) pubKey(to netip.AddrPort, path uint64, payload []byte) uint64 {
 	a := to.Addr().As16()
 	k := mix(binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:]))
@@ -1437,6 +1433,11 @@ func (t *Tracker) pubKey(to netip.AddrPort, path uint64, payload []byte) uint64 
 }
 
 func (t *Tracker) addLink(x *xstate, kind string, id uint64, frame int) {
+	t.addLinkPeer(x, kind, id, frame, netip.AddrPort{})
+}
+
+// addLinkPeer adds a link naming the other exchange's client.
+func (t *Tracker) addLinkPeer(x *xstate, kind string, id uint64, frame int, peer netip.AddrPort) {
 	ex := exchangeID(id)
 	for _, l := range x.links {
 		if l.Kind == kind && l.Exchange == ex {
@@ -1444,7 +1445,9 @@ func (t *Tracker) addLink(x *xstate, kind string, id uint64, frame int) {
 		}
 	}
 	if len(x.links) < maxLinks {
-		x.links = append(x.links, Link{Kind: kind, Exchange: ex, Frame: frame})
+		x.links = append(x.links, Link{Kind: kind, Exchange: ex, Frame: frame, Peer: peer})
+	} else {
+		x.linksOmitted++
 	}
 }
 

@@ -330,10 +330,11 @@ func TestPubSubBroker(t *testing.T) {
 		t.Fatalf("got:\n%s", dump(xs))
 	}
 	pub := xs[3]
-	if !slices.Equal(pub.Links, []Link{{Kind: "delivered-to", Exchange: "X1", Frame: n1}, {Kind: "delivered-to", Exchange: "X2", Frame: n2}}) {
+	c1, c2 := netip.MustParseAddrPort(client), netip.MustParseAddrPort(client2)
+	if !slices.Equal(pub.Links, []Link{{Kind: "delivered-to", Exchange: "X1", Frame: n1, Peer: c1}, {Kind: "delivered-to", Exchange: "X2", Frame: n2, Peer: c2}}) {
 		t.Errorf("publication links %+v", pub.Links)
 	}
-	if !slices.Equal(xs[0].Links, []Link{{Kind: "published-by", Exchange: "X4", Frame: n1}}) || len(xs[2].Links) != 0 {
+	if !slices.Equal(xs[0].Links, []Link{{Kind: "published-by", Exchange: "X4", Frame: n1, Peer: pub.Client}}) || len(xs[2].Links) != 0 {
 		t.Errorf("subscriber links %+v / other topic %+v", xs[0].Links, xs[2].Links)
 	}
 }

@@ -11,19 +11,24 @@ func All() []*Rule {
 		AlteredResponse,
 		SpoofedResponse,
 		SpoofedRequest,
+		PublicationAltered,
+		PublicationInjected,
 		ObserveSequence,
 		Unauthenticated,
 		// T2 delaying
 		ProxyDelay,
 		LateForward,
+		PublicationDelayed,
 		// T3 withholding
 		WithheldResponse,
 		WithheldRequest,
+		PublicationWithheld,
 		// T4 flooding
 		ResponseFlood,
 		RequestFlood,
 		NotificationFlood,
 		UnsolicitedResponse,
+		PublicationRepeated,
 		// T5 eavesdropping
 		PlaintextExposed,
 		OSCOREOuterOption,

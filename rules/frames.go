@@ -30,6 +30,9 @@ type FrameInfo struct {
 	// unchanged). Equal content means an equal response, with the
 	// certainty of a 64-bit hash.
 	Content uint64
+	// Payload hashes the payload alone (the ciphertext for OSCORE): a
+	// notification that carries a publication has the publication's.
+	Payload uint64
 	// Options are the outer options: what a proxy reads.
 	Options OptionSet
 	// Observe and MaxAge are the outer option values, valid with the
@@ -188,6 +191,7 @@ type frameData struct {
 	size       int32
 	payloadLen int32
 	content    uint64
+	payload    uint64
 	opts       OptionSet
 	observe    uint32
 	maxAge     uint32
@@ -266,6 +270,7 @@ func (ix *frameIndex) add(p *Packet, key uint16) {
 	d.size, d.payloadLen = int32(p.Size), int32(len(m.Payload))
 	d.content = contentHash(m.Code, m.Payload)
 	d.keyCtx = key
+	d.payload = payloadHash(m.Payload)
 	for i := range m.Options {
 		o := &m.Options[i]
 		d.opts.Add(o.ID)
@@ -300,6 +305,15 @@ func (ix *frameIndex) add(p *Packet, key uint16) {
 // content hashes equal in any two runs of a process.
 var contentSeed = maphash.MakeSeed()
 
+// payloadHash hashes a payload alone, with the same seed.
+func payloadHash(payload []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(contentSeed)
+	h.WriteByte(0xff) // no code: keeps the two hashes of one payload apart
+	h.Write(payload)
+	return h.Sum64()
+}
+
 func contentHash(code decode.Code, payload []byte) uint64 {
 	var h maphash.Hash
 	h.SetSeed(contentSeed)
@@ -320,7 +334,7 @@ func (ix *frameIndex) lookup(n int, src, dst netip.AddrPort) (FrameInfo, bool) {
 		d := &e.info
 		return FrameInfo{
 			Frame: n, Time: time.Unix(0, e.ns), Type: d.typ, Code: d.code, MID: d.mid,
-			Size: int(d.size), PayloadLen: int(d.payloadLen), Content: d.content, Options: d.opts,
+			Size: int(d.size), PayloadLen: int(d.payloadLen), Content: d.content, Payload: d.payload, Options: d.opts,
 			Observe: d.observe, MaxAge: d.maxAge, Flags: d.flags, keyCtx: d.keyCtx,
 		}, true
 	}

@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/coapaudit/coapaudit/analysis"
@@ -50,7 +51,7 @@ func runCaptureKeys(t testing.TB, k *oscore.Keyring, cfg rules.Config, files ...
 	t.Helper()
 	var paths []string
 	for _, f := range files {
-		paths = append(paths, testenv.Capture(t, f))
+		paths = append(paths, capturePath(t, f))
 	}
 	opts := analysis.Options{Rules: rules.All(), RulesConfig: cfg, Keys: k}
 	var out []*rules.Finding
@@ -63,4 +64,14 @@ func runCaptureKeys(t testing.TB, k *oscore.Keyring, cfg rules.Config, files ...
 		t.Errorf("%d findings without evidence or message", st.Invalid)
 	}
 	return out, e
+}
+
+// capturePath finds a capture by its name: under the repository's
+// testdata/captures (prefix "repo:"), else among the shared captures.
+func capturePath(t testing.TB, name string) string {
+	t.Helper()
+	if rel, ok := strings.CutPrefix(name, "repo:"); ok {
+		return testenv.RepoCapture(t, rel)
+	}
+	return testenv.Capture(t, name)
 }

@@ -70,7 +70,7 @@ the capture proves them, but they are a nuisance more than an attack.`,
 							Severity: Low, Certainty: Did, Exchange: x.ID, Frames: append([]int{o.EndFrame}, capFrames(late, 32)...),
 							Message: sender + " did send client " + x.Client.String() + " " + plural(len(late), "notification") +
 								" of " + what(x) + " after the observation was " + o.Ended + " in frame " + strconv.Itoa(o.EndFrame) +
-								" (" + frameList(capFrames(late, 8)) + ").",
+								" (" + cappedFrames(late, 8) + ").",
 						})
 					}
 				}
@@ -84,7 +84,7 @@ the capture proves them, but they are a nuisance more than an attack.`,
 				p.Report(Finding{
 					Severity: Low, Certainty: Did, Exchange: x.ID, Frames: capFrames(frames, 32),
 					Message: sender + " did send client " + x.Client.String() + " " + plural(len(run), "notification") + " of " +
-						what(x) + " within " + seconds(span) + " (" + frameList(capFrames(frames, 8)) +
+						what(x) + " within " + seconds(span) + " (" + cappedFrames(frames, 8) +
 						"), far above the observation's usual rate.",
 				})
 			}

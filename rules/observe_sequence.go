@@ -46,11 +46,11 @@ order), so it is only possible.`,
 			if proxied && len(stale) > serverStale {
 				fnd.Severity, fnd.Certainty = Medium, Did
 				fnd.Message = "Proxy " + x.Proxy.String() + " did deliver " + plural(len(stale), "notification") + " of " + what(x) +
-					" out of sequence (" + frameList(capFrames(stale, 8)) + ") that the server sent in sequence."
+					" out of sequence (" + cappedFrames(stale, 8) + ") that the server sent in sequence."
 			} else {
 				fnd.Severity, fnd.Certainty = Low, Could
 				fnd.Message = "Client " + x.Client.String() + " got " + plural(len(stale), "notification") + " of " + what(x) +
-					" out of sequence (" + frameList(capFrames(stale, 8)) + "): the network could have reordered them, or someone replayed stale ones."
+					" out of sequence (" + cappedFrames(stale, 8) + "): the network could have reordered them, or someone replayed stale ones."
 			}
 			p.Report(fnd)
 		})

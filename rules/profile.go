@@ -15,8 +15,10 @@ type Profile uint8
 
 const (
 	// Auto picks a profile per exchange from what the traffic shows:
-	// PubSub for publications and the notifications a broker derives from
-	// them, Caching for responses a proxy serves from its cache or one
+	// PubSub for every exchange with a broker resource the traffic shows
+	// (flows.Exchange.Role: discovery, topic collection, configuration or
+	// data) and for publications and the notifications and reads a
+	// broker derives from them, Caching for responses a proxy serves from its cache or one
 	// observation it shares between clients (or for any exchange through
 	// a proxy seen doing that), Forwarding otherwise.
 	Auto Profile = iota
@@ -176,19 +178,34 @@ func (p Profile) AuthenticOption(id decode.OptionID, request bool) bool {
 
 // Link kinds of flows.Exchange that decide the Auto profile.
 const (
-	linkPublishedBy = "published-by"
-	linkDeliveredTo = "delivered-to"
-	linkFedBy       = "fed-by"
-	linkCachedFrom  = "cached-from"
+	linkPublishedBy = flows.LinkPublishedBy
+	linkDeliveredTo = flows.LinkDeliveredTo
+	linkServedTo    = flows.LinkServedTo
+	linkFedBy       = flows.LinkFedBy
+	linkCachedFrom  = flows.LinkCachedFrom
 )
+
+// Resolve returns the profile x is held to under p: p itself, or under
+// Auto the one x's traffic points to (a pub-sub broker's resource or
+// publication links, a shared or cached response), without what a run
+// learnt about x's proxy (Pass.Profile adds that).
+func (p Profile) Resolve(x *flows.Exchange) Profile {
+	if p != Auto {
+		return p
+	}
+	return resolve(x, false)
+}
 
 // resolve picks the profile of x under Auto; cachingProxy says that the
 // exchange's proxy was seen serving from its cache.
 func resolve(x *flows.Exchange, cachingProxy bool) Profile {
+	if x.Role != "" {
+		return PubSub
+	}
 	caching := cachingProxy
 	for _, l := range x.Links {
 		switch l.Kind {
-		case linkPublishedBy, linkDeliveredTo:
+		case linkPublishedBy, linkDeliveredTo, linkServedTo:
 			return PubSub
 		case linkFedBy, linkCachedFrom:
 			caching = true

@@ -49,7 +49,7 @@ counted.`,
 				fnd := Finding{
 					Severity: Medium, Certainty: Did, Exchange: x.ID, Frames: frames,
 					Message: "Proxy " + l.From.String() + " did send server " + l.To.String() + " " + plural(len(extra), "extra copy") +
-						" of " + what(x) + " within " + seconds(duplicateGap) + " (" + frameList(capFrames(extra, 8)) +
+						" of " + what(x) + " within " + seconds(duplicateGap) + " (" + cappedFrames(extra, 8) +
 						") that the client did not send.",
 				}
 				if f, ok := p.Frame(extra[len(extra)-1], l.From, l.To); ok {

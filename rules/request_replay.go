@@ -65,7 +65,7 @@ func requestReplay(p *Pass, x *flows.Exchange, l *flows.Leg) {
 	p.Report(Finding{
 		Exchange: x.ID, Frames: frames, Severity: sev, Certainty: Did, Time: last.Time,
 		Message: "Proxy endpoint " + l.From.String() + " did replay " + what(x) + " to " + l.To.String() + " (" +
-			frameList(capFrames(copies, 8)) + ") after the server had answered it (frame " + strconv.Itoa(answer.Frame) +
+			cappedFrames(copies, 8) + ") after the server had answered it (frame " + strconv.Itoa(answer.Frame) +
 			"), with no retransmission from the client to pass on.",
 	})
 }

@@ -60,11 +60,11 @@ copies the server sent itself and the proxy relayed are rated low.`,
 			case proxied && len(extra) > serverExtra:
 				fnd.Severity = Medium
 				fnd.Message = "Proxy " + x.Proxy.String() + " did flood client " + x.Client.String() + " with " + n +
-					" to " + what(x) + " (" + frameList(capFrames(extra, 8)) + ") that the server did not send."
+					" to " + what(x) + " (" + cappedFrames(extra, 8) + ") that the server did not send."
 			default:
 				fnd.Severity = Low
 				fnd.Message = addrString(c.To) + " did send client " + x.Client.String() + " " + n + " to " + what(x) +
-					" (" + frameList(capFrames(extra, 8)) + ")"
+					" (" + cappedFrames(extra, 8) + ")"
 				if proxied {
 					fnd.Message += ", relaying what the server sent"
 				}

@@ -41,6 +41,9 @@ var (
 	fwdProxy   = shared("libcoap-fwdproxy.pcap", "", rules.Config{})
 	dtlsProxy  = shared("libcoap-dtls-proxy.pcap", "", rules.Config{})
 	rawInputs  = shared("public/raw-coap-inputs.pcap", "", rules.Config{})
+	// The pub-sub broker captures of testdata/captures (BROKERS.md).
+	evilBroker   = shared("repo:evil-pubsub-broker.pcap", "", rules.Config{})
+	honestBroker = shared("repo:aiocoap-pubsub-broker.pcap", "", rules.Config{})
 )
 
 // dtlsClientSide is libcoap-dtls-proxy.pcap without the proxy's server

@@ -72,11 +72,11 @@ that window is reported as a flood.`,
 			if early {
 				fnd.Severity, fnd.Certainty = Info, Could
 				fnd.Message = l.To.String() + " sent " + l.From.String() + " a " + codeOf(f) + " response (" +
-					frameList(capFrames(l.ResponseFrames, 8)) + ") to no request in the capture; its request could predate the capture."
+					cappedFrames(l.ResponseFrames, 8) + ") to no request in the capture; its request could predate the capture."
 			} else {
 				fnd.Severity, fnd.Certainty = Low, Did
 				fnd.Message = l.To.String() + " did send " + l.From.String() + " a " + codeOf(f) + " response (" +
-					frameList(capFrames(l.ResponseFrames, 8)) + ") to no request."
+					cappedFrames(l.ResponseFrames, 8) + ") to no request."
 			}
 			p.Report(fnd)
 		})

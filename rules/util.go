@@ -175,6 +175,16 @@ func seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + " s"
 }
 
+// cappedFrames writes frame numbers like frameList, at most n of them,
+// and says how many it left out and where they are: the exchange record
+// lists every frame.
+func cappedFrames(f []int, n int) string {
+	if len(f) <= n {
+		return frameList(f)
+	}
+	return frameList(f[:n]) + " and " + strconv.Itoa(len(f)-n) + " more (the exchange record lists them all)"
+}
+
 // capFrames keeps at most n frames, the first ones.
 func capFrames(f []int, n int) []int {
 	if len(f) > n {

@@ -23,7 +23,8 @@ import (
 // findings the rules must report on it, the way analysistest reads
 // "// want" comments:
 //
-//	capture FILE                      the capture, relative to testdata/shared/captures
+//	capture FILE                      the capture, relative to testdata/shared/captures,
+//	                                  or repo:FILE for testdata/captures
 //	keys FILE                         OSCORE keys for it
 //	profile NAME                      --profile
 //	want RULE THREAT SEVERITY CERTAINTY FRAMES [EXCHANGE]
@@ -258,18 +259,22 @@ type act struct {
 	T      float64 `json:"t"`
 }
 
-func readTruth(t *testing.T, path string) []act {
+func readTruth(t *testing.T, path string) []act { return readJSONLines[act](t, path) }
+
+// readJSONLines reads a file of one JSON value per line.
+func readJSONLines[T any](t *testing.T, path string) []T {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []act
+	var out []T
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var a act
-		if err := json.Unmarshal([]byte(line), &a); err != nil {
+		var v T
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		out = append(out, a)
+		out = append(out, v)
 	}
 	return out
 }
@@ -351,8 +356,14 @@ type frameRec struct {
 // evilFrames lists the CoAP frames of the evil-proxy capture.
 func evilFrames(t *testing.T) []frameRec {
 	t.Helper()
+	return captureFrames(t, testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap"))
+}
+
+// captureFrames lists the CoAP frames of a capture.
+func captureFrames(t *testing.T, path string) []frameRec {
+	t.Helper()
 	var out []frameRec
-	_, err := analysis.RunFiles([]string{testenv.Capture(t, "aiocoap-oscore-evilproxy.pcap")}, analysis.Options{},
+	_, err := analysis.RunFiles([]string{path}, analysis.Options{},
 		func(p *export.Packet) {
 			m := &p.F.CoAP
 			if p.F.Proto != dissect.ProtoCoAP || len(m.Raw) < 4 {

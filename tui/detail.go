@@ -60,29 +60,7 @@ type legCol struct {
 
 // profileFor resolves the profile the markers hold an exchange to; Auto
 // picks one from what the exchange shows (as the rules do).
-func profileFor(p rules.Profile, x *flows.Exchange) rules.Profile {
-	if p != rules.Auto {
-		return p
-	}
-	caching := false
-	for _, l := range x.Links {
-		switch l.Kind {
-		case "published-by", "delivered-to":
-			return rules.PubSub
-		case "fed-by", "cached-from":
-			caching = true
-		}
-	}
-	for i := range x.Legs {
-		if x.Legs[i].Shared != "" {
-			caching = true
-		}
-	}
-	if caching {
-		return rules.Caching
-	}
-	return rules.Forwarding
-}
+func profileFor(p rules.Profile, x *flows.Exchange) rules.Profile { return p.Resolve(x) }
 
 // classify marks option id of a message. oscoreMsg says the message is
 // OSCORE-protected; inner that the option was found inside it.
