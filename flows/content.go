@@ -633,3 +633,17 @@ func (t *Tracker) prefixUpstream(p *Packet, v *view, now int64) (*hop, evidence)
 	}
 	return best, ev
 }
+
+// sameAfterToken reports whether two messages carry the same code, options
+// and payload byte for byte (type, Message ID and token may differ): then
+// no option can differ either.
+func sameAfterToken(a, b []byte) bool {
+	if len(a) < 4 || len(b) < 4 || a[1] != b[1] {
+		return false
+	}
+	ta, tb := 4+int(a[0]&0x0f), 4+int(b[0]&0x0f)
+	if a[0]&0x0f > 8 || b[0]&0x0f > 8 || len(a) < ta || len(b) < tb {
+		return false // RFC 8974 extended token lengths: decode instead
+	}
+	return bytes.Equal(a[ta:], b[tb:])
+}

@@ -1290,7 +1290,7 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		}
 	case best != nil:
 		best.used = true
-		if d := t.hop(best.hop); d != nil && !d.ambiguous {
+		if d := t.hop(best.hop); d != nil && !d.ambiguous && !sameAfterToken(best.raw, p.Msg.Raw) {
 			// Same code and payload: the options may still differ.
 			if sm := t.decodeRaw(best.raw); sm != nil {
 				t.diffResponse(h, d, sm, p.Msg, int(best.frame), p.Frame)
