@@ -23,8 +23,8 @@ func dtlsTestdata(name string) string {
 func TestAnalyzeDTLS(t *testing.T) {
 	pcap := dtlsTestdata("libcoap-psk-proxy.pcap")
 	xs, sum := runAnalyzeNDJSON(t, pcap)
-	if len(xs) != 0 {
-		t.Errorf("without keys: %d exchanges", len(xs))
+	if len(xs) != 0 || sum["dtls_decrypted"] != nil {
+		t.Errorf("without keys: %d exchanges, %v DTLS records decrypted", len(xs), sum["dtls_decrypted"])
 	}
 	for _, keys := range [][]string{
 		{"--psk", "alice=686f704b6579", "--psk", "proxyid=686f704b6579"},
