@@ -128,6 +128,9 @@ func TestAnalyzeDTLSAlteredByProxy(t *testing.T) {
 	if got := find("libcoap-psk-proxy-altered.pcap", psk...); strings.Join(got, ";") != "altered-response did X1 [26 27]" {
 		t.Errorf("altered capture: %q", got)
 	}
+	if got := find("libcoap-psk-proxy-altered.pcap", "--keylog", dtlsTestdata("libcoap-psk-proxy.keylog")); strings.Join(got, ";") != "altered-response did X1 [26 27]" {
+		t.Errorf("altered capture, key log: %q", got)
+	}
 	if got := find("libcoap-psk-proxy.pcap", psk...); len(got) != 0 {
 		t.Errorf("faithful capture: %q", got)
 	}
