@@ -1,12 +1,9 @@
 package analysis
 
 import (
-	"path/filepath"
 	"testing"
 
-	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/rules"
-	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // BenchmarkDTLSCapture analyses the libcoap capture through a DTLS proxy
@@ -15,17 +12,13 @@ import (
 // rule, per op: a new Engine each time, so key derivation and Finished
 // checks are included; without keys, for the difference.
 func BenchmarkDTLSCapture(b *testing.B) {
-	pcap := filepath.Join(testenv.RepoRoot(), "dtlsdec", "testdata", "libcoap-psk-proxy.pcap")
-	psk, err := tlskeys.ParsePSK("686f704b6579")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, keys := range []bool{false, true} {
-		b.Run(map[bool]string{false: "no-keys", true: "psk"}[keys], func(b *testing.B) {
+	pcap, keys := libcoapDTLS(b)
+	for _, withKeys := range []bool{false, true} {
+		b.Run(map[bool]string{false: "no-keys", true: "psk"}[withKeys], func(b *testing.B) {
 			opts := Options{TrackExchanges: true, Rules: rules.All()}
 			want := 0
-			if keys {
-				opts.TLSKeys = &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}
+			if withKeys {
+				opts.TLSKeys = keys
 				want = 48
 			}
 			records := 0

@@ -8,18 +8,25 @@ import (
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
+// libcoapDTLS returns the libcoap capture through a DTLS forward proxy
+// (dtlsdec/testdata) and the PSK of both its hops.
+func libcoapDTLS(tb testing.TB) (pcap string, keys *tlskeys.Keys) {
+	tb.Helper()
+	psk, err := tlskeys.ParsePSK("686f704b6579")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(testenv.RepoRoot(), "dtlsdec", "testdata", "libcoap-psk-proxy.pcap"), &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}
+}
+
 // TestDTLSSessionsBounded runs the libcoap capture of seven sequential
 // DTLS sessions with room for two: the sessions beyond the cap are
 // evicted and counted in the summary, and since each session is over
 // before the third one starts, every record is still decrypted.
 func TestDTLSSessionsBounded(t *testing.T) {
-	pcap := filepath.Join(testenv.RepoRoot(), "dtlsdec", "testdata", "libcoap-psk-proxy.pcap")
-	psk, err := tlskeys.ParsePSK("686f704b6579")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcap, keys := libcoapDTLS(t)
 	run := func(max int) map[string]int {
-		e, err := RunFiles([]string{pcap}, Options{TLSKeys: &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}, TrackExchanges: true, MaxDTLSSessions: max}, nil, nil)
+		e, err := RunFiles([]string{pcap}, Options{TLSKeys: keys, TrackExchanges: true, MaxDTLSSessions: max}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

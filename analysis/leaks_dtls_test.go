@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,9 +9,7 @@ import (
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
-	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/leaks/collect"
-	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // TestLeaksDTLS analyses the libcoap capture of CoAP through a DTLS
@@ -23,11 +20,7 @@ import (
 // the padding advice given for OSCORE; without keys there is nothing to
 // label.
 func TestLeaksDTLS(t *testing.T) {
-	pcap := filepath.Join(testenv.RepoRoot(), "dtlsdec", "testdata", "libcoap-psk-proxy.pcap")
-	psk, err := tlskeys.ParsePSK("686f704b6579")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcap, keys := libcoapDTLS(t)
 	type sizes struct{ record, coap int }
 	frames := map[int]sizes{}
 	onPacket := func(p *export.Packet) {
@@ -48,7 +41,7 @@ func TestLeaksDTLS(t *testing.T) {
 		resps = append(resps, frames[l0.ResponseFrames[0]].coap)
 		labels[x.Method+" "+collect.ResourcePath(x.URI)] = true
 	}
-	opts := Options{TLSKeys: &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}, TrackExchanges: true, Leaks: true}
+	opts := Options{TLSKeys: keys, TrackExchanges: true, Leaks: true}
 	e, err := RunFiles([]string{pcap}, opts, onPacket, onExchange)
 	if err != nil {
 		t.Fatal(err)
