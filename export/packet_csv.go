@@ -77,7 +77,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	if f.Err != nil {
 		mal, moff = f.Err.Error(), strconv.Itoa(dissect.ErrorOffset(f.Err))
 	}
-	if f.Proto == dissect.ProtoCoAP {
+	if f.Proto == dissect.ProtoCoAP || p.Inner() {
 		anom = csvAnomalies(f.CoAP.Anomalies)
 	}
 	info := ""
