@@ -67,6 +67,10 @@ type Engine struct {
 	dtls    *dissect.DTLSSessions
 	dtlsDec *dtlsdec.Decrypter
 	dres    dtlsdec.Result
+	ddec    export.DTLSDecryption
+	// more holds a datagram's CoAP messages after the first, which stays
+	// in f.CoAP for the packet record.
+	more    decode.Message
 	tracker *flows.Tracker
 	report  *flows.Summary
 	onExch  func(*flows.Exchange)
@@ -231,7 +235,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 			e.rulesPacket(d, num, file, nil, nil)
 		}
 		if e.tracker != nil && f.CoAP.Version == 1 {
-			e.track(d, num, file, res, false)
+			e.track(d, num, file, &f.CoAP, res, false)
 		}
 	case dissect.ProtoDTLS:
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
@@ -254,14 +258,33 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 // storage.
 func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 	e.dtlsDec.Datagram(d.Number, d.Src, d.Dst, &e.f.DTLS, &e.dres)
+	x := &e.ddec
+	*x = export.DTLSDecryption{Decrypted: len(e.dres.Records), Failed: e.dres.Failed}
+	if x.Decrypted+x.Failed == 0 {
+		return
+	}
+	e.pk.DTLSDec = x
+	if s := e.dres.Session; s != nil {
+		x.Key = s.Key.String()
+		if s.Key == dtlsdec.KeyPSK {
+			x.Identity = s.PSKIdentity
+		}
+	}
 	for i := range e.dres.Records {
 		r := &e.dres.Records[i]
 		m := &e.f.CoAP
+		if x.CoAP > 0 {
+			m = &e.more
+		}
 		if r.Type != decode.ContentApplicationData || m.Decode(r.Plaintext) != nil || m.Version != 1 {
 			continue
 		}
+		x.CoAP++
 		e.sum.DTLSCoAP++
 		res := e.dec.Process(d.Time, num, d.Src, d.Dst, m)
+		if x.CoAP == 1 {
+			e.pk.OSCORE = res
+		}
 		if res != nil && res.Tried {
 			if res.Verified {
 				e.sum.Decrypted++
@@ -275,7 +298,7 @@ func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 			e.runner.Packet(&e.rp)
 		}
 		if e.tracker != nil {
-			e.track(d, num, file, res, true)
+			e.track(d, num, file, m, res, true)
 		}
 	}
 }
@@ -292,8 +315,8 @@ func (e *Engine) rulesPacket(d *capture.Datagram, num, file int, m *decode.Messa
 	e.runner.Packet(&e.rp)
 }
 
-func (e *Engine) track(d *capture.Datagram, num, file int, r *oscore.Result, secure bool) {
-	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: &e.f.CoAP, Size: len(d.Payload), Secure: secure}
+func (e *Engine) track(d *capture.Datagram, num, file int, m *decode.Message, r *oscore.Result, secure bool) {
+	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: m, Size: len(d.Payload), Secure: secure}
 	if r != nil {
 		e.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
 		if r.Verified {

@@ -25,9 +25,35 @@ type Packet struct {
 	Refs *FrameRefs
 	// PSKIdentity is the DTLS PSK identity found in this frame, if any.
 	PSKIdentity []byte
+	// DTLSDec is what decrypting a DTLS frame's protected records found;
+	// nil without DTLS keys or when the frame has no protected record.
+	// When it holds a CoAP message, F.CoAP is the first one (and OSCORE
+	// its OSCORE result), written as for a plain CoAP frame.
+	DTLSDec *DTLSDecryption
 	// Times, when set, speeds up timestamp formatting; it is owned by the
 	// goroutine that writes the packet.
 	Times *TimeCache
+}
+
+// DTLSDecryption is what decrypting one DTLS datagram found. It holds no
+// key material: Key names where the session's key came from, and
+// Identity is the PSK identity, which the handshake sends in clear.
+type DTLSDecryption struct {
+	// Decrypted and Failed count the datagram's protected records.
+	Decrypted, Failed int
+	// Key is the key source of the session: psk, keylog or resumed
+	// (empty when no key applies).
+	Key string
+	// Identity is the PSK identity of a session decrypted with --psk.
+	Identity string
+	// CoAP counts the CoAP messages found in decrypted application data.
+	CoAP int
+}
+
+// Inner reports whether the packet is a DTLS frame with a decrypted CoAP
+// message in F.CoAP.
+func (p *Packet) Inner() bool {
+	return p.F.Proto == dissect.ProtoDTLS && p.DTLSDec != nil && p.DTLSDec.CoAP > 0
 }
 
 // ProtoName is the packet record's proto field.
@@ -110,6 +136,9 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 		dst = p.appendCoAP(dst)
 	case dissect.ProtoDTLS:
 		dst = p.appendDTLS(dst)
+		if p.Inner() {
+			dst = p.appendCoAP(dst)
+		}
 	}
 	if f.Err != nil {
 		dst = appendStr(dst, "malformed", f.Err.Error())
@@ -327,6 +356,21 @@ func (p *Packet) appendDTLS(dst []byte) []byte {
 	}
 	if p.PSKIdentity != nil {
 		dst = appendStr(dst, "psk_identity", p.PSKIdentity)
+	}
+	if x := p.DTLSDec; x != nil {
+		dst = appendBool(dst, "decrypted", x.Decrypted > 0)
+		if x.Failed > 0 {
+			dst = appendInt(dst, "records_failed", int64(x.Failed))
+		}
+		if x.Key != "" {
+			dst = appendStr(dst, "key", x.Key)
+		}
+		if x.Identity != "" {
+			dst = appendStr(dst, "key_identity", x.Identity)
+		}
+		if x.CoAP > 1 {
+			dst = appendInt(dst, "coap_messages", int64(x.CoAP))
+		}
 	}
 	return append(dst, '}')
 }

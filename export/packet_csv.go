@@ -20,6 +20,7 @@ var packetHeader = []string{
 	"oscore_piv", "oscore_kid", "oscore_kid_context", "oscore_verified", "oscore_error", "oscore_replay",
 	"inner_code", "inner_options", "inner_uri_path", "inner_payload_len",
 	"dtls_records", "dtls_handshake", "dtls_cipher_suite", "psk_identity",
+	"dtls_decrypted", "dtls_key", "dtls_key_identity",
 	"malformed", "malformed_offset", "anomalies", "info", "heuristic", "truncated", "fragments", "file",
 }
 
@@ -38,7 +39,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	dst = append(dst, strconv.Itoa(d.Number), d.Time.UTC().Format(timeLayout), src, dstAddr,
 		p.ProtoName(), strconv.Itoa(d.OrigLen), udpLen)
 	var msgtype, code, codeName, mid, token, opts, uri, plen string
-	if f.Proto == dissect.ProtoCoAP && len(f.CoAP.Raw) >= 4 {
+	if f.Proto == dissect.ProtoCoAP && len(f.CoAP.Raw) >= 4 || p.Inner() {
 		m := &f.CoAP
 		msgtype, code, codeName = m.Type.String(), m.Code.String(), m.Code.Name()
 		mid, token = strconv.Itoa(int(m.MessageID)), hex.EncodeToString(m.Token)
@@ -67,11 +68,16 @@ func (p *Packet) CSVRow(dst []string) []string {
 		psk = string(p.PSKIdentity)
 	}
 	dst = append(dst, recs, hs, suite, psk)
+	var dec, key, keyID string
+	if x := p.DTLSDec; x != nil && f.Proto == dissect.ProtoDTLS {
+		dec, key, keyID = strconv.FormatBool(x.Decrypted > 0), x.Key, x.Identity
+	}
+	dst = append(dst, dec, key, keyID)
 	var mal, moff, anom string
 	if f.Err != nil {
 		mal, moff = f.Err.Error(), strconv.Itoa(dissect.ErrorOffset(f.Err))
 	}
-	if f.Proto == dissect.ProtoCoAP {
+	if f.Proto == dissect.ProtoCoAP || p.Inner() {
 		anom = csvAnomalies(f.CoAP.Anomalies)
 	}
 	info := ""

@@ -89,6 +89,13 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 		}
 	case dissect.ProtoDTLS:
 		proto = "DTLS"
+		if p.Inner() {
+			// tshark shows a decrypted record's CoAP message as the frame's.
+			proto = "CoAP"
+			if p.OSCORE != nil {
+				proto = "OSCORE"
+			}
+		}
 	}
 	b = appendPadRight(b, proto, 6)
 	b = appendPadLeft(b, strconv.Itoa(d.OrigLen), 5)
@@ -97,7 +104,12 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 	case dissect.ProtoCoAP:
 		b = p.appendCoAPInfo(b)
 	case dissect.ProtoDTLS:
-		b = p.appendDTLSInfo(b)
+		if p.Inner() {
+			b = p.appendCoAPInfo(b)
+			b = p.appendDTLSKey(append(b, " [DTLS decrypted"...))
+		} else {
+			b = p.appendDTLSInfo(b)
+		}
 	default:
 		if d.Kind == capture.KindUDP {
 			b = append(b, "UDP, "...)
@@ -287,7 +299,29 @@ func (p *Packet) appendDTLSInfo(b []byte) []byte {
 		b = append(b, p.PSKIdentity...)
 		b = append(b, ']')
 	}
+	if x := p.DTLSDec; x != nil {
+		switch {
+		case x.Failed > 0 && x.Decrypted == 0:
+			b = append(b, " [not decrypted]"...)
+		case x.Decrypted > 0:
+			b = p.appendDTLSKey(append(b, " [decrypted"...))
+		}
+	}
 	return b
+}
+
+// appendDTLSKey writes where a decrypted frame's key came from, and
+// closes the bracket its caller opened.
+func (p *Packet) appendDTLSKey(b []byte) []byte {
+	if x := p.DTLSDec; x.Key != "" {
+		b = append(b, ", "...)
+		b = append(b, x.Key...)
+		if x.Identity != "" {
+			b = append(b, " identity "...)
+			b = append(b, x.Identity...)
+		}
+	}
+	return append(b, ']')
 }
 
 // appendCodeText writes a method by name ("GET") and a response code with

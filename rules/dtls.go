@@ -3,6 +3,7 @@ package rules
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coapaudit/coapaudit/decode"
@@ -56,7 +57,11 @@ when the onward session was opened for the request, plus 1 when it starts
 from the proxy's own address, plus 1 when both answers have the same
 size, plus 2 when the user named the endpoint as a proxy; a proxy and
 server pair is reported once it scores 3. Nestings are looked for within
-10 s among the 32 sessions that last carried requests.`,
+10 s among the 32 sessions that last carried requests.
+
+With the keys of both hops (--psk, --keylog) the finding is a "did": the
+proxy decrypted the client's request and the server's answer, and the
+finding names their options and payload bytes, with the frames.`,
 	Threat:   T5,
 	Severity: Medium,
 	Seed:     "2.1.1.5",
@@ -89,6 +94,37 @@ type dtlsSession struct {
 	req, resp      int // latest application data each way
 	reqT, respT    int64
 	respLen        int
+	// the latest decrypted request from the client and response to it
+	dreq, dresp plainMsg
+}
+
+// plainMsg is what a CoAP message decrypted from DTLS showed whoever
+// held the session's keys.
+type plainMsg struct {
+	frame   int
+	options string // option names in order, repeats once
+	payload int
+}
+
+func makePlainMsg(frame int, m *decode.Message) plainMsg {
+	var names []string
+	for i := range m.Options {
+		n := m.Options[i].ID.String()
+		if len(names) == 0 || names[len(names)-1] != n {
+			names = append(names, n)
+		}
+	}
+	return plainMsg{frame: frame, options: strings.Join(names, ", "), payload: len(m.Payload)}
+}
+
+func (m plainMsg) String() string {
+	s := "frame " + strconv.Itoa(m.frame) + ": "
+	if m.options == "" {
+		s += "no options"
+	} else {
+		s += "options " + m.options
+	}
+	return s + ", " + strconv.Itoa(m.payload) + " payload bytes"
 }
 
 type nesting struct {
@@ -130,6 +166,9 @@ func (h *hopByHop) session(pk *Packet) *dtlsSession {
 func (h *hopByHop) packet(pk *Packet) {
 	d := pk.DTLS
 	if d == nil {
+		if pk.Secure && pk.CoAP != nil {
+			h.plain(pk)
+		}
 		return
 	}
 	s := h.session(pk)
@@ -166,6 +205,21 @@ func (h *hopByHop) packet(pk *Packet) {
 	}
 	h.answer(pk, s, ns, size)
 	s.resp, s.respT, s.respLen = pk.Frame, ns, size
+}
+
+// plain records a CoAP message decrypted from a session's record: what
+// the session's endpoints, a proxy among them, read.
+func (h *hopByHop) plain(pk *Packet) {
+	s := h.sessions[makeDTLSPair(pk.Src, pk.Dst)]
+	if s == nil {
+		return
+	}
+	switch c := pk.CoAP.Code; {
+	case pk.Src == s.client && c.IsRequest():
+		s.dreq = makePlainMsg(pk.Frame, pk.CoAP)
+	case pk.Src == s.server && c.IsResponse():
+		s.dresp = makePlainMsg(pk.Frame, pk.CoAP)
+	}
 }
 
 // answer looks for the onward session that a proxy used between s's
@@ -222,10 +276,17 @@ func (h *hopByHop) answer(pk *Packet, s *dtlsSession, ns int64, size int) {
 			frames = append(frames, f)
 		}
 	}
-	h.p.Report(Finding{
-		Severity: Medium, Certainty: Could, Frames: frames, Time: pk.Time,
-		Message: "DTLS from " + s.client.String() + " ends at " + s.server.String() + ", which carries the request on in its own DTLS session from " +
-			best.client.String() + " to " + best.server.String() + " (" + frameList(frames) +
-			"): security is hop-by-hop only, and the proxy could read and change every CoAP message.",
-	})
+	msg := "DTLS from " + s.client.String() + " ends at " + s.server.String() + ", which carries the request on in its own DTLS session from " +
+		best.client.String() + " to " + best.server.String() + " (" + frameList(frames) +
+		"): security is hop-by-hop only, and the proxy could read and change every CoAP message."
+	certainty := Could
+	// With both hops decrypted, what the proxy read is known: the
+	// client's request and the server's answer, each decrypted with the
+	// keys of the session the proxy terminates.
+	if s.dreq.frame == s.req && best.dresp.frame == best.resp {
+		certainty = Did
+		msg += " With both hops decrypted: the proxy did decrypt the request (" + s.dreq.String() +
+			") and the answer (" + best.dresp.String() + ")."
+	}
+	h.p.Report(Finding{Severity: Medium, Certainty: certainty, Frames: frames, Time: pk.Time, Message: msg})
 }

@@ -9,8 +9,9 @@
 // The hidden label X of an exchange is, by default, its resource: the
 // request method and the path of its URI ("PUT /actuators/valve"; the
 // scheme, host and query are left out), known from plaintext traffic or,
-// for OSCORE, from decryption with keys. OSCORE exchanges that were not
-// decrypted have no label. A labels file (see Labels) replaces the
+// for OSCORE and DTLS, from decryption with keys. OSCORE and DTLS
+// exchanges that were not decrypted have no label (the tracker sees no
+// CoAP in DTLS without keys). A labels file (see Labels) replaces the
 // resource by the user's own labels. Besides, the request method and
 // the response code are labels of their own ("method", "code") wherever
 // the traffic shows them.
@@ -24,6 +25,11 @@
 //     plaintext (code, class E options, payload), which is the
 //     ciphertext length an observer sees minus the 8-byte tag: OSCORE
 //     adds no padding, so it shows to the byte;
+//   - dtls-inner: for CoAP carried in DTLS and decrypted with keys, the
+//     length of the CoAP message, which an observer reads from the record
+//     length: DTLS 1.2 AEAD suites add a fixed expansion per suite (8-byte
+//     explicit nonce and 16- or 8-byte tag; none for ChaCha20-Poly1305's
+//     implicit nonce) and no padding, so it too shows to the byte;
 //   - whatif-oscore: for plaintext messages the OSCORE plaintext length
 //     the same message would have under OSCORE (leaks.WhatIfOSCORE, with
 //     a 1-byte Partial IV and kid in requests), taken from the last leg,
@@ -46,8 +52,9 @@
 // resource (the labels of a resource with several methods against each
 // other), the proxy address for linkability and delay, and "proxy > next
 // hop" for the delay of one route when a proxy has several. Padding
-// advice is given in the oscore-inner and whatif-oscore views: padding
-// is added to the OSCORE plaintext. The capture-wide request and
+// advice is given in the oscore-inner, dtls-inner and whatif-oscore
+// views: padding is added to the OSCORE plaintext or to the CoAP message
+// a DTLS record carries. The capture-wide request and
 // response sizes of these views get the full resampling of
 // Config.Options; the other tables get 200 bootstrap resamples and a
 // tenth of the permutation budget, beyond which the G-test gives their
@@ -103,7 +110,7 @@ type Config struct {
 	// Window is the number of recent frames whose sizes are kept for the
 	// exchanges that contain them (default 1<<17, rounded up to a power
 	// of two); an exchange finished after its frames left the window has
-	// no sequence and no oscore-inner or whatif-oscore sizes.
+	// no sequence and no oscore-inner, dtls-inner or whatif-oscore sizes.
 	Window int
 	// FrameRef, with several capture files analysed together, gives the
 	// file and the frame number in it of a frame as the analysis numbers
@@ -122,6 +129,7 @@ const (
 
 	ViewWire   = "wire"
 	ViewInner  = "oscore-inner"
+	ViewDTLS   = "dtls-inner"
 	ViewWhatIf = "whatif-oscore"
 
 	ObsRequestSize    = "request_size"
@@ -175,11 +183,12 @@ type view uint8
 const (
 	vWire view = iota
 	vInner
+	vDTLS
 	vWhatIf
 	numViews
 )
 
-var viewNames = [numViews]string{ViewWire, ViewInner, ViewWhatIf}
+var viewNames = [numViews]string{ViewWire, ViewInner, ViewDTLS, ViewWhatIf}
 
 type obsKind uint8
 
@@ -224,12 +233,15 @@ const unset leaks.LabelID = -2
 // slot is what the window keeps of one message, in 16 bytes so that the
 // window stays in cache.
 type slot struct {
-	frame  uint32 // low bits of the frame number
-	hash   uint32 // OSCORE option and ciphertext, 0 when none
-	ports  uint16 // hash of the source and destination ports
-	size   uint16
-	inner  uint16 // OSCORE plaintext length, or unknown
-	whatIf uint16 // what-if OSCORE plaintext length, or unknown
+	frame uint32 // low bits of the frame number
+	hash  uint32 // OSCORE option and ciphertext, 0 when none
+	ports uint16 // hash of the source and destination ports
+	size  uint16
+	inner uint16 // OSCORE plaintext length, or unknown
+	// alt is, for a plaintext message, its what-if OSCORE plaintext
+	// length, and for a message decrypted from DTLS its CoAP length; or
+	// unknown.
+	alt uint16
 }
 
 // castagnoli is the CRC-32C table that identifies OSCORE messages in the
@@ -340,7 +352,7 @@ func New(cfg Config) *Collector {
 	}
 	// Methods and codes show in plaintext; in OSCORE the ciphertext
 	// sizes are what may give them away.
-	for _, v := range []view{vInner, vWhatIf} {
+	for _, v := range []view{vInner, vDTLS, vWhatIf} {
 		c.tables = append(c.tables,
 			table{kind: kindMethod, view: v, obs: oRequest, d: leaks.NewDiscrete(lim)},
 			table{kind: kindCode, view: v, obs: oResponse, d: leaks.NewDiscrete(lim)})
@@ -373,7 +385,8 @@ func (c *Collector) newEntry(label, resource string) *entry {
 
 // Packet records one CoAP message: its size, its OSCORE plaintext length
 // (from r when it was decrypted, else ciphertext minus tag), a hash of
-// its OSCORE option and ciphertext, or its what-if OSCORE size. Call it
+// its OSCORE option and ciphertext, its length when it was decrypted from
+// DTLS (p.Secure), or its what-if OSCORE size. Call it
 // for every message before the exchange tracker sees it, so that the
 // exchanges it finishes find it. r may be nil.
 func (c *Collector) Packet(p *flows.Packet, r *oscore.Result) {
@@ -385,7 +398,10 @@ func (c *Collector) Packet(p *flows.Packet, r *oscore.Result) {
 	s.frame = uint32(p.Frame)
 	s.ports = ports(p.Src, p.Dst)
 	s.size = clamp16(p.Size)
-	s.inner, s.whatIf, s.hash = unknown, unknown, 0
+	s.inner, s.alt, s.hash = unknown, unknown, 0
+	if p.Secure {
+		s.alt = clamp16(len(m.Raw))
+	}
 	if opt, ok := m.Option(decode.OptOSCORE); ok {
 		switch {
 		case r != nil && r.Verified:
@@ -409,7 +425,7 @@ func (c *Collector) Packet(p *flows.Packet, r *oscore.Result) {
 	if !ok {
 		in = leaks.WhatIfOSCORE(leaks.PlainFromMessage(m), *params).Inner
 	}
-	s.whatIf = clamp16(in)
+	s.alt = clamp16(in)
 }
 
 func ports(src, dst netip.AddrPort) uint16 { return src.Port()*31 ^ dst.Port() }
@@ -599,16 +615,27 @@ func (c *Collector) sample(x *flows.Exchange) sample {
 			s.resp[vInner] = size16(q.inner)
 		}
 	}
-	if x.Protected == "none" {
+	switch x.Protected {
+	case "none":
 		last := &x.Legs[len(x.Legs)-1]
 		if len(last.RequestFrames) > 0 {
 			if q := c.lookup(last.RequestFrames[0], last.From, last.To); q != nil {
-				s.req[vWhatIf] = size16(q.whatIf)
+				s.req[vWhatIf] = size16(q.alt)
 			}
 		}
 		if len(last.ResponseFrames) > 0 {
 			if q := c.lookup(last.ResponseFrames[0], last.To, last.From); q != nil {
-				s.resp[vWhatIf] = size16(q.whatIf)
+				s.resp[vWhatIf] = size16(q.alt)
+			}
+		}
+	case "dtls":
+		// The client leg's CoAP sizes, which its record lengths show.
+		if q := c.lookup(l0.RequestFrames[0], l0.From, l0.To); q != nil {
+			s.req[vDTLS] = size16(q.alt)
+		}
+		if answered {
+			if q := c.lookup(l0.ResponseFrames[0], l0.To, l0.From); q != nil {
+				s.resp[vDTLS] = size16(q.alt)
 			}
 		}
 	}

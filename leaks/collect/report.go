@@ -384,18 +384,22 @@ func outlierFields(l leaks.Leak, dir int, ref func(int) (string, int)) {
 
 // sizeVerdicts says, per resource and over all labels, how well request
 // and response sizes tell labels apart and what padding would cost: on
-// OSCORE ciphertexts, and for plaintext on the sizes OSCORE would give.
+// OSCORE ciphertexts, on DTLS records (their CoAP messages), and for
+// plaintext on the sizes OSCORE would give.
 func (c *Collector) sizeVerdicts(sized [numViews][2]*leaks.Table, advice [numViews][2][]leaks.PaddingResult) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, v := range []view{vInner, vWhatIf} {
+	for _, v := range []view{vInner, vDTLS, vWhatIf} {
 		for o := range 2 {
 			tb := sized[v][o]
 			if tb == nil {
 				continue
 			}
 			vo := leaks.VerdictOptions{Observable: [2]string{"request size", "response size"}[o]}
-			if v == vWhatIf {
+			switch v {
+			case vDTLS:
+				vo.Observable += " in DTLS"
+			case vWhatIf:
 				vo.Observable += " under OSCORE"
 			}
 			var vs []string
@@ -453,8 +457,8 @@ func linkVerdicts(proxy string, exact, timing [2]leaks.LinkResult, notScored [2]
 		if notScored[d] > 0 {
 			scored += " of " + strconv.Itoa(r.Items+notScored[d])
 		}
-		out = append(out, "Across proxy "+proxy+", an observer who knows its usual delays and size changes links plaintext "+
-			dirNames[d]+"s by timing and size with "+pct(r.Top1)+" accuracy (candidate sets of "+
+		out = append(out, "Across proxy "+proxy+", an observer who knows its usual delays and size changes links "+
+			dirNames[d]+"s not protected end to end (plaintext, or DTLS that ends at the proxy) by timing and size with "+pct(r.Top1)+" accuracy (candidate sets of "+
 			strconv.FormatFloat(r.Entropy, 'f', 1, 64)+" bits on average; "+scored+" scored).")
 	}
 	return out

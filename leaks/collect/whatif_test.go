@@ -124,7 +124,7 @@ func TestPacketAllocs(t *testing.T) {
 		if b[1] == 0x02 && (s.hash == 0 || s.inner != uint16(12-tagLen)) {
 			t.Errorf("OSCORE message: %+v", s)
 		}
-		if b[1] == 0x01 && (s.hash != 0 || s.whatIf == unknown) {
+		if b[1] == 0x01 && (s.hash != 0 || s.alt == unknown) {
 			t.Errorf("plaintext message: %+v", s)
 		}
 	}
