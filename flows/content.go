@@ -212,7 +212,7 @@ func (t *Tracker) bestUpstream(p *Packet, v *view, now int64) (*hop, evidence) {
 
 func (t *Tracker) dstSlot(a netip.Addr) int {
 	b := a.As16()
-	return int(t.h.bytes(b[:]) & (dstSlots - 1))
+	return int(fixedHash(b[:]) & (dstSlots - 1))
 }
 
 // noteDst remembers h as a request that the receiver may send on.

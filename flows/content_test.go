@@ -135,14 +135,6 @@ func oldHash64(b []byte) uint64 {
 	return fmix64(h ^ tail ^ uint64(len(b))<<56)
 }
 
-func fmix64(x uint64) uint64 {
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	return x ^ x>>33
-}
-
 // collide returns a second 16-byte payload with the same oldHash64 as a:
 // the first block is chosen freely, the second cancels the difference.
 func collide(a []byte) []byte {

@@ -258,7 +258,7 @@ func (t *Tracker) notePublication(h *hop, v *view, now int64) {
 		return
 	}
 	key := t.pubKey(h.to, h.pathHash, v.payload)
-	r := &t.pubTab[key&(pubSlots-1)]
+	r := &t.pubTab[pubSlot(h.to, h.path, v.payload)&(pubSlots-1)]
 	r.key, r.t, r.hop, r.id, r.client, r.path = key, now, h.ref(), h.x.id, h.from, tk
 	r.payload = r.payload[:0]
 	if len(v.payload) <= maxPubPayload {
@@ -285,7 +285,7 @@ func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, noti
 		return
 	}
 	key := t.pubKey(h.to, h.pathHash, v.payload)
-	r := &t.pubTab[key&(pubSlots-1)]
+	r := &t.pubTab[pubSlot(h.to, h.path, v.payload)&(pubSlots-1)]
 	if r.key != key || now-r.t > t.maxRes || r.t > now || r.id == h.x.id {
 		return
 	}
@@ -366,4 +366,12 @@ func (h *hop) ackedNotification(frame uint32) {
 	if frame == h.obs.lastCon {
 		h.obs.lastConAcked = true
 	}
+}
+
+// pubSlot places a publication in the table of publications: the broker,
+// the resource and the body, with the fixed hash (see fixedHash).
+func pubSlot(to netip.AddrPort, path, payload []byte) uint64 {
+	a := to.Addr().As16()
+	k := mix(fixedHash(a[:]), uint64(to.Port())|5<<40)
+	return mix(mix(k, fixedHash(path)), fixedHash(payload))
 }

@@ -1240,11 +1240,12 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		return
 	}
 	key := t.h.contentKey(p.Msg, v)
+	slot := contentSlot(p.Msg, v)
 	if h.up.ok() {
 		r := &h.recent[h.recentNext%uint8(len(h.recent))]
 		*r = recentResp{t: now, key: key, hop: h.ref(), frame: uint32(p.Frame), raw: append(r.raw[:0], p.Msg.Raw...)}
 		h.recentNext++
-		t.putResp(respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)})
+		t.putResp(slot, respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)})
 	}
 	if h.kind != kindRequest || h.downs == 0 && !h.proxyHint && !t.isProxy(h.to) {
 		t.deliverPublication(h, p, v, now, notif)
@@ -1255,7 +1256,7 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		best = t.relayed(h, key, p.Msg, now)
 	}
 	var cands [respWays]respRec
-	n := t.respCands(key, p.Msg, now, &cands)
+	n := t.respCands(slot, key, p.Msg, now, &cands)
 	if best == nil && !h.relayed && !notif {
 		// No leg of this exchange got that response. When several
 		// clients ask a proxy for the same resource at once, the
@@ -1333,8 +1334,8 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 
 // putResp remembers a response received on a downstream leg, replacing
 // the oldest entry of its set.
-func (t *Tracker) putResp(r respRec) {
-	set := &t.respTab[r.key&(respSlots-1)]
+func (t *Tracker) putResp(slot uint64, r respRec) {
+	set := &t.respTab[slot&(respSlots-1)]
 	i := 0
 	for j := range set {
 		if set[j].t < set[i].t {
@@ -1346,9 +1347,9 @@ func (t *Tracker) putResp(r respRec) {
 
 // respCands fills out with the remembered downstream responses with
 // content key, oldest first, and returns how many there are.
-func (t *Tracker) respCands(key uint64, m *decode.Message, now int64, out *[respWays]respRec) int {
+func (t *Tracker) respCands(slot, key uint64, m *decode.Message, now int64, out *[respWays]respRec) int {
 	n := 0
-	for _, r := range t.respTab[key&(respSlots-1)] {
+	for _, r := range t.respTab[slot&(respSlots-1)] {
 		if r.key == key && r.hop.ok() && r.t <= now && now-r.t <= t.maxRes && t.sameResp(r, m) {
 			out[n] = r
 			n++

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
 	"strconv"
@@ -421,19 +422,58 @@ func unreservedOrSub(c byte) bool {
 	return false
 }
 
-// hasher computes the hashes the Tracker files state under: whole
-// messages, request link keys and response contents. It is keyed with a
-// random seed drawn when the Tracker is made, after the capture was
-// written, so that whoever chose the bytes in it cannot make two contents
-// collide. A hash only picks a bucket or a candidate: equality is decided
+// hasher computes the hashes the Tracker files state under in maps:
+// whole messages, request link keys, response contents and long tokens.
+// It is keyed with a random seed drawn when the Tracker is made, after the
+// capture was written, so that whoever chose the bytes in it cannot make
+// two contents collide. A hash only picks a candidate: equality is decided
 // on the bytes (see content.go), except for the Message ID table, which
 // keeps no bytes and compares a 128-bit keyed digest (two independent
-// seeds).
+// seeds). The fixed-size tables are placed with fixedHash instead, so that
+// which entry a full set evicts, and so the output, is the same in every
+// run.
 type hasher struct{ seed, seed2 maphash.Seed }
 
 func newHasher() hasher { return hasher{maphash.MakeSeed(), maphash.MakeSeed()} }
 
 func (h hasher) bytes(b []byte) uint64 { return maphash.Bytes(h.seed, b) }
+
+// fixedHash hashes b with a fixed function, eight bytes at a time, each
+// block mixed with the finaliser of MurmurHash3. It only places entries
+// in the fixed-size tables (which entry a full set evicts must not depend
+// on a random key, or two runs would differ); whoever chose the bytes can
+// make entries share a set and evict each other, which loses links but
+// never makes two contents equal: equality is decided on the bytes.
+func fixedHash(b []byte) uint64 {
+	h := uint64(len(b))*0x9e3779b97f4a7c15 ^ 0x2d358dccaa6c78a5
+	for len(b) >= 8 {
+		h = fmix64(h ^ binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	var tail uint64
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	return fmix64(h ^ tail ^ uint64(len(b))<<56)
+}
+
+func fmix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	return x ^ x>>33
+}
+
+// contentSlot places a response in the table of server-leg responses:
+// the code, the OSCORE option and the payload, as contentKey.
+func contentSlot(m *decode.Message, v *view) uint64 {
+	k := mix(uint64(m.Code)|4<<40, fixedHash(v.payload))
+	if v.hasOSCORE {
+		k = mix(k, fixedHash(v.oscore))
+	}
+	return k
+}
 
 // digest returns the 128-bit keyed digest of b.
 func (h hasher) digest(b []byte) [2]uint64 {

@@ -235,8 +235,9 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 // latestResponses remembers, per proxy and request URI, the newest
 // response the proxy received from a server: what its cache would hold.
 type latestResponses struct {
-	m   map[latestKey]FrameInfo
-	max int
+	m     map[latestKey]FrameInfo
+	order []latestKey // keys in the order they were learnt
+	max   int
 }
 
 type latestKey struct {
@@ -259,11 +260,13 @@ func (c *latestResponses) learn(p *Pass, x *flows.Exchange) {
 			if old, ok := c.m[k]; ok && !old.Time.Before(f.Time) {
 				continue
 			}
-			if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-				for old := range c.m { // full: forget one
-					delete(c.m, old)
-					break
+			if _, ok := c.m[k]; !ok {
+				if len(c.order) >= c.max && len(c.order) > 0 {
+					// Full: forget the resource learnt first.
+					delete(c.m, c.order[0])
+					c.order = c.order[1:]
 				}
+				c.order = append(c.order, k)
 			}
 			c.m[k] = f
 		}
