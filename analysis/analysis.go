@@ -239,25 +239,35 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 		}
 	case dissect.ProtoDTLS:
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
+		decrypt := e.dtlsDec != nil && ok
+		if decrypt {
+			e.dtlsDec.Datagram(d.Number, d.Src, d.Dst, &e.f.DTLS, &e.dres)
+		}
 		if e.runner != nil && ok {
 			e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
 				DTLS: &f.DTLS, PSKIdentity: e.pk.PSKIdentity, Err: f.Err}
+			if s := e.dres.Session; decrypt && s != nil && s.Status == dtlsdec.StatusKeyMismatch {
+				e.rp.DTLSKeyMismatch, e.rp.DTLSFailed, e.rp.DTLSIdentity = true, e.dres.Failed, s.PSKIdentity
+				if s.HasSuite {
+					e.rp.DTLSSuite = s.Suite.String()
+				}
+			}
 			e.runner.Packet(&e.rp)
 		}
-		if e.dtlsDec != nil && ok {
+		if decrypt {
 			e.dtlsCoAP(d, num, file)
 		}
 	}
 	return &e.pk
 }
 
-// dtlsCoAP decrypts the DTLS records of the frame and runs every CoAP
+// dtlsCoAP takes the DTLS records of the frame that Datagram decrypted
+// into e.dres and runs every CoAP
 // message found in their application data through OSCORE, the rules and
 // the tracker, as a message carried in DTLS (flows.Packet.Secure). The
 // messages share the frame's number and decode into the frame's CoAP
 // storage.
 func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
-	e.dtlsDec.Datagram(d.Number, d.Src, d.Dst, &e.f.DTLS, &e.dres)
 	x := &e.ddec
 	*x = export.DTLSDecryption{Decrypted: len(e.dres.Records), Failed: e.dres.Failed}
 	if x.Decrypted+x.Failed == 0 {

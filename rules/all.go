@@ -45,6 +45,7 @@ func All() []*Rule {
 		MalformedMessage,
 		// usage: keys that do not match the traffic
 		KeysMismatch,
+		DTLSKeysMismatch,
 	}
 }
 

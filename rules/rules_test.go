@@ -80,6 +80,7 @@ var fireAndQuiet = map[string][2]scenario{
 	"publication-repeated": {evilBroker, honestBroker},
 	"dtls-hop-by-hop":      {dtlsProxy, dtlsClientSide},
 	"psk-identity-clear":   {dtlsProxy, fwdProxy},
+	"dtls-keys-mismatch":   {dtlsWrongPSK, dtlsRightPSK},
 	"oscore-replay":        {evilNoKeys, revKeys},
 	"request-replay":       {alteringRelayTrace, fwdProxy},
 	"cache-allowed":        {fwdProxy, revKeys},

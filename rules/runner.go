@@ -37,6 +37,13 @@ type Packet struct {
 	// PSKIdentity is the PSK identity a DTLS ClientKeyExchange in this
 	// frame sends in clear.
 	PSKIdentity []byte
+	// DTLSKeyMismatch says that the key supplied for this frame's DTLS
+	// session does not verify its Finished message; DTLSFailed counts the
+	// frame's records left encrypted, DTLSSuite and DTLSIdentity name the
+	// session (the identity is sent in clear; no key is ever here).
+	DTLSKeyMismatch         bool
+	DTLSFailed              int
+	DTLSSuite, DTLSIdentity string
 	// Err is the decode error of a CoAP or DTLS frame that did not decode
 	// whole (a *decode.FormatError).
 	Err error

@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // A scenario produces the findings of every rule over some traffic.
@@ -258,6 +260,43 @@ func TestAlteredFindings(t *testing.T) {
 	for _, id := range []string{"spoofed-response", "withheld-response", "spoofed-request", "withheld-request"} {
 		if got := of(fs, id); len(got) > 0 {
 			t.Errorf("%s on a relay that altered what it relayed: %v", id, got)
+		}
+	}
+}
+
+// dtlsKeyScenario runs the libcoap DTLS-through-a-proxy capture with one
+// PSK for every session.
+func dtlsKeyScenario(name, psk string) scenario {
+	return scenario{name, func(t *testing.T) []*rules.Finding {
+		k, err := tlskeys.ParsePSK(psk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := analysis.Options{Rules: rules.All(), TLSKeys: &tlskeys.Keys{PSKs: []tlskeys.PSK{k}}}
+		var out []*rules.Finding
+		opts.OnFinding = func(f *rules.Finding) { out = append(out, f) }
+		path := filepath.Join(testenv.RepoRoot(), "dtlsdec", "testdata", "libcoap-psk-proxy.pcap")
+		if _, err := analysis.RunFiles([]string{path}, opts, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}}
+}
+
+var (
+	dtlsWrongPSK = dtlsKeyScenario("DTLS through a proxy, wrong PSK", "00112233")
+	dtlsRightPSK = dtlsKeyScenario("DTLS through a proxy, right PSK", "686f704b6579")
+)
+
+// A wrong PSK gives one dtls-keys-mismatch per session and no CoAP.
+func TestDTLSKeysMismatch(t *testing.T) {
+	fs := of(dtlsWrongPSK.run(t), "dtls-keys-mismatch")
+	if len(fs) != 7 {
+		t.Fatalf("%d dtls-keys-mismatch findings, want one for each of the 7 sessions: %v", len(fs), fs)
+	}
+	for _, f := range fs {
+		if strings.Contains(f.Message, "686f704b6579") || strings.Contains(f.Message, "00112233") || f.Certainty != rules.Did {
+			t.Errorf("%v", f)
 		}
 	}
 }
