@@ -85,41 +85,11 @@ func (c *cm) body(b string) *cm { c.payload = []byte(b); return c }
 
 // bytes encodes the message, options sorted by number.
 func (c *cm) bytes() []byte {
-	tkl, ext := len(c.tok), []byte(nil)
-	if tkl > 12 {
-		tkl, ext = 13, []byte{byte(len(c.tok) - 13)} // RFC 8974
+	m := decode.Message{Type: c.typ, Code: c.code, MessageID: c.mid, Token: c.tok, Payload: c.payload}
+	for _, o := range c.opts {
+		m.Options = append(m.Options, decode.Option{ID: o.id, Value: o.v})
 	}
-	b := []byte{1<<6 | byte(c.typ)<<4 | byte(tkl), byte(c.code), byte(c.mid >> 8), byte(c.mid)}
-	b = append(b, ext...)
-	b = append(b, c.tok...)
-	opts := slices.Clone(c.opts)
-	slices.SortStableFunc(opts, func(a, b testOpt) int { return int(a.id) - int(b.id) })
-	prev := 0
-	for _, o := range opts {
-		d, l := int(o.id)-prev, len(o.v)
-		prev = int(o.id)
-		dn, dx := nibble(d)
-		ln, lx := nibble(l)
-		b = append(b, byte(dn<<4|ln))
-		b = append(b, dx...)
-		b = append(b, lx...)
-		b = append(b, o.v...)
-	}
-	if len(c.payload) > 0 {
-		b = append(b, 0xff)
-		b = append(b, c.payload...)
-	}
-	return b
-}
-
-func nibble(v int) (int, []byte) {
-	switch {
-	case v < 13:
-		return v, nil
-	case v < 269:
-		return 13, []byte{byte(v - 13)}
-	}
-	return 14, []byte{byte((v - 269) >> 8), byte(v - 269)}
+	return m.Append(nil)
 }
 
 // sim feeds messages to a Tracker one frame at a time, the way

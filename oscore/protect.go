@@ -172,7 +172,7 @@ func (c *Context) protect(m *decode.Message, pt party, optValue, idPIV, piv, req
 	sortOptions(outer)
 
 	plain := []byte{byte(m.Code)}
-	plain = appendOptions(plain, inner)
+	plain = decode.AppendOptions(plain, inner)
 	if len(m.Payload) > 0 {
 		plain = append(plain, 0xff)
 		plain = append(plain, m.Payload...)
@@ -189,7 +189,7 @@ func (c *Context) protect(m *decode.Message, pt party, optValue, idPIV, piv, req
 	}
 	out := []byte{0x40 | byte(m.Type&3)<<4 | byte(len(m.Token)), byte(code), byte(m.MessageID >> 8), byte(m.MessageID)}
 	out = append(out, m.Token...)
-	out = appendOptions(out, outer)
+	out = decode.AppendOptions(out, outer)
 	out = append(out, 0xff)
 	return c.seal(out, pt, idPIV, piv, reqKID, reqPIV, plain)
 }
@@ -292,38 +292,4 @@ func uintBytes(v uint64) []byte {
 
 func sortOptions(opts []decode.Option) {
 	slices.SortStableFunc(opts, func(a, b decode.Option) int { return int(a.ID) - int(b.ID) })
-}
-
-// appendOptions appends the CoAP encoding of opts, which must be sorted by
-// number (RFC 7252 section 3.1).
-func appendOptions(b []byte, opts []decode.Option) []byte {
-	prev := 0
-	for _, o := range opts {
-		delta := int(o.ID) - prev
-		prev = int(o.ID)
-		hdr := len(b)
-		b = append(b, 0)
-		dn, b2 := optionNibble(b, delta)
-		ln, b3 := optionNibble(b2, len(o.Value))
-		b = b3
-		// the extended length follows the extended delta: optionNibble
-		// appended them in that order.
-		b[hdr] = dn<<4 | ln
-		b = append(b, o.Value...)
-	}
-	return b
-}
-
-// optionNibble returns the 4-bit field for v and appends its extended
-// bytes, if any.
-func optionNibble(b []byte, v int) (byte, []byte) {
-	switch {
-	case v < 13:
-		return byte(v), b
-	case v < 269:
-		return 13, append(b, byte(v-13))
-	default:
-		v -= 269
-		return 14, append(b, byte(v>>8), byte(v))
-	}
 }

@@ -72,14 +72,8 @@ func (s *scenario) response(ref RequestRef, code decode.Code, mid uint16, token,
 
 // plain encodes an unprotected message.
 func plain(typ decode.Type, code decode.Code, mid uint16, token string, opts []decode.Option, payload string) []byte {
-	b := []byte{0x40 | byte(typ)<<4 | byte(len(token)), byte(code), byte(mid >> 8), byte(mid)}
-	b = append(b, token...)
-	sortOptions(opts)
-	b = appendOptions(b, opts)
-	if payload != "" {
-		b = append(append(b, 0xff), payload...)
-	}
-	return b
+	m := decode.Message{Type: typ, Code: code, MessageID: mid, Token: []byte(token), Options: opts, Payload: []byte(payload)}
+	return m.Append(nil)
 }
 
 // TestReplayRejectedWithEcho: a request replayed with a new Message ID is

@@ -1,9 +1,7 @@
 package rules_test
 
 import (
-	"cmp"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -93,48 +91,7 @@ func msg(typ decode.Type, code decode.Code, mid uint16, token string, payload st
 	return encode(message(typ, code, mid, token, payload, opts...))
 }
 
-func encode(m *decode.Message) []byte {
-	b := []byte{0x40 | byte(m.Type)<<4 | byte(len(m.Token)), byte(m.Code), byte(m.MessageID >> 8), byte(m.MessageID)}
-	b = append(b, m.Token...)
-	os := slices.Clone(m.Options)
-	slices.SortStableFunc(os, func(a, b decode.Option) int { return cmp.Compare(a.ID, b.ID) })
-	last := 0
-	for _, o := range os {
-		d, l := int(o.ID)-last, len(o.Value)
-		last = int(o.ID)
-		dn, dx, dl := nibble(d)
-		ln, lx, ll := nibble(l)
-		b = append(b, dn<<4|ln)
-		b = appendExt(b, dx, dl)
-		b = appendExt(b, lx, ll)
-		b = append(b, o.Value...)
-	}
-	if len(m.Payload) > 0 {
-		b = append(b, 0xff)
-		b = append(b, m.Payload...)
-	}
-	return b
-}
-
-func nibble(v int) (byte, int, int) {
-	switch {
-	case v < 13:
-		return byte(v), 0, 0
-	case v < 269:
-		return 13, v - 13, 1
-	}
-	return 14, v - 269, 2
-}
-
-func appendExt(b []byte, v, n int) []byte {
-	switch n {
-	case 1:
-		return append(b, byte(v))
-	case 2:
-		return append(b, byte(v>>8), byte(v))
-	}
-	return b
-}
+func encode(m *decode.Message) []byte { return m.Append(nil) }
 
 // withOption decodes wire, adds an option to the outer message and
 // encodes it again.
