@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"time"
-
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -25,21 +23,9 @@ forwarding from their source, or until the end of the capture.`,
 	Seed:     "2.1.2.1",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		q := &holdQueue{max: p.Config.MaxState}
-		decide := func(x *flows.Exchange, final bool) bool { return spoofedRequest(p, x, final) }
-		p.OnExchange(func(x *flows.Exchange) {
-			q.retry(p, false, time.Time{}, decide)
-			if len(x.Legs) != 1 || x.Proxy.IsValid() || x.Method == "" || x.Method == "PING" || len(x.Legs[0].RequestFrames) == 0 {
-				return
-			}
-			if !decide(x, false) {
-				if old := q.push(p, x); old != nil {
-					decide(old, true)
-				}
-			}
-		})
-		p.OnFlush(func(before time.Time) { q.retry(p, false, before.Add(-flows.ExchangeLifetime), decide) })
-		p.OnClose(func() { q.retry(p, true, time.Time{}, decide) })
+		holdAndDecide(p, nil, func(x *flows.Exchange) bool {
+			return len(x.Legs) == 1 && !x.Proxy.IsValid() && x.Method != "" && x.Method != "PING" && len(x.Legs[0].RequestFrames) > 0
+		}, func(x *flows.Exchange, final bool) bool { return spoofedRequest(p, x, final) })
 		return nil
 	},
 }

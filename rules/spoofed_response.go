@@ -34,23 +34,10 @@ proxy's server side the capture cannot tell.`,
 	Seed:     "2.1.1.1",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		q := &holdQueue{max: p.Config.MaxState}
 		cache := &latestResponses{m: map[latestKey]FrameInfo{}, max: p.Config.MaxState}
-		decide := func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final, cache) }
-		p.OnExchange(func(x *flows.Exchange) {
-			cache.learn(p, x)
-			q.retry(p, false, time.Time{}, decide)
-			if !x.Proxy.IsValid() || len(x.Legs) == 0 || len(x.Legs[0].ResponseFrames) == 0 || x.Status == flows.Unmatched {
-				return
-			}
-			if !decide(x, false) {
-				if old := q.push(p, x); old != nil {
-					decide(old, true)
-				}
-			}
-		})
-		p.OnFlush(func(before time.Time) { q.retry(p, false, before.Add(-flows.ExchangeLifetime), decide) })
-		p.OnClose(func() { q.retry(p, true, time.Time{}, decide) })
+		holdAndDecide(p, func(x *flows.Exchange) { cache.learn(p, x) }, func(x *flows.Exchange) bool {
+			return x.Proxy.IsValid() && len(x.Legs) > 0 && len(x.Legs[0].ResponseFrames) > 0 && x.Status != flows.Unmatched
+		}, func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final, cache) })
 		return nil
 	},
 }

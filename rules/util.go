@@ -230,3 +230,28 @@ func unsafeMethod(m string) bool {
 	}
 	return true
 }
+
+// holdAndDecide registers the hooks of a rule that decides exchanges as
+// soon as it knows enough and holds the others: every exchange is first
+// shown to learn (may be nil); those for which want is true are decided,
+// and held when decide returns false. Held exchanges are decided again
+// whenever another exchange arrives, for good once their lifetime has
+// passed in capture time (flows.ExchangeLifetime) or the capture ends;
+// at most Config.MaxState are held, the oldest decided for good first.
+func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchange) bool, decide func(x *flows.Exchange, final bool) bool) {
+	q := &holdQueue{max: p.Config.MaxState}
+	p.OnExchange(func(x *flows.Exchange) {
+		if learn != nil {
+			learn(x)
+		}
+		q.retry(p, false, time.Time{}, decide)
+		if !want(x) || decide(x, false) {
+			return
+		}
+		if old := q.push(p, x); old != nil {
+			decide(old, true)
+		}
+	})
+	p.OnFlush(func(before time.Time) { q.retry(p, false, before.Add(-flows.ExchangeLifetime), decide) })
+	p.OnClose(func() { q.retry(p, true, time.Time{}, decide) })
+}
