@@ -451,6 +451,13 @@ func (e *Engine) DTLSSessions() []dtlsdec.SessionInfo {
 	return e.dtlsDec.Sessions()
 }
 
+// ReaderStats adds what a capture reader counted and the summary reports
+// (IP fragments evicted from reassembly); call it once per reader, when
+// it is done.
+func (e *Engine) ReaderStats(st capture.Stats) {
+	e.sum.IPFragmentsEvict += st.FragmentsEvicted
+}
+
 // Summary returns the summary so far.
 func (e *Engine) Summary() *export.Summary { return &e.sum }
 

@@ -105,6 +105,7 @@ func isUsage(err error) bool {
 // summary's truncated flag set.
 func readAll(e *env, eng *analysis.Engine, r *capture.Reader, name, file string, emit func(*export.Packet) error) error {
 	var d capture.Datagram
+	defer func() { eng.ReaderStats(r.Stats()) }()
 	for {
 		if err := e.ctx.Err(); err != nil {
 			warnf(e, "interrupted after %d frames", eng.Summary().Frames)

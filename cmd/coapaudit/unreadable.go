@@ -30,6 +30,7 @@ func captureEnded(e *env, eng *analysis.Engine, r *capture.Reader, err error) er
 func mergeEnded(e *env, eng *analysis.Engine, m *analysis.Merge) error {
 	var first error
 	for _, f := range m.Files {
+		eng.ReaderStats(f.R.Stats())
 		if f.Err == nil {
 			continue
 		}
