@@ -131,6 +131,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 		if cfg.Proxies == nil {
 			cfg.Proxies = opts.Flows.Proxies
 		}
+		cfg.Flows = opts.Flows
 		r, err := rules.NewRunner(opts.Rules, cfg, e.finding)
 		if err != nil {
 			return nil, err

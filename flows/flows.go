@@ -162,6 +162,10 @@ type Config struct {
 	MergeWindow time.Duration
 }
 
+// WithDefaults returns c with every unset field set to its default: the
+// configuration a Tracker made with c works with.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	def := func(v *int, d int) {
 		if *v <= 0 {

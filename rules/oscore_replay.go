@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -33,7 +32,7 @@ medium.`,
 	Run: func(p *Pass) error {
 		r := &replayRule{p: p}
 		p.OnPacket(r.packet)
-		p.OnFlush(func(before time.Time) { r.expire(before.Add(-flows.ExchangeLifetime)) })
+		p.OnFlush(func(before time.Time) { r.expire(before.Add(-p.Config.Flows.ExchangeLifetime)) })
 		p.OnClose(func() {
 			for len(r.pending) > 0 {
 				r.report(0, nil, oscore.AnswerNone)
@@ -64,7 +63,7 @@ func (r *replayRule) packet(pk *Packet) {
 		return
 	}
 	if len(r.pending) > 0 {
-		r.expire(pk.Time.Add(-flows.ExchangeLifetime))
+		r.expire(pk.Time.Add(-r.p.Config.Flows.ExchangeLifetime))
 		if m.Code.IsResponse() {
 			r.answer(pk)
 		}

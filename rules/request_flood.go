@@ -8,9 +8,9 @@ import (
 )
 
 // duplicateGap is how close two copies of a request must be to be a
-// duplicate rather than a retransmission: flows' default
-// MinRetransmitGap, a quarter of ACK_TIMEOUT.
-const duplicateGap = 500 * time.Millisecond
+// duplicate rather than a retransmission: the exchange tracker's
+// MinRetransmitGap (500 ms, a quarter of ACK_TIMEOUT, by default).
+func duplicateGap(p *Pass) time.Duration { return p.Config.Flows.MinRetransmitGap }
 
 // RequestFlood reports request copies a proxy sent to a server that the
 // client did not send.
@@ -49,7 +49,7 @@ counted.`,
 				fnd := Finding{
 					Severity: Medium, Certainty: Did, Exchange: x.ID, Frames: frames,
 					Message: "Proxy " + l.From.String() + " did send server " + l.To.String() + " " + plural(len(extra), "extra copy") +
-						" of " + what(x) + " within " + seconds(duplicateGap) + " (" + cappedFrames(extra, 8) +
+						" of " + what(x) + " within " + seconds(duplicateGap(p)) + " (" + cappedFrames(extra, 8) +
 						") that the client did not send.",
 				}
 				if f, ok := p.Frame(extra[len(extra)-1], l.From, l.To); ok {
@@ -84,7 +84,7 @@ func duplicateRequests(p *Pass, l *flows.Leg) ([]int, bool) {
 		for j := i - 1; j >= 0; j-- {
 			if fs[j].MID == fs[i].MID {
 				late := !answered.IsZero() && fs[i].Time.After(answered)
-				if fs[i].Time.Sub(fs[j].Time) < duplicateGap && !late && !fs[i].Has(FrameReplay) {
+				if fs[i].Time.Sub(fs[j].Time) < duplicateGap(p) && !late && !fs[i].Has(FrameReplay) {
 					out = append(out, fs[i].Frame)
 				}
 				break

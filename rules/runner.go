@@ -54,6 +54,10 @@ type Packet struct {
 type Config struct {
 	// Profile is the protection level traffic is held to (default Auto).
 	Profile Profile
+	// Flows is the configuration of the exchange tracker that builds the
+	// exchanges the rules see: its lifetimes and gaps are the rules' too
+	// (unset fields take flows' defaults).
+	Flows flows.Config
 	// Keys says that OSCORE security contexts were supplied. Rules that
 	// require keys are not run without them.
 	Keys bool
@@ -89,6 +93,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	c.Flows = c.Flows.WithDefaults()
 	if c.MaxFrames <= 0 {
 		c.MaxFrames = 1 << 16
 	}

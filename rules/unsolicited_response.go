@@ -61,7 +61,7 @@ that window is reported as a flood.`,
 			if !ok {
 				return
 			}
-			early := f.Time.Sub(p.Start()) < flows.ExchangeLifetime
+			early := f.Time.Sub(p.Start()) < p.Config.Flows.ExchangeLifetime
 			if !early {
 				c.late += len(l.ResponseFrames)
 			}

@@ -236,7 +236,7 @@ func unsafeMethod(m string) bool {
 // shown to learn (may be nil); those for which want is true are decided,
 // and held when decide returns false. Held exchanges are decided again
 // whenever another exchange arrives, for good once their lifetime has
-// passed in capture time (flows.ExchangeLifetime) or the capture ends;
+// passed in capture time (Config.Flows.ExchangeLifetime) or the capture ends;
 // at most Config.MaxState are held, the oldest decided for good first.
 func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchange) bool, decide func(x *flows.Exchange, final bool) bool) {
 	q := &holdQueue{max: p.Config.MaxState}
@@ -252,6 +252,6 @@ func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchan
 			decide(old, true)
 		}
 	})
-	p.OnFlush(func(before time.Time) { q.retry(p, false, before.Add(-flows.ExchangeLifetime), decide) })
+	p.OnFlush(func(before time.Time) { q.retry(p, false, before.Add(-p.Config.Flows.ExchangeLifetime), decide) })
 	p.OnClose(func() { q.retry(p, true, time.Time{}, decide) })
 }
