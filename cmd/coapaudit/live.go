@@ -230,7 +230,7 @@ func livePorts(cfg dissect.Config) []uint16 {
 func streamWriter(e *env, format export.Format, c *commonFlags) (export.Writer, error) {
 	switch format {
 	case export.FormatText:
-		return &liveText{w: e.stdout, color: paletteFor(e.stdout)}, nil
+		return &liveText{w: e.stdout, color: paletteFor(e.stdout), width: termWidth(e.stdout)}, nil
 	case export.FormatJSON:
 		return export.NewJSONWriter(e.stdout), nil
 	case export.FormatCSV:
@@ -266,6 +266,7 @@ type liveText struct {
 	leaks  *collect.Report
 	top    int
 	final  bool
+	width  int // of the terminal, for the summary
 }
 
 // tables sets what liveText prints before the summary.
@@ -291,14 +292,14 @@ func (t *liveText) Write(r export.Record) error {
 	case *export.Summary:
 		if t.final {
 			fmt.Fprintln(t.w)
-			if err := t.report.WriteText(t.w, t.top); err != nil {
+			if err := t.report.WriteTextWidth(t.w, t.top, t.width); err != nil {
 				return err
 			}
-			if err := t.leaks.WriteText(t.w); err != nil {
+			if err := t.leaks.WriteText(t.w, t.width); err != nil {
 				return err
 			}
 		}
-		return writeSummaryLine(t.w, r)
+		return writeSummaryLine(t.w, r, t.width)
 	}
 	return nil
 }
