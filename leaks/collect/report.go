@@ -491,7 +491,7 @@ func delayVerdict(proxy string, dir int, res leaks.DelayResult, ref func(int) (s
 		} else {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s (frames %s) was held %s (z = %s)", x, frameNames(frames, ref), seconds(o.Seconds), zText(o.Z))
+		fmt.Fprintf(&b, "%s (frames %s) was held %s (z = %s)", x, frameNames(frames, ref), seconds(o.Seconds), ZText(o.Z))
 	}
 	if n := len(res.Outliers) - show; n > 0 {
 		fmt.Fprintf(&b, " and %d more", n)
@@ -500,7 +500,8 @@ func delayVerdict(proxy string, dir int, res leaks.DelayResult, ref func(int) (s
 	return b.String()
 }
 
-func zText(z float64) string {
+// ZText writes a modified z-score as the summary and the report show it.
+func ZText(z float64) string {
 	if math.Abs(z) >= 100 {
 		return strconv.FormatFloat(z, 'f', 0, 64)
 	}
