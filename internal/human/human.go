@@ -98,9 +98,10 @@ func cutLeft(s string, n int) string {
 
 // URI shortens a URI (or a "METHOD URI" resource name) to n cells from the
 // host side, so that the path stays visible:
-// "coap://gateway.example.net/sensors/temp" at 24 cells is
-// "coap://gat…/sensors/temp". When the path alone does not fit, the host
-// goes and the path loses its start: "…/a/long/path".
+// "coap://gateway.example.net/sensors/temp" at 28 cells is
+// "coap://gateway.e…/sensors/temp", at 24 "gateway.ex…/sensors/temp".
+// When the path alone does not fit, the host goes and the path loses its
+// start: "…/a/long/path".
 func URI(s string, n int) string {
 	if Width(s) <= n {
 		return s
@@ -124,12 +125,15 @@ func URI(s string, n int) string {
 	if path == "" {
 		return prefix + Cut(s, n)
 	}
-	// Room for the host after the scheme, the path and the "…".
-	room := n - Width(scheme) - Width(path) - 1
-	switch {
-	case room >= 1:
-		return prefix + scheme + Cut(host, room+1) + path
-	case Width(path)+1 <= n:
+	// The host keeps its scheme while at least 8 of its cells show; then
+	// the scheme goes, then the host.
+	if k := n - Width(scheme) - Width(path); Width(host) <= k || k >= 8 {
+		return prefix + scheme + Cut(host, k) + path
+	}
+	if k := n - Width(path); k >= 4 {
+		return prefix + Cut(host, k) + path
+	}
+	if Width(path)+1 <= n {
 		return prefix + "…" + path
 	}
 	return prefix + cutLeft(path, n)

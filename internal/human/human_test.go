@@ -28,10 +28,12 @@ func TestURI(t *testing.T) {
 		want string
 	}{
 		{"coap://127.0.0.22/sensors/temp", 40, "coap://127.0.0.22/sensors/temp"},
-		{"coap://gateway.example.net/sensors/temp", 24, "coap://gat…/sensors/temp"},
+		{"coap://gateway.example.net/sensors/temp", 30, "coap://gateway.e…/sensors/temp"},
+		{"coap://gateway.example.net/sensors/temp", 24, "gateway.ex…/sensors/temp"},
+		{"coap://127.0.0.22/sensors/temp", 20, "127.0.…/sensors/temp"},
 		{"coap://gateway.example.net/sensors/temp", 14, "…/sensors/temp"},
 		{"coap://gateway.example.net/sensors/temperature/outside", 14, "…ature/outside"},
-		{"GET coap://gateway.example.net/sensors/temp", 28, "GET coap://gat…/sensors/temp"},
+		{"GET coap://gateway.example.net/sensors/temp", 28, "GET gateway.ex…/sensors/temp"},
 		{"coap://a-very-long-host-name-without-path", 20, "coap://a-very-long-…"},
 	} {
 		got := URI(c.in, c.n)
