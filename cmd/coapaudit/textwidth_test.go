@@ -85,3 +85,24 @@ func TestAnalyzeTextPiped(t *testing.T) {
 		t.Errorf("paths lost:\n%s", stdout.String())
 	}
 }
+
+// TestLiveTextWidth checks that live events wrap to the terminal under
+// their time stamp, whole.
+func TestLiveTextWidth(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	msg := strings.Repeat("Proxy 192.0.2.1:5683 did withhold a response, ", 5)
+	var b bytes.Buffer
+	lt := &liveText{w: &b, width: 80}
+	if err := lt.Write(export.Finding{Finding: &rules.Finding{ID: "F1", Rule: "withheld-response", Threat: "T3", Severity: rules.Medium,
+		Certainty: rules.Did, Exchange: "X1", Frames: []int{1, 2}, Message: msg, Time: now}}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	checkWidth(t, out, 80)
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.TrimSpace(msg)) {
+		t.Errorf("message not whole:\n%s", out)
+	}
+	if strings.Count(out, "\n") < 3 || !strings.HasPrefix(strings.Split(out, "\n")[1], strings.Repeat(" ", 13)) {
+		t.Errorf("not wrapped under the time stamp:\n%s", out)
+	}
+}
