@@ -99,7 +99,8 @@ func cutLeft(s string, n int) string {
 // URI shortens a URI (or a "METHOD URI" resource name) to n cells from the
 // host side, so that the path stays visible:
 // "coap://gateway.example.net/sensors/temp" at 28 cells is
-// "coap://gateway.e…/sensors/temp", at 24 "gateway.ex…/sensors/temp".
+// "coap://gateway.e…/sensors/temp", at 24 "gateway.ex…/sensors/temp";
+// "coap://127.0.0.22/sensors/temp" at 24 is "127.0.0.22/sensors/temp".
 // When the path alone does not fit, the host goes and the path loses its
 // start: "…/a/long/path".
 func URI(s string, n int) string {
@@ -125,9 +126,13 @@ func URI(s string, n int) string {
 	if path == "" {
 		return prefix + Cut(s, n)
 	}
-	// The host keeps its scheme while at least 8 of its cells show; then
-	// the scheme goes, then the host.
-	if k := n - Width(scheme) - Width(path); Width(host) <= k || k >= 8 {
+	// The scheme goes first, when that leaves the host whole; then the
+	// host is cut while at least 8 of its cells show after the scheme,
+	// then without it, then the host goes.
+	if Width(host)+Width(path) <= n {
+		return prefix + host + path
+	}
+	if k := n - Width(scheme) - Width(path); k >= 8 {
 		return prefix + scheme + Cut(host, k) + path
 	}
 	if k := n - Width(path); k >= 4 {

@@ -31,6 +31,7 @@ func TestURI(t *testing.T) {
 		{"coap://gateway.example.net/sensors/temp", 30, "coap://gateway.e…/sensors/temp"},
 		{"coap://gateway.example.net/sensors/temp", 24, "gateway.ex…/sensors/temp"},
 		{"coap://127.0.0.22/sensors/temp", 20, "127.0.…/sensors/temp"},
+		{"coap://127.0.0.22/sensors/temp", 29, "127.0.0.22/sensors/temp"},
 		{"coap://gateway.example.net/sensors/temp", 14, "…/sensors/temp"},
 		{"coap://gateway.example.net/sensors/temperature/outside", 14, "…ature/outside"},
 		{"GET coap://gateway.example.net/sensors/temp", 28, "GET gateway.ex…/sensors/temp"},
