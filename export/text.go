@@ -13,6 +13,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/internal/human"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -223,8 +224,9 @@ func appendPadRight(b []byte, s string, n int) []byte {
 }
 
 func writeSummaryText(w io.Writer, s *Summary) error {
-	_, err := fmt.Fprintf(w, "\n%d frames: %d CoAP, %d DTLS, %d malformed, %d other",
-		s.Frames, s.CoAPFrames, s.DTLSFrames, s.MalformedFrames, s.OtherFrames)
+	c := human.Count
+	_, err := fmt.Fprintf(w, "\n%s frames: %s CoAP, %s DTLS, %s malformed, %s other",
+		c(s.Frames), c(s.CoAPFrames), c(s.DTLSFrames), c(s.MalformedFrames), c(s.OtherFrames))
 	if len(s.OtherBy) > 0 {
 		keys := make([]string, 0, len(s.OtherBy))
 		for k := range s.OtherBy {
@@ -236,16 +238,19 @@ func writeSummaryText(w io.Writer, s *Summary) error {
 			if i > 0 {
 				fmt.Fprint(w, ", ")
 			}
-			fmt.Fprintf(w, "%s %d", k, s.OtherBy[k])
+			fmt.Fprintf(w, "%s %s", k, c(s.OtherBy[k]))
 		}
 		fmt.Fprint(w, ")")
 	}
 	fmt.Fprintln(w)
 	if s.Decrypted+s.DecryptFailures > 0 {
-		fmt.Fprintf(w, "OSCORE: %d decrypted, %d failed verification or had no key\n", s.Decrypted, s.DecryptFailures)
+		fmt.Fprintf(w, "OSCORE: %s decrypted, %s failed verification or had no key\n", c(s.Decrypted), c(s.DecryptFailures))
 	}
 	if s.Exchanges > 0 || s.Findings > 0 {
-		fmt.Fprintf(w, "%d exchanges, %d findings\n", s.Exchanges, s.Findings)
+		fmt.Fprintf(w, "%s exchanges, %s findings\n", c(s.Exchanges), c(s.Findings))
+	}
+	if len(s.Evicted) > 0 {
+		fmt.Fprintf(w, "evicted: %s\n", human.Counts(s.Evicted))
 	}
 	if s.Truncated {
 		fmt.Fprintf(w, "capture truncated: %s\n", s.TruncatedError)

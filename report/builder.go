@@ -106,11 +106,15 @@ type Builder struct {
 	sizeOrder     []string
 	moreResources int
 
-	residence    map[netip.AddrPort]*residenceSeries
-	proxyOrder   []netip.AddrPort
-	moreProxies  int
-	nodes        map[netip.AddrPort]*node
-	edges        map[edgeKey]int
+	residence   map[netip.AddrPort]*residenceSeries
+	proxyOrder  []netip.AddrPort
+	moreProxies int
+	nodes       map[netip.AddrPort]*node
+	edges       map[edgeKey]int
+	// accuse counts, by exchange ID, the proven findings (Did, medium or
+	// above) on exchanges not seen yet; their proxies are charged when
+	// the exchange comes.
+	accuse       map[string]int
 	moreNodes    int
 	leaks        []leaks.Leak
 	verdicts     []string
@@ -151,6 +155,9 @@ const (
 type node struct {
 	role      role
 	exchanges int
+	// proven counts the proven findings (Did, medium or above) on
+	// exchanges this node relayed as a proxy.
+	proven int
 }
 
 type edgeKey struct {
@@ -191,6 +198,23 @@ func New(opt Options) *Builder {
 		residence: map[netip.AddrPort]*residenceSeries{},
 		nodes:     map[netip.AddrPort]*node{},
 		edges:     map[edgeKey]int{},
+		accuse:    map[string]int{},
+	}
+}
+
+// maxAccuse bounds the proven findings waiting for their exchange.
+const maxAccuse = 4096
+
+// charge counts n proven findings against the proxies of x.
+func (b *Builder) charge(x *flows.Exchange, n int) {
+	proxies := x.Proxies
+	if len(proxies) == 0 && x.Proxy.IsValid() {
+		proxies = []netip.AddrPort{x.Proxy}
+	}
+	for _, a := range proxies {
+		if nd := b.nodes[a]; nd != nil {
+			nd.proven += n
+		}
 	}
 }
 
@@ -201,10 +225,14 @@ func (b *Builder) AddExchange(x *flows.Exchange) {
 		b.first = x.Start
 	}
 	b.status[x.Status]++
-	b.protected[protection(x.Protected)]++
+	b.protected[observedProtection(x)]++
 	b.addSizes(x)
 	b.addResidence(x)
 	b.addTopology(x)
+	if n, ok := b.accuse[x.ID]; ok {
+		delete(b.accuse, x.ID)
+		b.charge(x, n)
+	}
 
 	if fs, ok := b.wanted[x.ID]; ok {
 		delete(b.wanted, x.ID)
@@ -220,6 +248,17 @@ func (b *Builder) AddExchange(x *flows.Exchange) {
 	b.ring[b.ringNext] = x.ID
 	b.ringNext = (b.ringNext + 1) % len(b.ring)
 	b.recent[x.ID] = x
+}
+
+// observedProtection is the protection of x's hops as the capture shows
+// it: "oscore-failed" for OSCORE whose request or response failed
+// verification, which protected nothing end to end.
+func observedProtection(x *flows.Exchange) string {
+	p := protection(x.Protected)
+	if p == "oscore" && x.OSCORE != nil && (x.OSCORE.RequestVerified == "no" || x.OSCORE.ResponseVerified == "no") {
+		return "oscore-failed"
+	}
+	return p
 }
 
 func protection(p string) string {
@@ -346,7 +385,7 @@ func (b *Builder) addTopology(x *flows.Exchange) {
 		n.exchanges++
 	}
 	for i := 1; i < len(p); i++ {
-		k := edgeKey{p[i-1], p[i], protection(x.Protected)}
+		k := edgeKey{p[i-1], p[i], observedProtection(x)}
 		if _, ok := b.edges[k]; ok || len(b.edges) < b.opt.MaxNodes {
 			b.edges[k]++
 		}
@@ -363,6 +402,11 @@ func (b *Builder) AddFinding(f *rules.Finding) {
 	}
 	if f.Severity >= rules.Medium && f.Certainty == rules.Did {
 		b.proven++
+		if x := b.recent[f.Exchange]; x != nil {
+			b.charge(x, 1)
+		} else if f.Exchange != "" && len(b.accuse) < maxAccuse {
+			b.accuse[f.Exchange]++
+		}
 	}
 	if f.Severity >= rules.Medium {
 		b.sumRule(f)

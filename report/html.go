@@ -13,6 +13,7 @@ import (
 
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/leaks"
+	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -48,10 +49,10 @@ type page struct {
 	MoreProxies   int
 	Outliers      []outlierRow
 
-	Verdicts  []string
-	LeakRows  []leakRow
-	MoreLeaks int
-	Padding   []paddingRow
+	Verdicts   []string
+	LeakGroups []leakGroup
+	MoreLeaks  int
+	Padding    []paddingRow
 }
 
 type sevCount struct {
@@ -95,8 +96,15 @@ type outlierRow struct {
 }
 
 type leakRow struct {
-	Metric, Scope, What, Value, CI, Baseline string
-	N                                        int
+	Measure, Scope, Value, CI, Baseline string
+	N                                   int
+}
+
+// leakGroup is one question of the leak table and the measurements that
+// answer it.
+type leakGroup struct {
+	Question string
+	Rows     []leakRow
 }
 
 type paddingRow struct {
@@ -113,7 +121,7 @@ func (b *Builder) page() *page {
 	b.verdict(p)
 	b.findingGroups(p)
 	p.Topology = topologySVG(b.nodes, b.edges, 12)
-	for _, k := range []string{"oscore", "dtls", "none"} {
+	for _, k := range []string{"oscore", "oscore-failed", "dtls", "none"} {
 		if n := b.protected[k]; n > 0 {
 			l, _ := protLabel(k)
 			p.Protection = append(p.Protection, protCount{k, l, n, percent(n, b.exchanges)})
@@ -147,7 +155,7 @@ func (b *Builder) page() *page {
 	p.MoreProxies = b.moreProxies
 	for _, o := range b.delayOutlier {
 		p.Outliers = append(p.Outliers, outlierRow{o.Proxy.String(), o.Direction, o.Exchange, frameList(o.Frames, b.opt.FrameRefs),
-			fmtSeconds(o.Seconds), fmtSeconds(o.Median), fmtFloat(o.Z)})
+			fmtSeconds(o.Seconds), fmtSeconds(o.Median), collect.ZText(o.Z)})
 	}
 	p.Verdicts = b.verdicts
 	b.leakTables(p)
@@ -204,6 +212,10 @@ func (b *Builder) verdict(p *page) {
 	}
 	if k := b.protected["oscore"]; k > 0 {
 		p.Exposed = append(p.Exposed, fmt.Sprintf("%s of %d (%s) were protected end-to-end with OSCORE: proxies see options and sizes, not the payload.",
+			plural(k, "exchange", "exchanges"), n, percent(k, n)))
+	}
+	if k := b.protected["oscore-failed"]; k > 0 {
+		p.Exposed = append(p.Exposed, fmt.Sprintf("%s of %d (%s) used OSCORE but failed verification: a message was forged or altered on the way, and OSCORE protected nothing end to end there.",
 			plural(k, "exchange", "exchanges"), n, percent(k, n)))
 	}
 	if k := b.protected["dtls"]; k > 0 {
@@ -326,52 +338,161 @@ func fmtFloat(v float64) string {
 }
 
 func (b *Builder) leakTables(p *page) {
-	skipped := 0
+	skipped, rows := 0, 0
+	group := map[string]int{}
 	for _, l := range b.leaks {
 		if l.Metric == "padding" {
 			p.Padding = append(p.Padding, paddingRow{
-				What:   strings.Join(nonEmpty(l.Observable, l.View, l.Scope), " · "),
+				What:   strings.Join(nonEmpty(observableName(l.Observable), viewName(l.View), l.Scope), " · "),
 				Scheme: extraString(l, "desc"),
-				Cost:   fmtFloat(l.Value) + " " + unitName(l.Unit),
+				Cost:   fmtFloat(l.Value) + " " + unitName(l.Unit, l.Label, l.Value),
 				Added:  extraString(l, "added_bytes"),
 				Left:   extraString(l, "mi_bits"),
 			})
 			continue
 		}
-		if strings.Contains(l.Scope, " value=") || len(p.LeakRows) >= maxLeakRows {
+		if strings.Contains(l.Scope, " value=") || rows >= maxLeakRows {
 			skipped++
 			continue
 		}
-		r := leakRow{Metric: l.Metric, Scope: l.Scope, What: strings.Join(nonEmpty(l.Observable, l.Label, l.View), " · "),
-			Value: leakValue(l.Value, l.Unit), N: l.N}
+		rows++
+		r := leakRow{Measure: measureName(l.Metric, l.Label), Value: leakValue(l.Value, l.Unit, l.Label), N: l.N}
+		if l.Scope != "all" {
+			r.Scope = l.Scope
+		}
 		if l.CI != nil {
 			r.CI = ciText(l.CI, l.Unit)
 		}
 		if l.Baseline != nil {
-			r.Baseline = fmtFloat(*l.Baseline)
+			r.Baseline = leakValue(*l.Baseline, l.Unit, l.Label)
 		}
-		p.LeakRows = append(p.LeakRows, r)
+		q := leakQuestion(l)
+		i, ok := group[q]
+		if !ok {
+			i = len(p.LeakGroups)
+			group[q] = i
+			p.LeakGroups = append(p.LeakGroups, leakGroup{Question: q})
+		}
+		p.LeakGroups[i].Rows = append(p.LeakGroups[i].Rows, r)
 	}
 	p.MoreLeaks = skipped
 }
 
+// leakQuestion is the question a leak record answers, in words: "What
+// does the request size reveal about the resource, on the wire?"
+func leakQuestion(l leaks.Leak) string {
+	obs := observableName(l.Observable)
+	switch l.Metric {
+	case "linkability":
+		return "Can an observer link " + obs + " across the proxy?"
+	case "proxy_delay":
+		return "How long does the proxy hold " + strings.TrimPrefix(obs, "the ") + "?"
+	}
+	q := "What does " + obs + " reveal"
+	if l.Label != "" {
+		q += " about the " + l.Label
+	}
+	if v := viewName(l.View); v != "" {
+		q += ", " + v
+	}
+	return q + "?"
+}
+
+var observableNames = map[string]string{
+	"request_size":       "the request size",
+	"response_size":      "the response size",
+	"exchange_sizes":     "the pair of request and response sizes",
+	"size_sequence":      "the sequence of message sizes",
+	"blocks":             "the number of blocks",
+	"inter_arrival":      "the time between requests",
+	"rtt":                "the round-trip time",
+	"sizes_rtt":          "sizes and round-trip time together",
+	"requests":           "requests",
+	"responses":          "responses",
+	"request_residence":  "the requests",
+	"response_residence": "the responses",
+}
+
+func observableName(o string) string {
+	if n, ok := observableNames[o]; ok {
+		return n
+	}
+	return strings.ReplaceAll(o, "_", " ")
+}
+
+func viewName(v string) string {
+	switch v {
+	case "wire":
+		return "on the wire"
+	case "oscore-inner":
+		return "inside OSCORE"
+	}
+	return v
+}
+
+var measureNames = map[string]string{
+	"mutual_information":  "information it carries",
+	"bayes_vulnerability": "chance an observer guesses right",
+	"anonymity_set":       "%ss sharing a value (anonymity set)",
+	"knn_accuracy":        "nearest-neighbour guesses right",
+	"linkability":         "share linked with certainty",
+	"proxy_delay":         "median time held",
+}
+
+func measureName(metric, label string) string {
+	n, ok := measureNames[metric]
+	if !ok {
+		return strings.ReplaceAll(metric, "_", " ")
+	}
+	if label == "" {
+		label = "label"
+	}
+	return strings.Replace(n, "%s", label, 1)
+}
+
 func ciText(ci *leaks.Interval, unit string) string {
-	if unit == "seconds" {
+	switch unit {
+	case "seconds":
 		return fmtSeconds(ci.Lo) + " – " + fmtSeconds(ci.Hi)
+	case "probability":
+		return fmtFloat(100*ci.Lo) + " – " + fmtFloat(100*ci.Hi) + "%"
 	}
 	return fmtFloat(ci.Lo) + " – " + fmtFloat(ci.Hi)
 }
 
-func leakValue(v float64, unit string) string {
-	if unit == "seconds" {
+// leakValue writes a leak value in the units people read: a
+// probability as a percentage, labels as what they count ("1 resource",
+// "3.6 resources").
+func leakValue(v float64, unit, label string) string {
+	switch unit {
+	case "seconds":
 		return fmtSeconds(v)
+	case "probability":
+		return fmtFloat(100*v) + "%"
+	case "percent":
+		return fmtFloat(v) + "%"
 	}
-	return fmtFloat(v) + " " + unitName(unit)
+	return fmtFloat(v) + " " + unitName(unit, label, v)
 }
 
-func unitName(u string) string {
-	if u == "percent" {
+// unitName names a unit for a value v: "labels" are the label counted,
+// singular for exactly 1.
+func unitName(u, label string, v float64) string {
+	switch u {
+	case "percent":
 		return "%"
+	case "labels":
+		if label == "" {
+			label = "label"
+		}
+		if v == 1 {
+			return label
+		}
+		return label + "s"
+	case "bits":
+		if v == 1 {
+			return "bit"
+		}
 	}
 	return u
 }

@@ -32,28 +32,112 @@ type sizeRow struct {
 	seen     int
 }
 
+// sizeAxis maps byte counts onto [a, b] so that sizes close together
+// stay apart. It spans the sizes seen, not from 0. When a few sizes lie
+// far above the rest (a gap of more than 3 times between two sizes, with
+// at least three quarters of the sizes below it), the axis breaks: the
+// rest take the linear part, the large ones a short part of their own
+// past the break. Otherwise, sizes spread over more than a factor of 4
+// get a logarithmic axis.
+type sizeAxis struct {
+	log         bool
+	lo, hi      float64 // the main domain, log10 of it when log
+	a, b        float64 // the main range
+	brk         bool    // sizes above hi go to [ba, bb], linear over [blo, bhi]
+	blo, bhi    float64
+	ba, bb      float64
+	ticks, high []float64 // ticks of the main part and of the part past the break
+}
+
+// sizeBreakWidth is the width of the axis past a break.
+const sizeBreakWidth = 90.0
+
+func newSizeAxis(v []float64, a, b float64) sizeAxis {
+	if len(v) == 0 {
+		v = []float64{0, 1}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	lo, hi := v[0], v[len(v)-1]
+	for i := len(v) * 3 / 4; i+1 < len(v); i++ {
+		if v[i] > 0 && v[i+1] > 3*v[i] {
+			x := linearSizeAxis(lo, v[i], a, b-sizeBreakWidth-20)
+			x.brk, x.blo, x.bhi, x.ba, x.bb = true, v[i+1], hi, b-sizeBreakWidth, b
+			x.high = []float64{v[i+1]}
+			if hi != v[i+1] {
+				x.high = append(x.high, hi)
+			}
+			return x
+		}
+	}
+	if lo >= 1 && hi > 4*lo {
+		var ticks []float64
+		for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+			for _, m := range []float64{1, 2, 5} {
+				if t := m * math.Pow(10, e); t >= lo/2 && t <= hi*2 {
+					ticks = append(ticks, t)
+				}
+			}
+		}
+		return sizeAxis{log: true, lo: math.Log10(min(lo, ticks[0])), hi: math.Log10(max(hi, ticks[len(ticks)-1])), a: a, b: b, ticks: ticks}
+	}
+	return linearSizeAxis(lo, hi, a, b)
+}
+
+func linearSizeAxis(lo, hi, a, b float64) sizeAxis {
+	pad := max((hi-lo)*0.1, 2)
+	ticks := niceTicks(math.Max(0, lo-pad), hi+pad, 8)
+	return sizeAxis{lo: ticks[0], hi: ticks[len(ticks)-1], a: a, b: b, ticks: ticks}
+}
+
+func (x sizeAxis) at(v float64) float64 {
+	if x.brk && v > x.hi {
+		return linearScale{x.blo, x.bhi, x.ba + 10, x.bb - 10}.at(v)
+	}
+	if x.log {
+		v = math.Log10(math.Max(v, 1))
+	}
+	return linearScale{x.lo, x.hi, x.a, x.b}.at(v)
+}
+
 // sizePlot draws, per resource, a box (quartiles, whiskers to the
 // extremes) and every kept size as a dot: requests blue, responses
-// orange. A size that only one resource has shows as a lone dot.
+// orange. A size that only one resource has shows as a lone dot. The
+// axis spans the sizes seen (see sizeAxis); every strip names its own
+// smallest and largest size at its right.
 func sizePlot(rows []sizeRow) template.HTML {
 	const left, right, rowH, top = 230.0, 30.0, 22.0, 30.0
 	width := 900.0
 	height := top + rowH*float64(len(rows)) + 40
 	s := newSVG(int(width), int(height), "Message sizes per resource")
-	hi := 0.0
+	var all []float64
 	for _, r := range rows {
-		if len(r.v) > 0 {
-			hi = max(hi, r.v[len(r.v)-1])
-		}
+		all = append(all, r.v...)
 	}
-	ticks := niceTicks(0, max(hi, 1), 8)
-	x := linearScale{0, ticks[len(ticks)-1], left, width - right}
+	x := newSizeAxis(all, left, width-right-70)
 	bottom := top + rowH*float64(len(rows))
-	for _, t := range ticks {
+	for i, t := range append(slices.Clone(x.ticks), x.high...) {
+		col := colMuted
+		if i >= len(x.ticks) {
+			col = colInk
+		}
 		s.line(x.at(t), top-6, x.at(t), bottom, `stroke="`+colGrid+`"`)
-		s.text(x.at(t), bottom+16, "middle", `fill="`+colMuted+`"`, strconv.FormatFloat(t, 'f', -1, 64))
+		s.text(x.at(t), bottom+16, "middle", `fill="`+col+`"`, strconv.FormatFloat(t, 'f', -1, 64))
 	}
-	s.text((left+width-right)/2, bottom+34, "middle", `fill="`+colInk+`"`, "UDP payload bytes (client leg)")
+	axis := "UDP payload bytes (client leg)"
+	switch {
+	case x.log:
+		axis += ", log scale"
+	case x.brk:
+		// The break: a white band with two slanted strokes.
+		bx := (x.b + x.ba) / 2
+		s.rect(bx-6, top-8, 12, bottom-top+12, `fill="#ffffff"`)
+		for _, dx := range []float64{-4, 4} {
+			s.line(bx+dx-4, bottom+8, bx+dx+4, bottom-4, `stroke="`+colMuted+`" stroke-width="1.5"`)
+		}
+		axis += ", broken at the gap before the largest sizes"
+	}
+	s.text((left+width-right-70)/2, bottom+34, "middle", `fill="`+colInk+`"`, axis)
 	s.circle(left, 12, 4, `fill="`+colRequest+`"`, "")
 	s.text(left+8, 16, "start", `fill="`+colInk+`"`, "request")
 	s.circle(left+80, 12, 4, `fill="`+colResp+`"`, "")
@@ -91,9 +175,15 @@ func sizePlot(rows []sizeRow) template.HTML {
 			s.circle(x.at(v), y, 2.5+math.Min(3, math.Log2(float64(n))), `fill="`+col+`" fill-opacity="0.75"`,
 				r.label+" "+dir+": "+strconv.FormatFloat(v, 'f', -1, 64)+" bytes ×"+strconv.Itoa(n))
 		}
-		if r.seen > len(r.v) {
-			s.text(width-right, y+4, "end", `fill="`+colMuted+`" font-size="10"`, "sample of "+strconv.Itoa(len(r.v))+"/"+strconv.Itoa(r.seen))
+		span := strconv.FormatFloat(r.v[0], 'f', -1, 64)
+		if last := r.v[len(r.v)-1]; last != r.v[0] {
+			span += "–" + strconv.FormatFloat(last, 'f', -1, 64)
 		}
+		span += " B"
+		if r.seen > len(r.v) {
+			span += " (" + strconv.Itoa(len(r.v)) + "/" + strconv.Itoa(r.seen) + ")"
+		}
+		s.text(width-right, y+4, "end", `fill="`+col+`" font-size="10"`, span)
 	}
 	return s.html()
 }
@@ -104,29 +194,6 @@ func clipText(t string, n int) string {
 		return t
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// modifiedZ returns the median, the MAD and a function giving the
-// modified z-score (Iglewicz and Hoaglin) of a value among v.
-func modifiedZ(v []float64) (median, mad float64, z func(float64) float64) {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	median = quantile(s, .5)
-	dev := make([]float64, len(s))
-	for i, x := range s {
-		dev[i] = math.Abs(x - median)
-	}
-	slices.Sort(dev)
-	mad = quantile(dev, .5)
-	return median, mad, func(x float64) float64 {
-		if mad == 0 {
-			if x == median {
-				return 0
-			}
-			return math.Inf(1)
-		}
-		return leaks.ZScale * (x - median) / mad
-	}
 }
 
 // outlierZ is the modified z-score beyond which a residence time is
@@ -179,11 +246,11 @@ func residencePlot(proxy netip.AddrPort, samples []residenceSample, seen int) (t
 	}
 	s.text((left+width-right)/2, height-12, "middle", `fill="`+colInk+`"`, "capture time since the first exchange")
 	s.raw(`<text x="16" y="` + num((top+height-bottom)/2) + `" text-anchor="middle" fill="` + colInk + `" transform="rotate(-90 16 ` + num((top+height-bottom)/2) + `)">residence time (log)</text>`)
-	var z [2]func(float64) float64
+	// The same robust z as the leak analysis, so that a delay has one
+	// z-score wherever the report shows it.
+	var z [2]leaks.DelayResult
 	for d := range dirs {
-		if len(dirs[d]) > 0 {
-			_, _, z[d] = modifiedZ(dirs[d])
-		}
+		z[d] = leaks.DelayStats(nil, dirs[d])
 	}
 	outliers := 0
 	for _, r := range samples {
@@ -192,7 +259,7 @@ func residencePlot(proxy netip.AddrPort, samples []residenceSample, seen int) (t
 			d, dir = 1, "response"
 		}
 		px, py := x.at(r.at.Seconds()), ylog(r.seconds)
-		sc := z[d](r.seconds)
+		sc := z[d].Z(r.seconds)
 		out := len(dirs[d]) >= 5 && math.Abs(sc) > outlierZ
 		col := colRequest
 		if r.response {
@@ -236,6 +303,8 @@ func protLabel(p string) (string, string) {
 	switch p {
 	case "oscore":
 		return "OSCORE end-to-end", colOSCORE
+	case "oscore-failed":
+		return "OSCORE failed verification", colOutlier
 	case "dtls":
 		return "DTLS hop-by-hop only", colDTLS
 	}
@@ -246,6 +315,7 @@ type topoNode struct {
 	addr      netip.AddrPort
 	label     string
 	exchanges int
+	proven    int // proven findings against it as a proxy
 	x, y      float64
 }
 
@@ -265,7 +335,7 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 				if a.Port() == 0 {
 					label = a.Addr().String() + " (any port)"
 				}
-				list = append(list, &topoNode{addr: a, label: label, exchanges: n.exchanges})
+				list = append(list, &topoNode{addr: a, label: label, exchanges: n.exchanges, proven: n.proven})
 			}
 		}
 		slices.SortFunc(list, func(a, b *topoNode) int {
@@ -275,6 +345,7 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 			o := &topoNode{label: strconv.Itoa(len(list)-maxPerRole+1) + " others"}
 			for _, t := range list[maxPerRole-1:] {
 				o.exchanges += t.exchanges
+				o.proven += t.proven
 				place[t.addr] = o
 			}
 			list = append(list[:maxPerRole-1], o)
@@ -332,7 +403,7 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 		x2, y2 := k.to.x-boxW/2, k.to.y+float64(i)*6
 		w := 1.5 + math.Min(4, math.Log2(float64(merged[k])))
 		dash := ""
-		if k.prot == "none" {
+		if k.prot == "none" || k.prot == "oscore-failed" {
 			dash = ` stroke-dasharray="6 4"`
 		}
 		s.b.WriteString(`<g class="edge"><line x1="` + num(x1) + `" y1="` + num(y1) + `" x2="` + num(x2) + `" y2="` + num(y2) + `" stroke="` + col + `" stroke-width="` + num(w) + `"` + dash + `/>`)
@@ -344,6 +415,8 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 			if k.to.x <= xs[1] && len(cols[0]) > 3 {
 				mx, my = x1+(x2-x1)*0.3, y1+(y2-y1)*0.3
 			}
+			// Labels of edges fanned out between the same nodes stack.
+			my += float64(i) * 17
 			t := label + " ×" + strconv.Itoa(merged[k])
 			s.rect(mx-float64(len(t))*3.3-4, my-9, float64(len(t))*6.6+8, 16, `fill="#ffffff" fill-opacity="0.9" rx="3"`)
 			s.text(mx, my+3, "middle", `fill="`+col+`" font-size="11" font-weight="bold"`, t)
@@ -351,12 +424,26 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 	}
 	for r, list := range cols {
 		for _, t := range list {
-			fill := "#eef2f7"
+			fill, stroke := "#eef2f7", `stroke="`+colMuted+`"`
 			if t == others[r] {
 				fill = "#f7f7f7"
 			}
-			s.rect(t.x-boxW/2, t.y-boxH/2, boxW, boxH, `rx="6" fill="`+fill+`" stroke="`+colMuted+`"`)
+			tip := t.label + ": " + strconv.Itoa(t.exchanges) + " exchanges"
+			if t.proven > 0 {
+				// A proxy the capture proves misbehaved is drawn red,
+				// whatever protection its hops claim.
+				fill, stroke = "#fbe3e0", `stroke="`+colOutlier+`" stroke-width="2.5"`
+				tip += ", " + strconv.Itoa(t.proven) + " proven findings"
+			}
+			s.b.WriteString(`<g class="node">`)
+			s.rect(t.x-boxW/2, t.y-boxH/2, boxW, boxH, `rx="6" fill="`+fill+`" `+stroke)
 			s.text(t.x, t.y+4, "middle", `fill="`+colInk+`" font-family="ui-monospace, monospace"`, clipText(t.label, 26))
+			if t.proven > 0 {
+				badge := strconv.Itoa(t.proven) + " proven"
+				s.rect(t.x+boxW/2-float64(len(badge))*6-6, t.y-boxH/2-9, float64(len(badge))*6+10, 15, `rx="7" fill="`+colOutlier+`"`)
+				s.text(t.x+boxW/2-float64(len(badge))*3-1, t.y-boxH/2+2, "middle", `fill="#ffffff" font-size="10" font-weight="bold"`, badge)
+			}
+			s.b.WriteString(`<title>` + escape(tip) + `</title></g>`)
 		}
 	}
 	return s.html()

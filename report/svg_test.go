@@ -5,13 +5,14 @@ import (
 	"errors"
 	"html/template"
 	"io"
-	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/leaks"
 )
 
 // parseSVG checks that s is one well-formed <svg> element and returns
@@ -154,12 +155,29 @@ func TestNiceTicks(t *testing.T) {
 	}
 }
 
-func TestModifiedZ(t *testing.T) {
-	med, mad, z := modifiedZ([]float64{1, 2, 3, 4, 100})
-	if med != 3 || mad != 1 {
-		t.Fatalf("median %v, MAD %v; want 3, 1", med, mad)
-	}
-	if got := z(100); math.Abs(got-0.6745*97) > 1e-9 {
-		t.Errorf("z(100) = %v", got)
+// TestResidenceZAgreesWithLeaks checks that the residence plot marks
+// the outliers the leak analysis flags, with its z-scores: where the MAD
+// is 0 both fall back to the mean absolute deviation instead of calling
+// every value off the median infinitely far.
+func TestResidenceZAgreesWithLeaks(t *testing.T) {
+	for _, c := range []struct {
+		ms   []float64
+		want int
+	}{
+		{[]float64{1, 1, 1, 1, 2, 2}, 0}, // MAD 0: z 2.4 by the mean AD
+		{[]float64{1, 1, 1, 1, 1, 9}, 1}, // MAD 0: z 38 by the mean AD
+		{[]float64{1, 2, 3, 4, 100}, 1},  // z 65
+		{[]float64{1, 1.1, 0.9, 1, 1.2}, 0},
+	} {
+		var samples []residenceSample
+		secs := make([]float64, len(c.ms))
+		for i, v := range c.ms {
+			secs[i] = v / 1000
+			samples = append(samples, residenceSample{at: time.Duration(i) * time.Second, seconds: secs[i], exchange: "X" + strconv.Itoa(i+1)})
+		}
+		_, got := residencePlot(netip.MustParseAddrPort("192.0.2.1:5683"), samples, len(samples))
+		if want := len(leaks.DelayStats(nil, secs).Outliers); got != want || got != c.want {
+			t.Errorf("%v ms: plot marks %d outliers, leaks flags %d, want %d", c.ms, got, want, c.want)
+		}
 	}
 }

@@ -36,6 +36,7 @@ nav.toc a { color: var(--low); text-decoration: none; margin-right: 14px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0; }
 th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); }
 th { background: var(--panel); font-weight: 600; }
+tr.question th { background: none; padding-top: 14px; border-bottom: 2px solid var(--line); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.facts th { width: 150px; background: none; }
 .sev { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 12px; font-weight: 600; text-transform: uppercase; }
@@ -50,7 +51,7 @@ table.facts th { width: 150px; background: none; }
 .figure svg { display: block; max-width: 100%; height: auto; }
 .legend span { display: inline-block; margin-right: 16px; font-size: 13px; }
 .legend i { display: inline-block; width: 22px; height: 4px; vertical-align: middle; margin-right: 6px; }
-.prot-oscore { color: var(--ok); } .prot-dtls { color: #c98a00; } .prot-none { color: var(--high); }
+.prot-oscore { color: var(--ok); } .prot-dtls { color: #c98a00; } .prot-none { color: var(--high); } .prot-oscore-failed { color: var(--high); }
 .note { color: var(--muted); font-size: 13px; }
 @media print { main { padding: 0; } .figure, .finding { break-inside: avoid; } nav.toc { display: none; } }
 </style>
@@ -90,7 +91,7 @@ table.facts th { width: 150px; background: none; }
 
 <section id="topology">
 <h2>Proxy topology</h2>
-<p class="legend"><span><i style="background:#1e8a4c"></i>OSCORE: end-to-end, proxies cannot read or change the payload</span><span><i style="background:#c98a00"></i>DTLS: hop-by-hop only, each proxy reads everything</span><span><i style="background:#c0392b"></i>no protection</span></p>
+<p class="legend"><span><i style="background:#1e8a4c"></i>OSCORE: end-to-end, proxies cannot read or change the payload</span><span><i style="background:#c98a00"></i>DTLS: hop-by-hop only, each proxy reads everything</span><span><i style="background:#c0392b"></i>no protection, or OSCORE that failed verification (dashed)</span><span><i style="background:#c0392b;height:12px;width:16px;border-radius:3px"></i>a proxy the capture proves misbehaved (proven findings)</span></p>
 <div class="figure" id="plot-topology">{{.Topology}}</div>
 {{if .Protection}}<table><tr><th>protection</th><th class="num">exchanges</th><th class="num">share</th></tr>{{range .Protection}}<tr><td><span class="prot-{{.Key}}">■</span> {{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Share}}</td></tr>{{end}}</table>{{end}}
 </section>
@@ -125,9 +126,10 @@ table.facts th { width: 150px; background: none; }
 <section id="leaks">
 <h2>Leak metrics</h2>
 {{if .Verdicts}}<ul>{{range .Verdicts}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{if .LeakRows}}<table id="leak-table"><tr><th>metric</th><th>scope</th><th>observable · label · view</th><th class="num">value</th><th class="num">95% interval</th><th class="num">baseline</th><th class="num">n</th></tr>
-{{range .LeakRows}}<tr><td>{{.Metric}}</td><td>{{.Scope}}</td><td>{{.What}}</td><td class="num">{{.Value}}</td><td class="num">{{.CI}}</td><td class="num">{{.Baseline}}</td><td class="num">{{.N}}</td></tr>
-{{end}}</table>{{else}}<p>No leak measurements (the leak analysis was off or had too few exchanges).</p>{{end}}
+{{if .LeakGroups}}<table id="leak-table"><tr><th>measure</th><th>among</th><th class="num">value</th><th class="num">95% interval</th><th class="num">by guessing</th><th class="num">exchanges</th></tr>
+{{range .LeakGroups}}<tr class="question"><th colspan="6">{{.Question}}</th></tr>
+{{range .Rows}}<tr><td>{{.Measure}}</td><td>{{if .Scope}}<code>{{.Scope}}</code>{{else}}all{{end}}</td><td class="num">{{.Value}}</td><td class="num">{{.CI}}</td><td class="num">{{.Baseline}}</td><td class="num">{{.N}}</td></tr>
+{{end}}{{end}}</table>{{else}}<p>No leak measurements (the leak analysis was off or had too few exchanges).</p>{{end}}
 {{if .MoreLeaks}}<p class="note">{{.MoreLeaks}} per-value records are in the NDJSON and CSV outputs.</p>{{end}}
 </section>
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/human"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -37,6 +39,11 @@ type Config struct {
 	// Filter is the filter the lists start with (view --filter): an
 	// expression over record fields, as '/' takes it.
 	Filter string
+	// Progress, when set, says how many bytes of the input were read
+	// and how many there are (total 0 when unknown); the top bar shows
+	// it while loading. It is called on the UI goroutine and must be
+	// safe to call while the loader reads.
+	Progress func() (read, total int64)
 }
 
 func (c *Config) defaults() {
@@ -109,6 +116,9 @@ type App struct {
 	focus  pane
 	detail bool
 	help   bool
+	// note, when not empty, is a text shown over the screen until a key
+	// closes it: a finding in full.
+	note []string
 	// editing is set while a filter is typed after '/'.
 	editing bool
 	input   string
@@ -347,13 +357,13 @@ func (a *App) key(ev *tcell.EventKey) {
 		a.editKey(ev)
 		return
 	}
-	if a.help {
+	if a.help || a.note != nil {
 		switch ev.Key() {
 		case tcell.KeyEscape, tcell.KeyEnter:
-			a.help = false
+			a.help, a.note = false, nil
 		case tcell.KeyRune:
 			if r := ev.Rune(); r == '?' || r == 'q' {
-				a.help = false
+				a.help, a.note = false, nil
 			}
 		}
 		return
@@ -518,8 +528,32 @@ func (a *App) enter() {
 			return
 		}
 		f := a.fs.rows[i]
-		a.showExchange(f.Exchange, f.Frames)
+		if _, ok := a.xs.byID[f.Exchange]; ok {
+			a.showExchange(f.Exchange, f.Frames)
+			return
+		}
+		// No exchange to open: show the finding itself, in full.
+		a.note = findingNote(f)
 	}
+}
+
+// findingNote is a finding as the note box shows it: a heading, then the
+// paragraphs that drawNote wraps.
+func findingNote(f FindingRow) []string {
+	head := f.ID + " · " + strings.ToUpper(f.Severity) + " · " + f.Threat + " · " + f.Rule
+	note := []string{head, "", f.Message, ""}
+	if len(f.Frames) > 0 {
+		note = append(note, "Evidence frames: "+frameList(f.Frames))
+	}
+	if f.Exchange != "" {
+		note = append(note, "Exchange "+f.Exchange+" (not kept)")
+	} else {
+		note = append(note, "About frames, not one exchange.")
+	}
+	if f.Seed != "" {
+		note = append(note, "Seed §"+f.Seed)
+	}
+	return append(note, "", "Esc or Enter closes")
 }
 
 // showExchange selects exchange id in the list (clearing the filter if
@@ -689,8 +723,8 @@ func (a *App) mouse(ev *tcell.EventMouse) {
 				return
 			}
 		}
-		if target < 0 || a.help {
-			a.help = false
+		if target < 0 || a.help || a.note != nil {
+			a.help, a.note = false, nil
 			return
 		}
 		a.setFocus(target)
@@ -742,18 +776,25 @@ func (a *App) tableOf(p pane) *table {
 	return a.xt
 }
 
-// status is the text of the right side of the top bar.
-func (a *App) status() string {
-	s := a.cfg.Title
-	if s != "" {
-		s += " · "
+// statusFit is the right side of the top bar in at most w cells: the
+// title, then the loading state. The title is cut first, so that the
+// loading state and its progress stay readable.
+func (a *App) statusFit(w int) string {
+	st := a.loadState()
+	if a.cfg.Title == "" || textWidth(st) >= w-4 {
+		return human.Cut(st, w)
 	}
-	s += strconv.Itoa(a.read) + " frames"
+	return human.Cut(a.cfg.Title, w-textWidth(st)-3) + " · " + st
+}
+
+// loadState says how much was read and what the loader is doing.
+func (a *App) loadState() string {
+	s := strconv.Itoa(a.read) + " frames"
 	switch {
 	case !a.done && a.cfg.Live:
 		s += " · live"
 	case !a.done:
-		s += " · loading…"
+		s += " · loading…" + a.progressText()
 	}
 	if a.drops > 0 {
 		s += " · " + strconv.FormatUint(a.drops, 10) + " dropped by the kernel"
@@ -765,6 +806,22 @@ func (a *App) status() string {
 		s += " · truncated"
 	}
 	return s
+}
+
+// progressText is how far the loader read, for the status line: " 45%"
+// of a file, or " 12.3 MB" of an input of unknown size.
+func (a *App) progressText() string {
+	if a.cfg.Progress == nil {
+		return ""
+	}
+	read, total := a.cfg.Progress()
+	switch {
+	case total > 0:
+		return " " + strconv.FormatInt(min(100, read*100/total), 10) + "%"
+	case read > 0:
+		return " " + strconv.FormatFloat(float64(read)/1e6, 'f', 1, 64) + " MB"
+	}
+	return ""
 }
 
 // errorText is the load error for the status line.

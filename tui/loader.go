@@ -52,9 +52,12 @@ func FindingFrom(f *rules.Finding) FindingRow {
 // LeakRow is one leak measurement as the leaks pane shows it.
 type LeakRow struct {
 	Metric string
-	Scope  string
-	Value  string
-	Unit   string
+	// What says what the metric measures: the observable, what it
+	// reveals and where it was seen ("request size → resource, wire").
+	What  string
+	Scope string
+	Value string
+	Unit  string
 	// Detail is the rest of the record in words: interval, baseline,
 	// sample count.
 	Detail string
@@ -64,8 +67,24 @@ type LeakRow struct {
 
 // LeakFrom converts a leak record.
 func LeakFrom(l leaks.Leak) LeakRow {
-	r := LeakRow{Metric: l.Metric, Scope: l.Scope, Value: strconv.FormatFloat(l.Value, 'g', 4, 64), Unit: l.Unit,
+	r := LeakRow{Metric: l.Metric, What: leakWhat(l), Scope: l.Scope, Value: strconv.FormatFloat(l.Value, 'g', 4, 64), Unit: l.Unit,
 		fields: filter.FieldsOf(export.Leak{Leak: &l}.AppendJSON(nil))}
+	// Units for people: a probability as a percentage, labels as what
+	// they count.
+	switch l.Unit {
+	case "probability":
+		r.Value, r.Unit = strconv.FormatFloat(100*l.Value, 'g', 3, 64), "%"
+	case "percent":
+		r.Unit = "%"
+	case "labels":
+		r.Unit = l.Label
+		if r.Unit == "" {
+			r.Unit = "label"
+		}
+		if l.Value != 1 {
+			r.Unit += "s"
+		}
+	}
 	var d []string
 	if l.CI != nil && l.CI.Valid() {
 		d = append(d, fmt.Sprintf("%g%% CI [%.4g, %.4g]", l.CI.Level*100, l.CI.Lo, l.CI.Hi))
@@ -78,6 +97,25 @@ func LeakFrom(l leaks.Leak) LeakRow {
 	}
 	r.Detail = strings.Join(d, ", ")
 	return r
+}
+
+// leakWhat says what a leak record measures: where it was seen (on the
+// wire, or inside OSCORE), its observable and the label it may reveal
+// ("wire · request size → resource"). The view comes first so that a cut
+// cell still tells the rows apart.
+func leakWhat(l leaks.Leak) string {
+	s := strings.ReplaceAll(l.Observable, "_", " ")
+	if l.Label != "" {
+		s += " → " + l.Label
+	}
+	switch l.View {
+	case "":
+	case "oscore-inner":
+		s = "inner · " + s
+	default:
+		s = l.View + " · " + s
+	}
+	return s
 }
 
 // LoadFunc reads the input of the viewer and feeds l. It runs on its own

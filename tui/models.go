@@ -12,6 +12,7 @@ import (
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/human"
 )
 
 // Exchange list columns.
@@ -37,7 +38,7 @@ var exchangeCols = []column{
 	xcProxy:    {title: "proxy", min: 9, max: 28, drop: 3},
 	xcServer:   {title: "server", min: 9, max: 28, drop: 4},
 	xcMethod:   {title: "method", min: 4, max: 7},
-	xcURI:      {title: "uri", min: 20, flex: true},
+	xcURI:      {title: "uri", min: 20, flex: true, shorten: human.URI},
 	xcCode:     {title: "code", min: 4, max: 5},
 	xcProt:     {title: "prot", min: 5, max: 8, drop: 1},
 	xcStatus:   {title: "status", min: 8, max: 16, drop: 2},
@@ -368,18 +369,18 @@ func frameList(f []int) string {
 // Leak columns.
 const (
 	lcMetric = iota
+	lcWhat
 	lcScope
 	lcValue
-	lcUnit
 	lcDetail
 )
 
 var leakCols = []column{
-	lcMetric: {title: "metric", min: 8, max: 26},
-	lcScope:  {title: "scope", min: 8, max: 32, drop: 1},
-	lcValue:  {title: "value", min: 5, max: 10, right: true},
-	lcUnit:   {title: "unit", min: 3, max: 8, drop: 2},
-	lcDetail: {title: "detail", min: 10, flex: true},
+	lcMetric: {title: "metric", min: 8, max: 19},
+	lcWhat:   {title: "measures", min: 16, flex: true},
+	lcScope:  {title: "scope", min: 5, max: 18},
+	lcValue:  {title: "value", min: 5, max: 16, right: true},
+	lcDetail: {title: "detail", min: 10, max: 40, drop: 1},
 }
 
 type leakRows struct {
@@ -389,7 +390,7 @@ type leakRows struct {
 
 func (l *leakRows) add(r LeakRow) {
 	l.rows = append(l.rows, r)
-	l.search = append(l.search, strings.ToLower(strings.Join([]string{r.Metric, r.Scope, r.Value, r.Unit, r.Detail}, "\x00")))
+	l.search = append(l.search, strings.ToLower(strings.Join([]string{r.Metric, r.What, r.Scope, r.Value, r.Unit, r.Detail}, "\x00")))
 }
 
 func (l *leakRows) count() int          { return len(l.rows) }
@@ -402,12 +403,15 @@ func (l *leakRows) cell(row, col int) string {
 	switch col {
 	case lcMetric:
 		return r.Metric
+	case lcWhat:
+		return r.What
 	case lcScope:
 		return r.Scope
 	case lcValue:
-		return r.Value
-	case lcUnit:
-		return r.Unit
+		if r.Unit == "%" {
+			return r.Value + "%"
+		}
+		return strings.TrimSpace(r.Value + " " + r.Unit)
 	case lcDetail:
 		return r.Detail
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
+
+	"github.com/coapaudit/coapaudit/internal/human"
 )
 
 // draw paints the whole screen.
@@ -34,6 +36,9 @@ func (a *App) draw() {
 	if a.help {
 		a.drawHelp(w, h)
 	}
+	if a.note != nil {
+		a.drawNote(w, h)
+	}
 	s.Show()
 }
 
@@ -60,9 +65,9 @@ func (a *App) drawTabs(w int) {
 		a.tabAreas[i] = rect{x, 0, lw, 1}
 		x += lw + 1
 	}
-	st := a.status()
 	if rest := w - x - 1; rest > 10 {
-		sw := min(textWidth(st), rest)
+		st := a.statusFit(rest)
+		sw := textWidth(st)
 		put(s, w-sw-1, 0, sw, st, stBar)
 	}
 }
@@ -76,11 +81,7 @@ func (a *App) drawTable(t *table, r rect, focused bool, empty string) {
 	for i, c := range idx {
 		title := t.cols[c].title
 		if c == t.sortCol {
-			if t.desc {
-				title += "↓"
-			} else {
-				title += "↑"
-			}
+			title += t.arrow()
 		}
 		putPad(s, x, r.y, widths[i], title, stHeader, t.cols[c].right)
 		x += widths[i]
@@ -123,7 +124,11 @@ func (a *App) drawTable(t *table, r rect, focused bool, empty string) {
 			if over != nil {
 				st = *over
 			}
-			putPad(s, x, y, widths[j], t.src.cell(row, c), st, t.cols[c].right)
+			cell := t.src.cell(row, c)
+			if sh := t.cols[c].shorten; sh != nil {
+				cell = sh(cell, widths[j])
+			}
+			putPad(s, x, y, widths[j], cell, st, t.cols[c].right)
 			x += widths[j]
 			if j < len(idx)-1 {
 				pad := stDefault
@@ -404,7 +409,7 @@ func (a *App) drawStatus(w, y int) {
 	if t.filter != "" {
 		sp = append(sp, span{"filter: " + t.filter + " (" + strconv.Itoa(len(t.view)) + "/" + strconv.Itoa(t.src.count()) + ")  ", stMedium})
 	}
-	sp = append(sp, span{"sort: " + t.cols[t.sortCol].title + "  ", stDim})
+	sp = append(sp, span{"sort: " + t.cols[t.sortCol].title + t.arrow() + "  ", stDim})
 	sp = append(sp, span{"?", stHeader}, span{" help  ", stDim}, span{"q", stHeader}, span{" quit  ", stDim},
 		span{"/", stHeader}, span{" filter  ", stDim}, span{"s", stHeader}, span{" sort  ", stDim},
 		span{"Enter", stHeader}, span{" detail  ", stDim}, span{"Tab", stHeader}, span{" pane", stDim})
@@ -439,13 +444,18 @@ func (a *App) drawHelp(w, h int) {
 	for _, l := range helpText {
 		bw = max(bw, textWidth(l))
 	}
-	bw = min(bw+4, w)
-	bh := min(len(helpText)+2, h)
-	x0, y0 := (w-bw)/2, (h-bh)/2
+	a.drawBox(w, h, min(bw+4, w), helpText)
+}
+
+// drawBox draws lines in a box bw cells wide, centred on the w×h screen,
+// the first line bold; lines past the screen's height are left out.
+func (a *App) drawBox(w, h, bw int, lines []string) {
+	bh := min(len(lines)+2, h)
+	x0, y0 := (w-bw)/2, max(0, (h-bh)/2)
 	for i := 0; i < bh; i++ {
 		fill(a.s, x0, y0+i, bw, stHelp)
 	}
-	for i, l := range helpText {
+	for i, l := range lines {
 		if i+1 >= bh-1 {
 			break
 		}
@@ -455,4 +465,19 @@ func (a *App) drawHelp(w, h int) {
 		}
 		put(a.s, x0+2, y0+1+i, bw-4, l, st)
 	}
+}
+
+// drawNote draws a.note in a box over the screen: the first line bold,
+// each later one wrapped to the box, so that a long text is read whole.
+func (a *App) drawNote(w, h int) {
+	bw := min(w, 80)
+	var lines []string
+	for i, p := range a.note {
+		if i == 0 || p == "" {
+			lines = append(lines, p)
+			continue
+		}
+		lines = append(lines, human.Wrap(p, bw-4, 0)...)
+	}
+	a.drawBox(w, h, bw, lines)
 }

@@ -20,6 +20,9 @@ type column struct {
 	// highest first); 0 is never hidden.
 	drop  int
 	right bool
+	// shorten, when set, fits a cell into n cells in place of cutting
+	// its end (URIs lose their host before their path).
+	shorten func(s string, n int) string
 }
 
 // rowSource is the data behind a table.
@@ -238,6 +241,14 @@ func (t *table) cycleSort(reverse bool) {
 	t.resort()
 }
 
+// arrow marks the sort column's header with the order.
+func (t *table) arrow() string {
+	if t.desc {
+		return "↓"
+	}
+	return "↑"
+}
+
 // move moves the cursor by d rows, clamped.
 func (t *table) move(d int) {
 	t.sync()
@@ -274,7 +285,9 @@ func (t *table) layout(w int) (idx []int, widths []int) {
 		}
 		worst := -1
 		for c, col := range t.cols {
-			if !hidden[c] && col.drop > 0 && (worst < 0 || col.drop > t.cols[worst].drop) {
+			// The sort column stays: rows sorted by a hidden column
+			// would seem in no order.
+			if !hidden[c] && col.drop > 0 && c != t.sortCol && (worst < 0 || col.drop > t.cols[worst].drop) {
 				worst = c
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/human"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/report"
 	"github.com/coapaudit/coapaudit/rules"
@@ -130,7 +131,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	var text *analyzeText
 	switch format {
 	case export.FormatText:
-		text = &analyzeText{w: e.stdout, top: af.top, color: paletteFor(e.stdout), refs: refs}
+		text = &analyzeText{w: e.stdout, top: af.top, color: paletteFor(e.stdout), refs: refs, width: termWidth(e.stdout)}
 		w = text
 	case export.FormatJSON:
 		w = export.NewJSONWriter(e.stdout)
@@ -226,7 +227,9 @@ type analyzeText struct {
 	more   int
 	report flows.Report
 	leaks  *collect.Report
-	buf    strings.Builder
+	rows   []exchangeRow
+	// width is the terminal's width in columns; 0 means 80.
+	width int
 	// kept are the findings to print first, by severity: at most
 	// maxTextFindings, the most severe ones, each severity in the order
 	// reported. counts counts every finding record by severity; stats
@@ -252,42 +255,22 @@ func (t *analyzeText) Write(r export.Record) error {
 			t.more++
 			return nil
 		}
-		if t.shown == 0 {
-			fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %-22s %s\n", "id", "method", "uri", "client", "proxy", "server", "code", "status", "frames")
-		}
 		t.shown++
-		x := r.Exchange
-		proxy := ""
-		if x.Proxy.IsValid() {
-			proxy = x.Proxy.String()
-		}
-		server := ""
-		if x.Server.IsValid() {
-			server = x.Server.String()
-		}
-		status := string(x.Status)
-		if x.Notifications > 0 {
-			status += " (" + strconv.Itoa(x.Notifications) + " notif.)"
-		}
-		if x.Protected != "none" && x.Protected != "" {
-			status += " [" + x.Protected + "]"
-		}
-		status = t.color.status(x.Status, fmt.Sprintf("%-22s", status))
-		fmt.Fprintf(&t.buf, "%-6s %-7s %-40s %-22s %-22s %-22s %-5s %s %s\n", x.ID, x.Method, clip(x.URI, 40), x.Client, proxy, server, x.Code, status, frameRange(x.Frames, t.refs))
+		t.rows = append(t.rows, t.exchangeRow(r.Exchange))
 	case *export.Summary:
 		t.writeFindings()
-		fmt.Fprint(t.w, t.buf.String())
+		t.writeExchanges()
 		if t.more > 0 {
 			fmt.Fprintf(t.w, "... and %d more exchanges (use --format ndjson or csv for all)\n", t.more)
 		}
 		fmt.Fprintln(t.w)
-		if err := t.report.WriteText(t.w, t.top); err != nil {
+		if err := t.report.WriteTextWidth(t.w, t.top, t.lineWidth()); err != nil {
 			return err
 		}
-		if err := t.leaks.WriteText(t.w); err != nil {
+		if err := t.leaks.WriteText(t.w, t.lineWidth()); err != nil {
 			return err
 		}
-		return writeSummaryLine(t.w, r)
+		return writeSummaryLine(t.w, r, t.lineWidth())
 	}
 	return nil
 }
@@ -348,50 +331,210 @@ func (t *analyzeText) writeFindings() {
 	fmt.Fprintln(t.w)
 }
 
+// findingIndent indents the lines of a finding's message after the first.
+const findingIndent = 7
+
 func (t *analyzeText) writeFindingLines(fs []*rules.Finding) {
+	width := t.lineWidth()
 	for _, f := range fs {
 		ex := f.Exchange
 		if ex == "" {
 			ex = "-"
 		}
-		sev := t.color.severity(f.Severity, fmt.Sprintf("%-6s", strings.ToUpper(f.Severity.String())))
-		fmt.Fprintf(t.w, "%s %-6s %-5s %-24s %-4s frames %s: %s\n", sev, f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames, t.refs), f.Message)
+		sevText := fmt.Sprintf("%-6s", strings.ToUpper(f.Severity.String()))
+		head := fmt.Sprintf("%s %-6s %-5s %-24s %-4s frames %s:", sevText, f.Threat, ex, f.Rule, f.Certainty, frameRange(f.Frames, t.refs))
+		sev := t.color.severity(f.Severity, sevText)
+		// The message follows the heading when a fair part of it fits
+		// there, and starts on a line of its own otherwise.
+		if used := human.Width(head) + 1; width-used >= 40 {
+			lines := human.WrapAfter(f.Message, used, width, findingIndent)
+			fmt.Fprintf(t.w, "%s%s %s\n", sev, head[len(sevText):], strings.Join(lines, "\n"))
+			continue
+		}
+		if human.Width(head) <= width {
+			fmt.Fprintln(t.w, sev+head[len(sevText):])
+		} else { // many frames in several files: they get lines of their own
+			fmt.Fprintf(t.w, "%s %-6s %-5s %-24s %s\n", sev, f.Threat, ex, f.Rule, f.Certainty)
+			for _, l := range human.Wrap("frames "+frameRange(f.Frames, t.refs)+":", width-findingIndent, 0) {
+				fmt.Fprintf(t.w, "%*s%s\n", findingIndent, "", l)
+			}
+		}
+		for _, l := range human.Wrap(f.Message, width-findingIndent, 0) {
+			fmt.Fprintf(t.w, "%*s%s\n", findingIndent, "", l)
+		}
 	}
 }
 
-func writeSummaryLine(w io.Writer, s *export.Summary) error {
-	_, err := fmt.Fprintf(w, "\n%d frames: %d CoAP, %d DTLS, %d malformed, %d other; %d exchanges",
-		s.Frames, s.CoAPFrames, s.DTLSFrames, s.MalformedFrames, s.OtherFrames, s.Exchanges)
+// lineWidth is the width the text is laid out to.
+func (t *analyzeText) lineWidth() int {
+	if t.width <= 0 {
+		return defaultWidth
+	}
+	return t.width
+}
+
+// exchangeRow is one line of the exchange table, before layout.
+type exchangeRow struct {
+	cells  [numExchangeColumns]string
+	status flows.Status
+}
+
+// The exchange table's columns.
+const (
+	colID = iota
+	colMethod
+	colURI
+	colClient
+	colProxy
+	colServer
+	colCode
+	colStatus
+	colFrames
+	numExchangeColumns
+)
+
+var exchangeHeader = [numExchangeColumns]string{"id", "method", "uri", "client", "proxy", "server", "code", "status", "frames"}
+
+// exchangeDrop is the order in which columns leave a table too wide for
+// the terminal; exchangeMin is how far the URI and the status may shrink
+// before the next column goes.
+var (
+	exchangeDrop = []int{colProxy, colServer, colClient, colFrames}
+	exchangeMin  = map[int]int{colURI: 20, colStatus: 17}
+)
+
+func (t *analyzeText) exchangeRow(x *flows.Exchange) exchangeRow {
+	var r exchangeRow
+	if x.Proxy.IsValid() {
+		r.cells[colProxy] = x.Proxy.String()
+	}
+	if x.Server.IsValid() {
+		r.cells[colServer] = x.Server.String()
+	}
+	status := string(x.Status)
+	if x.Notifications > 0 {
+		status += " (" + strconv.Itoa(x.Notifications) + " notif.)"
+	}
+	if x.Protected != "none" && x.Protected != "" {
+		status += " [" + x.Protected + "]"
+	}
+	r.cells[colID], r.cells[colMethod], r.cells[colURI] = x.ID, x.Method, x.URI
+	r.cells[colClient], r.cells[colCode], r.cells[colStatus] = x.Client.String(), x.Code, status
+	r.cells[colFrames] = frameRange(x.Frames, t.refs)
+	r.status = x.Status
+	return r
+}
+
+// exchangeLayout gives each column of rows its width in a table of at
+// most width cells, 0 for a column left out: columns leave in
+// exchangeDrop order while the rest cannot fit, then the status and the
+// URI shrink (the URI from its host side).
+func exchangeLayout(rows []exchangeRow, width int) [numExchangeColumns]int {
+	var w [numExchangeColumns]int
+	for c := range w {
+		w[c] = human.Width(exchangeHeader[c])
+		for i := range rows {
+			w[c] = max(w[c], human.Width(rows[i].cells[c]))
+		}
+	}
+	total := func(minimal bool) int {
+		n, cols := 0, 0
+		for c, cw := range w {
+			if cw == 0 {
+				continue
+			}
+			if m, ok := exchangeMin[c]; ok && minimal {
+				cw = min(cw, m)
+			}
+			n += cw
+			cols++
+		}
+		return n + cols - 1
+	}
+	for _, c := range exchangeDrop {
+		if total(true) <= width {
+			break
+		}
+		w[c] = 0
+	}
+	for _, c := range []int{colStatus, colURI} {
+		if over := total(false) - width; over > 0 {
+			w[c] = max(min(w[c], exchangeMin[c]), w[c]-over)
+		}
+	}
+	return w
+}
+
+func (t *analyzeText) writeExchanges() {
+	if len(t.rows) == 0 {
+		return
+	}
+	w := exchangeLayout(t.rows, t.lineWidth())
+	line := func(cells *[numExchangeColumns]string, st flows.Status, paint bool) {
+		var b strings.Builder
+		last := colID
+		for c := range cells {
+			if w[c] > 0 {
+				last = c
+			}
+		}
+		for c, cell := range cells {
+			if w[c] == 0 {
+				continue
+			}
+			if c != colID {
+				b.WriteByte(' ')
+			}
+			if c == colURI {
+				cell = human.URI(cell, w[c])
+			} else {
+				cell = human.Cut(cell, w[c])
+			}
+			if c != last {
+				cell += strings.Repeat(" ", w[c]-human.Width(cell))
+			}
+			if c == colStatus && paint {
+				cell = t.color.status(st, cell)
+			}
+			b.WriteString(cell)
+		}
+		fmt.Fprintln(t.w, strings.TrimRight(b.String(), " "))
+	}
+	header := exchangeHeader
+	line(&header, "", false)
+	for i := range t.rows {
+		line(&t.rows[i].cells, t.rows[i].status, true)
+	}
+}
+
+// writeSummaryLine writes the run's counts, wrapped to width.
+func writeSummaryLine(w io.Writer, s *export.Summary, width int) error {
+	c := human.Count
+	parts := []string{fmt.Sprintf("%s frames: %s CoAP, %s DTLS, %s malformed, %s other", c(s.Frames), c(s.CoAPFrames),
+		c(s.DTLSFrames), c(s.MalformedFrames), c(s.OtherFrames)), c(s.Exchanges) + " exchanges"}
 	if s.Decrypted+s.DecryptFailures > 0 {
-		fmt.Fprintf(w, "; OSCORE %d decrypted, %d not verified", s.Decrypted, s.DecryptFailures)
+		parts = append(parts, fmt.Sprintf("OSCORE %s decrypted, %s not verified", c(s.Decrypted), c(s.DecryptFailures)))
 	}
 	if s.FindingsSuppressed > 0 {
-		fmt.Fprintf(w, "; %d findings suppressed", s.FindingsSuppressed)
+		parts = append(parts, c(s.FindingsSuppressed)+" findings suppressed")
 	}
 	if s.DTLSDecrypted+s.DTLSDecryptFailures > 0 {
-		fmt.Fprintf(w, "; DTLS %d records decrypted (%d CoAP), %d not", s.DTLSDecrypted, s.DTLSCoAP, s.DTLSDecryptFailures)
+		parts = append(parts, fmt.Sprintf("DTLS %s records decrypted (%s CoAP), %s not", c(s.DTLSDecrypted), c(s.DTLSCoAP), c(s.DTLSDecryptFailures)))
 	}
 	if len(s.Evicted) > 0 {
-		fmt.Fprintf(w, "; evicted %v", s.Evicted)
+		parts = append(parts, "evicted: "+human.Counts(s.Evicted))
 	}
 	if s.KernelReceived > 0 {
-		fmt.Fprintf(w, "; kernel received %d, dropped %d", s.KernelReceived, s.KernelDropped)
+		parts = append(parts, fmt.Sprintf("kernel received %s, dropped %s", c(s.KernelReceived), c(s.KernelDropped)))
 	}
 	if s.Truncated {
-		fmt.Fprintf(w, "; capture truncated: %s", s.TruncatedError)
+		parts = append(parts, "capture truncated: "+s.TruncatedError)
 	}
 	if len(s.ClockOffsets) > 0 {
-		fmt.Fprintf(w, "; %s", formatOffsets(s.ClockOffsets))
+		parts = append(parts, formatOffsets(s.ClockOffsets))
 	}
-	fmt.Fprintln(w)
+	_, err := fmt.Fprintf(w, "\n%s\n", strings.Join(human.Wrap(strings.Join(parts, "; "), width, 2), "\n"))
 	return err
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }
 
 // frameRange shows a frame list briefly: "1-6" or "3,7,9" or "3,7,...,41

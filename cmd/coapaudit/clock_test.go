@@ -244,7 +244,8 @@ func TestAnalyzeClockOffsetBeyondMaxSkew(t *testing.T) {
 	}
 	var text bytes.Buffer
 	run(context.Background(), append([]string{"analyze", "--format", "text", "--max-skew", "1s"}, c.args(a, bs)...), bytes.NewReader(nil), &text, new(bytes.Buffer))
-	if !regexp.MustCompile(`clock offsets: b\.pcap -(1999|2000)\.[0-9]+ ms`).MatchString(text.String()) || !strings.Contains(text.String(), "not applied") {
+	// The text is wrapped to the terminal: compare its words.
+	if words := strings.Join(strings.Fields(text.String()), " "); !regexp.MustCompile(`clock offsets: b\.pcap -(1999|2000)\.[0-9]+ ms`).MatchString(words) || !strings.Contains(words, "not applied") {
 		t.Errorf("text summary lacks the offset not applied:\n%s", text.String())
 	}
 
@@ -359,7 +360,7 @@ func TestAnalyzeDelayOutliersNameFiles(t *testing.T) {
 	if code != 0 {
 		t.Fatal(stderr)
 	}
-	if !regexp.MustCompile(`X3 \(frames [ab]\.pcap#[0-9]+, [ab]\.pcap#[0-9]+\) was held 2`).MatchString(out) {
+	if !regexp.MustCompile(`X3 \(frames [ab]\.pcap#[0-9]+, [ab]\.pcap#[0-9]+\) was held 2`).MatchString(strings.Join(strings.Fields(out), " ")) {
 		t.Errorf("the text summary does not name the files of the held request's frames:\n%s", out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
@@ -282,4 +283,20 @@ func warnDTLS(e *env, eng *analysis.Engine) {
 
 func warnf(e *env, format string, args ...any) {
 	fmt.Fprintf(e.stderr, "coapaudit: "+format+"\n", args...)
+}
+
+// defaultWidth is the width text is laid out to when the output is not a
+// terminal or its size is unknown.
+const defaultWidth = 80
+
+// termWidth is the width of the terminal w writes to, or defaultWidth.
+func termWidth(w any) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return defaultWidth
+	}
+	if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+		return cols
+	}
+	return defaultWidth
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/human"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
 )
@@ -230,7 +231,7 @@ func livePorts(cfg dissect.Config) []uint16 {
 func streamWriter(e *env, format export.Format, c *commonFlags) (export.Writer, error) {
 	switch format {
 	case export.FormatText:
-		return &liveText{w: e.stdout, color: paletteFor(e.stdout)}, nil
+		return &liveText{w: e.stdout, color: paletteFor(e.stdout), width: termWidth(e.stdout)}, nil
 	case export.FormatJSON:
 		return export.NewJSONWriter(e.stdout), nil
 	case export.FormatCSV:
@@ -266,6 +267,7 @@ type liveText struct {
 	leaks  *collect.Report
 	top    int
 	final  bool
+	width  int // of the terminal, for the summary
 }
 
 // tables sets what liveText prints before the summary.
@@ -282,25 +284,32 @@ func (t *liveText) Write(r export.Record) error {
 		if x.Proxy.IsValid() {
 			via = " via " + x.Proxy.String()
 		}
-		_, err := fmt.Fprintf(t.w, "%s %s %s %s %s%s → %s %s %s\n", x.Start.Format("15:04:05.000"), x.ID, x.Method, x.URI, x.Client, via, x.Server, x.Code, t.color.status(x.Status, string(x.Status)))
-		return err
+		return t.line(fmt.Sprintf("%s %s %s %s %s%s → %s %s %s", x.Start.Format("15:04:05.000"), x.ID, x.Method, x.URI, x.Client, via, x.Server, x.Code, t.color.status(x.Status, string(x.Status))))
 	case export.Finding:
 		f := r.Finding
-		_, err := fmt.Fprintf(t.w, "%s FINDING %s %s %s %s frames %s: %s\n", f.Time.Format("15:04:05.000"), t.color.severity(f.Severity, strings.ToUpper(f.Severity.String())), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames, nil), f.Message)
-		return err
+		return t.line(fmt.Sprintf("%s FINDING %s %s %s %s frames %s: %s", f.Time.Format("15:04:05.000"), t.color.severity(f.Severity, strings.ToUpper(f.Severity.String())), f.Threat, f.Rule, f.Exchange, frameRange(f.Frames, nil), f.Message))
 	case *export.Summary:
 		if t.final {
 			fmt.Fprintln(t.w)
-			if err := t.report.WriteText(t.w, t.top); err != nil {
+			if err := t.report.WriteTextWidth(t.w, t.top, t.width); err != nil {
 				return err
 			}
-			if err := t.leaks.WriteText(t.w); err != nil {
+			if err := t.leaks.WriteText(t.w, t.width); err != nil {
 				return err
 			}
 		}
-		return writeSummaryLine(t.w, r)
+		return writeSummaryLine(t.w, r, t.width)
 	}
 	return nil
 }
 
 func (t *liveText) Close() error { return nil }
+
+// line writes one event, wrapped to the terminal's width under the time.
+func (t *liveText) line(s string) error {
+	if t.width > 0 {
+		s = strings.Join(human.Wrap(s, t.width, 13), "\n")
+	}
+	_, err := fmt.Fprintln(t.w, s)
+	return err
+}

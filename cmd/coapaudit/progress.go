@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"os"
+	"sync/atomic"
 	"time"
+
+	"github.com/coapaudit/coapaudit/capture"
 
 	"github.com/schollz/progressbar/v3"
 )
@@ -74,4 +79,67 @@ func (p *progressReader) Close() error {
 		return p.closer.Close()
 	}
 	return nil
+}
+
+// inputMeter counts the bytes read from the inputs of the viewer, which
+// shows the progress in its own top bar: a bar on stderr would be drawn
+// over the screen the viewer owns. It is safe for concurrent use.
+type inputMeter struct {
+	read, total atomic.Int64
+}
+
+// progress is tui.Config.Progress: bytes read, and the inputs' total size
+// (0 when one of them has no known size).
+func (m *inputMeter) progress() (read, total int64) { return m.read.Load(), m.total.Load() }
+
+// meteredReader counts what it reads into m.
+type meteredReader struct {
+	r      io.Reader
+	closer io.Closer // nil for stdin
+	m      *inputMeter
+}
+
+func (r *meteredReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.m.read.Add(int64(n))
+	return n, err
+}
+
+func (r *meteredReader) Close() error {
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+// openMetered opens a capture file or stdin ("-") for the viewer,
+// counting its bytes into m and drawing nothing.
+func openMetered(e *env, name string, m *inputMeter) (*capture.Reader, error) {
+	if name == "-" {
+		m.total.Store(-1 << 62) // unknown: no percentage
+		r, err := capture.NewReadCloser(&meteredReader{r: e.stdin, m: m}, "stdin")
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		return r, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, usageErr("%s: %v", name, pe.Err)
+		}
+		return nil, usageErr("%v", err)
+	}
+	if st, serr := f.Stat(); serr == nil && st.Mode().IsRegular() {
+		m.total.Add(st.Size())
+	} else {
+		m.total.Store(-1 << 62)
+	}
+	r, err := capture.NewReadCloser(&meteredReader{r: f, closer: f, m: m}, name)
+	if err != nil {
+		f.Close()
+		return nil, usageErr("%v", err)
+	}
+	return r, nil
 }

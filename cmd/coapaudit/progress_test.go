@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
@@ -119,5 +121,40 @@ func TestNoProgressOffTerminal(t *testing.T) {
 		if code != 0 || stderr != "" {
 			t.Errorf("%s: exit %d, stderr %q: want nothing on stderr", cmd, code, stderr)
 		}
+	}
+}
+
+// TestOpenMetered checks that the viewer's inputs count their bytes for
+// its top bar and draw nothing on stderr: the viewer owns the screen.
+func TestOpenMetered(t *testing.T) {
+	stderr := new(bytes.Buffer)
+	name := testenv.RepoRoot() + "/samples/aiocoap-oscore-evilproxy.pcap"
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(inputMeter)
+	e := &env{stderr: stderr}
+	r, err := openMetered(e, name, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, total := m.progress(); total != st.Size() {
+		t.Errorf("total %d, want the file's %d bytes", total, st.Size())
+	}
+	frames := 0
+	for {
+		var d capture.Datagram
+		if err := r.Next(&d); err != nil {
+			break
+		}
+		frames++
+	}
+	r.Close()
+	if read, _ := m.progress(); read != st.Size() || frames == 0 {
+		t.Errorf("read %d of %d bytes, %d frames", read, st.Size(), frames)
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr: %q", stderr.String())
 	}
 }

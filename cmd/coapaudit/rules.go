@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/internal/human"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -33,7 +33,7 @@ a proxy). --doc prints each rule's whole documentation.`,
 			if err != nil {
 				return err
 			}
-			return writeRules(e.stdout, rules.All(), f, doc)
+			return writeRules(e.stdout, rules.All(), f, doc, termWidth(e.stdout))
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "output `FORMAT` on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
@@ -62,7 +62,7 @@ func newRuleRecord(r *rules.Rule) ruleRecord {
 	return ruleRecord{"rule", r.ID, string(r.Threat), r.Threat.Name(), r.Severity.String(), r.Seed, req, r.Summary(), r.Doc}
 }
 
-func writeRules(w io.Writer, rs []*rules.Rule, f export.Format, doc bool) error {
+func writeRules(w io.Writer, rs []*rules.Rule, f export.Format, doc bool, width int) error {
 	switch f {
 	case export.FormatJSON:
 		recs := make([]ruleRecord, len(rs))
@@ -95,16 +95,7 @@ func writeRules(w io.Writer, rs []*rules.Rule, f export.Format, doc bool) error 
 		c.Flush()
 		return c.Error()
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tTHREAT\tSEVERITY\tSEED\tREQUIRES\tCHECKS")
-	for _, r := range rs {
-		req := r.Requires.String()
-		if req == "" {
-			req = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Threat, r.Severity, r.Seed, req, r.Summary())
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeRuleTable(w, rs, width); err != nil {
 		return err
 	}
 	if !doc {
@@ -116,6 +107,56 @@ func writeRules(w io.Writer, rs []*rules.Rule, f export.Format, doc bool) error 
 		}
 	}
 	return nil
+}
+
+// writeRuleTable lists the rules in columns that fit width cells: the
+// seed and requirement columns leave a narrow terminal first, and the
+// check each rule makes wraps under its own column.
+func writeRuleTable(w io.Writer, rs []*rules.Rule, width int) error {
+	head := []string{"RULE", "THREAT", "SEVERITY", "SEED", "REQUIRES"}
+	rows := make([][]string, len(rs))
+	for i, r := range rs {
+		req := r.Requires.String()
+		if req == "" {
+			req = "-"
+		}
+		rows[i] = []string{r.ID, string(r.Threat), r.Severity.String(), r.Seed, req}
+	}
+	colW := make([]int, len(head))
+	for c := range head {
+		colW[c] = human.Width(head[c])
+		for _, row := range rows {
+			colW[c] = max(colW[c], human.Width(row[c]))
+		}
+	}
+	cols := len(head)
+	used := func() int {
+		n := 0
+		for _, cw := range colW[:cols] {
+			n += cw + 2
+		}
+		return n
+	}
+	// The checks keep at least 40 cells while columns can go.
+	for cols > 3 && width-used() < 40 {
+		cols--
+	}
+	line := func(cells []string, checks string) string {
+		var b strings.Builder
+		for c, cell := range cells[:cols] {
+			b.WriteString(cell)
+			b.WriteString(strings.Repeat(" ", colW[c]+2-human.Width(cell)))
+		}
+		lines := human.WrapAfter(checks, used(), width, used())
+		return b.String() + strings.Join(lines, "\n") + "\n"
+	}
+	var b strings.Builder
+	b.WriteString(line(head, "CHECKS"))
+	for i, r := range rs {
+		b.WriteString(line(rows[i], r.Summary()))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func indent(s string) string {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -13,9 +14,21 @@ func TestRulesCommand(t *testing.T) {
 	if code != exitOK || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// Piped, the table is laid out for 80 columns: every rule starts a
+	// line, and its check wraps under its column.
+	checkWidth(t, out, defaultWidth)
+	for _, r := range rules.All() {
+		if !strings.Contains(out, "\n"+r.ID+" ") {
+			t.Errorf("80 columns: no line for rule %s", r.ID)
+		}
+	}
+	var wide strings.Builder
+	if err := writeRules(&wide, rules.All(), export.FormatText, false, 200); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(wide.String()), "\n")
 	if len(lines) != len(rules.All())+1 {
-		t.Errorf("%d lines for %d rules", len(lines), len(rules.All()))
+		t.Errorf("200 columns: %d lines for %d rules", len(lines), len(rules.All()))
 	}
 	for i, r := range rules.All() {
 		f := strings.Fields(lines[i+1])

@@ -125,6 +125,8 @@ func runView(e *env, vf *viewFlags, files []string) error {
 			}
 		}()
 		names := make([]string, len(files))
+		meter := new(inputMeter)
+		cfg.Progress = meter.progress
 		stdinUsed := false
 		for i, name := range files {
 			if name == "-" {
@@ -133,7 +135,7 @@ func runView(e *env, vf *viewFlags, files []string) error {
 				}
 				stdinUsed = true
 			}
-			r, err := openCapture(e, name)
+			r, err := openMetered(e, name, meter)
 			if err != nil {
 				return err
 			}

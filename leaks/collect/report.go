@@ -1,6 +1,8 @@
 package collect
 
 import (
+	"github.com/coapaudit/coapaudit/internal/human"
+
 	"cmp"
 	"fmt"
 	"io"
@@ -493,7 +495,7 @@ func delayVerdict(proxy string, dir int, res leaks.DelayResult, ref func(int) (s
 		} else {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s (frames %s) was held %s (z = %s)", x, frameNames(frames, ref), seconds(o.Seconds), zText(o.Z))
+		fmt.Fprintf(&b, "%s (frames %s) was held %s (z = %s)", x, frameNames(frames, ref), seconds(o.Seconds), ZText(o.Z))
 	}
 	if n := len(res.Outliers) - show; n > 0 {
 		fmt.Fprintf(&b, " and %d more", n)
@@ -502,7 +504,8 @@ func delayVerdict(proxy string, dir int, res leaks.DelayResult, ref func(int) (s
 	return b.String()
 }
 
-func zText(z float64) string {
+// ZText writes a modified z-score as the summary and the report show it.
+func ZText(z float64) string {
 	if math.Abs(z) >= 100 {
 		return strconv.FormatFloat(z, 'f', 0, 64)
 	}
@@ -539,16 +542,22 @@ func seconds(s float64) string {
 }
 
 // WriteText writes the verdicts for the terminal summary: a heading and
-// one sentence per line. It writes nothing when there are none.
-func (r *Report) WriteText(w io.Writer) error {
+// each sentence wrapped to width cells. It writes nothing when there are
+// none.
+func (r *Report) WriteText(w io.Writer, width int) error {
 	if r == nil || len(r.Verdicts) == 0 {
 		return nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nleaks (what sizes and timing reveal, %d labelled exchanges; records: --format ndjson)\n", r.Labelled)
+	head := fmt.Sprintf("leaks (what sizes and timing reveal, %d labelled exchanges; records: --format ndjson)", r.Labelled)
+	b.WriteByte('\n')
+	for _, l := range human.Wrap(head, width, 2) {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
 	for _, v := range r.Verdicts {
 		b.WriteString("  ")
-		b.WriteString(v)
+		b.WriteString(strings.Join(human.WrapAfter(v, 2, width, 4), "\n"))
 		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
