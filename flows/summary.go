@@ -1,9 +1,11 @@
 package flows
 
 import (
-	"github.com/coapaudit/coapaudit/internal/human"
 	"strconv"
 	"strings"
+
+	"github.com/coapaudit/coapaudit/internal/human"
+	"github.com/coapaudit/coapaudit/stats"
 
 	"cmp"
 	"fmt"
@@ -199,8 +201,8 @@ func (s *Summary) Report() Report {
 		if len(a.rtts) > 0 {
 			d := slices.Clone(a.rtts)
 			slices.Sort(d)
-			rs.RTTMedian = someDuration(quantile(d, 0.5))
-			rs.RTTP95 = someDuration(quantile(d, 0.95))
+			rs.RTTMedian = someDuration(stats.NearestRank(d, 0.5))
+			rs.RTTP95 = someDuration(stats.NearestRank(d, 0.95))
 			rs.RTTMax = someDuration(a.max)
 		}
 		r.Resources = append(r.Resources, rs)
@@ -209,12 +211,6 @@ func (s *Summary) Report() Report {
 		return cmp.Or(cmp.Compare(b.Exchanges, a.Exchanges), cmp.Compare(a.URI, b.URI), cmp.Compare(a.Method, b.Method))
 	})
 	return r
-}
-
-// quantile returns the nearest-rank q-quantile of sorted d.
-func quantile(d []time.Duration, q float64) time.Duration {
-	i := int(q*float64(len(d))+0.999999) - 1
-	return d[min(max(i, 0), len(d)-1)]
 }
 
 func endpoints(m map[netip.AddrPort]int) []EndpointCount {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"math"
 	"slices"
+
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // Robust outlier rule of Iglewicz and Hoaglin ("How to Detect and Handle
@@ -93,7 +95,7 @@ func robust(values []float64) DelayResult {
 		return r
 	}
 	slices.Sort(values)
-	r.Median = median(values)
+	r.Median = stats.Median(values)
 	dev := make([]float64, len(values))
 	var sum float64
 	for i, v := range values {
@@ -101,18 +103,10 @@ func robust(values []float64) DelayResult {
 		sum += dev[i]
 	}
 	slices.Sort(dev)
-	r.MAD = median(dev)
+	r.MAD = stats.Median(dev)
 	r.MeanAD = sum / float64(len(dev))
 	r.Fallback = r.MAD == 0
 	return r
-}
-
-func median(sorted []float64) float64 {
-	n := len(sorted)
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 func (r *DelayResult) flag(id string, v float64) {

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // Defaults of Options.
@@ -232,8 +234,8 @@ func (t *Table) bootstrapMI(estimate float64, opt Options) (Interval, int) {
 		slices.Sort(sorted)
 		bias := sum/float64(len(vals)) - estimate
 		return Interval{
-			Lo:    clampZero(quantile(sorted, alpha) - bias),
-			Hi:    clampZero(quantile(sorted, 1-alpha) - bias),
+			Lo:    clampZero(stats.Quantile(sorted, alpha) - bias),
+			Hi:    clampZero(stats.Quantile(sorted, 1-alpha) - bias),
 			Level: opt.Level,
 		}
 	}
@@ -282,20 +284,6 @@ func nonZeroNLogN(v []int) (k int, s float64) {
 		}
 	}
 	return k, s
-}
-
-// quantile returns the q-quantile of sorted values by linear
-// interpolation between order statistics (Hyndman and Fan type 7).
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	h := q * float64(len(sorted)-1)
-	lo := int(math.Floor(h))
-	if lo >= len(sorted)-1 {
-		return sorted[len(sorted)-1]
-	}
-	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
 }
 
 // permuteMI counts the random tables with the margins of t whose sum of

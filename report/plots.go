@@ -8,21 +8,10 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/coapaudit/coapaudit/stats"
+
 	"github.com/coapaudit/coapaudit/leaks"
 )
-
-// quantile returns the q-quantile of sorted v by linear interpolation.
-func quantile(v []float64, q float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	p := q * float64(len(v)-1)
-	i := int(p)
-	if i+1 >= len(v) {
-		return v[len(v)-1]
-	}
-	return v[i] + (p-float64(i))*(v[i+1]-v[i])
-}
 
 // sizeRow is one resource and direction of the size plot.
 type sizeRow struct {
@@ -158,7 +147,7 @@ func sizePlot(rows []sizeRow) template.HTML {
 		if len(r.v) == 0 {
 			continue
 		}
-		q1, q2, q3 := quantile(r.v, .25), quantile(r.v, .5), quantile(r.v, .75)
+		q1, q2, q3 := stats.Quantile(r.v, .25), stats.Quantile(r.v, .5), stats.Quantile(r.v, .75)
 		s.line(x.at(r.v[0]), y, x.at(r.v[len(r.v)-1]), y, `stroke="`+col+`" stroke-width="1"`)
 		s.rect(x.at(q1), y-6, x.at(q3)-x.at(q1), 12, `fill="`+col+`" fill-opacity="0.15" stroke="`+col+`"`)
 		s.line(x.at(q2), y-6, x.at(q2), y+6, `stroke="`+col+`" stroke-width="2"`)

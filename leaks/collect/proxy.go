@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coapaudit/coapaudit/stats"
+
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks"
 )
@@ -306,8 +308,8 @@ func (t *timingLinks) score() leaks.LinkResult {
 	slices.Sort(t.diffs)
 	lo, hi := t.diffs[0], t.diffs[len(t.diffs)-1]
 	m := leaks.LinkModel{
-		MinDelay: quantile(t.delays, 0.01),
-		MaxDelay: quantile(t.delays, 0.99),
+		MinDelay: stats.NearestRank(t.delays, 0.01),
+		MaxDelay: stats.NearestRank(t.delays, 0.99),
 		SizeOK:   func(in, out int) bool { d := out - in; return d >= lo && d <= hi },
 	}
 	return leaks.LinkByTiming(t.in, t.out, m)
@@ -321,11 +323,4 @@ func (t *timingLinks) result() leaks.LinkResult {
 		sum.add(t.score())
 	}
 	return sum.result()
-}
-
-// quantile returns the nearest-rank q-quantile of sorted values: the
-// smallest value at least a share q of them do not exceed.
-func quantile(sorted []float64, q float64) float64 {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
