@@ -1,0 +1,237 @@
+package stream
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerConfig configures an analyzer's consumption.
+type ConsumerConfig struct {
+	Stream string
+	// Durable names the durable consumer (one per partition, suffixed
+	// with the partition); a restart with the same name resumes after
+	// what the last run acknowledged.
+	Durable string
+	// Partitions to consume; none means every partition.
+	Partitions []string
+	// Window is the reordering window: a record is handed on once a
+	// record Window later in capture time has arrived (or at the end).
+	// Records older than one already handed on are late: counted and
+	// dropped, since the engine needs capture-time order.
+	Window time.Duration
+	// Idle ends the run when no record arrives for that long; Duration
+	// ends it after that long in all. Zero: no limit (then ctx ends it).
+	Idle, Duration time.Duration
+	// AckWait is how long the server waits for the run's acknowledgement
+	// before delivering the records again (to the next run after a crash).
+	AckWait time.Duration
+	// Batch is how many records one pull asks for (default 512).
+	Batch int
+}
+
+// ConsumeStats count a run's records.
+type ConsumeStats struct {
+	Received uint64 `json:"received"`
+	Fed      uint64 `json:"fed"`
+	// Late records came after the window had passed them; Redelivered
+	// ones this run had already received; Invalid ones did not decode.
+	Late        uint64 `json:"late"`
+	Redelivered uint64 `json:"redelivered"`
+	Invalid     uint64 `json:"invalid"`
+}
+
+type partConsumer struct {
+	c       jetstream.Consumer
+	last    jetstream.Msg // the latest record received (AckAll acks up to it)
+	lastSeq uint64        // its stream sequence
+}
+
+// Session is a run of an analyzer over the stream.
+type Session struct {
+	cfg   ConsumerConfig
+	cons  []*partConsumer
+	heap  recHeap
+	maxT  int64
+	outT  int64
+	Stats ConsumeStats
+}
+
+// Open creates or resumes the durable consumers.
+func Open(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (*Session, error) {
+	if cfg.Durable == "" {
+		cfg.Durable = "coapaudit"
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 512
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 5 * time.Minute
+		if cfg.Duration > 0 {
+			cfg.AckWait = cfg.Duration + time.Minute
+		}
+	}
+	s := &Session{cfg: cfg, outT: -1 << 63, maxT: -1 << 63}
+	parts := cfg.Partitions
+	if len(parts) == 0 {
+		parts = []string{""}
+	}
+	for _, p := range parts {
+		name, subj := cfg.Durable, SubjectPrefix+">"
+		if p != "" {
+			if err := checkToken(p); err != nil {
+				return nil, fmt.Errorf("--partition: %w", err)
+			}
+			name, subj = cfg.Durable+"-"+p, Subject(p)
+		}
+		c, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+			Durable: name, FilterSubject: subj, AckPolicy: jetstream.AckAllPolicy,
+			AckWait: cfg.AckWait, MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s on stream %s: %w", name, cfg.Stream, err)
+		}
+		s.cons = append(s.cons, &partConsumer{c: c})
+	}
+	return s, nil
+}
+
+// Run pulls records until the run ends and hands them to feed in capture
+// time order. It returns when idle, past Duration, or when ctx ends (not
+// an error); the caller then calls Ack once it has kept the results.
+func (s *Session) Run(ctx context.Context, feed func(*Record) error) error {
+	start := time.Now()
+	lastRecv := start
+	wait := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		now := time.Now()
+		if s.cfg.Duration > 0 && now.Sub(start) >= s.cfg.Duration {
+			break
+		}
+		if s.cfg.Idle > 0 && now.Sub(lastRecv) >= s.cfg.Idle {
+			break
+		}
+		got := false
+		for _, pc := range s.cons {
+			n, err := s.pull(ctx, pc, wait)
+			if err != nil {
+				return err
+			}
+			got = got || n > 0
+		}
+		if got {
+			lastRecv = time.Now()
+		}
+		if err := s.release(feed, false); err != nil {
+			return err
+		}
+	}
+	return s.release(feed, true)
+}
+
+func (s *Session) pull(ctx context.Context, pc *partConsumer, wait time.Duration) (int, error) {
+	b, err := pc.c.Fetch(s.cfg.Batch, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("fetch: %w", err)
+	}
+	n := 0
+	for m := range b.Messages() {
+		n++
+		md, err := m.Metadata()
+		if err != nil {
+			s.Stats.Invalid++
+			continue
+		}
+		if md.Sequence.Stream <= pc.lastSeq {
+			s.Stats.Redelivered++
+			continue
+		}
+		pc.last, pc.lastSeq = m, md.Sequence.Stream
+		s.Stats.Received++
+		r, err := Unmarshal(m.Data())
+		if err != nil {
+			s.Stats.Invalid++
+			continue
+		}
+		s.add(r)
+	}
+	// A fetch that ends for lack of records (or a lost server, which the
+	// client reconnects from) is not the end of the run.
+	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		return n, nil
+	}
+	return n, nil
+}
+
+func (s *Session) add(r *Record) {
+	if r.Time < s.outT {
+		s.Stats.Late++
+		return
+	}
+	heap.Push(&s.heap, r)
+	s.maxT = max(s.maxT, r.Time)
+}
+
+// release feeds the records the window has passed (all with final).
+func (s *Session) release(feed func(*Record) error, final bool) error {
+	w := int64(s.cfg.Window)
+	for s.heap.Len() > 0 {
+		r := s.heap[0]
+		if !final && s.maxT-r.Time < w {
+			break
+		}
+		heap.Pop(&s.heap)
+		s.outT = r.Time
+		s.Stats.Fed++
+		if err := feed(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ack acknowledges every record the run received, on every partition:
+// the next run with the same durable name starts after them.
+func (s *Session) Ack(ctx context.Context) error {
+	for _, pc := range s.cons {
+		if pc.last == nil {
+			continue
+		}
+		if err := pc.last.DoubleAck(ctx); err != nil {
+			return fmt.Errorf("ack: %w", err)
+		}
+	}
+	return nil
+}
+
+// recHeap orders records by capture time, then source and frame, so
+// that equal times merge the same way on every run.
+type recHeap []*Record
+
+func (h recHeap) Len() int { return len(h) }
+func (h recHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if c := cmp.Compare(a.Time, b.Time); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(a.Source(), b.Source()); c != 0 {
+		return c < 0
+	}
+	return a.Frame < b.Frame
+}
+func (h recHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *recHeap) Push(x any)   { *h = append(*h, x.(*Record)) }
+func (h *recHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return r
+}
