@@ -244,6 +244,9 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 			e.track(d, num, file, res, false)
 		}
 	case dissect.ProtoDTLS:
+		if ok {
+			e.dtlsDatagram(d, file)
+		}
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
 		if e.runner != nil && ok {
 			e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),

@@ -31,6 +31,10 @@ type CoAPMessage struct {
 	// OSCORE is the decryptor's result, nil when the message has no
 	// OSCORE option.
 	OSCORE *oscore.Result
+	// Datagram, when not nil, is a whole DTLS datagram (the UDP payload)
+	// instead of a CoAP message (Msg is nil): the DTLS rules read its
+	// handshake. The CoAP messages decrypted from it follow, Secure.
+	Datagram []byte
 }
 
 // coap hands a decoded message to Options.OnCoAP.
@@ -43,6 +47,15 @@ func (e *Engine) coap(d *capture.Datagram, file int, m *decode.Message, res *osc
 	e.onCoAP(&e.cm)
 }
 
+// dtlsDatagram hands a DTLS datagram to Options.OnCoAP.
+func (e *Engine) dtlsDatagram(d *capture.Datagram, file int) {
+	if e.onCoAP == nil {
+		return
+	}
+	e.cm = CoAPMessage{File: file, Frame: d.Number, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload), Datagram: d.Payload}
+	e.onCoAP(&e.cm)
+}
+
 // Message runs a message decoded and decrypted elsewhere through the
 // stages after decryption: the rules, the tracker and the leak analysis,
 // as Frame does for a CoAP frame. m.Msg is decoded again from m.Msg.Raw
@@ -50,6 +63,14 @@ func (e *Engine) coap(d *capture.Datagram, file int, m *decode.Message, res *osc
 // keys are not tried). Messages come in capture-time order; m.File
 // indexes Options.FrameRefs.
 func (e *Engine) Message(m *CoAPMessage) error {
+	if m.Datagram != nil {
+		d := &capture.Datagram{Frame: capture.Frame{Number: m.Frame, Time: m.Time}, Kind: capture.KindUDP,
+			Src: m.Src, Dst: m.Dst, Payload: m.Datagram, PayloadOff: -1, UDPLength: 8 + len(m.Datagram)}
+		if e.Frame(d, m.File, "").F.Proto != dissect.ProtoDTLS {
+			return fmt.Errorf("frame %d: not a DTLS datagram here (check the port options)", m.Frame)
+		}
+		return nil
+	}
 	num, ok := e.refs.Ref(m.File, m.Frame)
 	if !ok {
 		e.unreferenced++

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -44,6 +43,8 @@ type ConsumeStats struct {
 	Late        uint64 `json:"late"`
 	Redelivered uint64 `json:"redelivered"`
 	Invalid     uint64 `json:"invalid"`
+	// PullErrors count pulls that failed (a server away); the run goes on.
+	PullErrors uint64 `json:"pull_errors"`
 }
 
 type partConsumer struct {
@@ -137,10 +138,10 @@ func (s *Session) Run(ctx context.Context, feed func(*Record) error) error {
 func (s *Session) pull(ctx context.Context, pc *partConsumer, wait time.Duration) (int, error) {
 	b, err := pc.c.Fetch(s.cfg.Batch, jetstream.FetchMaxWait(wait))
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("fetch: %w", err)
+		// A server lost or a leader being elected: the client
+		// reconnects, and the next pull (or the idle limit) decides.
+		s.Stats.PullErrors++
+		return 0, nil
 	}
 	n := 0
 	for m := range b.Messages() {
@@ -162,11 +163,6 @@ func (s *Session) pull(ctx context.Context, pc *partConsumer, wait time.Duration
 			continue
 		}
 		s.add(r)
-	}
-	// A fetch that ends for lack of records (or a lost server, which the
-	// client reconnects from) is not the end of the run.
-	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		return n, nil
 	}
 	return n, nil
 }

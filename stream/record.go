@@ -20,6 +20,7 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -31,6 +32,10 @@ const Version = 1
 const (
 	TransportUDP  = 0 // plain CoAP over UDP
 	TransportDTLS = 1 // CoAP decrypted from DTLS records (Secure)
+	// TransportDTLSDatagram: Raw is a whole DTLS datagram (the UDP
+	// payload), for the handshake and record rules; the CoAP messages
+	// the sensor decrypted from it follow as TransportDTLS records.
+	TransportDTLSDatagram = 2
 )
 
 // Record is one CoAP message as published: CBOR, a map with small
@@ -54,11 +59,15 @@ type Record struct {
 	Size   int     `cbor:"8,keyasint"`
 	Raw    []byte  `cbor:"9,keyasint"`
 	OSCORE *OSCORE `cbor:"10,keyasint,omitempty"`
+	// Keyed: the sensor had OSCORE keys, so the rules that need them
+	// apply (analyze --sensor-keys).
+	Keyed bool `cbor:"11,keyasint,omitempty"`
 }
 
 // OSCORE is the decryptor's result for a message with an OSCORE option
-// (oscore.Result): the analyzer needs the verdict and, when verified, the
-// inner message; the outer option is parsed again from Raw.
+// (oscore.Result): the verdict, the inner message when verified, and the
+// replay, echo and nonce state the rules read. The outer option is parsed
+// again from Raw.
 type OSCORE struct {
 	IsRequest bool   `cbor:"0,keyasint,omitempty"`
 	Tried     bool   `cbor:"1,keyasint,omitempty"`
@@ -67,37 +76,62 @@ type OSCORE struct {
 	Context   string `cbor:"4,keyasint,omitempty"`
 	// Inner is the unprotected message's bytes (oscore.Result.Inner.Raw)
 	// when verified.
-	Inner      []byte `cbor:"5,keyasint,omitempty"`
-	RequestKID []byte `cbor:"6,keyasint,omitempty"`
-	RequestPIV []byte `cbor:"7,keyasint,omitempty"`
-	// RequestFrame is the frame of the request a response answers, in
-	// the same file (0 when not seen there).
-	RequestFrame int `cbor:"8,keyasint,omitempty"`
+	Inner         []byte    `cbor:"5,keyasint,omitempty"`
+	RequestKID    []byte    `cbor:"6,keyasint,omitempty"`
+	RequestPIV    []byte    `cbor:"7,keyasint,omitempty"`
+	RequestFrame  *FrameRef `cbor:"8,keyasint,omitempty"`
+	Guessed       bool      `cbor:"9,keyasint,omitempty"`
+	Replay        uint8     `cbor:"10,keyasint,omitempty"`
+	FirstFrame    *FrameRef `cbor:"11,keyasint,omitempty"`
+	RequestReplay uint8     `cbor:"12,keyasint,omitempty"`
+	Answer        uint8     `cbor:"13,keyasint,omitempty"`
+	NonceReuse    bool      `cbor:"14,keyasint,omitempty"`
+	Echo          []byte    `cbor:"15,keyasint,omitempty"`
+	EchoStatus    uint8     `cbor:"16,keyasint,omitempty"`
+}
+
+// FrameRef names another frame the sensor saw: its number, in File
+// (empty: the record's file).
+type FrameRef struct {
+	File  string `cbor:"0,keyasint,omitempty"`
+	Frame int    `cbor:"1,keyasint"`
 }
 
 var encMode, _ = cbor.CoreDetEncOptions().EncMode()
 
-// NewRecord makes the record of a message of file fileName seen by
-// sensor.
-func NewRecord(sensor, fileName string, m *analysis.CoAPMessage) *Record {
-	r := &Record{V: Version, Sensor: sensor, Time: m.Time.UnixNano(), File: fileName, Frame: m.Frame,
-		Size: m.Size, Raw: append([]byte(nil), m.Msg.Raw...)}
+// NewRecord makes the record of a message seen by sensor. refs are the
+// sensor's frame references (nil for one file): they name its files and
+// the frames the OSCORE result refers to.
+func NewRecord(sensor string, refs *export.FrameRefs, m *analysis.CoAPMessage) *Record {
+	r := &Record{V: Version, Sensor: sensor, Time: m.Time.UnixNano(), File: refs.FileName(m.File), Frame: m.Frame, Size: m.Size}
 	r.Src, _ = m.Src.MarshalBinary()
 	r.Dst, _ = m.Dst.MarshalBinary()
-	if m.Secure {
+	switch {
+	case m.Datagram != nil:
+		r.Transport = TransportDTLSDatagram
+		r.Raw = append([]byte(nil), m.Datagram...)
+		return r
+	case m.Secure:
 		r.Transport = TransportDTLS
 	}
+	r.Raw = append([]byte(nil), m.Msg.Raw...)
 	if o := m.OSCORE; o != nil {
+		ref := func(n int) *FrameRef {
+			if n <= 0 {
+				return nil
+			}
+			f, num := refs.FileFrame(n)
+			if f == r.File {
+				f = ""
+			}
+			return &FrameRef{File: f, Frame: num}
+		}
 		r.OSCORE = &OSCORE{IsRequest: o.IsRequest, Tried: o.Tried, Verified: o.Verified, Err: o.Err, Context: o.Context,
-			RequestKID: o.RequestKID, RequestPIV: o.RequestPIV}
+			RequestKID: o.RequestKID, RequestPIV: o.RequestPIV, RequestFrame: ref(o.RequestFrame), Guessed: o.Guessed,
+			Replay: uint8(o.Replay), FirstFrame: ref(o.FirstFrame), RequestReplay: uint8(o.RequestReplay),
+			Answer: uint8(o.Answer), NonceReuse: o.NonceReuse, Echo: o.Echo, EchoStatus: uint8(o.EchoStatus)}
 		if o.Verified {
 			r.OSCORE.Inner = o.Inner.Raw
-		}
-		if o.RequestFrame > 0 {
-			// The sensor's frame references equal frame numbers with one
-			// file; with several only the frame in the message's file is
-			// kept.
-			r.OSCORE.RequestFrame = o.RequestFrame
 		}
 	}
 	return r
@@ -139,22 +173,44 @@ func (r *Record) Source() string {
 }
 
 // Message turns the record back into a message for
-// analysis.Engine.Message, with file as its file index.
-func (r *Record) Message(file int) (*analysis.CoAPMessage, error) {
+// analysis.Engine.Message, with file as its file index. ref returns the
+// frame reference of a frame of another file of the same sensor (0 when
+// unknown).
+func (r *Record) Message(file int, ref func(file string, frame int) int) (*analysis.CoAPMessage, error) {
 	m := &analysis.CoAPMessage{File: file, Frame: r.Frame, Time: time.Unix(0, r.Time), Size: r.Size,
-		Secure: r.Transport == TransportDTLS, Msg: &decode.Message{}}
+		Secure: r.Transport == TransportDTLS}
 	if err := m.Src.UnmarshalBinary(r.Src); err != nil {
 		return nil, fmt.Errorf("src: %w", err)
 	}
 	if err := m.Dst.UnmarshalBinary(r.Dst); err != nil {
 		return nil, fmt.Errorf("dst: %w", err)
 	}
+	switch r.Transport {
+	case TransportDTLSDatagram:
+		m.Datagram = r.Raw
+		return m, nil
+	case TransportUDP, TransportDTLS:
+	default:
+		return nil, fmt.Errorf("transport %d unknown", r.Transport)
+	}
+	m.Msg = &decode.Message{}
 	if err := m.Msg.Decode(r.Raw); err != nil {
 		return nil, err
 	}
 	if o := r.OSCORE; o != nil {
+		frame := func(f *FrameRef) int {
+			switch {
+			case f == nil:
+				return 0
+			case f.File == "":
+				return ref(r.File, f.Frame)
+			}
+			return ref(f.File, f.Frame)
+		}
 		res := &oscore.Result{IsRequest: o.IsRequest, Tried: o.Tried, Verified: o.Verified, Err: o.Err, Context: o.Context,
-			RequestKID: o.RequestKID, RequestPIV: o.RequestPIV, RequestFrame: o.RequestFrame}
+			RequestKID: o.RequestKID, RequestPIV: o.RequestPIV, RequestFrame: frame(o.RequestFrame), Guessed: o.Guessed,
+			Replay: oscore.ReplayStatus(o.Replay), FirstFrame: frame(o.FirstFrame), RequestReplay: oscore.ReplayStatus(o.RequestReplay),
+			Answer: oscore.ReplayAnswer(o.Answer), NonceReuse: o.NonceReuse, Echo: o.Echo, EchoStatus: oscore.EchoStatus(o.EchoStatus)}
 		if v, ok := m.Msg.Option(decode.OptOSCORE); ok {
 			opt, err := decode.ParseOSCORE(v)
 			if err != nil {
@@ -166,7 +222,9 @@ func (r *Record) Message(file int) (*analysis.CoAPMessage, error) {
 			if len(o.Inner) == 0 {
 				return nil, errors.New("verified OSCORE message without its inner message")
 			}
-			res.Inner.Decode(o.Inner)
+			if err := res.Inner.Decode(o.Inner); err != nil {
+				return nil, fmt.Errorf("inner message: %w", err)
+			}
 		}
 		m.OSCORE = res
 	}

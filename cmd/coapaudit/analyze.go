@@ -112,7 +112,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	refs := export.NewFrameRefs(names)
 	if stream.IsURL(files[0]) {
-		if rem, err = openRemote(e, af, files[0]); err != nil {
+		if rem, err = openRemote(e, af, files[0], &opts); err != nil {
 			return err
 		}
 		defer rem.close()

@@ -33,6 +33,7 @@ type streamFlags struct {
 	duration   time.Duration
 	window     time.Duration
 	maxSources int
+	sensorKeys bool
 
 	creds, nkey, ca, cert, key string
 }
@@ -51,6 +52,7 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
 	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window in capture time for records of several sensors")
+	f.BoolVar(&s.sensorKeys, "sensor-keys", false, "the sensors decrypt OSCORE with keys: run the rules that need keys")
 	f.IntVar(&s.maxSources, "max-sources", 16, "`N` sensor capture files an analyzer run tells apart")
 	f.StringVar(&s.creds, "nats-creds", "", "NATS credentials `FILE`")
 	f.StringVar(&s.nkey, "nats-nkey", "", "NATS nkey seed `FILE`")
@@ -109,10 +111,18 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 	for i, f := range files {
 		names[i] = displayName(f)
 	}
-	if refs := export.NewFrameRefs(names); refs != nil {
-		names = refs.Files
+	refs := export.NewFrameRefs(names)
+	if refs == nil {
+		// One file: its name still goes in the records.
+		refs = &export.FrameRefs{Files: names}
 	}
-	opts.OnCoAP = func(m *analysis.CoAPMessage) { pub.Publish(stream.NewRecord(s.sensor, names[m.File], m)) }
+	opts.FrameRefs = refs
+	keyed := opts.Keys.Len() > 0
+	opts.OnCoAP = func(m *analysis.CoAPMessage) {
+		r := stream.NewRecord(s.sensor, refs, m)
+		r.Keyed = keyed
+		pub.Publish(r)
+	}
 	var readers []*capture.Reader
 	defer func() {
 		for _, r := range readers {
@@ -156,13 +166,18 @@ type remote struct {
 	refs    *export.FrameRefs
 	sources map[string]int
 	nc      interface{ Close() }
+	// sensorKeys: --sensor-keys was given.
+	sensorKeys bool
 }
 
 // openRemote connects to the stream and opens the durable consumers.
 // The frame references hold up to --max-sources capture files, named as
 // their records arrive ("sensor/file").
-func openRemote(e *env, af *analyzeFlags, urls string) (*remote, error) {
+func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (*remote, error) {
 	s := &af.stream
+	if s.sensorKeys {
+		opts.RulesConfig.Keys = true
+	}
 	if s.maxSources < 1 {
 		return nil, usageErr("--max-sources must be at least 1")
 	}
@@ -181,26 +196,27 @@ func openRemote(e *env, af *analyzeFlags, urls string) (*remote, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &remote{sess: sess, nc: nc, sources: map[string]int{},
+	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys,
 		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}}, nil
 }
 
 // run feeds the stream's records to eng until the run ends.
 func (r *remote) run(e *env, eng *analysis.Engine) error {
-	bad := 0
+	bad, keyed := 0, false
 	err := r.sess.Run(e.ctx, func(rec *stream.Record) error {
-		src := rec.Source()
-		i, ok := r.sources[src]
-		if !ok {
-			if len(r.sources) == len(r.refs.Files) {
-				return fmt.Errorf("records from more than %d capture files (--max-sources)", len(r.refs.Files))
-			}
-			i = len(r.sources)
-			r.sources[src] = i
-			r.refs.Files[i] = src
-			eng.AddFile(src)
+		keyed = keyed || rec.Keyed
+		i, err := r.source(eng, rec.Sensor, rec.File)
+		if err != nil {
+			return err
 		}
-		m, err := rec.Message(i)
+		m, err := rec.Message(i, func(file string, frame int) int {
+			j, err := r.source(eng, rec.Sensor, file)
+			if err != nil {
+				return 0
+			}
+			n, _ := r.refs.Ref(j, frame)
+			return n
+		})
 		if err == nil {
 			err = eng.Message(m)
 		}
@@ -210,10 +226,30 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 		return nil
 	})
 	st := r.sess.Stats
+	if keyed && !r.sensorKeys {
+		warnf(e, "stream: sensors decrypted OSCORE with keys; --sensor-keys runs the rules that need keys")
+	}
 	if bad > 0 || st.Late > 0 || st.Invalid > 0 {
 		warnf(e, "stream: %d records received, %d late (past --window), %d invalid, %d not analysed", st.Received, st.Late, st.Invalid, bad)
 	}
 	return err
+}
+
+// source returns the file index of a sensor's capture file, naming it
+// "sensor/file" when first seen.
+func (r *remote) source(eng *analysis.Engine, sensor, file string) (int, error) {
+	src := sensor + "/" + file
+	i, ok := r.sources[src]
+	if !ok {
+		if len(r.sources) == len(r.refs.Files) {
+			return 0, fmt.Errorf("records from more than %d capture files (--max-sources)", len(r.refs.Files))
+		}
+		i = len(r.sources)
+		r.sources[src] = i
+		r.refs.Files[i] = src
+		eng.AddFile(src)
+	}
+	return i, nil
 }
 
 // ack acknowledges the run's records once its results are written.

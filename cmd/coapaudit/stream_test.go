@@ -174,3 +174,55 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 		t.Errorf("second run with the same durable consumer analysed again: %+v", again)
 	}
 }
+
+// TestStreamDecryptsAtSensor: the keys stay with the sensor. OSCORE and
+// DTLS are decrypted where the capture is; the analyzer, without keys,
+// finds what a local analysis with the keys finds.
+func TestStreamDecryptsAtSensor(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	ctx := context.Background()
+	if _, errOut, code := runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--stream", "K"); code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	samples := filepath.Join(testenv.RepoRoot(), "samples")
+	for _, c := range []struct {
+		site string
+		keys []string
+		file string
+	}{
+		{"oscore", []string{"--keys", filepath.Join(samples, "aiocoap.oscore_contexts")}, "aiocoap-oscore-evilproxy.pcap"},
+		{"dtls", []string{"--psk", "alice=686f704b6579", "--psk", "proxyid=686f704b6579"}, "../dtlsdec/testdata/libcoap-psk-proxy.pcap"},
+	} {
+		t.Run(c.site, func(t *testing.T) {
+			file := filepath.Join(samples, c.file)
+			out, errOut, code := runStreamCmd(t, ctx, append(append([]string{"analyze", "--format", "ndjson"}, c.keys...), file)...)
+			if code != 0 {
+				t.Fatalf("local analyze: exit %d: %s", code, errOut)
+			}
+			local := viewOf(t, out)
+			out, errOut, code = runStreamCmd(t, ctx, append(append([]string{"analyze", "--publish", cl.URLs(), "--sensor", "s", "--site", c.site}, c.keys...), file)...)
+			if code != 0 {
+				t.Fatalf("sensor: exit %d: %s", code, errOut)
+			}
+			if p := publishReportOf(t, out); p.Acked == 0 || p.Acked != p.Offered {
+				t.Fatalf("sensor: %+v", p)
+			}
+			out, errOut, code = runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "K", "--partition", c.site, "--durable", c.site, "--idle", "1", "--sensor-keys")
+			if code != 0 {
+				t.Fatalf("analyzer: exit %d: %s", code, errOut)
+			}
+			remote := viewOf(t, out)
+			if len(local.Exchanges) == 0 || !slices.Equal(remote.Exchanges, local.Exchanges) {
+				t.Errorf("exchanges differ:\nstream %q\nlocal  %q\n%s", remote.Exchanges, local.Exchanges, errOut)
+			}
+			if !slices.Equal(remote.Findings, local.Findings) {
+				t.Errorf("findings differ:\nstream %q\nlocal  %q", remote.Findings, local.Findings)
+			}
+			for _, k := range []string{"decrypted", "decrypt_failures", "exchanges"} {
+				if remote.Summary[k] != local.Summary[k] {
+					t.Errorf("summary %s: stream %v, local %v", k, remote.Summary[k], local.Summary[k])
+				}
+			}
+		})
+	}
+}
