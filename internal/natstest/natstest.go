@@ -168,3 +168,43 @@ func jetstreamReady(url string) error {
 	_, err = js.AccountInfo(ctx)
 	return err
 }
+
+// WaitStream waits until stream name answers through the running nodes
+// (after a node stopped, its groups elect new leaders).
+func (c *Cluster) WaitStream(t testing.TB, name string, within time.Duration) {
+	t.Helper()
+	var urls []string
+	for _, n := range c.Nodes {
+		if n.cmd != nil {
+			urls = append(urls, n.URL())
+		}
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := js.Stream(ctx, name)
+		if err == nil {
+			var si *jetstream.StreamInfo
+			if si, err = info.Info(ctx); err == nil && (si.Cluster == nil || si.Cluster.Leader == "") {
+				err = fmt.Errorf("no leader")
+			}
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s not available: %v", name, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the servers, bounded by the deadline
+	}
+}

@@ -1,0 +1,145 @@
+package stream
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/oscore"
+)
+
+// a CON GET with token 0x01 and an OSCORE option (flags 0x09: PIV of one
+// byte, kid present; PIV 0x05, kid 0x02).
+var oscoreGET = []byte{0x41, 0x01, 0x12, 0x34, 0x01, 0x93, 0x09, 0x05, 0x02}
+
+func TestRecordRoundTrip(t *testing.T) {
+	var msg decode.Message
+	if err := msg.Decode(oscoreGET); err != nil {
+		t.Fatal(err)
+	}
+	var inner decode.Message
+	if err := inner.Decode([]byte{0x41, 0x01, 0x12, 0x34, 0x01, 0xb4, 't', 'i', 'm', 'e'}); err != nil {
+		t.Fatal(err)
+	}
+	refs := &export.FrameRefs{Files: []string{"a.pcap", "b.pcap"}}
+	first, _ := refs.Ref(1, 3)
+	m := &analysis.CoAPMessage{File: 0, Frame: 7, Time: time.Unix(100, 42), Src: netip.MustParseAddrPort("10.0.0.1:40000"),
+		Dst: netip.MustParseAddrPort("[2001:db8::1]:5683"), Msg: &msg, Size: len(oscoreGET),
+		OSCORE: &oscore.Result{IsRequest: true, Tried: true, Verified: true, Inner: inner, Replay: oscore.ReplayStatus(2), FirstFrame: first}}
+	r := NewRecord("s1", refs, m)
+	b, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID() != r.ID() || got.File != "a.pcap" || got.Sensor != "s1" {
+		t.Fatalf("record changed: %+v", got)
+	}
+	var asked []string
+	back, err := got.Message(5, func(file string, frame int) int {
+		asked = append(asked, file)
+		return 1000 + frame
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.File != 5 || back.Frame != 7 || !back.Time.Equal(m.Time) || back.Src != m.Src || back.Dst != m.Dst || back.Size != m.Size {
+		t.Errorf("message changed: %+v", back)
+	}
+	if !bytes.Equal(back.Msg.Raw, oscoreGET) {
+		t.Errorf("raw %x", back.Msg.Raw)
+	}
+	o := back.OSCORE
+	if o == nil || !o.Verified || !bytes.Equal(o.Option.KID, []byte{2}) || !bytes.Equal(o.Option.PIV, []byte{5}) ||
+		string(o.Inner.URIPath(nil)) != "time" || o.Replay != 2 {
+		t.Fatalf("oscore result changed: %+v", o)
+	}
+	if o.FirstFrame != 1003 || len(asked) != 1 || asked[0] != "b.pcap" {
+		t.Errorf("first frame %d from %v, want 1003 from b.pcap", o.FirstFrame, asked)
+	}
+
+	// A record of another version is refused.
+	r.V = Version + 1
+	b, _ = r.Marshal()
+	if _, err := Unmarshal(b); err == nil {
+		t.Error("a record of an unknown version was accepted")
+	}
+	// The ID depends on the content.
+	r2 := NewRecord("s2", refs, m)
+	if r2.ID() == NewRecord("s1", refs, m).ID() {
+		t.Error("two sensors' records share an ID")
+	}
+}
+
+func TestPartitioner(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	site, err := NewPartitioner("site", "lab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := site.Partition(ap("1.1.1.1:1"), ap("2.2.2.2:2")); p != "lab" {
+		t.Errorf("site partition %q", p)
+	}
+	if _, err := NewPartitioner("site", "a.b", nil); err == nil {
+		t.Error("a site name with a dot was accepted")
+	}
+	if _, err := NewPartitioner("proxy", "", nil); err == nil {
+		t.Error("proxy partitioning without proxies was accepted")
+	}
+	px, err := NewPartitioner("proxy", "", []netip.AddrPort{ap("127.0.0.32:0"), ap("[::1]:5683")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		src, dst, want string
+	}{
+		{"127.0.0.1:4000", "127.0.0.32:5683", "p-127_0_0_32"},  // client -> proxy
+		{"127.0.0.32:6000", "127.0.0.31:5683", "p-127_0_0_32"}, // proxy -> origin, any port
+		{"[::1]:5683", "[::2]:9", "p-___1__5683"},
+		{"[::1]:5684", "[::2]:9", Fallback}, // not the proxy's port
+		{"127.0.0.1:1", "127.0.0.31:5683", Fallback},
+		{"127.0.0.32:1", "[::1]:5683", Fallback}, // between two proxies
+	} {
+		if got := px.Partition(ap(c.src), ap(c.dst)); got != c.want {
+			t.Errorf("%s -> %s: %q, want %q", c.src, c.dst, got, c.want)
+		}
+	}
+}
+
+// TestReorderWindow: records are handed on in capture-time order once the
+// window has passed them; one older than a record handed on is late.
+func TestReorderWindow(t *testing.T) {
+	s := &Session{cfg: ConsumerConfig{Window: 10}, outT: -1 << 63, maxT: -1 << 63}
+	var out []int64
+	feed := func(r *Record) error { out = append(out, r.Time); return nil }
+	for _, tm := range []int64{100, 95, 103} {
+		s.add(&Record{Time: tm, Sensor: "a"})
+	}
+	s.release(feed, false)
+	if len(out) != 0 {
+		t.Fatalf("released %v before the window passed", out)
+	}
+	s.add(&Record{Time: 108, Sensor: "b"})
+	s.release(feed, false)
+	if want := []int64{95}; !slices.Equal(out, want) {
+		t.Fatalf("released %v, want %v", out, want)
+	}
+	s.add(&Record{Time: 120, Sensor: "b"})
+	s.release(feed, false)
+	s.add(&Record{Time: 99, Sensor: "a"}) // older than 108, handed on
+	s.release(feed, true)
+	if want := []int64{95, 100, 103, 108, 120}; !slices.Equal(out, want) {
+		t.Errorf("released %v, want %v", out, want)
+	}
+	if s.Stats.Late != 1 || s.Stats.Fed != 5 {
+		t.Errorf("stats %+v", s.Stats)
+	}
+}
