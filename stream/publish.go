@@ -110,11 +110,24 @@ func (p *Publisher) Publish(r *Record) {
 
 func (p *Publisher) run() {
 	defer close(p.done)
+	// While the servers are away, records wait here (and the buffer
+	// fills, so that Publish drops) rather than in the client: what it
+	// holds when a connection breaks is lost.
+	up := p.nc.StatusChanged(nats.CONNECTED)
+	defer p.nc.RemoveStatusListener(up)
 	for {
 		select {
 		case m, ok := <-p.ch:
 			if !ok {
 				return
+			}
+			for !p.nc.IsConnected() {
+				select {
+				case <-up:
+				case <-p.stop:
+					p.stats.dropped.Add(1)
+					return
+				}
 			}
 			// PublishMsgAsync waits (up to its stall wait) while
 			// MaxPending acknowledgements are outstanding: the buffer

@@ -112,3 +112,47 @@ func TestRestartResumes(t *testing.T) {
 		t.Errorf("run after an acknowledged run got %d records", len(got))
 	}
 }
+
+// TestEngineBack: records published while the server is down wait in the
+// sensor's buffer and reach the stream once it is back.
+func TestEngineBack(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	ctx := context.Background()
+	if _, err := InitStream(ctx, openJS(t, cl.URLs()), StreamConfig{Name: "R"}); err != nil {
+		t.Fatal(err)
+	}
+	node := cl.Nodes[0]
+	node.Stop()
+	nc, err := Connect(ConnOptions{URLs: cl.URLs(), Retry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	part, _ := NewPartitioner("site", "lab", nil)
+	p, err := NewPublisher(nc, part, PublisherConfig{Buffer: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg decode.Message
+	if err := msg.Decode([]byte{0x50, 0x01, 0x00, 0x01}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 150 {
+		p.Publish(NewRecord("s", nil, &analysis.CoAPMessage{Frame: i + 1, Time: time.Unix(0, int64(i)), Msg: &msg, Size: 4}))
+	}
+	// Publish returned for every record with the server away: at most
+	// the buffer (and the one record taken from it) waits.
+	if st := p.Stats(); st.Dropped < 49 || st.Dropped > 50 || st.Acked != 0 {
+		t.Fatalf("with the server away: %+v", st)
+	}
+	node.Start()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st := p.Close(cctx)
+	if st.Acked+st.Dropped != 150 || st.Failed+st.Unacked != 0 {
+		t.Errorf("after the server came back: %+v", st)
+	}
+	if got := consume(t, openJS(t, cl.URLs()), true); uint64(len(got)) != st.Acked {
+		t.Errorf("the stream holds %d records, %d acknowledged", len(got), st.Acked)
+	}
+}
