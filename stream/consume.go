@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,10 +20,13 @@ type ConsumerConfig struct {
 	Durable string
 	// Partitions to consume; none means every partition.
 	Partitions []string
-	// Window is the reordering window: a record is handed on once a
-	// record Window later in capture time has arrived (or at the end).
-	// Records older than one already handed on are late: counted and
-	// dropped, since the engine needs capture-time order.
+	// Window is the reordering window. The records of each sensor's
+	// capture file are put back in file order (by frame number), and the
+	// files merged by capture time as analyze merges files (the file
+	// whose next record is oldest goes first); a record is handed on once
+	// a record Window later in capture time has arrived, or at the end.
+	// A record that comes after a later frame of its file was handed on
+	// is late: counted, and handed on at once.
 	Window time.Duration
 	// Idle ends the run when no record arrives for that long; Duration
 	// ends it after that long in all. Zero: no limit (then ctx ends it).
@@ -55,12 +59,23 @@ type partConsumer struct {
 
 // Session is a run of an analyzer over the stream.
 type Session struct {
-	cfg   ConsumerConfig
-	cons  []*partConsumer
-	heap  recHeap
-	maxT  int64
-	outT  int64
-	Stats ConsumeStats
+	cfg     ConsumerConfig
+	cons    []*partConsumer
+	sources map[string]*source
+	order   []*source // sorted by name
+	late    []*Record
+	seq     uint64
+	maxT    int64
+	Stats   ConsumeStats
+}
+
+// source holds the records of one sensor's capture file not yet handed
+// on, in file order.
+type source struct {
+	name string
+	q    recHeap
+	// done is the last frame handed on.
+	done int
 }
 
 // Open creates or resumes the durable consumers.
@@ -77,7 +92,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (*Ses
 			cfg.AckWait = cfg.Duration + time.Minute
 		}
 	}
-	s := &Session{cfg: cfg, outT: -1 << 63, maxT: -1 << 63}
+	s := newSession(cfg)
 	parts := cfg.Partitions
 	if len(parts) == 0 {
 		parts = []string{""}
@@ -100,6 +115,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (*Ses
 		s.cons = append(s.cons, &partConsumer{c: c})
 	}
 	return s, nil
+}
+
+func newSession(cfg ConsumerConfig) *Session {
+	return &Session{cfg: cfg, maxT: -1 << 63, sources: map[string]*source{}}
 }
 
 // Run pulls records until the run ends and hands them to feed in capture
@@ -168,30 +187,51 @@ func (s *Session) pull(ctx context.Context, pc *partConsumer, wait time.Duration
 }
 
 func (s *Session) add(r *Record) {
-	if r.Time < s.outT {
+	name := r.Source()
+	src := s.sources[name]
+	if src == nil {
+		src = &source{name: name}
+		s.sources[name] = src
+		i, _ := slices.BinarySearchFunc(s.order, name, func(x *source, n string) int { return cmp.Compare(x.name, n) })
+		s.order = slices.Insert(s.order, i, src)
+	}
+	if r.Frame < src.done {
 		s.Stats.Late++
+		s.late = append(s.late, r)
 		return
 	}
-	heap.Push(&s.heap, r)
+	s.seq++
+	heap.Push(&src.q, queued{r, s.seq})
 	s.maxT = max(s.maxT, r.Time)
 }
 
 // release feeds the records the window has passed (all with final).
 func (s *Session) release(feed func(*Record) error, final bool) error {
-	w := int64(s.cfg.Window)
-	for s.heap.Len() > 0 {
-		r := s.heap[0]
-		if !final && s.maxT-r.Time < w {
-			break
-		}
-		heap.Pop(&s.heap)
-		s.outT = r.Time
+	for _, r := range s.late {
 		s.Stats.Fed++
 		if err := feed(r); err != nil {
 			return err
 		}
 	}
-	return nil
+	s.late = s.late[:0]
+	w := int64(s.cfg.Window)
+	for {
+		var next *source
+		for _, src := range s.order {
+			if src.q.Len() > 0 && (next == nil || src.q[0].Time < next.q[0].Time) {
+				next = src
+			}
+		}
+		if next == nil || !final && s.maxT-next.q[0].Time < w {
+			return nil
+		}
+		r := heap.Pop(&next.q).(queued).Record
+		next.done = r.Frame
+		s.Stats.Fed++
+		if err := feed(r); err != nil {
+			return err
+		}
+	}
 }
 
 // Ack acknowledges every record the run received, on every partition:
@@ -208,23 +248,25 @@ func (s *Session) Ack(ctx context.Context) error {
 	return nil
 }
 
-// recHeap orders records by capture time, then source and frame, so
-// that equal times merge the same way on every run.
-type recHeap []*Record
+// queued is a record waiting, with its arrival number.
+type queued struct {
+	*Record
+	seq uint64
+}
+
+// recHeap orders a file's records by frame number, then arrival (the
+// DTLS datagram before the messages decrypted from it).
+type recHeap []queued
 
 func (h recHeap) Len() int { return len(h) }
 func (h recHeap) Less(i, j int) bool {
-	a, b := h[i], h[j]
-	if c := cmp.Compare(a.Time, b.Time); c != 0 {
-		return c < 0
+	if h[i].Frame != h[j].Frame {
+		return h[i].Frame < h[j].Frame
 	}
-	if c := cmp.Compare(a.Source(), b.Source()); c != 0 {
-		return c < 0
-	}
-	return a.Frame < b.Frame
+	return h[i].seq < h[j].seq
 }
 func (h recHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *recHeap) Push(x any)   { *h = append(*h, x.(*Record)) }
+func (h *recHeap) Push(x any)   { *h = append(*h, x.(queued)) }
 func (h *recHeap) Pop() any {
 	old := *h
 	r := old[len(old)-1]

@@ -20,6 +20,10 @@ type PublisherConfig struct {
 	MaxPending int
 	// AckTimeout is how long an acknowledgement is awaited (default 5s).
 	AckTimeout time.Duration
+	// MaxBlock is how long Publish may wait for room in a full buffer
+	// while connected: a sensor reading a file can wait for a slow
+	// stream; a live capture must not (0: never waits).
+	MaxBlock time.Duration
 }
 
 // PublishStats count what a Publisher did with the records it was given.
@@ -54,7 +58,8 @@ type Publisher struct {
 	stats struct {
 		offered, acked, dup, dropped, failed, enc atomic.Uint64
 	}
-	unacked uint64
+	unacked  uint64
+	maxBlock time.Duration
 }
 
 // NewPublisher publishes on nc, choosing subjects with part.
@@ -68,7 +73,8 @@ func NewPublisher(nc *nats.Conn, part *Partitioner, cfg PublisherConfig) (*Publi
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 5 * time.Second
 	}
-	p := &Publisher{nc: nc, part: part, ch: make(chan *nats.Msg, cfg.Buffer), done: make(chan struct{}), stop: make(chan struct{})}
+	p := &Publisher{nc: nc, part: part, ch: make(chan *nats.Msg, cfg.Buffer), done: make(chan struct{}), stop: make(chan struct{}),
+		maxBlock: cfg.MaxBlock}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
 		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
@@ -90,7 +96,8 @@ func NewPublisher(nc *nats.Conn, part *Partitioner, cfg PublisherConfig) (*Publi
 }
 
 // Publish queues a record, or drops and counts it when the buffer is
-// full. It does not block.
+// full. It does not block, unless MaxBlock lets it wait (while connected)
+// for that long at most.
 func (p *Publisher) Publish(r *Record) {
 	p.stats.offered.Add(1)
 	b, err := r.Marshal()
@@ -103,9 +110,19 @@ func (p *Publisher) Publish(r *Record) {
 	m.Header.Set(jetstream.MsgIDHeader, r.ID())
 	select {
 	case p.ch <- m:
+		return
 	default:
-		p.stats.dropped.Add(1)
 	}
+	if p.maxBlock > 0 && p.nc.IsConnected() {
+		t := time.NewTimer(p.maxBlock)
+		defer t.Stop()
+		select {
+		case p.ch <- m:
+			return
+		case <-t.C:
+		}
+	}
+	p.stats.dropped.Add(1)
 }
 
 func (p *Publisher) run() {

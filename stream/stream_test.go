@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -114,32 +115,39 @@ func TestPartitioner(t *testing.T) {
 	}
 }
 
-// TestReorderWindow: records are handed on in capture-time order once the
-// window has passed them; one older than a record handed on is late.
+// TestReorderWindow: each capture file's records are handed on in frame
+// order, the files merged by capture time once the window has passed
+// them; a record behind a later frame of its file already handed on is
+// late, counted and handed on at once.
 func TestReorderWindow(t *testing.T) {
-	s := &Session{cfg: ConsumerConfig{Window: 10}, outT: -1 << 63, maxT: -1 << 63}
-	var out []int64
-	feed := func(r *Record) error { out = append(out, r.Time); return nil }
-	for _, tm := range []int64{100, 95, 103} {
-		s.add(&Record{Time: tm, Sensor: "a"})
+	s := newSession(ConsumerConfig{Window: 10})
+	var out []string
+	feed := func(r *Record) error {
+		out = append(out, fmt.Sprintf("%s%d@%d", r.Sensor, r.Frame, r.Time))
+		return nil
 	}
+	add := func(sensor string, frame int, tm int64) { s.add(&Record{Sensor: sensor, Frame: frame, Time: tm}) }
+	add("a", 2, 100)
+	add("a", 1, 101) // file order wins over a timestamp going back
+	add("b", 1, 95)
 	s.release(feed, false)
 	if len(out) != 0 {
 		t.Fatalf("released %v before the window passed", out)
 	}
-	s.add(&Record{Time: 108, Sensor: "b"})
+	add("b", 2, 108)
 	s.release(feed, false)
-	if want := []int64{95}; !slices.Equal(out, want) {
+	if want := []string{"b1@95"}; !slices.Equal(out, want) {
 		t.Fatalf("released %v, want %v", out, want)
 	}
-	s.add(&Record{Time: 120, Sensor: "b"})
+	add("b", 3, 120)
 	s.release(feed, false)
-	s.add(&Record{Time: 99, Sensor: "a"}) // older than 108, handed on
+	add("b", 1, 96) // a frame of b before one handed on: late
 	s.release(feed, true)
-	if want := []int64{95, 100, 103, 108, 120}; !slices.Equal(out, want) {
+	want := []string{"b1@95", "a1@101", "a2@100", "b2@108", "b1@96", "b3@120"}
+	if !slices.Equal(out, want) {
 		t.Errorf("released %v, want %v", out, want)
 	}
-	if s.Stats.Late != 1 || s.Stats.Fed != 5 {
+	if s.Stats.Late != 1 || s.Stats.Fed != 6 {
 		t.Errorf("stats %+v", s.Stats)
 	}
 }

@@ -103,7 +103,10 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 		return err
 	}
 	defer nc.Close()
-	pub, err := stream.NewPublisher(nc, part, stream.PublisherConfig{Buffer: s.buffer})
+	pub, err := stream.NewPublisher(nc, part, stream.PublisherConfig{Buffer: s.buffer,
+		// Reading files, the sensor may wait for a slow stream (not for
+		// an absent one).
+		MaxBlock: 5 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -178,6 +181,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 	if s.sensorKeys {
 		opts.RulesConfig.Keys = true
 	}
+	opts.RulesConfig.FrameStride = s.maxSources
 	if s.maxSources < 1 {
 		return nil, usageErr("--max-sources must be at least 1")
 	}
