@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -20,21 +23,26 @@ type ConsumerConfig struct {
 	Durable string
 	// Partitions to consume; none means every partition.
 	Partitions []string
-	// Window is the reordering window. The records of each sensor's
-	// capture file are put back in file order (by frame number), and the
-	// files merged by capture time as analyze merges files (the file
-	// whose next record is oldest goes first); a record is handed on once
-	// a record Window later in capture time has arrived, or at the end.
-	// A record that comes after a later frame of its file was handed on
-	// is late: counted, and handed on at once.
+	// Window is the reordering window, in time of arrival. The records
+	// of each sensor's capture file are put back in file order (by frame
+	// number), and the files merged by capture time as analyze merges
+	// files: the file whose next record is oldest goes first. A record is
+	// handed on once every file that sent records in the last Window has
+	// sent one as late in capture time (a file quiet for Window does not
+	// hold the others back), and not before the run is Window old, so
+	// that the sensors are known. A record that comes after records
+	// later than it were handed on is late: counted, and handed on too.
 	Window time.Duration
+	// MaxBuffered bounds the records held (default 1,000,000): beyond,
+	// the oldest go on at once.
+	MaxBuffered int
 	// Idle ends the run when no record arrives for that long; Duration
 	// ends it after that long in all. Zero: no limit (then ctx ends it).
 	Idle, Duration time.Duration
 	// AckWait is how long the server waits for the run's acknowledgement
 	// before delivering the records again (to the next run after a crash).
 	AckWait time.Duration
-	// Batch is how many records one pull asks for (default 512).
+	// Batch is how many records one pull asks for (default 4096).
 	Batch int
 }
 
@@ -65,7 +73,10 @@ type Session struct {
 	order   []*source // sorted by name
 	late    []*Record
 	seq     uint64
-	maxT    int64
+	held    int
+	outT    int64 // capture time of the last record handed on
+	start   time.Time
+	now     func() time.Time
 	Stats   ConsumeStats
 }
 
@@ -74,8 +85,11 @@ type Session struct {
 type source struct {
 	name string
 	q    recHeap
-	// done is the last frame handed on.
-	done int
+	// done is the last frame handed on; maxT the latest capture time
+	// received, at arrived.
+	done    int
+	maxT    int64
+	arrived time.Time
 }
 
 // Open creates or resumes the durable consumers.
@@ -84,7 +98,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (*Ses
 		cfg.Durable = "coapaudit"
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 512
+		cfg.Batch = 4096
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 5 * time.Minute
@@ -105,10 +119,20 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (*Ses
 			}
 			name, subj = cfg.Durable+"-"+p, Subject(p)
 		}
-		c, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		cc := jetstream.ConsumerConfig{
 			Durable: name, FilterSubject: subj, AckPolicy: jetstream.AckAllPolicy,
 			AckWait: cfg.AckWait, MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		}
+		// While a cluster elects leaders (a node lost) requests time out:
+		// try again for a while.
+		var c jetstream.Consumer
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			c, err = js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
+			if err == nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s on stream %s: %w", name, cfg.Stream, err)
 		}
@@ -118,94 +142,169 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (*Ses
 }
 
 func newSession(cfg ConsumerConfig) *Session {
-	return &Session{cfg: cfg, maxT: -1 << 63, sources: map[string]*source{}}
+	if cfg.MaxBuffered <= 0 {
+		cfg.MaxBuffered = 1_000_000
+	}
+	return &Session{cfg: cfg, outT: -1 << 63, sources: map[string]*source{}, now: time.Now}
 }
 
-// Run pulls records until the run ends and hands them to feed in capture
-// time order. It returns when idle, past Duration, or when ctx ends (not
-// an error); the caller then calls Ack once it has kept the results.
+// Run receives records until the run ends and hands them to feed in
+// capture time order. It returns when idle, past Duration, or when ctx
+// ends (not an error); the caller then calls Ack once it has kept the
+// results. The client pulls ahead (up to Batch records per partition)
+// while the engine works.
 func (s *Session) Run(ctx context.Context, feed func(*Record) error) error {
+	type delivery struct {
+		pc *partConsumer
+		m  jetstream.Msg
+	}
+	in := make(chan delivery, s.cfg.Batch)
+	var ccs []jetstream.ConsumeContext
+	var pullErrors atomic.Uint64
+	stopped := make(chan struct{})
+	defer func() {
+		close(stopped) // a handler still delivering gives up
+		for _, cc := range ccs {
+			cc.Stop()
+		}
+		s.Stats.PullErrors = pullErrors.Load()
+	}()
+	for _, pc := range s.cons {
+		cc, err := pc.c.Consume(func(m jetstream.Msg) {
+			select {
+			case in <- delivery{pc, m}:
+			case <-stopped:
+			}
+		},
+			jetstream.PullMaxMessages(s.cfg.Batch),
+			// A server lost or a leader being elected: the client
+			// pulls again, and the idle limit decides.
+			jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) { pullErrors.Add(1) }))
+		if err != nil {
+			return fmt.Errorf("consume: %w", err)
+		}
+		ccs = append(ccs, cc)
+	}
 	start := time.Now()
+	s.start = start
 	lastRecv := start
-	wait := 250 * time.Millisecond
-	for ctx.Err() == nil {
-		now := time.Now()
-		if s.cfg.Duration > 0 && now.Sub(start) >= s.cfg.Duration {
-			break
-		}
-		if s.cfg.Idle > 0 && now.Sub(lastRecv) >= s.cfg.Idle {
-			break
-		}
-		got := false
-		for _, pc := range s.cons {
-			n, err := s.pull(ctx, pc, wait)
-			if err != nil {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case d := <-in:
+			s.receive(d.pc, d.m)
+			lastRecv = time.Now()
+			if err := s.release(feed, false); err != nil {
 				return err
 			}
-			got = got || n > 0
+		case now := <-tick.C:
+			if s.cfg.Duration > 0 && now.Sub(start) >= s.cfg.Duration || s.cfg.Idle > 0 && now.Sub(lastRecv) >= s.cfg.Idle {
+				break loop
+			}
+			// A file gone quiet stops holding the others back.
+			if err := s.release(feed, false); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			break loop
 		}
-		if got {
-			lastRecv = time.Now()
+	}
+	// Take in what the client has pulled already, so that the
+	// acknowledgement covers every record it delivered.
+	for _, cc := range ccs {
+		cc.Drain()
+	}
+	drained := time.NewTimer(5 * time.Second)
+	defer drained.Stop()
+	for _, cc := range ccs {
+	drain:
+		for {
+			select {
+			case d := <-in:
+				s.receive(d.pc, d.m)
+			case <-cc.Closed():
+				break drain
+			case <-drained.C:
+				break drain
+			}
 		}
-		if err := s.release(feed, false); err != nil {
-			return err
+	}
+	for {
+		select {
+		case d := <-in:
+			s.receive(d.pc, d.m)
+			continue
+		default:
 		}
+		break
 	}
 	return s.release(feed, true)
 }
 
-func (s *Session) pull(ctx context.Context, pc *partConsumer, wait time.Duration) (int, error) {
-	b, err := pc.c.Fetch(s.cfg.Batch, jetstream.FetchMaxWait(wait))
+// receive takes in one delivered record.
+func (s *Session) receive(pc *partConsumer, m jetstream.Msg) {
+	md, err := m.Metadata()
 	if err != nil {
-		// A server lost or a leader being elected: the client
-		// reconnects, and the next pull (or the idle limit) decides.
-		s.Stats.PullErrors++
-		return 0, nil
+		s.Stats.Invalid++
+		return
 	}
-	n := 0
-	for m := range b.Messages() {
-		n++
-		md, err := m.Metadata()
-		if err != nil {
-			s.Stats.Invalid++
-			continue
-		}
-		if md.Sequence.Stream <= pc.lastSeq {
-			s.Stats.Redelivered++
-			continue
-		}
-		pc.last, pc.lastSeq = m, md.Sequence.Stream
-		s.Stats.Received++
-		r, err := Unmarshal(m.Data())
-		if err != nil {
-			s.Stats.Invalid++
-			continue
-		}
-		s.add(r)
+	if md.Sequence.Stream <= pc.lastSeq {
+		s.Stats.Redelivered++
+		return
 	}
-	return n, nil
+	pc.last, pc.lastSeq = m, md.Sequence.Stream
+	s.Stats.Received++
+	r, err := Unmarshal(m.Data())
+	if err != nil {
+		s.Stats.Invalid++
+		return
+	}
+	s.add(r)
 }
 
 func (s *Session) add(r *Record) {
 	name := r.Source()
 	src := s.sources[name]
 	if src == nil {
-		src = &source{name: name}
+		src = &source{name: name, maxT: -1 << 63}
 		s.sources[name] = src
 		i, _ := slices.BinarySearchFunc(s.order, name, func(x *source, n string) int { return cmp.Compare(x.name, n) })
 		s.order = slices.Insert(s.order, i, src)
 	}
+	src.arrived = s.now()
 	if r.Frame < src.done {
 		s.Stats.Late++
 		s.late = append(s.late, r)
 		return
 	}
+	if r.Time < s.outT {
+		s.Stats.Late++
+	}
 	s.seq++
+	s.held++
 	heap.Push(&src.q, queued{r, s.seq})
-	s.maxT = max(s.maxT, r.Time)
+	src.maxT = max(src.maxT, r.Time)
 }
 
-// release feeds the records the window has passed (all with final).
+// watermark is the capture time up to which records can go: the least
+// of the latest times of the files heard from within the window.
+func (s *Session) watermark() int64 {
+	now := s.now()
+	if now.Sub(s.start) < s.cfg.Window {
+		return -1 << 63
+	}
+	w := int64(1<<63 - 1)
+	for _, src := range s.order {
+		if now.Sub(src.arrived) < s.cfg.Window {
+			w = min(w, src.maxT)
+		}
+	}
+	return w
+}
+
+// release feeds the records the watermark has passed (all with final).
 func (s *Session) release(feed func(*Record) error, final bool) error {
 	for _, r := range s.late {
 		s.Stats.Fed++
@@ -214,7 +313,7 @@ func (s *Session) release(feed func(*Record) error, final bool) error {
 		}
 	}
 	s.late = s.late[:0]
-	w := int64(s.cfg.Window)
+	mark := s.watermark()
 	for {
 		var next *source
 		for _, src := range s.order {
@@ -222,11 +321,13 @@ func (s *Session) release(feed func(*Record) error, final bool) error {
 				next = src
 			}
 		}
-		if next == nil || !final && s.maxT-next.q[0].Time < w {
+		if next == nil || !final && next.q[0].Time > mark && s.held <= s.cfg.MaxBuffered {
 			return nil
 		}
 		r := heap.Pop(&next.q).(queued).Record
+		s.held--
 		next.done = r.Frame
+		s.outT = max(s.outT, r.Time)
 		s.Stats.Fed++
 		if err := feed(r); err != nil {
 			return err

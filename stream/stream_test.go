@@ -116,11 +116,15 @@ func TestPartitioner(t *testing.T) {
 }
 
 // TestReorderWindow: each capture file's records are handed on in frame
-// order, the files merged by capture time once the window has passed
-// them; a record behind a later frame of its file already handed on is
-// late, counted and handed on at once.
+// order, the files merged by capture time up to the least of the files'
+// latest times; a file quiet for the window no longer holds the others.
+// A record behind a later frame of its file already handed on is late,
+// counted and handed on at once.
 func TestReorderWindow(t *testing.T) {
-	s := newSession(ConsumerConfig{Window: 10})
+	clock := time.Unix(0, 0)
+	s := newSession(ConsumerConfig{Window: time.Second})
+	s.now = func() time.Time { return clock }
+	s.start = clock
 	var out []string
 	feed := func(r *Record) error {
 		out = append(out, fmt.Sprintf("%s%d@%d", r.Sensor, r.Frame, r.Time))
@@ -129,25 +133,33 @@ func TestReorderWindow(t *testing.T) {
 	add := func(sensor string, frame int, tm int64) { s.add(&Record{Sensor: sensor, Frame: frame, Time: tm}) }
 	add("a", 2, 100)
 	add("a", 1, 101) // file order wins over a timestamp going back
+	add("a", 3, 500)
 	add("b", 1, 95)
 	s.release(feed, false)
 	if len(out) != 0 {
-		t.Fatalf("released %v before the window passed", out)
+		t.Fatalf("released %v while the sensors may not all be known", out)
 	}
+	clock = clock.Add(time.Second)
 	add("b", 2, 108)
 	s.release(feed, false)
-	if want := []string{"b1@95"}; !slices.Equal(out, want) {
+	// a has sent up to 500 and b up to 108: b1, then a1, a2 (a's file
+	// order), not b2 (a was quiet for the window, but b is not).
+	if want := []string{"b1@95", "a1@101", "a2@100", "b2@108"}; !slices.Equal(out, want) {
 		t.Fatalf("released %v, want %v", out, want)
 	}
-	add("b", 3, 120)
-	s.release(feed, false)
 	add("b", 1, 96) // a frame of b before one handed on: late
+	add("b", 3, 400)
+	s.release(feed, false)
+	// a is quiet: b alone sets the mark at 400.
+	if want := []string{"b1@95", "a1@101", "a2@100", "b2@108", "b1@96", "b3@400"}; !slices.Equal(out, want) {
+		t.Fatalf("released %v, want %v", out, want)
+	}
+	add("b", 4, 600)
 	s.release(feed, true)
-	want := []string{"b1@95", "a1@101", "a2@100", "b2@108", "b1@96", "b3@120"}
-	if !slices.Equal(out, want) {
+	if want := []string{"b1@95", "a1@101", "a2@100", "b2@108", "b1@96", "b3@400", "a3@500", "b4@600"}; !slices.Equal(out, want) {
 		t.Errorf("released %v, want %v", out, want)
 	}
-	if s.Stats.Late != 1 || s.Stats.Fed != 6 {
+	if s.Stats.Late != 1 || s.Stats.Fed != 8 {
 		t.Errorf("stats %+v", s.Stats)
 	}
 }

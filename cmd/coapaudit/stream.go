@@ -51,7 +51,7 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.durable, "durable", "coapaudit", "durable consumer `NAME`: a run resumes after what the last one with this name acknowledged")
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
-	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window in capture time for records of several sensors")
+	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window: how long a sensor quiet for this long may still send older records")
 	f.BoolVar(&s.sensorKeys, "sensor-keys", false, "the sensors decrypt OSCORE with keys: run the rules that need keys")
 	f.IntVar(&s.maxSources, "max-sources", 16, "`N` sensor capture files an analyzer run tells apart")
 	f.StringVar(&s.creds, "nats-creds", "", "NATS credentials `FILE`")
