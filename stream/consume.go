@@ -50,9 +50,13 @@ type ConsumerConfig struct {
 type ConsumeStats struct {
 	Received uint64 `json:"received"`
 	Fed      uint64 `json:"fed"`
-	// Late records came after the window had passed them; Redelivered
+	// Late records came after a later frame of their file was handed on
+	// (so out of file order); Behind ones after a record of another file
+	// later in capture time (so out of time order). Both are handed on.
+	// Redelivered
 	// ones this run had already received; Invalid ones did not decode.
 	Late        uint64 `json:"late"`
+	Behind      uint64 `json:"behind"`
 	Redelivered uint64 `json:"redelivered"`
 	Invalid     uint64 `json:"invalid"`
 	// PullErrors count pulls that failed (a server away); the run goes on.
@@ -74,7 +78,8 @@ type Session struct {
 	late    []*Record
 	seq     uint64
 	held    int
-	outT    int64 // capture time of the last record handed on
+	outT    int64   // capture time of the last record handed on
+	outSrc  *source // and its file
 	start   time.Time
 	now     func() time.Time
 	Stats   ConsumeStats
@@ -279,8 +284,8 @@ func (s *Session) add(r *Record) {
 		s.late = append(s.late, r)
 		return
 	}
-	if r.Time < s.outT {
-		s.Stats.Late++
+	if r.Time < s.outT && src != s.outSrc {
+		s.Stats.Behind++
 	}
 	s.seq++
 	s.held++
@@ -327,7 +332,7 @@ func (s *Session) release(feed func(*Record) error, final bool) error {
 		r := heap.Pop(&next.q).(queued).Record
 		s.held--
 		next.done = r.Frame
-		s.outT = max(s.outT, r.Time)
+		s.outT, s.outSrc = r.Time, next
 		s.Stats.Fed++
 		if err := feed(r); err != nil {
 			return err
@@ -342,7 +347,19 @@ func (s *Session) Ack(ctx context.Context) error {
 		if pc.last == nil {
 			continue
 		}
-		if err := pc.last.DoubleAck(ctx); err != nil {
+		// The server confirms the acknowledgement; while a cluster moves
+		// the consumer's leadership it may not answer: try again.
+		var err error
+		for range 10 {
+			if err = pc.last.DoubleAck(ctx); err == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("ack: %w", err)
 		}
 	}

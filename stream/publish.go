@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,14 +147,32 @@ func (p *Publisher) run() {
 					return
 				}
 			}
-			// PublishMsgAsync waits (up to its stall wait) while
-			// MaxPending acknowledgements are outstanding: the buffer
-			// absorbs that, not the capture.
-			if _, err := p.js.PublishMsgAsync(m); err != nil {
-				p.stats.dropped.Add(1)
+			if !p.publish(m) {
+				return
 			}
 		case <-p.stop:
 			return
+		}
+	}
+}
+
+// publish hands m to the client, waiting while MaxPending
+// acknowledgements are outstanding (the buffer absorbs that, not the
+// capture). It returns false when Close gave up.
+func (p *Publisher) publish(m *nats.Msg) bool {
+	for {
+		_, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(100*time.Millisecond))
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			if err != nil {
+				p.stats.dropped.Add(1)
+			}
+			return true
+		}
+		select {
+		case <-p.stop:
+			p.stats.dropped.Add(1)
+			return false
+		default:
 		}
 	}
 }

@@ -32,6 +32,7 @@ type streamFlags struct {
 	idle       float64
 	duration   time.Duration
 	window     time.Duration
+	maxHeld    int
 	maxSources int
 	sensorKeys bool
 
@@ -53,6 +54,7 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
 	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window: how long a sensor quiet for this long may still send older records")
 	f.BoolVar(&s.sensorKeys, "sensor-keys", false, "the sensors decrypt OSCORE with keys: run the rules that need keys")
+	f.IntVar(&s.maxHeld, "max-buffered", 1_000_000, "`N` records held for reordering at most; beyond, the oldest go on at once")
 	f.IntVar(&s.maxSources, "max-sources", 16, "`N` sensor capture files an analyzer run tells apart")
 	f.StringVar(&s.creds, "nats-creds", "", "NATS credentials `FILE`")
 	f.StringVar(&s.nkey, "nats-nkey", "", "NATS nkey seed `FILE`")
@@ -195,7 +197,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		return nil, err
 	}
 	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
-		Window: s.window, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration})
+		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration})
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -233,8 +235,9 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 	if keyed && !r.sensorKeys {
 		warnf(e, "stream: sensors decrypted OSCORE with keys; --sensor-keys runs the rules that need keys")
 	}
-	if bad > 0 || st.Late > 0 || st.Invalid > 0 {
-		warnf(e, "stream: %d records received, %d late (past --window), %d invalid, %d not analysed", st.Received, st.Late, st.Invalid, bad)
+	if bad > 0 || st.Late+st.Behind > 0 || st.Invalid > 0 {
+		warnf(e, "stream: %d records received, %d late and %d behind others (past --window), %d invalid, %d not analysed",
+			st.Received, st.Late, st.Behind, st.Invalid, bad)
 	}
 	return err
 }
