@@ -39,14 +39,10 @@ type streamFlags struct {
 	creds, nkey, ca, cert, key string
 }
 
+// register adds the flags of the sensor and of the analyzer (analyze).
 func (s *streamFlags) register(cmd *cobra.Command) {
+	s.registerSensor(cmd)
 	f := cmd.Flags()
-	f.StringVar(&s.publish, "publish", "", "publish the decoded CoAP messages to NATS JetStream at `URLS` (nats://HOST:PORT[,...]) instead of analysing them here")
-	f.StringVar(&s.sensor, "sensor", "", "`NAME` of this sensor in published records (default: the host name)")
-	f.StringVar(&s.site, "site", "", "partition `NAME` for --partition-by site")
-	f.StringVar(&s.partitionBy, "partition-by", "site", "partition key of published records: site (--site) or proxy (--proxy addresses)")
-	f.DurationVar(&s.publishWait, "publish-wait", 10*time.Second, "how long to wait at the end for the stream's acknowledgements")
-	f.IntVar(&s.buffer, "publish-buffer", 65536, "`N` records buffered while the stream is slow or away; beyond, records are dropped and counted")
 	f.StringVar(&s.streamName, "stream", "COAPAUDIT", "JetStream stream `NAME`")
 	f.StringArrayVar(&s.partitions, "partition", nil, "consume only partition `P` (repeatable; default all)")
 	f.StringVar(&s.durable, "durable", "coapaudit", "durable consumer `NAME`: a run resumes after what the last one with this name acknowledged")
@@ -56,6 +52,17 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&s.sensorKeys, "sensor-keys", false, "the sensors decrypt OSCORE with keys: run the rules that need keys")
 	f.IntVar(&s.maxHeld, "max-buffered", 1_000_000, "`N` records held for reordering at most; beyond, the oldest go on at once")
 	f.IntVar(&s.maxSources, "max-sources", 16, "`N` sensor capture files an analyzer run tells apart")
+}
+
+// registerSensor adds the flags of a sensor (analyze and live).
+func (s *streamFlags) registerSensor(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.publish, "publish", "", "publish the decoded CoAP messages to NATS JetStream at `URLS` (nats://HOST:PORT[,...]) instead of analysing them here")
+	f.StringVar(&s.sensor, "sensor", "", "`NAME` of this sensor in published records (default: the host name)")
+	f.StringVar(&s.site, "site", "", "partition `NAME` for --partition-by site")
+	f.StringVar(&s.partitionBy, "partition-by", "site", "partition key of published records: site (--site) or proxy (--proxy addresses)")
+	f.DurationVar(&s.publishWait, "publish-wait", 10*time.Second, "how long to wait at the end for the stream's acknowledgements")
+	f.IntVar(&s.buffer, "publish-buffer", 65536, "`N` records buffered while the stream is slow or away; beyond, records are dropped and counted")
 	f.StringVar(&s.creds, "nats-creds", "", "NATS credentials `FILE`")
 	f.StringVar(&s.nkey, "nats-nkey", "", "NATS nkey seed `FILE`")
 	f.StringVar(&s.ca, "nats-ca", "", "CA `FILE` for TLS to NATS")
@@ -78,22 +85,28 @@ type publishReport struct {
 	Seconds float64 `json:"seconds"`
 }
 
-// runSensor runs the per-packet stages over the captures and publishes
-// every CoAP message; it never waits on the stream while reading.
-func runSensor(e *env, af *analyzeFlags, files []string) error {
+// sensor publishes what an Engine decodes.
+type sensor struct {
+	s     *streamFlags
+	nc    interface{ Close() }
+	pub   *stream.Publisher
+	start time.Time
+}
+
+// startSensor connects to the servers and sets opts up to publish every
+// message of the captures names instead of analysing it: no tracker, no
+// rules, no leaks. maxBlock is how long a full buffer may hold the
+// capture (0 for a live one).
+func startSensor(af *analyzeFlags, opts *analysis.Options, names []string, maxBlock time.Duration) (*sensor, error) {
 	start := time.Now()
 	s := &af.stream
-	opts, err := af.options()
-	if err != nil {
-		return err
-	}
 	fl, err := af.flowsConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	part, err := stream.NewPartitioner(s.partitionBy, s.site, fl.Proxies)
 	if err != nil {
-		return usageErr("%v", err)
+		return nil, usageErr("%v", err)
 	}
 	if s.sensor == "" {
 		if s.sensor, err = os.Hostname(); err != nil || s.sensor == "" {
@@ -102,31 +115,57 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 	}
 	nc, err := stream.Connect(s.conn(s.publish, "coapaudit sensor "+s.sensor, true))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer nc.Close()
-	pub, err := stream.NewPublisher(nc, part, stream.PublisherConfig{Buffer: s.buffer,
-		// Reading files, the sensor may wait for a slow stream (not for
-		// an absent one).
-		MaxBlock: 5 * time.Second})
+	pub, err := stream.NewPublisher(nc, part, stream.PublisherConfig{Buffer: s.buffer, MaxBlock: maxBlock})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	refs := export.NewFrameRefs(names)
+	if refs == nil {
+		// One capture: its name still goes in the records.
+		refs = &export.FrameRefs{Files: names}
+	}
+	opts.FrameRefs = refs
+	opts.TrackExchanges, opts.Rules, opts.Leaks = false, nil, false
+	keyed := opts.Keys.Len() > 0
+	opts.OnCoAP = func(m *analysis.CoAPMessage) {
+		r := stream.NewRecord(s.sensor, refs, m)
+		r.Keyed = keyed
+		pub.Publish(r)
+	}
+	return &sensor{s: s, nc: nc, pub: pub, start: start}, nil
+}
+
+// finish waits for the acknowledgements (--publish-wait) and writes the
+// publish line; frames is how many frames were read.
+func (x *sensor) finish(e *env, frames int) error {
+	defer x.nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), x.s.publishWait)
+	defer cancel()
+	st := x.pub.Close(ctx)
+	if lost := st.Dropped + st.Failed + st.Unacked; lost > 0 {
+		warnf(e, "published %d of %d records: %d dropped, %d failed, %d not acknowledged", st.Acked, st.Offered, st.Dropped, st.Failed, st.Unacked)
+	}
+	rep := publishReport{Type: "publish", Sensor: x.s.sensor, Frames: frames, Records: st.Offered, PublishStats: st,
+		Seconds: time.Since(x.start).Seconds()}
+	b, _ := json.Marshal(rep)
+	_, err := fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}
+
+// runSensor runs the per-packet stages over the captures and publishes
+// every CoAP message. Reading files, it may wait for a slow stream (not
+// for an absent one).
+func runSensor(e *env, af *analyzeFlags, files []string) error {
+	opts, err := af.options()
 	if err != nil {
 		return err
 	}
 	names := make([]string, len(files))
 	for i, f := range files {
 		names[i] = displayName(f)
-	}
-	refs := export.NewFrameRefs(names)
-	if refs == nil {
-		// One file: its name still goes in the records.
-		refs = &export.FrameRefs{Files: names}
-	}
-	opts.FrameRefs = refs
-	keyed := opts.Keys.Len() > 0
-	opts.OnCoAP = func(m *analysis.CoAPMessage) {
-		r := stream.NewRecord(s.sensor, refs, m)
-		r.Keyed = keyed
-		pub.Publish(r)
 	}
 	var readers []*capture.Reader
 	defer func() {
@@ -141,6 +180,10 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 		}
 		readers = append(readers, r)
 	}
+	x, err := startSensor(af, &opts, names, 5*time.Second)
+	if err != nil {
+		return err
+	}
 	eng := analysis.New(opts, nil)
 	m := analysis.NewMerge(files, readers)
 	for f := m.Next(); f != nil; f = m.Next() {
@@ -151,18 +194,7 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 		f.Advance()
 	}
 	mergeEnded(e, eng, m)
-	sum := eng.Finish()
-	ctx, cancel := context.WithTimeout(context.Background(), s.publishWait)
-	defer cancel()
-	st := pub.Close(ctx)
-	if lost := st.Dropped + st.Failed + st.Unacked; lost > 0 {
-		warnf(e, "published %d of %d records: %d dropped, %d failed, %d not acknowledged", st.Acked, st.Offered, st.Dropped, st.Failed, st.Unacked)
-	}
-	rep := publishReport{Type: "publish", Sensor: s.sensor, Frames: sum.Frames, Records: st.Offered, PublishStats: st,
-		Seconds: time.Since(start).Seconds()}
-	b, _ := json.Marshal(rep)
-	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
-	return err
+	return x.finish(e, eng.Finish().Frames)
 }
 
 // remote is an analyzer's run over the stream.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/internal/libcoaptest"
 	"github.com/coapaudit/coapaudit/internal/natstest"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
@@ -141,7 +142,7 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 		t.Fatalf("local analysis found nothing: %+v", local)
 	}
 
-	out, errOut, code = runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--replicas", "3", "--stream", "T")
+	_, errOut, code = runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--replicas", "3", "--stream", "T")
 	if code != 0 {
 		t.Fatalf("streams init: exit %d: %s", code, errOut)
 	}
@@ -259,5 +260,47 @@ func TestSensorWithoutEngine(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "dropped") {
 		t.Errorf("no warning about the lost records: %q", errOut)
+	}
+}
+
+// TestLiveSensor: live --publish publishes what it captures on lo while
+// libcoap's client, proxy and server talk; the analyzer of the stream
+// finds what analyze finds in the frames live wrote with -w.
+func TestLiveSensor(t *testing.T) {
+	libcoaptest.Tools(t)
+	needRoot(t)
+	cl := natstest.Start(t, 1)
+	if _, errOut, code := runStreamCmd(t, context.Background(), "streams", "init", cl.URLs(), "--stream", "L"); code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	pcap := filepath.Join(t.TempDir(), "live.pcapng")
+	stdout := runLiveAround(t, []string{"live", "-i", "lo", "--format", "ndjson", "-w", pcap, "--publish", cl.URLs(), "--sensor", "lo", "--site", "live"}, func() {
+		libcoaptest.Run(t, libcoaptest.Scenario{})
+	})
+	var p publishReport
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if strings.Contains(line, `"type":"publish"`) {
+			p = publishReportOf(t, line)
+		}
+	}
+	if p.Offered == 0 || p.Acked != p.Offered {
+		t.Fatalf("live sensor: %+v", p)
+	}
+	ctx := context.Background()
+	out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", pcap)
+	if code != 0 {
+		t.Fatalf("local analyze: exit %d: %s", code, errOut)
+	}
+	local := viewOf(t, out)
+	out, errOut, code = runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "L", "--partition", "live", "--idle", "1")
+	if code != 0 {
+		t.Fatalf("analyzer: exit %d: %s", code, errOut)
+	}
+	remote := viewOf(t, out)
+	if len(local.Exchanges) == 0 || !slices.Equal(remote.Exchanges, local.Exchanges) {
+		t.Errorf("exchanges differ:\nstream %q\nlocal  %q", remote.Exchanges, local.Exchanges)
+	}
+	if !slices.Equal(remote.Findings, local.Findings) {
+		t.Errorf("findings differ:\nstream %q\nlocal  %q", remote.Findings, local.Findings)
 	}
 }
