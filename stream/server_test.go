@@ -17,32 +17,7 @@ import (
 // their acknowledgements.
 func publishN(t *testing.T, urls, sensor string, n int) PublishStats {
 	t.Helper()
-	nc, err := Connect(ConnOptions{URLs: urls, Retry: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	part, _ := NewPartitioner("site", "lab", nil)
-	p, err := NewPublisher(nc, part, PublisherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msg decode.Message
-	if err := msg.Decode([]byte{0x50, 0x01, 0x00, 0x01}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		m := &analysis.CoAPMessage{Frame: i + 1, Time: time.Unix(0, int64(i)), Msg: &msg, Size: 4,
-			Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.2:5683")}
-		p.Publish(NewRecord(sensor, nil, m))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st := p.Close(ctx)
-	if st.Acked != uint64(n) {
-		t.Fatalf("published %+v, want %d acknowledged", st, n)
-	}
-	return st
+	return publishFrames(t, urls, sensor, 1, n, PublisherConfig{})
 }
 
 func openJS(t *testing.T, urls string) jetstream.JetStream {
@@ -155,4 +130,91 @@ func TestEngineBack(t *testing.T) {
 	if got := consume(t, openJS(t, cl.URLs()), true); uint64(len(got)) != st.Acked {
 		t.Errorf("the stream holds %d records, %d acknowledged", len(got), st.Acked)
 	}
+}
+
+// TestClusterNodeLoss: on three nodes with three replicas, one node stops
+// while a sensor publishes (and comes back), another while the analyzer
+// consumes: every record is received once.
+func TestClusterNodeLoss(t *testing.T) {
+	cl := natstest.Start(t, 3)
+	ctx := context.Background()
+	js := openJS(t, cl.URLs())
+	if _, err := InitStream(ctx, js, StreamConfig{Name: "R", Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	const half = 1000
+	publishRange(t, cl.URLs(), 1, half)
+	cl.Nodes[0].Stop()
+	cl.WaitStream(t, "R", 30*time.Second)
+	publishRange(t, cl.URLs(), half+1, 2*half)
+	cl.Nodes[0].Start()
+	cl.WaitReady(t, 30*time.Second)
+
+	s, err := Open(ctx, js, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"},
+		Idle: 10 * time.Second, Duration: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	err = s.Run(ctx, func(r *Record) error {
+		seen[r.Frame]++
+		if len(seen) == half/2 && seen[r.Frame] == 1 {
+			cl.Nodes[1].Stop() // mid-run
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := 1; f <= 2*half; f++ {
+		if seen[f] != 1 {
+			t.Fatalf("frame %d received %d times (%d frames in all; %+v)", f, seen[f], len(seen), s.Stats)
+		}
+	}
+	if len(seen) != 2*half {
+		t.Errorf("%d frames received, want %d", len(seen), 2*half)
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Ack(actx); err != nil {
+		t.Errorf("ack after a node loss: %v", err)
+	}
+}
+
+// publishRange publishes the records of frames first..last, waiting
+// for room in the buffer, and checks every acknowledgement.
+func publishRange(t *testing.T, urls string, first, last int) {
+	t.Helper()
+	publishFrames(t, urls, "s", first, last, PublisherConfig{MaxBlock: 10 * time.Second})
+}
+
+// publishFrames publishes the records of frames first..last of sensor on
+// partition lab and fails unless all are acknowledged.
+func publishFrames(t *testing.T, urls, sensor string, first, last int, cfg PublisherConfig) PublishStats {
+	t.Helper()
+	nc, err := Connect(ConnOptions{URLs: urls, Retry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	part, _ := NewPartitioner("site", "lab", nil)
+	p, err := NewPublisher(nc, part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg decode.Message
+	if err := msg.Decode([]byte{0x50, 0x01, 0x00, 0x01}); err != nil {
+		t.Fatal(err)
+	}
+	for f := first; f <= last; f++ {
+		p.Publish(NewRecord(sensor, nil, &analysis.CoAPMessage{Frame: f, Time: time.Unix(0, int64(f)), Msg: &msg, Size: 4,
+			Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.2:5683")}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := p.Close(ctx)
+	if st.Acked != uint64(last-first+1) {
+		t.Fatalf("frames %d-%d: %+v", first, last, st)
+	}
+	return st
 }
