@@ -57,6 +57,12 @@ type Options struct {
 	// Nil for one file, or when frames of several files need not be told
 	// apart.
 	FrameRefs *export.FrameRefs
+
+	// OnCoAP, when set, receives every CoAP message (version 1) after
+	// decoding and OSCORE decryption, before the tracker: the sensor of a
+	// distributed analysis publishes it (see package stream). The values
+	// are borrowed until it returns.
+	OnCoAP func(m *CoAPMessage)
 }
 
 // Engine runs frames through the stages. It is not safe for concurrent
@@ -83,6 +89,8 @@ type Engine struct {
 
 	runner    *rules.Runner
 	onFinding func(*rules.Finding)
+	onCoAP    func(*CoAPMessage)
+	cm        CoAPMessage
 	refs      *export.FrameRefs
 
 	f  dissect.Frame
@@ -118,6 +126,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 		onExch:    onExchange,
 		onFinding: opts.OnFinding,
 		refs:      opts.FrameRefs,
+		onCoAP:    opts.OnCoAP,
 	}
 	e.sum.OtherBy = map[string]int{}
 	if !opts.TLSKeys.Empty() {
@@ -231,6 +240,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 			}
 		}
 		if f.CoAP.Version == 1 {
+			e.coap(d, file, &f.CoAP, res, false)
 			e.rulesPacket(d, num, file, &f.CoAP, res)
 		} else {
 			e.rulesPacket(d, num, file, nil, nil)
@@ -239,6 +249,9 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 			e.track(d, num, file, &f.CoAP, res, false)
 		}
 	case dissect.ProtoDTLS:
+		if ok {
+			e.dtlsDatagram(d, file)
+		}
 		e.pk.PSKIdentity = e.dtls.Observe(d.Src, d.Dst, &f.DTLS)
 		decrypt := e.dtlsDec != nil && ok
 		if decrypt {
@@ -296,6 +309,7 @@ func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 		if x.CoAP == 1 {
 			e.pk.OSCORE = res
 		}
+		e.coap(d, file, m, res, true)
 		if res != nil && res.Tried {
 			if res.Verified {
 				e.sum.Decrypted++

@@ -170,6 +170,17 @@ type frameIndex struct {
 	mask  int // number of sets - 1
 	max   int // largest number of sets
 	added int
+	// stride is Config.FrameStride (0 or 1: the reference itself keys
+	// the set).
+	stride int
+}
+
+// setOf returns the first entry of frame n's set.
+func (ix *frameIndex) setOf(n int) int {
+	if ix.stride > 1 {
+		n /= ix.stride
+	}
+	return (n & ix.mask) * 2
 }
 
 type frameEntry struct {
@@ -200,13 +211,13 @@ type frameData struct {
 // initialSets is the table's first size.
 const initialSets = 1 << 11
 
-func newFrameIndex(n int) *frameIndex {
+func newFrameIndex(n, stride int) *frameIndex {
 	sets := 1
 	for sets*2 < n {
 		sets <<= 1
 	}
 	first := min(sets, initialSets)
-	return &frameIndex{e: make([]frameEntry, 2*first), mask: first - 1, max: sets}
+	return &frameIndex{e: make([]frameEntry, 2*first), mask: first - 1, max: sets, stride: stride}
 }
 
 // grow doubles the table, keeping every entry.
@@ -225,7 +236,7 @@ func (ix *frameIndex) grow() {
 // written longer ago, so that a set holds the two most recent frames that
 // map to it, of one file or of two merged ones.
 func (ix *frameIndex) slot(frame int) *frameEntry {
-	set := (frame & ix.mask) * 2
+	set := ix.setOf(frame)
 	w, o := &ix.e[set], &ix.e[set+1]
 	if w.used && (!o.used || o.ns < w.ns) {
 		return o
@@ -324,7 +335,7 @@ func contentHash(code decode.Code, payload []byte) uint64 {
 
 // lookup returns frame n sent from src to dst.
 func (ix *frameIndex) lookup(n int, src, dst netip.AddrPort) (FrameInfo, bool) {
-	set := (n & ix.mask) * 2
+	set := ix.setOf(n)
 	pair := pairHash(src, dst)
 	for i := set; i < set+2; i++ {
 		e := &ix.e[i]

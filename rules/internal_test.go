@@ -192,7 +192,7 @@ func TestBurst(t *testing.T) {
 }
 
 func TestFrameIndexTwoFiles(t *testing.T) {
-	ix := newFrameIndex(8)
+	ix := newFrameIndex(8, 0)
 	a, b := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2")
 	c, d := netip.MustParseAddrPort("10.0.0.3:3"), netip.MustParseAddrPort("10.0.0.4:4")
 	m := &decode.Message{Version: 1, Type: decode.Confirmable, Code: decode.CodeGET, MessageID: 7, Raw: []byte{0x40, 1, 0, 7}}
@@ -219,6 +219,33 @@ func TestFrameIndexTwoFiles(t *testing.T) {
 	}
 	if _, ok := ix.lookup(13, a, b); !ok {
 		t.Error("frame 13 missing")
+	}
+}
+
+// TestFrameIndexStride: with references of 16 files of which one carries
+// frames (all multiples of 16), a stride of 16 keeps the last frames as a
+// single file's; without it, they crowd into one set in 16.
+func TestFrameIndexStride(t *testing.T) {
+	a, b := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2")
+	m := &decode.Message{Version: 1, Type: decode.Confirmable, Code: decode.CodeGET, MessageID: 7, Raw: []byte{0x40, 1, 0, 7}}
+	kept := func(stride int) int {
+		ix := newFrameIndex(64, stride)
+		for f := 1; f <= 64; f++ {
+			ix.add(&Packet{Frame: f * 16, Time: time.Unix(int64(f), 0), Src: a, Dst: b, CoAP: m}, 0)
+		}
+		n := 0
+		for f := 1; f <= 64; f++ {
+			if _, ok := ix.lookup(f*16, a, b); ok {
+				n++
+			}
+		}
+		return n
+	}
+	if n := kept(16); n != 64 {
+		t.Errorf("stride 16 kept %d of the last 64 frames", n)
+	}
+	if n := kept(0); n >= 64 {
+		t.Errorf("without a stride %d frames kept: the test shows nothing", n)
 	}
 }
 
@@ -309,7 +336,7 @@ func TestMessageHelpers(t *testing.T) {
 }
 
 func TestFrameIndexGrows(t *testing.T) {
-	ix := newFrameIndex(1 << 14)
+	ix := newFrameIndex(1<<14, 0)
 	if len(ix.e) != 2*initialSets {
 		t.Fatalf("starts with %d entries", len(ix.e))
 	}

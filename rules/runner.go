@@ -70,6 +70,12 @@ type Config struct {
 	// high frame rates older frames are forgotten and the checks that
 	// need them are skipped, which Stats.FramesForgotten counts.
 	MaxFrames int
+	// FrameStride, for frame references of n capture files
+	// (export.FrameRefs) of which only a few carry frames, is n: the
+	// frame table then keys its entries by the frame number in the file,
+	// since the references of one file all share their low bits. 0 or 1:
+	// by the reference.
+	FrameStride int
 	// MaxState caps each table a rule keeps (default 4096 entries):
 	// findings already reported, exchanges held for a decision, sessions.
 	// What a full table pushes out is counted in Stats.Dropped.
@@ -180,7 +186,7 @@ func NewRunner(rules []*Rule, cfg Config, report func(*Finding)) (*Runner, error
 	r := &Runner{
 		cfg:        cfg,
 		report:     report,
-		idx:        newFrameIndex(cfg.MaxFrames),
+		idx:        newFrameIndex(cfg.MaxFrames, cfg.FrameStride),
 		sent:       newSentResponses(max(cfg.MaxState, 1)),
 		forwarders: newBoundedSet[netip.AddrPort](cfg.MaxState),
 		sources:    newBoundedSet[netip.AddrPort](cfg.MaxState),

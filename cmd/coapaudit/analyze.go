@@ -17,6 +17,7 @@ import (
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/report"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/stream"
 )
 
 type analyzeFlags struct {
@@ -27,6 +28,7 @@ type analyzeFlags struct {
 	top     int
 	noLeaks bool
 	labels  string
+	stream  streamFlags
 }
 
 func analyzeCmd(e *env) *cobra.Command {
@@ -46,7 +48,13 @@ more than one file (the same datagram, an OSCORE message or a payload a
 proxy relayed) and estimate each file's clock offset against the first;
 an estimate within --max-skew is applied to every frame time of the file
 (--clock-offset sets one by hand). With several files, every frame
-reference names its file: "b.pcap#12".`,
+reference names its file: "b.pcap#12".
+
+On several machines (see "Running on several machines" in the README):
+--publish nats://HOST:PORT makes analyze a sensor, which decodes and
+decrypts here and publishes every CoAP message to a JetStream stream;
+"analyze nats://HOST:PORT --stream NAME" is the analyzer, which consumes
+the stream through a durable consumer and audits what the sensors saw.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAnalyze(e, &af, args)
@@ -54,6 +62,7 @@ reference names its file: "b.pcap#12".`,
 	}
 	af.registerAudit(cmd)
 	af.clockFlags.register(cmd)
+	af.stream.register(cmd)
 	cmd.Flags().StringVar(&af.report, "report", "", "also write a self-contained HTML report with plots to `FILE`")
 	return cmd
 }
@@ -72,6 +81,13 @@ func (af *analyzeFlags) flowsConfig() (flows.Config, error) {
 
 func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	start := time.Now()
+	if af.stream.publish != "" {
+		return runSensor(e, af, files)
+	}
+	var rem *remote
+	if stream.IsURL(files[0]) && len(files) > 1 {
+		return usageErr("one stream URL (nats://HOST:PORT[,...]) and no capture files")
+	}
 	failSev, err := af.validate()
 	if err != nil {
 		return err
@@ -96,6 +112,13 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		names[i] = displayName(f)
 	}
 	refs := export.NewFrameRefs(names)
+	if stream.IsURL(files[0]) {
+		if rem, err = openRemote(e, af, files[0], &opts); err != nil {
+			return err
+		}
+		defer rem.close()
+		refs, files = rem.refs, nil
+	}
 	if refs != nil {
 		names = refs.Files
 	}
@@ -173,8 +196,12 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		ro = &reportOutput{rep: rep, eng: eng}
 		out.files = append(out.files, ro)
 	}
-	for _, name := range names {
-		eng.AddFile(name)
+	if rem != nil {
+		writeErr = rem.run(e, eng) // it names the files as they come
+	} else {
+		for _, name := range names {
+			eng.AddFile(name)
+		}
 	}
 	m := analysis.NewMerge(files, readers)
 	applyOffsets(m, offsets)
@@ -212,6 +239,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		ro.sum = sum
 	}
 	runErr := out.finish(writeErr, sum)
+	if runErr == nil && rem != nil {
+		runErr = rem.ack()
+	}
 	if runErr == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}

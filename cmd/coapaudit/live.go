@@ -47,6 +47,7 @@ DTLS ports (5683, 5684, --port, --dtls-port) is captured; --all-udp or
 		},
 	}
 	lf.registerAudit(cmd)
+	lf.stream.registerSensor(cmd)
 	f := cmd.Flags()
 	f.StringVarP(&lf.iface, "interface", "i", "", "`IFACE` to capture on (e.g. lo, eth0, any)")
 	f.StringVar(&lf.bpf, "bpf", "", "capture filter `EXPR`, compiled with tcpdump (e.g. 'udp and host 10.0.0.5')")
@@ -86,6 +87,12 @@ func runLive(e *env, lf *liveFlags) error {
 	if err := lf.leakOptions(&opts); err != nil {
 		return err
 	}
+	var sensor *sensor // --publish: publish the messages, a sensor
+	if lf.stream.publish != "" {
+		if sensor, err = startSensor(&lf.analyzeFlags, &opts, []string{"live:" + lf.iface}, 0); err != nil {
+			return err
+		}
+	}
 	lo := capture.LiveOptions{Snaplen: lf.snaplen, Filter: lf.bpf}
 	if !lf.allUDP {
 		lo.Ports = livePorts(opts.Dissect)
@@ -123,6 +130,9 @@ func runLive(e *env, lf *liveFlags) error {
 		}
 	}); err != nil {
 		return err
+	}
+	if sensor != nil {
+		opts.Rules = nil
 	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
 		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
@@ -212,8 +222,13 @@ func runLive(e *env, lf *liveFlags) error {
 	if lt, ok := sw.(*liveText); ok {
 		lt.tables(eng.Report(), eng.LeakReport(), lf.top)
 	}
+	if sensor != nil {
+		if err := sensor.finish(e, sum.Frames); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
 	runErr := out.finish(writeErr, sum)
-	if runErr == nil {
+	if runErr == nil && sensor == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}
 	return runErr

@@ -36,42 +36,57 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestLiveWithLibcoap runs `coapaudit live -i lo` while libcoap's client,
-// forward proxy and origin server exchange real traffic on 127.0.0.x, and
-// checks that every request the clients made is reported as an exchange
-// with the right method, URI, client, proxy and response.
-func TestLiveWithLibcoap(t *testing.T) {
-	libcoaptest.Tools(t)
+// needRoot skips a test without root (fails under COAPAUDIT_REQUIRE_TOOLS=1).
+func needRoot(t *testing.T) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if testenv.RequireTools() {
 			t.Fatal("live capture needs root (COAPAUDIT_REQUIRE_TOOLS=1)")
 		}
 		t.Skip("live capture needs root")
 	}
+}
+
+// runLiveAround runs a live command, calls during once it captures, then
+// stops it like Ctrl-C and returns what it wrote on stdout.
+func runLiveAround(t *testing.T, args []string, during func()) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	ready := make(chan struct{})
 	done := make(chan int, 1)
-	pcap := filepath.Join(t.TempDir(), "live.pcapng")
 	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, liveReady: func() { close(ready) }}
-	go func() {
-		done <- runEnv(e, []string{"live", "-i", "lo", "--format", "ndjson", "--linger", "1s", "-w", pcap})
-	}()
+	go func() { done <- runEnv(e, args) }()
 	select {
 	case <-ready:
 	case code := <-done:
 		t.Fatalf("live exited with %d before capturing: %s", code, stderr.String())
 	}
-	res := libcoaptest.Run(t, libcoaptest.Scenario{})
+	during()
 	cancel() // like Ctrl-C
 	if code := <-done; code != 0 {
 		t.Fatalf("live: exit %d: %s", code, stderr.String())
 	}
+	return stdout.String()
+}
+
+// TestLiveWithLibcoap runs `coapaudit live -i lo` while libcoap's client,
+// forward proxy and origin server exchange real traffic on 127.0.0.x, and
+// checks that every request the clients made is reported as an exchange
+// with the right method, URI, client, proxy and response.
+func TestLiveWithLibcoap(t *testing.T) {
+	libcoaptest.Tools(t)
+	needRoot(t)
+	pcap := filepath.Join(t.TempDir(), "live.pcapng")
+	var res libcoaptest.Result
+	out := runLiveAround(t, []string{"live", "-i", "lo", "--format", "ndjson", "--linger", "1s", "-w", pcap}, func() {
+		res = libcoaptest.Run(t, libcoaptest.Scenario{})
+	})
 	var exchanges []exchangeRec
 	var summary map[string]any
 	leaks := 0
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var head struct{ Type string }
 		if err := json.Unmarshal([]byte(line), &head); err != nil {
 			t.Fatalf("bad ndjson line %q: %v", line, err)

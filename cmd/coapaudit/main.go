@@ -118,7 +118,7 @@ OSCORE, and audits what proxies and brokers can read, change and learn.`,
 		})
 		return nil
 	}
-	root.AddCommand(packetsCmd(e), analyzeCmd(e), liveCmd(e), viewCmd(e), rulesCmd(e))
+	root.AddCommand(packetsCmd(e), analyzeCmd(e), liveCmd(e), viewCmd(e), rulesCmd(e), streamsCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

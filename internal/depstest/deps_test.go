@@ -35,6 +35,8 @@ var allowed = map[string][]string{
 	"internal/libcoaptest": {"internal/testenv"},
 	"internal/truthtest":   {},
 	"internal/depstest":    {},
+	"internal/natstest":    {"internal/testenv"},
+	"stream":               {"analysis", "decode", "export", "oscore"},
 	"oscore":               {"decode"},
 	"tlskeys":              {"oscore"},
 	"dtlsdec":              {"decode", "dissect", "internal/ccm", "tlskeys"},
@@ -47,7 +49,7 @@ var allowed = map[string][]string{
 	"analysis":             {"capture", "decode", "dissect", "dtlsdec", "export", "flows", "leaks", "leaks/collect", "oscore", "rules", "tlskeys"},
 	"report":               {"export", "flows", "leaks", "leaks/collect", "rules", "stats"},
 	"tui":                  {"analysis", "capture", "decode", "dissect", "export", "filter", "flows", "internal/human", "leaks", "oscore", "rules"},
-	"cmd/coapaudit":        {"analysis", "capture", "dissect", "dtlsdec", "export", "filter", "flows", "internal/atomicfile", "internal/human", "leaks/collect", "oscore", "report", "rules", "tlskeys", "tui"},
+	"cmd/coapaudit":        {"analysis", "capture", "dissect", "dtlsdec", "export", "filter", "flows", "internal/atomicfile", "internal/human", "leaks/collect", "oscore", "report", "rules", "stream", "tlskeys", "tui"},
 }
 
 // TestDependencies checks every package of the module against allowed:

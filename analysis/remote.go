@@ -1,0 +1,122 @@
+package analysis
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/oscore"
+	"github.com/coapaudit/coapaudit/rules"
+)
+
+// CoAPMessage is one CoAP message as the per-packet stages leave it:
+// decoded, OSCORE processed, ready for the exchange tracker and the
+// rules. A sensor gets them from Options.OnCoAP and publishes them; an
+// analyzer elsewhere feeds them back with Engine.Message.
+type CoAPMessage struct {
+	// File is the index of the capture file; Frame the frame number in
+	// that file (not a FrameRefs reference).
+	File, Frame int
+	Time        time.Time
+	Src, Dst    netip.AddrPort
+	// Msg is the decoded message (Msg.Raw its bytes). Size is the UDP
+	// payload length of the frame that carried it: the message's length,
+	// or the DTLS datagram's when Secure.
+	Msg    *decode.Message
+	Size   int
+	Secure bool
+	// OSCORE is the decryptor's result, nil when the message has no
+	// OSCORE option.
+	OSCORE *oscore.Result
+	// Datagram, when not nil, is a whole DTLS datagram (the UDP payload)
+	// instead of a CoAP message (Msg is nil): the DTLS rules read its
+	// handshake. The CoAP messages decrypted from it follow, Secure.
+	Datagram []byte
+}
+
+// coap hands a decoded message to Options.OnCoAP.
+func (e *Engine) coap(d *capture.Datagram, file int, m *decode.Message, res *oscore.Result, secure bool) {
+	if e.onCoAP == nil {
+		return
+	}
+	e.cm = CoAPMessage{File: file, Frame: d.Number, Time: d.Time, Src: d.Src, Dst: d.Dst,
+		Msg: m, Size: len(d.Payload), Secure: secure, OSCORE: res}
+	e.onCoAP(&e.cm)
+}
+
+// dtlsDatagram hands a DTLS datagram to Options.OnCoAP.
+func (e *Engine) dtlsDatagram(d *capture.Datagram, file int) {
+	if e.onCoAP == nil {
+		return
+	}
+	e.cm = CoAPMessage{File: file, Frame: d.Number, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload), Datagram: d.Payload}
+	e.onCoAP(&e.cm)
+}
+
+// Message runs a message decoded and decrypted elsewhere through the
+// stages after decryption: the rules, the tracker and the leak analysis,
+// as Frame does for a CoAP frame. m.Msg is decoded again from m.Msg.Raw
+// into the Engine's storage; m.OSCORE is used as given (the Engine's
+// keys are not tried). Messages come in capture-time order; m.File
+// indexes Options.FrameRefs.
+func (e *Engine) Message(m *CoAPMessage) error {
+	if m.Datagram != nil {
+		d := &capture.Datagram{Frame: capture.Frame{Number: m.Frame, Time: m.Time}, Kind: capture.KindUDP,
+			Src: m.Src, Dst: m.Dst, Payload: m.Datagram, PayloadOff: -1, UDPLength: 8 + len(m.Datagram)}
+		if e.Frame(d, m.File, "").F.Proto != dissect.ProtoDTLS {
+			return fmt.Errorf("frame %d: not a DTLS datagram here (check the port options)", m.Frame)
+		}
+		return nil
+	}
+	num, ok := e.refs.Ref(m.File, m.Frame)
+	if !ok {
+		e.unreferenced++
+		return nil
+	}
+	f := &e.f
+	if err := f.CoAP.Decode(m.Msg.Raw); err != nil || f.CoAP.Version != 1 {
+		return fmt.Errorf("frame %d: not a CoAP message: %v", m.Frame, err)
+	}
+	f.Proto, f.Err = dissect.ProtoCoAP, nil
+	s := &e.sum
+	if e.first.IsZero() {
+		e.first = m.Time
+	}
+	e.last = m.Time
+	if m.Secure {
+		s.DTLSCoAP++
+	} else {
+		s.Frames++
+		s.CoAPFrames++
+		s.Anomalies += len(f.CoAP.Anomalies)
+	}
+	if r := m.OSCORE; r != nil && r.Tried {
+		if r.Verified {
+			s.Decrypted++
+		} else {
+			s.DecryptFailures++
+		}
+	}
+	// The stages read the frame's time, endpoints and payload length.
+	d := &capture.Datagram{Frame: capture.Frame{Number: m.Frame, Time: m.Time}, Kind: capture.KindUDP,
+		Src: m.Src, Dst: m.Dst, Payload: m.Msg.Raw}
+	if m.Size != len(m.Msg.Raw) {
+		d.Payload = make([]byte, m.Size)
+	}
+	if m.Secure {
+		if e.runner != nil {
+			e.rp = rules.Packet{Frame: num, File: m.File, Time: m.Time, Src: m.Src, Dst: m.Dst, Size: m.Size,
+				CoAP: &f.CoAP, OSCORE: m.OSCORE, Secure: true}
+			e.runner.Packet(&e.rp)
+		}
+	} else {
+		e.rulesPacket(d, num, m.File, &f.CoAP, m.OSCORE)
+	}
+	if e.tracker != nil {
+		e.track(d, num, m.File, &f.CoAP, m.OSCORE, m.Secure)
+	}
+	return nil
+}

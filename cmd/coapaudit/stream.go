@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/stream"
+)
+
+// streamFlags are analyze's flags for NATS JetStream: --publish makes it
+// a sensor; a nats:// argument makes it an analyzer of the stream.
+type streamFlags struct {
+	publish     string
+	sensor      string
+	site        string
+	partitionBy string
+	publishWait time.Duration
+	buffer      int
+
+	streamName string
+	partitions []string
+	durable    string
+	idle       float64
+	duration   time.Duration
+	window     time.Duration
+	maxHeld    int
+	maxSources int
+	sensorKeys bool
+
+	creds, nkey, ca, cert, key string
+}
+
+// register adds the flags of the sensor and of the analyzer (analyze).
+func (s *streamFlags) register(cmd *cobra.Command) {
+	s.registerSensor(cmd)
+	f := cmd.Flags()
+	f.StringVar(&s.streamName, "stream", "COAPAUDIT", "JetStream stream `NAME`")
+	f.StringArrayVar(&s.partitions, "partition", nil, "consume only partition `P` (repeatable; default all)")
+	f.StringVar(&s.durable, "durable", "coapaudit", "durable consumer `NAME`: a run resumes after what the last one with this name acknowledged")
+	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
+	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
+	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window: how long a sensor quiet for this long may still send older records")
+	f.BoolVar(&s.sensorKeys, "sensor-keys", false, "the sensors decrypt OSCORE with keys: run the rules that need keys")
+	f.IntVar(&s.maxHeld, "max-buffered", 1_000_000, "`N` records held for reordering at most; beyond, the oldest go on at once")
+	f.IntVar(&s.maxSources, "max-sources", 16, "`N` sensor capture files an analyzer run tells apart")
+}
+
+// registerSensor adds the flags of a sensor (analyze and live).
+func (s *streamFlags) registerSensor(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.publish, "publish", "", "publish the decoded CoAP messages to NATS JetStream at `URLS` (nats://HOST:PORT[,...]) instead of analysing them here")
+	f.StringVar(&s.sensor, "sensor", "", "`NAME` of this sensor in published records (default: the host name)")
+	f.StringVar(&s.site, "site", "", "partition `NAME` for --partition-by site")
+	f.StringVar(&s.partitionBy, "partition-by", "site", "partition key of published records: site (--site) or proxy (--proxy addresses)")
+	f.DurationVar(&s.publishWait, "publish-wait", 10*time.Second, "how long to wait at the end for the stream's acknowledgements")
+	f.IntVar(&s.buffer, "publish-buffer", 65536, "`N` records buffered while the stream is slow or away; beyond, records are dropped and counted")
+	f.StringVar(&s.creds, "nats-creds", "", "NATS credentials `FILE`")
+	f.StringVar(&s.nkey, "nats-nkey", "", "NATS nkey seed `FILE`")
+	f.StringVar(&s.ca, "nats-ca", "", "CA `FILE` for TLS to NATS")
+	f.StringVar(&s.cert, "nats-cert", "", "client certificate `FILE` for TLS to NATS")
+	f.StringVar(&s.key, "nats-key", "", "client key `FILE` for TLS to NATS")
+}
+
+func (s *streamFlags) conn(urls, name string, retry bool) stream.ConnOptions {
+	return stream.ConnOptions{URLs: urls, Name: name, Creds: s.creds, NKey: s.nkey, CA: s.ca, Cert: s.cert, Key: s.key,
+		ConnectTimeout: 5 * time.Second, Retry: retry}
+}
+
+// publishReport is the line a sensor writes when it is done.
+type publishReport struct {
+	Type    string `json:"type"`
+	Sensor  string `json:"sensor"`
+	Frames  int    `json:"frames"`
+	Records uint64 `json:"records"`
+	stream.PublishStats
+	Seconds float64 `json:"seconds"`
+}
+
+// sensor publishes what an Engine decodes.
+type sensor struct {
+	s     *streamFlags
+	nc    interface{ Close() }
+	pub   *stream.Publisher
+	start time.Time
+}
+
+// startSensor connects to the servers and sets opts up to publish every
+// message of the captures names instead of analysing it: no tracker, no
+// rules, no leaks. maxBlock is how long a full buffer may hold the
+// capture (0 for a live one).
+func startSensor(af *analyzeFlags, opts *analysis.Options, names []string, maxBlock time.Duration) (*sensor, error) {
+	start := time.Now()
+	s := &af.stream
+	fl, err := af.flowsConfig()
+	if err != nil {
+		return nil, err
+	}
+	part, err := stream.NewPartitioner(s.partitionBy, s.site, fl.Proxies)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if s.sensor == "" {
+		if s.sensor, err = os.Hostname(); err != nil || s.sensor == "" {
+			s.sensor = "sensor"
+		}
+	}
+	nc, err := stream.Connect(s.conn(s.publish, "coapaudit sensor "+s.sensor, true))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := stream.NewPublisher(nc, part, stream.PublisherConfig{Buffer: s.buffer, MaxBlock: maxBlock})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	refs := export.NewFrameRefs(names)
+	if refs == nil {
+		// One capture: its name still goes in the records.
+		refs = &export.FrameRefs{Files: names}
+	}
+	opts.FrameRefs = refs
+	opts.TrackExchanges, opts.Rules, opts.Leaks = false, nil, false
+	keyed := opts.Keys.Len() > 0
+	opts.OnCoAP = func(m *analysis.CoAPMessage) {
+		r := stream.NewRecord(s.sensor, refs, m)
+		r.Keyed = keyed
+		pub.Publish(r)
+	}
+	return &sensor{s: s, nc: nc, pub: pub, start: start}, nil
+}
+
+// finish waits for the acknowledgements (--publish-wait) and writes the
+// publish line; frames is how many frames were read.
+func (x *sensor) finish(e *env, frames int) error {
+	defer x.nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), x.s.publishWait)
+	defer cancel()
+	st := x.pub.Close(ctx)
+	if lost := st.Dropped + st.Failed + st.Unacked; lost > 0 {
+		warnf(e, "published %d of %d records: %d dropped, %d failed, %d not acknowledged", st.Acked, st.Offered, st.Dropped, st.Failed, st.Unacked)
+	}
+	rep := publishReport{Type: "publish", Sensor: x.s.sensor, Frames: frames, Records: st.Offered, PublishStats: st,
+		Seconds: time.Since(x.start).Seconds()}
+	b, _ := json.Marshal(rep)
+	_, err := fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}
+
+// runSensor runs the per-packet stages over the captures and publishes
+// every CoAP message. Reading files, it may wait for a slow stream (not
+// for an absent one).
+func runSensor(e *env, af *analyzeFlags, files []string) error {
+	opts, err := af.options()
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = displayName(f)
+	}
+	var readers []*capture.Reader
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	for _, name := range files {
+		r, err := openCapture(e, name)
+		if err != nil {
+			return err
+		}
+		readers = append(readers, r)
+	}
+	x, err := startSensor(af, &opts, names, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	eng := analysis.New(opts, nil)
+	m := analysis.NewMerge(files, readers)
+	for f := m.Next(); f != nil; f = m.Next() {
+		if e.ctx.Err() != nil {
+			break
+		}
+		eng.Frame(&f.D, f.Index, "")
+		f.Advance()
+	}
+	mergeEnded(e, eng, m)
+	return x.finish(e, eng.Finish().Frames)
+}
+
+// remote is an analyzer's run over the stream.
+type remote struct {
+	sess    *stream.Session
+	refs    *export.FrameRefs
+	sources map[string]int
+	nc      interface{ Close() }
+	// sensorKeys: --sensor-keys was given.
+	sensorKeys bool
+}
+
+// openRemote connects to the stream and opens the durable consumers.
+// The frame references hold up to --max-sources capture files, named as
+// their records arrive ("sensor/file").
+func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (*remote, error) {
+	s := &af.stream
+	if s.sensorKeys {
+		opts.RulesConfig.Keys = true
+	}
+	opts.RulesConfig.FrameStride = s.maxSources
+	if s.maxSources < 1 {
+		return nil, usageErr("--max-sources must be at least 1")
+	}
+	nc, err := stream.Connect(s.conn(urls, "coapaudit analyzer", false))
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
+		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys,
+		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}}, nil
+}
+
+// run feeds the stream's records to eng until the run ends.
+func (r *remote) run(e *env, eng *analysis.Engine) error {
+	bad, keyed := 0, false
+	err := r.sess.Run(e.ctx, func(rec *stream.Record) error {
+		keyed = keyed || rec.Keyed
+		i, err := r.source(eng, rec.Sensor, rec.File)
+		if err != nil {
+			return err
+		}
+		m, err := rec.Message(i, func(file string, frame int) int {
+			j, err := r.source(eng, rec.Sensor, file)
+			if err != nil {
+				return 0
+			}
+			n, _ := r.refs.Ref(j, frame)
+			return n
+		})
+		if err == nil {
+			err = eng.Message(m)
+		}
+		if err != nil {
+			bad++
+		}
+		return nil
+	})
+	st := r.sess.Stats
+	if keyed && !r.sensorKeys {
+		warnf(e, "stream: sensors decrypted OSCORE with keys; --sensor-keys runs the rules that need keys")
+	}
+	if bad > 0 || st.Late+st.Behind > 0 || st.Invalid > 0 {
+		warnf(e, "stream: %d records received, %d late and %d behind others (past --window), %d invalid, %d not analysed",
+			st.Received, st.Late, st.Behind, st.Invalid, bad)
+	}
+	return err
+}
+
+// source returns the file index of a sensor's capture file, naming it
+// "sensor/file" when first seen.
+func (r *remote) source(eng *analysis.Engine, sensor, file string) (int, error) {
+	src := sensor + "/" + file
+	i, ok := r.sources[src]
+	if !ok {
+		if len(r.sources) == len(r.refs.Files) {
+			return 0, fmt.Errorf("records from more than %d capture files (--max-sources)", len(r.refs.Files))
+		}
+		i = len(r.sources)
+		r.sources[src] = i
+		r.refs.Files[i] = src
+		eng.AddFile(src)
+	}
+	return i, nil
+}
+
+// ack acknowledges the run's records once its results are written.
+func (r *remote) ack() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return r.sess.Ack(ctx)
+}
+
+func (r *remote) close() { r.nc.Close() }
+
+// streamsCmd manages the stream.
+func streamsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "streams", Short: "manage the NATS JetStream stream sensors publish to"}
+	var s streamFlags
+	var c stream.StreamConfig
+	var maxAge time.Duration
+	var maxBytes int64
+	initCmd := &cobra.Command{
+		Use:   "init nats://HOST:PORT[,...]",
+		Short: "create the stream (or update its limits)",
+		Long: `init creates the stream records are published to: subjects coapaudit.msg.>,
+file storage, limits retention (the oldest records go when --max-age or
+--max-bytes is reached), a duplicate window for record IDs, and
+--replicas copies on a JetStream cluster.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nc, err := stream.Connect(s.conn(args[0], "coapaudit streams", false))
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			c.Name, c.MaxAge, c.MaxBytes = s.streamName, maxAge, maxBytes
+			ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+			defer cancel()
+			st, err := stream.InitStream(ctx, js, c)
+			if err != nil {
+				return fmt.Errorf("stream %s: %w", c.Name, err)
+			}
+			info := st.CachedInfo()
+			fmt.Fprintf(e.stdout, "stream %s: subjects %v, %d replicas, %d records\n", info.Config.Name, info.Config.Subjects, info.Config.Replicas, info.State.Msgs)
+			return nil
+		},
+	}
+	f := initCmd.Flags()
+	f.StringVar(&s.streamName, "stream", "COAPAUDIT", "stream `NAME`")
+	f.IntVar(&c.Replicas, "replicas", 1, "copies of the stream on the cluster (1, 3 or 5)")
+	f.DurationVar(&maxAge, "max-age", 7*24*time.Hour, "drop records older than this")
+	f.Int64Var(&maxBytes, "max-bytes", 10<<30, "drop the oldest records beyond this many bytes")
+	f.DurationVar(&c.Duplicates, "duplicate-window", 10*time.Minute, "window in which a record published again is stored once")
+	f.StringVar(&s.creds, "nats-creds", "", "NATS credentials `FILE`")
+	f.StringVar(&s.nkey, "nats-nkey", "", "NATS nkey seed `FILE`")
+	f.StringVar(&s.ca, "nats-ca", "", "CA `FILE` for TLS to NATS")
+	cmd.AddCommand(initCmd)
+	return cmd
+}

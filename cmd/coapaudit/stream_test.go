@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/internal/libcoaptest"
+	"github.com/coapaudit/coapaudit/internal/natstest"
+	"github.com/coapaudit/coapaudit/internal/testenv"
+)
+
+// splitByAddr writes the frames of a capture to or from addr into a new
+// pcapng file.
+func splitByAddr(t *testing.T, src, dst string, addr netip.Addr) int {
+	t.Helper()
+	r, err := capture.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var w *capture.PcapngWriter
+	var d capture.Datagram
+	for {
+		if err := r.Next(&d); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if d.Src.Addr() != addr && d.Dst.Addr() != addr {
+			continue
+		}
+		if w == nil {
+			if w, err = capture.NewPcapngWriter(f, d.LinkType, 65535); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.WriteFrame(&d.Frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w == nil {
+		t.Fatalf("no frame of %s in %s", addr, src)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return w.Frames()
+}
+
+// auditView is what must agree between a local and a distributed run:
+// exchanges by method, URI, status and legs; findings by rule, severity
+// and certainty. Both sorted.
+type auditView struct {
+	Exchanges []string
+	Findings  []string
+	Summary   map[string]any
+}
+
+func runStreamCmd(t *testing.T, ctx context.Context, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, nil, &stdout, &stderr)
+	return stdout.String(), stderr.String(), code
+}
+
+func viewOf(t *testing.T, ndjson string) auditView {
+	t.Helper()
+	var v auditView
+	sc := bufio.NewScanner(bytes.NewBufferString(ndjson))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var rec struct {
+			Type, Method, URI, Status, Rule, Severity, Certainty string
+			Legs                                                 []json.RawMessage
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("%v: %s", err, sc.Bytes())
+		}
+		switch rec.Type {
+		case "exchange":
+			v.Exchanges = append(v.Exchanges, fmt.Sprintf("%s %s %s legs=%d", rec.Method, rec.URI, rec.Status, len(rec.Legs)))
+		case "finding":
+			v.Findings = append(v.Findings, rec.Rule+" "+rec.Severity+" "+rec.Certainty)
+		case "summary":
+			json.Unmarshal(sc.Bytes(), &v.Summary)
+		}
+	}
+	slices.Sort(v.Exchanges)
+	slices.Sort(v.Findings)
+	return v
+}
+
+func publishReportOf(t *testing.T, out string) publishReport {
+	t.Helper()
+	var p publishReport
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("publish report %q: %v", out, err)
+	}
+	return p
+}
+
+// TestStreamClusterMatchesLocal: two sensors publish the two halves of a
+// proxied capture (client-proxy and proxy-origin) to a three-node
+// JetStream cluster with three replicas, one node stopped after the first
+// sensor; one analyzer consumes them. Its
+// exchanges and findings equal those of analyze over the two halves
+// locally. A second analyzer run with the same durable name finds
+// nothing new: the first acknowledged what it analysed.
+func TestStreamClusterMatchesLocal(t *testing.T) {
+	cl := natstest.Start(t, 3)
+	dir := t.TempDir()
+	src := filepath.Join(testenv.RepoRoot(), "samples", "libcoap-fwdproxy.pcap")
+	a, b := filepath.Join(dir, "client-proxy.pcapng"), filepath.Join(dir, "proxy-origin.pcapng")
+	na := splitByAddr(t, src, a, netip.MustParseAddr("127.0.0.32"))
+	nb := splitByAddr(t, src, b, netip.MustParseAddr("127.0.0.31"))
+
+	ctx := context.Background()
+	out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", a, b)
+	if code != 0 {
+		t.Fatalf("local analyze: exit %d: %s", code, errOut)
+	}
+	local := viewOf(t, out)
+	if len(local.Exchanges) == 0 || len(local.Findings) == 0 {
+		t.Fatalf("local analysis found nothing: %+v", local)
+	}
+
+	_, errOut, code = runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--replicas", "3", "--stream", "T")
+	if code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	for i, half := range []struct {
+		file   string
+		frames int
+	}{{a, na}, {b, nb}} {
+		if i == 1 {
+			// One of three nodes goes away between the sensors: with
+			// three replicas, the stream keeps what it acknowledged and
+			// takes more.
+			cl.Nodes[0].Stop()
+			cl.WaitStream(t, "T", 30*time.Second)
+		}
+		out, errOut, code = runStreamCmd(t, ctx, "analyze", "--publish", cl.URLs(), "--sensor", fmt.Sprintf("s%d", i+1), "--site", "lab", half.file)
+		if code != 0 {
+			t.Fatalf("sensor %d: exit %d: %s", i+1, code, errOut)
+		}
+		p := publishReportOf(t, out)
+		if p.Frames != half.frames || p.Acked != p.Offered || p.Offered == 0 || p.Dropped+p.Failed+p.Unacked != 0 {
+			t.Fatalf("sensor %d: %+v (frames %d)", i+1, p, half.frames)
+		}
+	}
+
+	analyze := func() (auditView, string) {
+		out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "T", "--partition", "lab", "--idle", "2", "--duration", "60s")
+		if code != 0 {
+			t.Fatalf("analyzer: exit %d: %s", code, errOut)
+		}
+		return viewOf(t, out), errOut
+	}
+	remote, errOut := analyze()
+	if !slices.Equal(remote.Exchanges, local.Exchanges) {
+		t.Errorf("exchanges differ:\nstream %q\nlocal  %q\n%s", remote.Exchanges, local.Exchanges, errOut)
+	}
+	if !slices.Equal(remote.Findings, local.Findings) {
+		t.Errorf("findings differ:\nstream %q\nlocal  %q", remote.Findings, local.Findings)
+	}
+	again, _ := analyze()
+	if len(again.Exchanges)+len(again.Findings) != 0 {
+		t.Errorf("second run with the same durable consumer analysed again: %+v", again)
+	}
+}
+
+// TestStreamDecryptsAtSensor: the keys stay with the sensor. OSCORE and
+// DTLS are decrypted where the capture is; the analyzer, without keys,
+// finds what a local analysis with the keys finds.
+func TestStreamDecryptsAtSensor(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	ctx := context.Background()
+	if _, errOut, code := runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--stream", "K"); code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	samples := filepath.Join(testenv.RepoRoot(), "samples")
+	for _, c := range []struct {
+		site string
+		keys []string
+		file string
+	}{
+		{"oscore", []string{"--keys", filepath.Join(samples, "aiocoap.oscore_contexts")}, "aiocoap-oscore-evilproxy.pcap"},
+		{"dtls", []string{"--psk", "alice=686f704b6579", "--psk", "proxyid=686f704b6579"}, "../dtlsdec/testdata/libcoap-psk-proxy.pcap"},
+	} {
+		t.Run(c.site, func(t *testing.T) {
+			file := filepath.Join(samples, c.file)
+			out, errOut, code := runStreamCmd(t, ctx, append(append([]string{"analyze", "--format", "ndjson"}, c.keys...), file)...)
+			if code != 0 {
+				t.Fatalf("local analyze: exit %d: %s", code, errOut)
+			}
+			local := viewOf(t, out)
+			out, errOut, code = runStreamCmd(t, ctx, append(append([]string{"analyze", "--publish", cl.URLs(), "--sensor", "s", "--site", c.site}, c.keys...), file)...)
+			if code != 0 {
+				t.Fatalf("sensor: exit %d: %s", code, errOut)
+			}
+			if p := publishReportOf(t, out); p.Acked == 0 || p.Acked != p.Offered {
+				t.Fatalf("sensor: %+v", p)
+			}
+			out, errOut, code = runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "K", "--partition", c.site, "--durable", c.site, "--idle", "1", "--sensor-keys")
+			if code != 0 {
+				t.Fatalf("analyzer: exit %d: %s", code, errOut)
+			}
+			remote := viewOf(t, out)
+			if len(local.Exchanges) == 0 || !slices.Equal(remote.Exchanges, local.Exchanges) {
+				t.Errorf("exchanges differ:\nstream %q\nlocal  %q\n%s", remote.Exchanges, local.Exchanges, errOut)
+			}
+			if !slices.Equal(remote.Findings, local.Findings) {
+				t.Errorf("findings differ:\nstream %q\nlocal  %q", remote.Findings, local.Findings)
+			}
+			for _, k := range []string{"decrypted", "decrypt_failures", "exchanges"} {
+				if remote.Summary[k] != local.Summary[k] {
+					t.Errorf("summary %s: stream %v, local %v", k, remote.Summary[k], local.Summary[k])
+				}
+			}
+		})
+	}
+}
+
+// TestSensorWithoutEngine: with no server to publish to, the sensor still
+// reads its whole capture (75 frames), and counts every record it could
+// not deliver.
+func TestSensorWithoutEngine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + l.Addr().String()
+	l.Close() // nothing listens there now
+	file := filepath.Join(testenv.RepoRoot(), "samples", "libcoap-fwdproxy.pcap")
+	out, errOut, code := runStreamCmd(t, context.Background(), "analyze", "--publish", url, "--publish-buffer", "4", "--publish-wait", "200ms", "--site", "lab", file)
+	if code != 0 {
+		t.Fatalf("sensor: exit %d: %s", code, errOut)
+	}
+	p := publishReportOf(t, out)
+	if p.Frames != 75 || p.Offered == 0 || p.Acked != 0 || p.Dropped+p.Failed+p.Unacked != p.Offered {
+		t.Errorf("sensor without engine: %+v", p)
+	}
+	if !strings.Contains(errOut, "dropped") {
+		t.Errorf("no warning about the lost records: %q", errOut)
+	}
+}
+
+// TestLiveSensor: live --publish publishes what it captures on lo while
+// libcoap's client, proxy and server talk; the analyzer of the stream
+// finds what analyze finds in the frames live wrote with -w.
+func TestLiveSensor(t *testing.T) {
+	libcoaptest.Tools(t)
+	needRoot(t)
+	cl := natstest.Start(t, 1)
+	if _, errOut, code := runStreamCmd(t, context.Background(), "streams", "init", cl.URLs(), "--stream", "L"); code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	pcap := filepath.Join(t.TempDir(), "live.pcapng")
+	stdout := runLiveAround(t, []string{"live", "-i", "lo", "--format", "ndjson", "-w", pcap, "--publish", cl.URLs(), "--sensor", "lo", "--site", "live"}, func() {
+		libcoaptest.Run(t, libcoaptest.Scenario{})
+	})
+	var p publishReport
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if strings.Contains(line, `"type":"publish"`) {
+			p = publishReportOf(t, line)
+		}
+	}
+	if p.Offered == 0 || p.Acked != p.Offered {
+		t.Fatalf("live sensor: %+v", p)
+	}
+	ctx := context.Background()
+	out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", pcap)
+	if code != 0 {
+		t.Fatalf("local analyze: exit %d: %s", code, errOut)
+	}
+	local := viewOf(t, out)
+	out, errOut, code = runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "L", "--partition", "live", "--idle", "1")
+	if code != 0 {
+		t.Fatalf("analyzer: exit %d: %s", code, errOut)
+	}
+	remote := viewOf(t, out)
+	if len(local.Exchanges) == 0 || !slices.Equal(remote.Exchanges, local.Exchanges) {
+		t.Errorf("exchanges differ:\nstream %q\nlocal  %q", remote.Exchanges, local.Exchanges)
+	}
+	if !slices.Equal(remote.Findings, local.Findings) {
+		t.Errorf("findings differ:\nstream %q\nlocal  %q", remote.Findings, local.Findings)
+	}
+}

@@ -1,0 +1,220 @@
+package stream
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/natstest"
+)
+
+// publishN publishes n records of sensor on partition lab and waits for
+// their acknowledgements.
+func publishN(t *testing.T, urls, sensor string, n int) PublishStats {
+	t.Helper()
+	return publishFrames(t, urls, sensor, 1, n, PublisherConfig{})
+}
+
+func openJS(t *testing.T, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := Connect(ConnOptions{URLs: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// consume runs a session over partition lab and returns the frames fed.
+func consume(t *testing.T, js jetstream.JetStream, ack bool) []int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, js, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"},
+		Idle: 500 * time.Millisecond, Duration: 30 * time.Second, AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []int
+	if err := s.Run(ctx, func(r *Record) error { frames = append(frames, r.Frame); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ack {
+		if err := s.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return frames
+}
+
+// TestRestartResumes: a run that ends without acknowledging (a crashed
+// analyzer) leaves its records to the next run, which gets them once the
+// ack wait has passed; a run that acknowledged leaves nothing, and a
+// record published again (same ID) is stored once.
+func TestRestartResumes(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	js := openJS(t, cl.URLs())
+	ctx := context.Background()
+	if _, err := InitStream(ctx, js, StreamConfig{Name: "R"}); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, cl.URLs(), "s", 50)
+	if st := publishN(t, cl.URLs(), "s", 50); st.Duplicates != 50 {
+		t.Errorf("publishing again stored duplicates: %+v", st)
+	}
+	if got := consume(t, js, false); len(got) != 50 || got[0] != 1 || got[49] != 50 {
+		t.Fatalf("first run got %d records (%v), want 1..50", len(got), got)
+	}
+	// The next run gets the records again, after the ack wait: the
+	// session's idle limit starts only when nothing comes, so keep
+	// consuming until they do, within a deadline.
+	var got []int
+	for deadline := time.Now().Add(20 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		got = consume(t, js, true)
+	}
+	if len(got) != 50 {
+		t.Fatalf("run after a crash got %d records, want 50", len(got))
+	}
+	if got := consume(t, js, true); len(got) != 0 {
+		t.Errorf("run after an acknowledged run got %d records", len(got))
+	}
+}
+
+// TestEngineBack: records published while the server is down wait in the
+// sensor's buffer and reach the stream once it is back.
+func TestEngineBack(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	ctx := context.Background()
+	if _, err := InitStream(ctx, openJS(t, cl.URLs()), StreamConfig{Name: "R"}); err != nil {
+		t.Fatal(err)
+	}
+	node := cl.Nodes[0]
+	node.Stop()
+	nc, err := Connect(ConnOptions{URLs: cl.URLs(), Retry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	part, _ := NewPartitioner("site", "lab", nil)
+	p, err := NewPublisher(nc, part, PublisherConfig{Buffer: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg decode.Message
+	if err := msg.Decode([]byte{0x50, 0x01, 0x00, 0x01}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 150 {
+		p.Publish(NewRecord("s", nil, &analysis.CoAPMessage{Frame: i + 1, Time: time.Unix(0, int64(i)), Msg: &msg, Size: 4}))
+	}
+	// Publish returned for every record with the server away: at most
+	// the buffer (and the one record taken from it) waits.
+	if st := p.Stats(); st.Dropped < 49 || st.Dropped > 50 || st.Acked != 0 {
+		t.Fatalf("with the server away: %+v", st)
+	}
+	node.Start()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st := p.Close(cctx)
+	if st.Acked+st.Dropped != 150 || st.Failed+st.Unacked != 0 {
+		t.Errorf("after the server came back: %+v", st)
+	}
+	if got := consume(t, openJS(t, cl.URLs()), true); uint64(len(got)) != st.Acked {
+		t.Errorf("the stream holds %d records, %d acknowledged", len(got), st.Acked)
+	}
+}
+
+// TestClusterNodeLoss: on three nodes with three replicas, one node stops
+// while a sensor publishes (and comes back), another while the analyzer
+// consumes: every record is received once.
+func TestClusterNodeLoss(t *testing.T) {
+	cl := natstest.Start(t, 3)
+	ctx := context.Background()
+	js := openJS(t, cl.URLs())
+	if _, err := InitStream(ctx, js, StreamConfig{Name: "R", Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	const half = 1000
+	publishRange(t, cl.URLs(), 1, half)
+	cl.Nodes[0].Stop()
+	cl.WaitStream(t, "R", 30*time.Second)
+	publishRange(t, cl.URLs(), half+1, 2*half)
+	cl.Nodes[0].Start()
+	cl.WaitReady(t, 30*time.Second)
+
+	s, err := Open(ctx, js, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"},
+		Idle: 10 * time.Second, Duration: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	err = s.Run(ctx, func(r *Record) error {
+		seen[r.Frame]++
+		if len(seen) == half/2 && seen[r.Frame] == 1 {
+			cl.Nodes[1].Stop() // mid-run
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := 1; f <= 2*half; f++ {
+		if seen[f] != 1 {
+			t.Fatalf("frame %d received %d times (%d frames in all; %+v)", f, seen[f], len(seen), s.Stats)
+		}
+	}
+	if len(seen) != 2*half {
+		t.Errorf("%d frames received, want %d", len(seen), 2*half)
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Ack(actx); err != nil {
+		t.Errorf("ack after a node loss: %v", err)
+	}
+}
+
+// publishRange publishes the records of frames first..last, waiting
+// for room in the buffer, and checks every acknowledgement.
+func publishRange(t *testing.T, urls string, first, last int) {
+	t.Helper()
+	publishFrames(t, urls, "s", first, last, PublisherConfig{MaxBlock: 10 * time.Second})
+}
+
+// publishFrames publishes the records of frames first..last of sensor on
+// partition lab and fails unless all are acknowledged.
+func publishFrames(t *testing.T, urls, sensor string, first, last int, cfg PublisherConfig) PublishStats {
+	t.Helper()
+	nc, err := Connect(ConnOptions{URLs: urls, Retry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	part, _ := NewPartitioner("site", "lab", nil)
+	p, err := NewPublisher(nc, part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg decode.Message
+	if err := msg.Decode([]byte{0x50, 0x01, 0x00, 0x01}); err != nil {
+		t.Fatal(err)
+	}
+	for f := first; f <= last; f++ {
+		p.Publish(NewRecord(sensor, nil, &analysis.CoAPMessage{Frame: f, Time: time.Unix(0, int64(f)), Msg: &msg, Size: 4,
+			Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.2:5683")}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := p.Close(ctx)
+	if st.Acked != uint64(last-first+1) {
+		t.Fatalf("frames %d-%d: %+v", first, last, st)
+	}
+	return st
+}
