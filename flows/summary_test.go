@@ -3,8 +3,6 @@ package flows
 import (
 	"net/netip"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -45,28 +43,10 @@ func TestSummaryLibcoap(t *testing.T) {
 	if len(r.Resources) != 7 {
 		t.Errorf("%d resources", len(r.Resources))
 	}
-	var b strings.Builder
-	if err := r.WriteText(&b, 3); err != nil {
-		t.Fatal(err)
-	}
-	out := squeeze(b.String())
-	for _, want := range []string{"exchanges 9\n", "complete 8\n", "proxies exchanges\n127.0.0.32:5683 9\n", "(5 more)",
-		"GET coap://127.0.0.31:5683/time 3 3 2.05:2 4.02:1 "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("text lacks %q:\n%s", want, out)
-		}
-	}
+
 }
 
 // squeeze collapses the blanks of each line of tabwriter output.
-func squeeze(s string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(s, "\n") {
-		b.WriteString(strings.Join(strings.Fields(l), " "))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
 
 func sortedMid(d []time.Duration) time.Duration {
 	a, b, c := d[0], d[1], d[2]
@@ -114,17 +94,5 @@ func TestSummaryQuantilesAndCaps(t *testing.T) {
 	med := a.Resources[0].RTTMedian.D
 	if med < 450*time.Millisecond || med > 550*time.Millisecond || a.Resources[0].RTTMax.D != time.Second {
 		t.Errorf("sampled median %v max %v", med, a.Resources[0].RTTMax)
-	}
-}
-
-func TestSummaryUnansweredText(t *testing.T) {
-	s := NewSummary(0)
-	s.Add(&Exchange{Client: ap("10.0.0.1:1"), Server: ap("10.0.0.2:5683"), Method: "GET", URI: "coap://x/" + strconv.Itoa(1), Status: Unanswered})
-	var b strings.Builder
-	if err := s.Report().WriteText(&b, 0); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(squeeze(b.String()), "GET coap://x/1 1 0 - - -\n") {
-		t.Errorf("text:\n%s", b.String())
 	}
 }

@@ -294,7 +294,7 @@ func (t *analyzeText) Write(r export.Record) error {
 			fmt.Fprintf(t.w, "... and %d more exchanges (use --format ndjson or csv for all)\n", t.more)
 		}
 		fmt.Fprintln(t.w)
-		if err := t.report.WriteTextWidth(t.w, t.top, t.lineWidth()); err != nil {
+		if err := export.WriteReportTextWidth(t.w, t.report, t.top, t.lineWidth()); err != nil {
 			return err
 		}
 		if err := t.leaks.WriteText(t.w, t.lineWidth()); err != nil {

@@ -306,7 +306,7 @@ func (t *liveText) Write(r export.Record) error {
 	case *export.Summary:
 		if t.final {
 			fmt.Fprintln(t.w)
-			if err := t.report.WriteTextWidth(t.w, t.top, t.width); err != nil {
+			if err := export.WriteReportTextWidth(t.w, t.report, t.top, t.width); err != nil {
 				return err
 			}
 			if err := t.leaks.WriteText(t.w, t.width); err != nil {

@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"oscore":               {"decode"},
 	"tlskeys":              {"oscore"},
 	"dtlsdec":              {"decode", "dissect", "internal/ccm", "tlskeys"},
-	"flows":                {"decode", "internal/human", "stats"},
+	"flows":                {"decode", "stats"},
 	"leaks":                {"decode", "stats"},
 	"leaks/collect":        {"decode", "flows", "internal/human", "leaks", "oscore", "stats"},
 	"rules":                {"decode", "dissect", "flows", "leaks", "oscore"},
