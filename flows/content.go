@@ -595,14 +595,17 @@ func stripsPrefix(client, server []byte) bool {
 	return len(server) > 0 && len(server) < len(client) && server[0] == markPath && bytes.HasSuffix(client, server)
 }
 
-// prefixUpstream links a request sent from an endpoint a proxy was
-// confirmed to send from, when nothing else links it: a reverse proxy
+// prefixUpstream links a request sent from an endpoint, or an address, a
+// proxy was confirmed to send from, when nothing else links it: a reverse proxy
 // behind another front address of the same proxy process, which maps its
 // namespace by removing a path prefix. The candidate must be fresh,
 // unforwarded and unanswered, with the same method and payload, and the
 // resource with leading segments removed; exactly one may qualify.
 func (t *Tracker) prefixUpstream(p *Packet, v *view, now int64) (*hop, evidence) {
-	if _, ok := t.outEPs[p.Src]; !ok || v.hasOSCORE || len(v.path) == 0 {
+	_, known := t.outEPs[p.Src]
+	if !known && len(t.outOf[p.Src.Addr()]) == 0 || v.hasOSCORE || len(v.path) == 0 {
+		// Neither the endpoint nor the address was seen sending on for
+		// a proxy.
 		return nil, 0
 	}
 	var best *hop
