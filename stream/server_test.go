@@ -39,7 +39,7 @@ func consume(t *testing.T, js jetstream.JetStream, ack bool) []int {
 	t.Helper()
 	ctx := context.Background()
 	s, err := Open(ctx, js, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"},
-		Idle: 500 * time.Millisecond, Duration: 30 * time.Second, AckWait: time.Second})
+		Idle: 3 * time.Second, Duration: 30 * time.Second, AckWait: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
