@@ -93,11 +93,13 @@ type Engine struct {
 	cm        CoAPMessage
 	refs      *export.FrameRefs
 
-	f  dissect.Frame
-	pk export.Packet
-	fp flows.Packet
-	oi flows.OSCOREInfo
-	rp rules.Packet
+	f      dissect.Frame
+	pk     export.Packet
+	msg    dissect.Message
+	frames []int
+	fp     flows.Packet
+	oi     flows.OSCOREInfo
+	rp     rules.Packet
 }
 
 // New returns an Engine. onExchange receives every exchange the tracker
@@ -210,7 +212,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 	switch {
 	case f.Err != nil:
 		s.MalformedFrames++
-	case f.Proto == dissect.ProtoCoAP:
+	case f.Proto.Clear():
 		s.CoAPFrames++
 	case f.Proto == dissect.ProtoDTLS:
 		s.DTLSFrames++
@@ -218,37 +220,26 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 		s.OtherFrames++
 		s.OtherBy[otherKind(&e.pk)]++
 	}
-	switch f.Proto {
-	case dissect.ProtoCoAP:
-		s.Anomalies += len(f.CoAP.Anomalies)
-		if !ok {
-			break
-		}
-		if len(f.CoAP.Raw) < 4 {
-			e.rulesPacket(d, num, file, nil, nil)
-			break
-		}
-		res := e.dec.Process(d.Time, num, d.Src, d.Dst, &f.CoAP)
-		if res != nil {
-			e.pk.OSCORE = res
-			if res.Tried {
-				if res.Verified {
-					s.Decrypted++
-				} else {
-					s.DecryptFailures++
-				}
+	switch {
+	case f.Proto.Clear():
+		t := f.Proto.Transport()
+		for i := 0; i < f.NumCoAP; i++ {
+			m := f.Clear(i)
+			s.Anomalies += len(m.Anomalies)
+			if !ok {
+				continue
+			}
+			if len(m.Raw) < 4 {
+				e.rulesPacket(d.Time, d.Src, d.Dst, len(d.Payload), num, file, nil, nil)
+				continue
+			}
+			e.msg = dissect.Message{Transport: t, Src: d.Src, Dst: d.Dst, Time: d.Time, Frame: d.Number, Size: len(d.Payload), CoAP: m}
+			res := e.message(file, num, &e.msg)
+			if i == 0 {
+				e.pk.OSCORE = res
 			}
 		}
-		if f.CoAP.Version == 1 {
-			e.coap(d, file, &f.CoAP, res, false)
-			e.rulesPacket(d, num, file, &f.CoAP, res)
-		} else {
-			e.rulesPacket(d, num, file, nil, nil)
-		}
-		if e.tracker != nil && f.CoAP.Version == 1 {
-			e.track(d, num, file, &f.CoAP, res, false)
-		}
-	case dissect.ProtoDTLS:
+	case f.Proto == dissect.ProtoDTLS:
 		if ok {
 			e.dtlsDatagram(d, file)
 		}
@@ -305,43 +296,90 @@ func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 		}
 		x.CoAP++
 		e.sum.DTLSCoAP++
-		res := e.dec.Process(d.Time, num, d.Src, d.Dst, m)
+		e.msg = dissect.Message{Transport: dissect.DTLS, Src: d.Src, Dst: d.Dst, Time: d.Time, Frame: d.Number, Size: len(d.Payload), CoAP: m}
+		res := e.message(file, num, &e.msg)
 		if x.CoAP == 1 {
 			e.pk.OSCORE = res
 		}
-		e.coap(d, file, m, res, true)
-		if res != nil && res.Tried {
-			if res.Verified {
-				e.sum.Decrypted++
-			} else {
-				e.sum.DecryptFailures++
-			}
-		}
-		if e.runner != nil {
-			e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
-				CoAP: m, OSCORE: res, Secure: true}
-			e.runner.Packet(&e.rp)
-		}
-		if e.tracker != nil {
-			e.track(d, num, file, m, res, true)
+	}
+}
+
+// message runs one CoAP message, whatever carried it, through OSCORE,
+// the sensor hook, the rules and the tracker. m.Frame is the frame's
+// number in its file and num the number the stages know it by (a
+// reference with several files); m.CoAP has at least its header. It
+// returns the OSCORE result.
+func (e *Engine) message(file, num int, m *dissect.Message) *oscore.Result {
+	c := m.CoAP
+	res := e.dec.Process(m.Time, num, m.Src, m.Dst, c)
+	if res != nil && res.Tried {
+		if res.Verified {
+			e.sum.Decrypted++
+		} else {
+			e.sum.DecryptFailures++
 		}
 	}
+	if c.Version != 1 {
+		e.rulesPacket(m.Time, m.Src, m.Dst, m.Size, num, file, nil, nil)
+		return res
+	}
+	e.coap(file, m, res)
+	e.stages(file, num, m, res)
+	return res
+}
+
+// stages runs a decoded, decrypted message through the rules and the
+// tracker.
+func (e *Engine) stages(file, num int, m *dissect.Message, res *oscore.Result) {
+	frames := e.refFrames(file, m.Frames)
+	if e.runner != nil {
+		e.rp = rules.Packet{Frame: num, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Size: m.Size,
+			CoAP: m.CoAP, OSCORE: res, Secure: m.Secure(), Transport: m.Transport, Frames: frames}
+		if !m.Secure() {
+			e.rp.Err = e.f.Err
+		}
+		e.runner.Packet(&e.rp)
+	}
+	if e.tracker != nil {
+		e.track(file, num, frames, m, res)
+	}
+}
+
+// refFrames maps the frame numbers of a message that several frames
+// carried to the numbers the stages know (references with several files),
+// into storage reused by the next call.
+func (e *Engine) refFrames(file int, frames []int) []int {
+	if e.refs == nil || len(frames) == 0 {
+		return frames
+	}
+	e.frames = e.frames[:0]
+	for _, n := range frames {
+		if r, ok := e.refs.Ref(file, n); ok {
+			e.frames = append(e.frames, r)
+		}
+	}
+	return e.frames
 }
 
 // rulesPacket hands a CoAP frame to the rules as frame num (see
 // Options.FrameRefs): m is nil when the header did not decode (or is not
 // version 1), and then only a malformed frame is passed on.
-func (e *Engine) rulesPacket(d *capture.Datagram, num, file int, m *decode.Message, res *oscore.Result) {
+func (e *Engine) rulesPacket(t time.Time, src, dst netip.AddrPort, size, num, file int, m *decode.Message, res *oscore.Result) {
 	if e.runner == nil || m == nil && e.f.Err == nil {
 		return
 	}
-	e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+	e.rp = rules.Packet{Frame: num, File: file, Time: t, Src: src, Dst: dst, Size: size,
 		CoAP: m, OSCORE: res, Err: e.f.Err}
 	e.runner.Packet(&e.rp)
 }
 
-func (e *Engine) track(d *capture.Datagram, num, file int, m *decode.Message, r *oscore.Result, secure bool) {
-	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: m, Size: len(d.Payload), Secure: secure}
+func (e *Engine) track(file, num int, frames []int, m *dissect.Message, r *oscore.Result) {
+	t := m.Transport
+	e.fp = flows.Packet{Frame: num, Frames: frames, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Msg: m.CoAP, Size: m.Size,
+		Secure: t.Security != "", Security: t.Security, Reliable: t.Reliable}
+	if t != dissect.UDP && t != dissect.DTLS {
+		e.fp.Transport = t.Name
+	}
 	if r != nil {
 		e.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
 		if r.Verified {

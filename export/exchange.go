@@ -227,6 +227,12 @@ func appendLeg(dst []byte, l *flows.Leg, refs *FrameRefs) []byte {
 	dst = appendAddrPort(append(dst, `,"to":`...), l.To)
 	dst = appendHex(append(dst, `,"token":`...), l.Token)
 	dst = appendXString(append(dst, `,"type":`...), l.Type)
+	if l.Transport != "" {
+		dst = appendXString(append(dst, `,"transport":`...), l.Transport)
+	}
+	if l.Protection != "" {
+		dst = appendXString(append(dst, `,"protection":`...), l.Protection)
+	}
 	dst = refs.appendFrames(dst, `,"request_frames":`, `,"request_files":`, l.RequestFrames)
 	dst = refs.appendFrames(dst, `,"response_frames":`, `,"response_files":`, l.ResponseFrames)
 	if len(l.OtherFrames) > 0 {

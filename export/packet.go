@@ -131,10 +131,10 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 	if f.Heuristic {
 		dst = appendBool(dst, "heuristic", true)
 	}
-	switch f.Proto {
-	case dissect.ProtoCoAP:
+	switch {
+	case f.Proto.Clear():
 		dst = p.appendCoAP(dst)
-	case dissect.ProtoDTLS:
+	case f.Proto == dissect.ProtoDTLS:
 		dst = p.appendDTLS(dst)
 		if p.Inner() {
 			dst = p.appendCoAP(dst)

@@ -39,7 +39,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	dst = append(dst, strconv.Itoa(d.Number), d.Time.UTC().Format(timeLayout), src, dstAddr,
 		p.ProtoName(), strconv.Itoa(d.OrigLen), udpLen)
 	var msgtype, code, codeName, mid, token, opts, uri, plen string
-	if f.Proto == dissect.ProtoCoAP && len(f.CoAP.Raw) >= 4 || p.Inner() {
+	if f.Proto.Clear() && len(f.CoAP.Raw) >= 4 || p.Inner() {
 		m := &f.CoAP
 		msgtype, code, codeName = m.Type.String(), m.Code.String(), m.Code.Name()
 		mid, token = strconv.Itoa(int(m.MessageID)), hex.EncodeToString(m.Token)
@@ -77,7 +77,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	if f.Err != nil {
 		mal, moff = f.Err.Error(), strconv.Itoa(dissect.ErrorOffset(f.Err))
 	}
-	if f.Proto == dissect.ProtoCoAP || p.Inner() {
+	if f.Proto.Clear() || p.Inner() {
 		anom = csvAnomalies(f.CoAP.Anomalies)
 	}
 	info := ""

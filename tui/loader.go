@@ -14,7 +14,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
@@ -209,7 +208,7 @@ func (l *Loader) Packet(pk *export.Packet, file int) {
 	if f.Err != nil {
 		r.flags |= flagMalformed
 	}
-	if m := &f.CoAP; f.Proto == dissect.ProtoCoAP && len(m.Raw) >= 4 {
+	if m := &f.CoAP; f.Proto.Clear() && len(m.Raw) >= 4 {
 		r.typ, r.code, r.mid = uint8(m.Type), uint8(m.Code), m.MessageID
 		data, off := d.Data, d.PayloadOff
 		if off < 0 || off+len(m.Raw) > len(data) {
