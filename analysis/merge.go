@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"context"
 	"io"
 	"time"
 
@@ -107,12 +108,12 @@ func RunFiles(names []string, opts Options, onPacket func(*export.Packet), onExc
 	for _, n := range names {
 		e.AddFile(n)
 	}
-	for f := m.Next(); f != nil; f = m.Next() {
-		pk := e.Frame(&f.D, f.Index, "")
-		if onPacket != nil {
-			onPacket(pk)
-		}
-		f.Advance()
+	o := RunOptions{}
+	if onPacket != nil {
+		o.OnPacket = func(pk *export.Packet, _ int) error { onPacket(pk); return nil }
+	}
+	if err := Run(context.Background(), &MergeSource{M: m}, e, o); err != nil {
+		return nil, err
 	}
 	for _, f := range m.Files {
 		if f.Err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -304,12 +302,11 @@ func (l *Loader) post() {
 // the viewer quits, then finishes the engine. A capture that ends early is
 // reported in the error (after everything before it was analysed).
 func (l *Loader) ReadFiles(eng *analysis.Engine, m *analysis.Merge) error {
-	for f := m.Next(); f != nil; f = m.Next() {
-		if l.read&255 == 0 && l.ctx.Err() != nil {
-			return l.ctx.Err()
-		}
-		l.Packet(eng.Frame(&f.D, f.Index, ""), f.Index)
-		f.Advance()
+	err := analysis.Run(l.ctx, &analysis.MergeSource{M: m}, eng, analysis.RunOptions{
+		OnPacket: func(pk *export.Packet, file int) error { l.Packet(pk, file); return nil },
+	})
+	if errors.Is(err, analysis.ErrInterrupted) {
+		return l.ctx.Err()
 	}
 	var errs []error
 	for _, f := range m.Files {
@@ -326,40 +323,19 @@ func (l *Loader) ReadFiles(eng *analysis.Engine, m *analysis.Merge) error {
 // viewer quits (or the capture is closed), expiring exchanges by the
 // clock so that they appear while the capture goes on.
 func (l *Loader) ReadLive(eng *analysis.Engine, lv *capture.Live) error {
-	stop := context.AfterFunc(l.ctx, func() { lv.Close() })
-	defer stop()
-	r := lv.Reader()
-	var d capture.Datagram
-	tick := l.flushEvery
-	next := time.Now().Add(tick)
-	if err := lv.SetReadDeadline(next); err != nil {
-		return err
-	}
-	for {
-		err := r.Next(&d)
-		switch {
-		case err == nil:
-			l.Packet(eng.Frame(&d, 0, ""), 0)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-		case err == io.EOF:
-			l.Summary(eng.Finish())
-			return nil
-		default:
-			l.Summary(eng.Finish())
-			return err
-		}
-		if now := time.Now(); !now.Before(next) {
-			eng.Flush(now)
+	err := analysis.Run(l.ctx, &analysis.LiveSource{L: lv}, eng, analysis.RunOptions{
+		Tick:     l.flushEvery,
+		OnPacket: func(pk *export.Packet, _ int) error { l.Packet(pk, 0); return nil },
+		OnTick: func() error {
 			if st, err := lv.Stats(); err == nil {
 				l.cur.drops = st.Dropped
 			}
 			l.post()
-			next = now.Add(tick)
-			if err := lv.SetReadDeadline(next); err != nil {
-				return err
-			}
-		}
-	}
+			return nil
+		},
+	})
+	l.Summary(eng.Finish())
+	return err
 }
 
 // runLoader runs load on the calling goroutine and posts the final

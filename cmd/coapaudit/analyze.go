@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -205,18 +206,19 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	m := analysis.NewMerge(files, readers)
 	applyOffsets(m, offsets)
-	for f := m.Next(); f != nil && writeErr == nil; f = m.Next() {
-		if e.ctx.Err() != nil {
-			warnf(e, "interrupted after %d frames", eng.Summary().Frames)
-			break
-		}
-		pk := eng.Frame(&f.D, f.Index, refs.FileName(f.Index))
-		if dir != nil {
-			if err := dir.Write(pk); err != nil && writeErr == nil {
-				writeErr = err
+	err = analysis.Run(e.ctx, &analysis.MergeSource{M: m}, eng, analysis.RunOptions{
+		FileName: refs.FileName,
+		OnPacket: func(pk *export.Packet, _ int) error {
+			if dir != nil {
+				if err := dir.Write(pk); err != nil && writeErr == nil {
+					writeErr = err
+				}
 			}
-		}
-		f.Advance()
+			return writeErr
+		},
+	})
+	if errors.Is(err, analysis.ErrInterrupted) {
+		warnf(e, "%v", err)
 	}
 	if err := mergeEnded(e, eng, m); err != nil && writeErr == nil {
 		writeErr = err

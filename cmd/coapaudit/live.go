@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -144,70 +142,28 @@ func runLive(e *env, lf *liveFlags) error {
 	if lf.duration > 0 {
 		deadline = start.Add(lf.duration)
 	}
-	// On Ctrl-C, wake a blocked read; the loop then drains what the
-	// kernel already queued and stops.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-e.ctx.Done():
-			live.SetReadDeadline(time.Now())
-		case <-stop:
-		}
-	}()
 	if e.liveReady != nil {
 		e.liveReady()
 	}
-	r := live.Reader()
-	var d capture.Datagram
-	const (
-		tick  = 250 * time.Millisecond
-		drain = 100 * time.Millisecond // quiet time that ends a stop
-	)
-	draining := false
-	for writeErr == nil {
-		now := time.Now()
-		if !draining && (e.ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))) {
-			draining = true
-		}
-		next := now.Add(tick)
-		switch {
-		case draining:
-			next = now.Add(drain)
-		case !deadline.IsZero() && deadline.Before(next):
-			next = deadline
-		}
-		if e.ctx.Err() == nil || draining {
-			live.SetReadDeadline(next)
-		}
-		err := r.Next(&d)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if draining {
-					break // everything queued has been read
+	err = analysis.Run(e.ctx, &analysis.LiveSource{L: live}, eng, analysis.RunOptions{
+		Deadline: deadline,
+		OnPacket: func(pk *export.Packet, _ int) error {
+			if pw != nil {
+				if err := pw.WriteFrame(&pk.D.Frame); err != nil {
+					writeErr = fmt.Errorf("-w: %w", err)
 				}
-				// Quiet link: let state expire on the clock.
-				eng.Flush(time.Now())
-				continue
 			}
-			if err == io.EOF {
-				break
+			if dir != nil {
+				if err := dir.Write(pk); err != nil && writeErr == nil {
+					writeErr = err
+				}
 			}
-			eng.SetTruncated(err)
-			warnf(e, "capture on %s: %v", lf.iface, err)
-			break
-		}
-		pk := eng.Frame(&d, 0, "")
-		if pw != nil {
-			if err := pw.WriteFrame(&d.Frame); err != nil {
-				writeErr = fmt.Errorf("-w: %w", err)
-			}
-		}
-		if dir != nil {
-			if err := dir.Write(pk); err != nil && writeErr == nil {
-				writeErr = err
-			}
-		}
+			return writeErr
+		},
+		OnTick: func() error { return writeErr },
+	})
+	if err != nil && err != writeErr {
+		warnf(e, "capture on %s: %v", lf.iface, err)
 	}
 	sum := eng.Finish()
 	warnDTLS(e, eng)
