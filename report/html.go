@@ -15,6 +15,7 @@ import (
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // maxLeakRows bounds the leak table; per-value anonymity rows are left
@@ -137,10 +138,10 @@ func (b *Builder) page() *page {
 	var rows []sizeRow
 	for _, name := range b.sizeOrder {
 		s := b.sizes[name]
-		for d, r := range []*reservoir[float64]{&s.req, &s.resp} {
-			v := slices.Clone(r.v)
+		for d, r := range []*stats.Sample[float64]{&s.req, &s.resp} {
+			v := slices.Clone(r.Values)
 			slices.Sort(v)
-			rows = append(rows, sizeRow{label: name, response: d == 1, v: v, seen: r.seen})
+			rows = append(rows, sizeRow{label: name, response: d == 1, v: v, seen: r.Seen()})
 		}
 	}
 	if len(rows) > 0 {
@@ -149,8 +150,8 @@ func (b *Builder) page() *page {
 	p.MoreResources = b.moreResources
 	for _, a := range b.proxyOrder {
 		r := b.residence[a]
-		svg, n := residencePlot(a, r.samples.v, r.samples.seen)
-		p.Residence = append(p.Residence, residenceView{a.String(), svg, n, r.samples.seen})
+		svg, n := residencePlot(a, r.samples.Values, r.samples.Seen())
+		p.Residence = append(p.Residence, residenceView{a.String(), svg, n, r.samples.Seen()})
 	}
 	p.MoreProxies = b.moreProxies
 	for _, o := range b.delayOutlier {
