@@ -251,5 +251,6 @@ func (r DelayResult) Leak(scope string) Leak {
 			"sampled":  r.Sampled,
 			"outliers": out,
 		},
+		Delay: &r,
 	}
 }
