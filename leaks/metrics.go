@@ -33,7 +33,9 @@ var metrics = []*MetricInfo{
 	{ID: MetricLinkability, Method: "M5", Unit: UnitProbability, Measure: "share linked with certainty",
 		ask: func(obs string) string { return "Can an observer link " + obs + " across the proxy?" }},
 	{ID: MetricProxyDelay, Method: "M6", Unit: UnitSeconds, Measure: "median time held",
-		ask: func(obs string) string { return "How long does the proxy hold " + strings.TrimPrefix(obs, "the ") + "?" }},
+		ask: func(obs string) string {
+			return "How long does the proxy hold " + strings.TrimPrefix(obs, "the ") + "?"
+		}},
 }
 
 // Metrics returns every leak metric, in the order of the methods.

@@ -467,4 +467,3 @@ func nonEmpty(s ...string) []string {
 	}
 	return out
 }
-
