@@ -71,3 +71,17 @@ func nibble(v int) (n int, ext [2]byte, len int) {
 	v -= 269
 	return 14, [2]byte{byte(v >> 8), byte(v)}, 2
 }
+
+// AppendUint appends v as a uint option value in its shortest form (RFC
+// 7252 section 3.2: no leading zero bytes, zero as no bytes), the inverse
+// of DecodeUint.
+func AppendUint(b []byte, v uint32) []byte {
+	n := 0
+	for x := v; x != 0; x >>= 8 {
+		n++
+	}
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, byte(v>>(8*i)))
+	}
+	return b
+}
