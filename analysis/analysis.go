@@ -12,7 +12,6 @@ import (
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/dtlsdec"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/oscore"
@@ -52,11 +51,11 @@ type Options struct {
 
 	// FrameRefs, for several capture files merged by time, makes the
 	// frame numbers the stages see references that name the file too
-	// (export.FrameRefs): exchanges and findings then carry references,
+	// (capture.FrameRefs): exchanges and findings then carry references,
 	// and finding messages name the file of every frame ("b.pcap#12").
 	// Nil for one file, or when frames of several files need not be told
 	// apart.
-	FrameRefs *export.FrameRefs
+	FrameRefs *capture.FrameRefs
 
 	// OnCoAP, when set, receives every CoAP message (version 1) after
 	// decoding and OSCORE decryption, before the tracker: the sensor of a
@@ -73,7 +72,7 @@ type Engine struct {
 	dtls    *dissect.DTLSSessions
 	dtlsDec *dtlsdec.Decrypter
 	dres    dtlsdec.Result
-	ddec    export.DTLSDecryption
+	ddec    DTLSDecryption
 	// more holds a datagram's CoAP messages after the first, which stays
 	// in f.CoAP for the packet record.
 	more    decode.Message
@@ -82,19 +81,18 @@ type Engine struct {
 	onExch  func(*flows.Exchange)
 	leaks   *leakState
 
-	sum          export.Summary
+	sum          Summary
 	first, last  time.Time
 	unreferenced int // frames beyond FrameRefs' reach
-	times        export.TimeCache
 
 	runner    *rules.Runner
 	onFinding func(*rules.Finding)
 	onCoAP    func(*CoAPMessage)
 	cm        CoAPMessage
-	refs      *export.FrameRefs
+	refs      *capture.FrameRefs
 
 	f      dissect.Frame
-	pk     export.Packet
+	pk     Packet
 	msg    dissect.Message
 	frames []int
 	fp     flows.Packet
@@ -181,13 +179,13 @@ func (e *Engine) emit(x *flows.Exchange) {
 // which borrows d and the Engine's storage until the next call. file is
 // the index of the capture file (for merged captures) and fileName, when
 // not empty, is shown in the packet record.
-func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
+func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *Packet {
 	f := &e.f
 	if e.dtlsDec != nil && d.Kind == capture.KindUDP {
 		f.DTLS.ConnIDLen = e.dtlsDec.ConnIDLen(d.Src, d.Dst)
 	}
 	e.ds.Dissect(d, f)
-	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times, Refs: e.refs}
+	e.pk = Packet{D: d, F: f, File: fileName}
 	s := &e.sum
 	s.Frames++
 	num, ok := e.refs.Ref(file, d.Number)
@@ -274,7 +272,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 // storage.
 func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 	x := &e.ddec
-	*x = export.DTLSDecryption{Decrypted: len(e.dres.Records), Failed: e.dres.Failed}
+	*x = DTLSDecryption{Decrypted: len(e.dres.Records), Failed: e.dres.Failed}
 	if x.Decrypted+x.Failed == 0 {
 		return
 	}
@@ -393,7 +391,7 @@ func (e *Engine) track(file, num int, frames []int, m *dissect.Message, r *oscor
 
 // otherKind names what an "other" frame is: udp, ip-fragment, or the
 // capture layer's reason (icmp, arp, tcp, ...).
-func otherKind(p *export.Packet) string {
+func otherKind(p *Packet) string {
 	if p.D.Kind == capture.KindOther && p.D.Reason != "" {
 		return p.D.Reason
 	}
@@ -429,7 +427,7 @@ func (e *Engine) Flush(before time.Time) {
 
 // Finish emits every exchange still held and completes the summary. Call
 // it once, after the last frame.
-func (e *Engine) Finish() *export.Summary {
+func (e *Engine) Finish() *Summary {
 	if e.tracker != nil {
 		e.tracker.Close()
 	}
@@ -512,7 +510,7 @@ func (e *Engine) ReaderStats(st capture.Stats) {
 }
 
 // Summary returns the summary so far.
-func (e *Engine) Summary() *export.Summary { return &e.sum }
+func (e *Engine) Summary() *Summary { return &e.sum }
 
 // Report returns the exchange tables for the text summary (empty unless
 // exchanges are tracked).
@@ -531,7 +529,7 @@ func (e *Engine) Decryptor() *oscore.Decryptor { return e.dec }
 func (e *Engine) Rules() *rules.Runner { return e.runner }
 
 // FrameRefs returns Options.FrameRefs: nil for one file.
-func (e *Engine) FrameRefs() *export.FrameRefs { return e.refs }
+func (e *Engine) FrameRefs() *capture.FrameRefs { return e.refs }
 
 // Tracker returns the exchange tracker, or nil.
 func (e *Engine) Tracker() *flows.Tracker { return e.tracker }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/export"
 )
 
 // Source gives frames in capture order, to Run.
@@ -34,7 +33,7 @@ type RunOptions struct {
 	// OnPacket receives every frame's packet record (borrowed for the
 	// call) and the index of its file; an error it returns ends the run
 	// with that error.
-	OnPacket func(pk *export.Packet, file int) error
+	OnPacket func(pk *Packet, file int) error
 	// FileName names file i in packet records (nil: no name).
 	FileName func(i int) string
 	// Tick is how often a live run expires state by the wall clock
@@ -92,7 +91,7 @@ func (o *RunOptions) name(file int) string {
 	return o.FileName(file)
 }
 
-func (o *RunOptions) packet(pk *export.Packet, file int) error {
+func (o *RunOptions) packet(pk *Packet, file int) error {
 	if o.OnPacket == nil {
 		return nil
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -57,7 +56,7 @@ func TestRunLiveFlushesOnTick(t *testing.T) {
 	packets := 0
 	err := analysis.Run(ctx, src, e, analysis.RunOptions{
 		Tick:     5 * time.Millisecond,
-		OnPacket: func(*export.Packet, int) error { packets++; return nil },
+		OnPacket: func(*analysis.Packet, int) error { packets++; return nil },
 		OnTick:   func() error { ticks++; return nil },
 	})
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
-	"github.com/coapaudit/coapaudit/export"
 )
 
 // Captures taken on two machines, such as on each side of a proxy, carry
@@ -72,12 +71,12 @@ type SkewInput struct {
 // Applied only when the evidence suffices and it is within MaxSkew (a
 // Manual one always); otherwise Note says why. The error reports a file
 // that could not be opened.
-func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]export.ClockOffset, error) {
+func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]ClockOffset, error) {
 	cfg.defaults()
 	if len(in) < 2 {
 		return nil, nil
 	}
-	out := make([]export.ClockOffset, len(in)-1)
+	out := make([]ClockOffset, len(in)-1)
 	need := false
 	for i, f := range in[1:] {
 		o := &out[i]

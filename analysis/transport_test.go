@@ -132,7 +132,7 @@ func TestRegisteredTransport(t *testing.T) {
 	var fs []*rules.Finding
 	var protos []string
 	opts := analysis.Options{Rules: rules.All(), OnFinding: func(f *rules.Finding) { fs = append(fs, f) }}
-	e, err := analysis.RunFiles([]string{name}, opts, func(p *export.Packet) {
+	e, err := analysis.RunFiles([]string{name}, opts, func(p *analysis.Packet) {
 		protos = append(protos, p.ProtoName())
 	}, func(x *flows.Exchange) { xs = append(xs, x) })
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks"
@@ -48,7 +49,7 @@ type Options struct {
 	// FrameRefs names the frames of several capture files analysed
 	// together (analysis.Options.FrameRefs): the page shows "b.pcap#12".
 	// Nil for one file.
-	FrameRefs *export.FrameRefs
+	FrameRefs *capture.FrameRefs
 }
 
 func (o *Options) fill() {
@@ -127,7 +128,7 @@ type chart struct {
 	x        *flows.Exchange
 	evidence map[int]bool
 	findings []string
-	refs     *export.FrameRefs
+	refs     *capture.FrameRefs
 }
 
 type sizeSeries struct {

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
@@ -316,7 +316,7 @@ func (b *Builder) findingGroups(p *page) {
 
 // frameList shows at most 12 frame numbers (named with their file when
 // refs is not nil).
-func frameList(f []int, refs *export.FrameRefs) string {
+func frameList(f []int, refs *capture.FrameRefs) string {
 	var s strings.Builder
 	for i, n := range f {
 		if i == 12 {

@@ -79,7 +79,7 @@ type Config struct {
 	// need them are skipped, which Stats.FramesForgotten counts.
 	MaxFrames int
 	// FrameStride, for frame references of n capture files
-	// (export.FrameRefs) of which only a few carry frames, is n: the
+	// (capture.FrameRefs) of which only a few carry frames, is n: the
 	// frame table then keys its entries by the frame number in the file,
 	// since the references of one file all share their low bits. 0 or 1:
 	// by the reference.

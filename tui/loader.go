@@ -129,7 +129,7 @@ type batch struct {
 	leaks     []LeakRow
 	read      int // frames read so far
 	first     int64
-	summary   *export.Summary
+	summary   *analysis.Summary
 	drops     uint64 // kernel drops of a live capture
 	err       error
 	done      bool
@@ -174,7 +174,7 @@ func (l *Loader) Finding(f FindingRow) { l.cur.findings = append(l.cur.findings,
 func (l *Loader) Leak(r LeakRow) { l.cur.leaks = append(l.cur.leaks, r) }
 
 // Summary sets the summary shown once loading is done.
-func (l *Loader) Summary(s *export.Summary) {
+func (l *Loader) Summary(s *analysis.Summary) {
 	c := *s
 	l.cur.summary = &c
 }
@@ -182,7 +182,7 @@ func (l *Loader) Summary(s *export.Summary) {
 // Packet records one frame as the engine returned it (file is the index
 // of its capture file). The bytes of CoAP frames, and what OSCORE
 // decrypted, are kept for the detail and hex panes.
-func (l *Loader) Packet(pk *export.Packet, file int) {
+func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	d, f := pk.D, pk.F
 	l.read++
 	l.since++
@@ -303,7 +303,7 @@ func (l *Loader) post() {
 // reported in the error (after everything before it was analysed).
 func (l *Loader) ReadFiles(eng *analysis.Engine, m *analysis.Merge) error {
 	err := analysis.Run(l.ctx, &analysis.MergeSource{M: m}, eng, analysis.RunOptions{
-		OnPacket: func(pk *export.Packet, file int) error { l.Packet(pk, file); return nil },
+		OnPacket: func(pk *analysis.Packet, file int) error { l.Packet(pk, file); return nil },
 	})
 	if errors.Is(err, analysis.ErrInterrupted) {
 		return l.ctx.Err()
@@ -325,7 +325,7 @@ func (l *Loader) ReadFiles(eng *analysis.Engine, m *analysis.Merge) error {
 func (l *Loader) ReadLive(eng *analysis.Engine, lv *capture.Live) error {
 	err := analysis.Run(l.ctx, &analysis.LiveSource{L: lv}, eng, analysis.RunOptions{
 		Tick:     l.flushEvery,
-		OnPacket: func(pk *export.Packet, _ int) error { l.Packet(pk, 0); return nil },
+		OnPacket: func(pk *analysis.Packet, _ int) error { l.Packet(pk, 0); return nil },
 		OnTick: func() error {
 			if st, err := lv.Stats(); err == nil {
 				l.cur.drops = st.Dropped

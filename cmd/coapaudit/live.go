@@ -145,16 +145,17 @@ func runLive(e *env, lf *liveFlags) error {
 	if e.liveReady != nil {
 		e.liveReady()
 	}
+	recs := newPacketRecords(nil)
 	err = analysis.Run(e.ctx, &analysis.LiveSource{L: live}, eng, analysis.RunOptions{
 		Deadline: deadline,
-		OnPacket: func(pk *export.Packet, _ int) error {
+		OnPacket: func(pk *analysis.Packet, _ int) error {
 			if pw != nil {
 				if err := pw.WriteFrame(&pk.D.Frame); err != nil {
 					writeErr = fmt.Errorf("-w: %w", err)
 				}
 			}
 			if dir != nil {
-				if err := dir.Write(pk); err != nil && writeErr == nil {
+				if err := dir.Write(recs.of(pk)); err != nil && writeErr == nil {
 					writeErr = err
 				}
 			}

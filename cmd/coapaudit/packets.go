@@ -66,6 +66,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	w = out.writer()
 	eng := analysis.New(opts, nil)
 	var runErr error
+	recs := newPacketRecords(nil)
 	for _, name := range files {
 		if e.ctx.Err() != nil {
 			break
@@ -80,7 +81,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 		if len(files) > 1 {
 			file = displayName(name)
 		}
-		err = readAll(e, eng, r, file, func(pk *export.Packet) error { return w.Write(pk) })
+		err = readAll(e, eng, r, file, func(pk *analysis.Packet) error { return w.Write(recs.of(pk)) })
 		r.Close()
 		if err != nil {
 			runErr = err
@@ -105,10 +106,10 @@ func isUsage(err error) bool {
 // readAll runs every frame of r through eng, calling emit for each. A
 // truncated or corrupt capture ends the file with a warning and the
 // summary's truncated flag set.
-func readAll(e *env, eng *analysis.Engine, r *capture.Reader, file string, emit func(*export.Packet) error) error {
+func readAll(e *env, eng *analysis.Engine, r *capture.Reader, file string, emit func(*analysis.Packet) error) error {
 	defer func() { eng.ReaderStats(r.Stats()) }()
 	src := &analysis.ReaderSource{R: r}
-	err := analysis.Run(e.ctx, src, eng, analysis.RunOptions{FileName: func(int) string { return file }, OnPacket: func(pk *export.Packet, _ int) error { return emit(pk) }})
+	err := analysis.Run(e.ctx, src, eng, analysis.RunOptions{FileName: func(int) string { return file }, OnPacket: func(pk *analysis.Packet, _ int) error { return emit(pk) }})
 	switch {
 	case errors.Is(err, analysis.ErrInterrupted):
 		warnf(e, "%v", err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/stream"
 )
 
@@ -122,10 +121,10 @@ func startSensor(af *analyzeFlags, opts *analysis.Options, names []string, maxBl
 		nc.Close()
 		return nil, err
 	}
-	refs := export.NewFrameRefs(names)
+	refs := capture.NewFrameRefs(names)
 	if refs == nil {
 		// One capture: its name still goes in the records.
-		refs = &export.FrameRefs{Files: names}
+		refs = &capture.FrameRefs{Files: names}
 	}
 	opts.FrameRefs = refs
 	opts.TrackExchanges, opts.Rules, opts.Leaks = false, nil, false
@@ -200,7 +199,7 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 // remote is an analyzer's run over the stream.
 type remote struct {
 	sess    *stream.Session
-	refs    *export.FrameRefs
+	refs    *capture.FrameRefs
 	sources map[string]int
 	nc      interface{ Close() }
 	// sensorKeys: --sensor-keys was given.
@@ -235,7 +234,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		return nil, err
 	}
 	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys,
-		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}}, nil
+		refs: &capture.FrameRefs{Files: make([]string, s.maxSources)}}, nil
 }
 
 // run feeds the stream's records to eng until the run ends.
