@@ -73,9 +73,6 @@ type Engine struct {
 	dtlsDec *dtlsdec.Decrypter
 	dres    dtlsdec.Result
 	ddec    DTLSDecryption
-	// more holds a datagram's CoAP messages after the first, which stays
-	// in f.CoAP for the packet record.
-	more    decode.Message
 	tracker *flows.Tracker
 	report  *flows.Summary
 	onExch  func(*flows.Exchange)
@@ -285,14 +282,12 @@ func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 	}
 	for i := range e.dres.Records {
 		r := &e.dres.Records[i]
-		m := &e.f.CoAP
-		if x.CoAP > 0 {
-			m = &e.more
-		}
+		m := e.f.Slot(x.CoAP)
 		if r.Type != decode.ContentApplicationData || m.Decode(r.Plaintext) != nil || m.Version != 1 {
 			continue
 		}
 		x.CoAP++
+		e.f.NumCoAP = x.CoAP
 		e.sum.DTLSCoAP++
 		e.msg = dissect.Message{Transport: dissect.DTLS, Src: d.Src, Dst: d.Dst, Time: d.Time, Frame: d.Number, Size: len(d.Payload), CoAP: m}
 		res := e.message(file, num, &e.msg)

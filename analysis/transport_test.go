@@ -131,15 +131,21 @@ func TestRegisteredTransport(t *testing.T) {
 	var xs []*flows.Exchange
 	var fs []*rules.Finding
 	var protos []string
+	var records []string
 	opts := analysis.Options{Rules: rules.All(), OnFinding: func(f *rules.Finding) { fs = append(fs, f) }}
 	e, err := analysis.RunFiles([]string{name}, opts, func(p *analysis.Packet) {
 		protos = append(protos, p.ProtoName())
+		records = append(records, string((&export.Packet{Packet: p}).AppendJSON(nil)))
 	}, func(x *flows.Exchange) { xs = append(xs, x) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"t9", "coap", "coap", "t9", "t9", "t9"}; !slices.Equal(protos, want) {
 		t.Errorf("packet protos %v, want %v", protos, want)
+	}
+	// The packet record of a datagram with two messages lists the second.
+	if r := records[4]; !strings.Contains(r, `"token":"33"`) || !strings.Contains(r, `"more_coap":[{"msgtype":"NON","code":"0.01","code_name":"GET","mid":258,"token":"44"`) {
+		t.Errorf("packet record of frame 5: %s", r)
 	}
 	if p := e.Summary(); p.CoAPFrames != 6 || p.MalformedFrames != 0 {
 		t.Errorf("summary: %d CoAP frames, %d malformed; want 6, 0", p.CoAPFrames, p.MalformedFrames)

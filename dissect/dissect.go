@@ -171,19 +171,24 @@ func (ds *Dissector) layerFrame(l *regLayer, b []byte, f *Frame) {
 // split decodes one message of a registered layer into the current frame.
 func (ds *Dissector) split(b []byte) {
 	f := ds.cur
-	m := &f.CoAP
-	if f.NumCoAP > 0 {
-		if i := f.NumCoAP - 1; i < len(f.More) {
-			m = &f.More[i]
-		} else {
-			f.More = append(f.More, decode.Message{})
-			m = &f.More[i]
-		}
-	}
+	m := f.Slot(f.NumCoAP)
 	f.NumCoAP++
 	if err := m.Decode(b); err != nil && f.Err == nil {
 		f.Err = err
 	}
+}
+
+// Slot returns the storage of the frame's i-th CoAP message (i <=
+// len(More)), growing More when needed: the decrypters decode the
+// messages they find into it.
+func (f *Frame) Slot(i int) *decode.Message {
+	if i == 0 {
+		return &f.CoAP
+	}
+	if i > len(f.More) {
+		f.More = append(f.More, decode.Message{})
+	}
+	return &f.More[i-1]
 }
 
 // Clear returns the i-th CoAP message of a frame carrying CoAP in clear,

@@ -108,6 +108,27 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 	if len(m.Raw) < 4 {
 		return dst
 	}
+	dst = appendCoAPFields(dst, m)
+	if n := p.F.NumCoAP; n > 1 {
+		// The frame's other messages (several DTLS records, a layer's
+		// framing): their CoAP fields, in order.
+		dst = appendKey(dst, "more_coap")
+		dst = append(dst, '[')
+		for i := 1; i < n; i++ {
+			if i > 1 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '{')
+			dst = appendCoAPFields(dst, p.F.Clear(i))
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return p.appendOSCORE(dst)
+}
+
+// appendCoAPFields appends the CoAP fields of m, each with a leading comma.
+func appendCoAPFields(dst []byte, m *decode.Message) []byte {
 	dst = appendStr(dst, "msgtype", m.Type.String())
 	dst = appendKey(dst, "code")
 	dst = appendCode(dst, m.Code)
@@ -123,6 +144,11 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 	if len(m.Anomalies) > 0 {
 		dst = appendAnomalies(dst, m.Anomalies)
 	}
+	return dst
+}
+
+// appendOSCORE appends what OSCORE found in the frame's (first) message.
+func (p *Packet) appendOSCORE(dst []byte) []byte {
 	if r := p.OSCORE; r != nil {
 		dst = appendKey(dst, "oscore")
 		dst = append(dst, '{')

@@ -120,6 +120,11 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 			b = append(b, d.Reason...)
 		}
 	}
+	if n := f.NumCoAP; n > 1 && (f.Proto.Clear() || p.Inner()) {
+		b = append(b, " [+"...)
+		b = strconv.AppendInt(b, int64(n-1), 10)
+		b = append(b, " more CoAP]"...)
+	}
 	if f.Err != nil {
 		b = append(b, " [Malformed: "...)
 		b = append(b, f.Err.Error()...)
