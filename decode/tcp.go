@@ -150,9 +150,7 @@ func (m *Message) DecodeTCP(b []byte) (n int, err error) {
 		return total, ErrNeedMore
 	}
 	if fe.Err != nil {
-		if len(b) > 0 {
-			m.Code = m.tcpCode(b)
-		}
+		m.Code, _ = TCPCode(b)
 		m.Raw = nil
 		e := fe
 		return 0, &e
@@ -172,9 +170,12 @@ func (m *Message) DecodeTCP(b []byte) (n int, err error) {
 	return total, nil
 }
 
-// tcpCode returns the code byte of a TCP-framed header, or 0 when b is
-// too short to hold it.
-func (m *Message) tcpCode(b []byte) Code {
+// TCPCode returns the code of the RFC 8323 message at the start of b, and
+// false when b is too short to hold it.
+func TCPCode(b []byte) (Code, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
 	i := 1
 	switch b[0] >> 4 {
 	case 13:
@@ -185,9 +186,9 @@ func (m *Message) tcpCode(b []byte) Code {
 		i = 5
 	}
 	if i < len(b) {
-		return Code(b[i])
+		return Code(b[i]), true
 	}
-	return 0
+	return 0, false
 }
 
 // extTKL is the number of extended token length bytes for a TKL nibble.

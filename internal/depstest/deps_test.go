@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"capture":              {},
 	"decode":               {},
 	"dissect":              {"capture", "decode"},
+	"coaptcp":              {"capture", "decode"},
 	"internal/ccm":         {},
 	"internal/atomicfile":  {},
 	"internal/human":       {},
