@@ -11,7 +11,8 @@ dir=$(mktemp -d)
 trap 'kill $srv $dump 2>/dev/null || true; rm -rf "$dir"' EXIT
 tcpdump -i lo -U -s 0 -w "$out" "host $A and tcp port 5683" 2>"$dir/tcpdump.log" &
 dump=$!
-sleep 1
+# Wait until tcpdump listens.
+for _ in 1 2 3 4 5 6 7 8 9 10; do grep -q listening "$dir/tcpdump.log" && break; sleep 0.5; done
 coap-server-gnutls -A $A -p 5683 -d 10 -v 0 &
 srv=$!
 sleep 0.5
