@@ -298,3 +298,30 @@ func TestGoCoAPTCP(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestWebSocket: CoAP over WebSockets between coder/websocket's client and
+// server (record/ws): the HTTP Upgrade, masked client frames, a message
+// in several frames, WebSocket ping, pong and close, on port 8080, which
+// no configuration names.
+func TestWebSocket(t *testing.T) {
+	path := testdata("ws.pcap")
+	got, st := assemble(t, path, Config{})
+	want := tsharkMessages(t, path, "-d", "tcp.port==8080,http")
+	// tshark 4.0 does not reassemble a fragmented WebSocket message; the
+	// client wrote this GET in three parts (record/ws), which
+	// coder/websocket sent as three frames and an empty last one, all in
+	// frame 16.
+	want = append(want, msgRec{Frame: 16, Code: int(decode.CodeGET), Token: "030303", Opts: []string{"11=b568656c6c6f"}})
+	n := compareWithTshark(t, got, want)
+	if n != 14 {
+		t.Errorf("%d messages, want 14", n)
+	}
+	for _, m := range got {
+		if m.Transport != TransportWS {
+			t.Errorf("frame %d: transport %q", m.Frame, m.Transport)
+		}
+	}
+	if st.WSStreams != 1 || st.WSControl != 4 || st.Gaps != 0 || st.Malformed != 0 || st.Buffered != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}

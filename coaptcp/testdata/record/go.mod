@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/coapaudit/coapaudit v0.0.0
+	github.com/coder/websocket v1.8.15
 	github.com/plgd-dev/go-coap/v3 v3.8.0
 )
 
