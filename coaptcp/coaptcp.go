@@ -110,13 +110,17 @@ type Message struct {
 	Client, Server netip.AddrPort
 	// Time is the capture time of Frame.
 	Time time.Time
-	// Frame is the frame whose segment completed the message: the last
-	// of Frames.
+	// Frame is the frame whose segment completed the message: the one
+	// that brought its last missing byte, or that filled the last hole
+	// in the stream before it (a message after reordered segments), as
+	// tshark shows a reassembled message. When the message comes out of
+	// Flush or Close, after bytes that never came, it is the last frame
+	// that carried its bytes.
 	Frame int
-	// Frames lists the frame numbers of the segments that carried the
-	// message's bytes (for WebSockets: of its frames, headers included;
-	// for TLS: of the TCP bytes fed to the decrypter since the last
-	// plaintext), in increasing order.
+	// Frames lists, in increasing order, the frame numbers of the
+	// segments that carried the message's bytes (for WebSockets: of its
+	// frames, headers included; for TLS: of the TCP bytes fed to the
+	// decrypter since the last plaintext), and Frame.
 	Frames []int
 	// Raw is the message as framed: the RFC 8323 message with its length
 	// field for TCP and TLS, the WebSocket message's payload (unmasked)
@@ -425,6 +429,11 @@ func (a *Assembler) deliver(h *half, raw []byte, start, end int64, framing decod
 	a.frames = a.frames[:0]
 	var last segRec
 	h.collect(start, end, &last)
+	if d := a.cur; d != nil && d.Number > last.frame {
+		// The segment being taken filled a hole before the message.
+		last = segRec{frame: d.Number, time: d.Time}
+		a.frames = append(a.frames, d.Number)
+	}
 	slices.Sort(a.frames)
 	a.frames = slices.Compact(a.frames)
 	m.Frames = a.frames
