@@ -17,7 +17,7 @@ func (h *half) frameTCP(b []byte, pos int64) int {
 	off := 0
 	for off < len(b) {
 		var ok bool
-		if off, ok = h.pass(b, off, a.plausibleTCP); !ok {
+		if off, ok = h.pass(b, off, pos, a.plausibleTCP); !ok {
 			return off
 		}
 		n, err := decode.TCPHeader(b[off:])
@@ -46,7 +46,7 @@ func (h *half) frameTCP(b []byte, pos int64) int {
 // message, and after lost bytes whatever comes before a place plausible
 // says is a message boundary. It returns the new offset and false when
 // nothing is left to frame for now.
-func (h *half) pass(b []byte, off int, plausible func([]byte, bool) verdict) (int, bool) {
+func (h *half) pass(b []byte, off int, pos int64, plausible func([]byte, bool) verdict) (int, bool) {
 	if h.skip > 0 {
 		k := int(min(h.skip, int64(len(b)-off)))
 		off += k
@@ -57,7 +57,7 @@ func (h *half) pass(b []byte, off int, plausible func([]byte, bool) verdict) (in
 	}
 	if h.resync {
 		a := h.s.a
-		i, ok := findBoundary(b[off:], plausible)
+		i, ok := h.findBoundary(b[off:], pos+int64(off), plausible)
 		a.stats.SkippedBytes += int64(i)
 		off += i
 		if !ok {
@@ -78,10 +78,28 @@ const (
 	wait // too few bytes to tell
 )
 
-// findBoundary returns the offset of the first place in b where
-// plausible says yes, and true; or the number of bytes that can be
-// dropped for sure and false, when plausible needs more bytes to tell.
-func findBoundary(b []byte, plausible func([]byte, bool) verdict) (int, bool) {
+// findBoundary returns the offset of a place in b (at position pos of
+// the direction) that plausible says is a message boundary, and true; or
+// the number of bytes that can be dropped for sure and false, when it
+// needs more bytes to tell. Stacks write messages whole, so a segment
+// usually begins with one: the places where captured segments begin are
+// tried first, then every byte.
+func (h *half) findBoundary(b []byte, pos int64, plausible func([]byte, bool) verdict) (int, bool) {
+	end := pos + int64(len(b))
+	for _, r := range h.segs {
+		if r.start < pos || r.start >= end {
+			continue
+		}
+		i := int(r.start - pos)
+		switch plausible(b[i:], true) {
+		case yes:
+			return i, true
+		case wait:
+			if r.end >= end {
+				return i, false // the last segment: wait for the rest
+			}
+		}
+	}
 	for i := range b {
 		switch plausible(b[i:], true) {
 		case yes:

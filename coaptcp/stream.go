@@ -212,6 +212,10 @@ func (h *half) record(r segRec) {
 // need.
 func (h *half) keepFrom() int64 {
 	if h.inner != nil {
+		// The plaintext still held maps back to TCP bytes.
+		if in := h.inner; len(in.plain) > 0 {
+			return min(h.tlsMark, in.plain[0].outStart)
+		}
 		return h.tlsMark
 	}
 	if len(h.buf) > 0 {
@@ -222,11 +226,10 @@ func (h *half) keepFrom() int64 {
 
 // prune drops the records of bytes no message will need.
 func (h *half) prune() {
-	h.segs = dropBefore(h.segs, h.keepFrom(), func(r segRec) int64 { return r.end })
-	if h.inner != nil {
-		in := h.inner
+	if in := h.inner; in != nil {
 		in.plain = dropBefore(in.plain, in.keepFrom(), func(r plainRec) int64 { return r.end })
 	}
+	h.segs = dropBefore(h.segs, h.keepFrom(), func(r segRec) int64 { return r.end })
 }
 
 // dropBefore removes the leading records that end at or before k.

@@ -51,7 +51,7 @@ func (h *half) frameWS(b []byte, pos int64) int {
 	}
 	for off < len(b) && !h.dead {
 		var ok bool
-		if off, ok = h.pass(b, off, h.plausibleWS); !ok {
+		if off, ok = h.pass(b, off, pos, h.plausibleWS); !ok {
 			return off
 		}
 		f, ok := parseWSHeader(b[off:])
