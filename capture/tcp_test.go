@@ -2,7 +2,13 @@ package capture
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -115,4 +121,43 @@ func TestTCPAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(5000, next); n != 0 {
 		t.Errorf("%v allocations per TCP frame", n)
 	}
+}
+
+// TestTCPMatchesTshark compares the TCP fields of every segment of the
+// reliable-transport captures (coaptcp/testdata) with tshark's.
+func TestTCPMatchesTshark(t *testing.T) {
+	tshark := tool(t, "tshark")
+	files, _ := filepath.Glob(filepath.Join("..", "coaptcp", "testdata", "*.pcap"))
+	if len(files) == 0 {
+		t.Fatal("no captures in coaptcp/testdata")
+	}
+	compared := 0
+	for _, name := range files {
+		out, err := exec.Command(tshark, "-n", "-r", name, "-T", "fields", "-E", "separator=/t",
+			"-e", "frame.number", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw",
+			"-e", "tcp.flags", "-e", "tcp.window_size_value", "-e", "tcp.len").Output()
+		if err != nil {
+			t.Fatalf("tshark %s: %v", name, err)
+		}
+		recs, err := readFile(t, name)
+		if err != io.EOF {
+			t.Fatalf("%s: %v", name, err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != len(recs) {
+			t.Fatalf("%s: %d frames, tshark %d", name, len(recs), len(lines))
+		}
+		for i, line := range lines {
+			f := strings.Split(line, "\t")
+			r := recs[i]
+			flags, _ := strconv.ParseUint(strings.TrimPrefix(f[5], "0x"), 16, 16)
+			want := fmt.Sprintf("%s %s %s %s %d %s %s", f[1], f[2], f[3], f[4], flags&0xff, f[6], f[7])
+			got := fmt.Sprintf("%d %d %d %d %d %d %d", r.Src.Port(), r.Dst.Port(), r.TCP.Seq, r.TCP.Ack, r.TCP.Flags, r.TCP.Window, len(r.Payload))
+			if r.Kind != KindTCP || got != want {
+				t.Errorf("%s frame %d: %v %s, tshark %s", name, i+1, r.Kind, got, want)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d segments compared", compared)
 }
