@@ -336,12 +336,15 @@ func TestWebSocketFrames(t *testing.T) {
 
 // fakeTLS stands for package tlsdec: its "records" are a type byte 23, a
 // 2-byte length and the plaintext XORed with 0x5a.
+// It gives record extents unless noExtent is set.
 type fakeTLS struct {
-	buf  [2][]byte
-	gaps int
+	buf      [2][]byte
+	off      [2]int64
+	gaps     int
+	noExtent bool
 }
 
-func (f *fakeTLS) Feed(fromClient bool, b []byte, emit func([]byte)) {
+func (f *fakeTLS) Feed(fromClient bool, b []byte, emit func(TLSRecord)) {
 	i := 0
 	if !fromClient {
 		i = 1
@@ -357,8 +360,13 @@ func (f *fakeTLS) Feed(fromClient bool, b []byte, emit func([]byte)) {
 			p[j] ^= 0x5a
 		}
 		f.buf[i] = f.buf[i][3+n:]
+		r := TLSRecord{Plaintext: p, Off: f.off[i], Len: 3 + n}
+		if f.noExtent {
+			r.Off, r.Len = 0, 0
+		}
+		f.off[i] += int64(3 + n)
 		if len(p) > 0 {
-			emit(p)
+			emit(r)
 		}
 	}
 }
@@ -377,11 +385,17 @@ func fakeRecord(p []byte) []byte {
 // WebSockets (coaps+ws), and messages get the frames of the records that
 // carried them.
 func TestTLSHook(t *testing.T) {
+	for _, noExtent := range []bool{false, true} {
+		testTLSHook(t, noExtent)
+	}
+}
+
+func testTLSHook(t *testing.T, noExtent bool) {
 	var s synth
 	var col collector
 	var conns []*fakeTLS
 	a := New(Config{TLS: func(client, server netip.AddrPort) TLSConn {
-		f := &fakeTLS{}
+		f := &fakeTLS{noExtent: noExtent}
 		conns = append(conns, f)
 		return f
 	}}, col.emit)
@@ -399,8 +413,11 @@ func TestTLSHook(t *testing.T) {
 	if len(col.msgs) != 2 {
 		t.Fatalf("%+v", col.msgs)
 	}
+	if m := col.msgs[0]; m.Code != int(decode.CodeCSM) || m.Frame != 4 || !slices.Equal(m.Frames, []int{4}) {
+		t.Errorf("extent %v: CSM %+v", !noExtent, m)
+	}
 	if m := col.msgs[1]; m.Code != int(decode.CodeGET) || m.Transport != TransportTLS || m.Frame != 6 || !slices.Equal(m.Frames, []int{4, 5, 6}) {
-		t.Errorf("GET %+v", m)
+		t.Errorf("extent %v: GET %+v", !noExtent, m)
 	}
 	// A lost segment: the decrypter hears of it.
 	lost := c.seg(false, 0, fakeRecord(csmBytes))
@@ -410,7 +427,6 @@ func TestTLSHook(t *testing.T) {
 	if len(conns) != 1 || conns[0].gaps != 1 {
 		t.Errorf("gaps told: %+v", conns)
 	}
-
 	// coaps+ws on another port, recognised by its ClientHello's ALPN?
 	// No: the ALPN of coaps+ws is http/1.1; it is on a TLS port here.
 	a2 := New(Config{TLSPorts: []uint16{443}, TLS: func(netip.AddrPort, netip.AddrPort) TLSConn { return &fakeTLS{} }}, col.emit)

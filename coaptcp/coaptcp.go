@@ -84,12 +84,24 @@ type Config struct {
 }
 
 // TLSConn decrypts the TLS records of one connection (package tlsdec's
-// Conn behind a small adapter). Feed gets the connection's bytes in each
+// Conn through TLSDec). Feed gets the connection's bytes in each
 // direction in order, as they were reassembled, and calls emit with the
-// application data it decrypts, in order. plain is borrowed for the
-// call.
+// application data of each record it decrypts, in order.
 type TLSConn interface {
-	Feed(fromClient bool, b []byte, emit func(plain []byte))
+	Feed(fromClient bool, b []byte, emit func(TLSRecord))
+}
+
+// TLSRecord is the decrypted application data of one TLS record.
+type TLSRecord struct {
+	// Plaintext is borrowed for the call to emit.
+	Plaintext []byte
+	// Off is the offset of the record's first byte among the bytes fed in
+	// its direction (the first byte fed is 0), and Len its length on the
+	// wire; a message gets the frames of the records that carried it.
+	// Len 0 says the extent is not known: the message then gets the
+	// frames of the bytes fed since the last plaintext.
+	Off int64
+	Len int
 }
 
 // TLSGapper is implemented by a TLSConn that wants to know about bytes

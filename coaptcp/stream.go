@@ -192,7 +192,9 @@ type half struct {
 	tlsMark int64 // position of the first TCP byte not yet seen to produce plaintext
 	feedEnd int64 // position after the bytes being fed to the decrypter
 	emitted bool  // the current Feed produced plaintext
-	plainFn func([]byte)
+	tlsBase int64 // position of the first byte fed
+	tlsLost int64 // bytes lost in gaps since
+	plainFn func(TLSRecord)
 }
 
 // pos returns the byte position of sequence number seq.
@@ -277,6 +279,7 @@ func (h *half) gap(n int) {
 		if g, ok := h.s.tls.(TLSGapper); ok {
 			g.Gap(h.fromClient, n)
 		}
+		h.tlsLost += int64(n)
 		if h.inner != nil {
 			h.inner.lose()
 		}

@@ -18,6 +18,7 @@ func (h *half) tlsInput(data []byte, pos int64) {
 	if h.inner == nil {
 		h.inner = &half{s: s, fromClient: h.fromClient, outer: h, started: true}
 		h.plainFn = h.plaintext
+		h.tlsBase = pos
 	}
 	h.feedEnd = pos + int64(len(data))
 	h.emitted = false
@@ -27,9 +28,10 @@ func (h *half) tlsInput(data []byte, pos int64) {
 	}
 }
 
-// plaintext takes decrypted application data of h's direction: it came
-// from the TCP bytes fed since the last plaintext.
-func (h *half) plaintext(p []byte) {
+// plaintext takes the decrypted application data of a record of h's
+// direction.
+func (h *half) plaintext(r TLSRecord) {
+	p := r.Plaintext
 	if len(p) == 0 {
 		return
 	}
@@ -38,7 +40,14 @@ func (h *half) plaintext(p []byte) {
 	h.emitted = true
 	pos := in.next
 	in.next += int64(len(p))
-	in.plain = append(in.plain, plainRec{start: pos, end: in.next, outStart: h.tlsMark, outEnd: h.feedEnd})
+	rec := plainRec{start: pos, end: in.next, outStart: h.tlsMark, outEnd: h.feedEnd}
+	if r.Len > 0 {
+		// The record's place among the bytes fed, which follow the TCP
+		// positions from the first one fed, lost bytes included.
+		rec.outStart = h.tlsBase + h.tlsLost + r.Off
+		rec.outEnd = rec.outStart + int64(r.Len)
+	}
+	in.plain = append(in.plain, rec)
 	if !s.innerKnown {
 		// The first plaintext tells: an HTTP request from the client is a
 		// WebSocket handshake (coaps+ws), anything else RFC 8323 framing.
