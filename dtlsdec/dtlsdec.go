@@ -32,57 +32,27 @@ import (
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
-// Status is how far decryption of a session got.
-type Status uint8
+// Status is how far decryption of a session got (StatusNotTLS is not
+// used for DTLS).
+type Status = tlscrypto.State
 
 const (
-	// StatusHandshake: the handshake is under way; no encrypted record yet.
-	StatusHandshake Status = iota
-	// StatusDecrypting: a key decrypted and authenticated the session's
-	// records.
-	StatusDecrypting
-	// StatusKeyMismatch: keys were given for this session but none
-	// decrypts it.
-	StatusKeyMismatch
-	// StatusNoKey: no key log entry or PSK applies to the session (an
-	// ECDHE suite without a key log entry, or no --psk at all).
-	StatusNoKey
-	// StatusNoHandshake: encrypted records whose handshake the capture
-	// lacks (it started before the capture, or was lost).
-	StatusNoHandshake
-	// StatusUnsupported: the cipher suite or protocol version is not one
-	// the decrypter handles.
-	StatusUnsupported
+	StatusHandshake   = tlscrypto.StateHandshake
+	StatusDecrypting  = tlscrypto.StateDecrypting
+	StatusKeyMismatch = tlscrypto.StateKeyMismatch
+	StatusNoKey       = tlscrypto.StateNoKey
+	StatusNoHandshake = tlscrypto.StateNoHandshake
+	StatusUnsupported = tlscrypto.StateUnsupported
 )
-
-var statusNames = [...]string{
-	StatusHandshake:   "handshake",
-	StatusDecrypting:  "decrypting",
-	StatusKeyMismatch: "key does not match this session",
-	StatusNoKey:       "no key for this session",
-	StatusNoHandshake: "handshake not in capture",
-	StatusUnsupported: "not supported",
-}
-
-func (s Status) String() string {
-	if int(s) < len(statusNames) {
-		return statusNames[s]
-	}
-	return "Status(?)"
-}
 
 // Finished is the state of one side's Finished message.
-type Finished uint8
+type Finished = tlscrypto.Finished
 
 const (
-	FinishedUnseen   Finished = iota // not decrypted (yet)
-	FinishedVerified                 // verify_data matches the transcript
-	FinishedMismatch                 // decrypted, but verify_data differs
+	FinishedUnseen   = tlscrypto.FinishedUnseen
+	FinishedVerified = tlscrypto.FinishedVerified
+	FinishedMismatch = tlscrypto.FinishedMismatch
 )
-
-var finishedNames = [...]string{"unseen", "verified", "mismatch"}
-
-func (f Finished) String() string { return finishedNames[f%3] }
 
 // KeySource says where a session's key came from.
 type KeySource uint8
