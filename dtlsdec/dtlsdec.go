@@ -34,24 +34,24 @@ import (
 
 // Status is how far decryption of a session got (StatusNotTLS is not
 // used for DTLS).
-type Status = tlscrypto.State
+type Status = tlskeys.State
 
 const (
-	StatusHandshake   = tlscrypto.StateHandshake
-	StatusDecrypting  = tlscrypto.StateDecrypting
-	StatusKeyMismatch = tlscrypto.StateKeyMismatch
-	StatusNoKey       = tlscrypto.StateNoKey
-	StatusNoHandshake = tlscrypto.StateNoHandshake
-	StatusUnsupported = tlscrypto.StateUnsupported
+	StatusHandshake   = tlskeys.StateHandshake
+	StatusDecrypting  = tlskeys.StateDecrypting
+	StatusKeyMismatch = tlskeys.StateKeyMismatch
+	StatusNoKey       = tlskeys.StateNoKey
+	StatusNoHandshake = tlskeys.StateNoHandshake
+	StatusUnsupported = tlskeys.StateUnsupported
 )
 
 // Finished is the state of one side's Finished message.
-type Finished = tlscrypto.Finished
+type Finished = tlskeys.Finished
 
 const (
-	FinishedUnseen   = tlscrypto.FinishedUnseen
-	FinishedVerified = tlscrypto.FinishedVerified
-	FinishedMismatch = tlscrypto.FinishedMismatch
+	FinishedUnseen   = tlskeys.FinishedUnseen
+	FinishedVerified = tlskeys.FinishedVerified
+	FinishedMismatch = tlskeys.FinishedMismatch
 )
 
 // KeySource says where a session's key came from.

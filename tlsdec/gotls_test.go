@@ -341,9 +341,9 @@ func TestGoTLS(t *testing.T) {
 				checkRecords(t, d)
 				wantApp(t, d)
 				st := c.Status()
-				if st.State != StateDecrypting || st.Version != run.state.Version || st.Suite != decode.CipherSuite(run.state.CipherSuite) ||
+				if st.State != tlskeys.StateDecrypting || st.Version != run.state.Version || st.Suite != decode.CipherSuite(run.state.CipherSuite) ||
 					st.ALPN != "coap" || st.SNI != "coap.test" || st.Key != KeyLog ||
-					st.ClientFinished != FinishedVerified || st.ServerFinished != FinishedVerified || st.Failed != 0 {
+					st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified || st.Failed != 0 {
 					t.Fatalf("split %d: status %+v", split, st)
 				}
 				if tc.version == tls.VersionTLS12 && !st.ExtendedMasterSecret {
@@ -353,12 +353,12 @@ func TestGoTLS(t *testing.T) {
 			bad := NewConn(keysOf(t, corrupt(bytes.Clone(run.keyLog))))
 			d := feedRun(bad, run.log, 0)
 			checkRecords(t, d)
-			if st := bad.Status(); st.State != StateKeyMismatch || st.Decrypted != 0 || len(d.app[0])+len(d.app[1]) != 0 {
+			if st := bad.Status(); st.State != tlskeys.StateKeyMismatch || st.Decrypted != 0 || len(d.app[0])+len(d.app[1]) != 0 {
 				t.Errorf("wrong key log: %+v", st)
 			}
 			none := NewConn(nil)
 			feedRun(none, run.log, 0)
-			if st := none.Status(); st.State != StateNoKey || st.Decrypted != 0 {
+			if st := none.Status(); st.State != tlskeys.StateNoKey || st.Decrypted != 0 {
 				t.Errorf("no key log: %+v", st)
 			}
 		})
@@ -373,7 +373,7 @@ func TestGoTLS13HelloRetry(t *testing.T) {
 	c := NewConn(keysOf(t, run.keyLog))
 	d := feedRun(c, run.log, 0)
 	wantApp(t, d)
-	if st := c.Status(); !st.HelloRetry || st.State != StateDecrypting || st.ClientFinished != FinishedVerified || st.ServerFinished != FinishedVerified {
+	if st := c.Status(); !st.HelloRetry || st.State != tlskeys.StateDecrypting || st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -393,7 +393,7 @@ func TestGoTLSResumption(t *testing.T) {
 		c := NewConn(keys)
 		d := feedRun(c, run.log, 0)
 		wantApp(t, d)
-		if st := c.Status(); st.Resumed != (i == 1) || st.State != StateDecrypting || st.ClientFinished != FinishedVerified || st.ServerFinished != FinishedVerified {
+		if st := c.Status(); st.Resumed != (i == 1) || st.State != tlskeys.StateDecrypting || st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified {
 			t.Errorf("connection %d: status %+v", i, st)
 		}
 	}

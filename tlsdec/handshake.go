@@ -6,6 +6,7 @@ import (
 
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/internal/tlscrypto"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // Handshake message types (RFC 8446 4).
@@ -213,10 +214,10 @@ func (c *Conn) serverHello(b, msg []byte) {
 	p, ok := tlscrypto.ParamsFor(suite)
 	switch {
 	case version != VersionTLS12 && version != VersionTLS13:
-		c.set(StateUnsupported, "protocol version "+VersionName(version))
+		c.set(tlskeys.StateUnsupported, "protocol version "+VersionName(version))
 		return
 	case !ok || p.TLS13 != (version == VersionTLS13):
-		c.set(StateUnsupported, "cipher suite "+suite.String())
+		c.set(tlskeys.StateUnsupported, "cipher suite "+suite.String())
 		return
 	}
 	c.params = p
@@ -233,7 +234,7 @@ func (c *Conn) serverHello(b, msg []byte) {
 	_, c.st.Resumed = extension(exts, extPreSharedKey)
 	c.sec13 = c.keyLog().TLS13(c.clientRandom[:])
 	if c.sec13 == nil || c.sec13.ServerHandshake == nil {
-		c.set(StateNoKey, "no key log entry for its client random (TLS 1.3 needs SERVER_HANDSHAKE_TRAFFIC_SECRET and the others)")
+		c.set(tlskeys.StateNoKey, "no key log entry for its client random (TLS 1.3 needs SERVER_HANDSHAKE_TRAFFIC_SECRET and the others)")
 		c.sec13 = nil
 		return
 	}
@@ -251,7 +252,7 @@ func (c *Conn) helloRetry(suite decode.CipherSuite, msg []byte) {
 	c.hrr = true
 	p, ok := tlscrypto.ParamsFor(suite)
 	if !ok || !p.TLS13 {
-		c.set(StateUnsupported, "cipher suite "+suite.String())
+		c.set(tlskeys.StateUnsupported, "cipher suite "+suite.String())
 		return
 	}
 	if c.transcriptLost {

@@ -4,39 +4,15 @@ import (
 	"fmt"
 
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/internal/tlscrypto"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
-// State is how far decryption of a connection got.
-type State = tlscrypto.State
-
-const (
-	// StateHandshake: the handshake is under way; no protected record
-	// opened yet.
-	StateHandshake = tlscrypto.StateHandshake
-	// StateDecrypting: a key decrypted and authenticated the records.
-	StateDecrypting = tlscrypto.StateDecrypting
-	// StateKeyMismatch: keys were given but none decrypts the records.
-	StateKeyMismatch = tlscrypto.StateKeyMismatch
-	// StateNoKey: no key log entry or PSK applies.
-	StateNoKey = tlscrypto.StateNoKey
-	// StateNoHandshake: protected records whose handshake the capture
-	// lacks.
-	StateNoHandshake = tlscrypto.StateNoHandshake
-	// StateUnsupported: a version or cipher suite not handled.
-	StateUnsupported = tlscrypto.StateUnsupported
-	// StateNotTLS: the bytes are not TLS records.
-	StateNotTLS = tlscrypto.StateNotTLS
-)
+// State is how far decryption of a connection got (tlskeys.StateDecrypting,
+// ...).
+type State = tlskeys.State
 
 // Finished is the state of one side's Finished message.
-type Finished = tlscrypto.Finished
-
-const (
-	FinishedUnseen   = tlscrypto.FinishedUnseen
-	FinishedVerified = tlscrypto.FinishedVerified
-	FinishedMismatch = tlscrypto.FinishedMismatch
-)
+type Finished = tlskeys.Finished
 
 // KeySource says where a connection's key came from.
 type KeySource uint8

@@ -14,7 +14,7 @@
 // secrets from the key log, decrypts the encrypted handshake, follows
 // KeyUpdate and removes the inner plaintext's padding. Both Finished
 // messages are verified against the transcript: a wrong key gives the one
-// state StateKeyMismatch and no plaintext.
+// state tlskeys.StateKeyMismatch and no plaintext.
 //
 // Not handled: TLS 1.3 0-RTT data (its records are reported, not
 // decrypted), TLS 1.2 renegotiation, TLS 1.2 resumption without a key log
@@ -218,7 +218,7 @@ func (c *Conn) desync(d *direction, rest []byte) {
 	d.buf = nil
 	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
 	if !c.haveCH {
-		c.set(StateNotTLS, "the bytes are not TLS records")
+		c.set(tlskeys.StateNotTLS, "the bytes are not TLS records")
 	}
 }
 
@@ -238,7 +238,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 		// connection whose handshake the capture lacks.
 		protected = true
 		if !c.haveCH {
-			c.set(StateNoHandshake, "records before any ClientHello")
+			c.set(tlskeys.StateNoHandshake, "records before any ClientHello")
 		}
 	}
 	if !protected {
@@ -246,7 +246,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 		switch r.Type {
 		case ContentHandshake:
 			if !c.haveCH && !fromClient {
-				c.set(StateNoHandshake, "handshake from the server before any ClientHello")
+				c.set(tlskeys.StateNoHandshake, "handshake from the server before any ClientHello")
 			}
 			c.handshakeBytes(fromClient, d, body)
 		case ContentChangeCipherSpec:
@@ -261,7 +261,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 		return
 	}
 	r.Protected = true
-	if d.encrypted && !tls13 && d.k12 == nil && c.st.State == StateHandshake {
+	if d.encrypted && !tls13 && d.k12 == nil && c.st.State == tlskeys.StateHandshake {
 		c.establish12(fromClient, d, rec)
 	}
 	pt, typ, ok := c.open(d, rec)
@@ -269,8 +269,8 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 		r.Type, r.Plaintext, r.Decrypted = typ, pt, true
 		c.st.Decrypted++
 		d.opened++
-		if c.st.State == StateHandshake && tls13 {
-			c.set(StateDecrypting, "")
+		if c.st.State == tlskeys.StateHandshake && tls13 {
+			c.set(tlskeys.StateDecrypting, "")
 			c.st.Key = KeyLog
 		}
 		if typ == ContentHandshake {
@@ -292,12 +292,12 @@ func (c *Conn) failed(fromClient bool, d *direction) {
 		return
 	}
 	switch {
-	case c.st.State == StateHandshake && !fromClient:
+	case c.st.State == tlskeys.StateHandshake && !fromClient:
 		// The server's first protected record (EncryptedExtensions)
 		// decides the handshake secrets.
-		c.set(StateKeyMismatch, "")
-	case c.st.State == StateDecrypting && d.app && d.opened == 0 && c.st.KeyUpdates == 0:
-		c.set(StateKeyMismatch, "application traffic secret does not match")
+		c.set(tlskeys.StateKeyMismatch, "")
+	case c.st.State == tlskeys.StateDecrypting && d.app && d.opened == 0 && c.st.KeyUpdates == 0:
+		c.set(tlskeys.StateKeyMismatch, "application traffic secret does not match")
 	}
 	// A client record that does not open under the handshake keys may
 	// be 0-RTT data.
@@ -305,7 +305,7 @@ func (c *Conn) failed(fromClient bool, d *direction) {
 
 // open decrypts a protected record and advances the sequence number.
 func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
-	if d.k12 == nil && d.k13 == nil || c.st.State != StateDecrypting && c.st.State != StateHandshake {
+	if d.k12 == nil && d.k13 == nil || c.st.State != tlskeys.StateDecrypting && c.st.State != tlskeys.StateHandshake {
 		if d.k12 != nil || d.k13 != nil {
 			d.seq++
 		}
@@ -386,7 +386,7 @@ const maxTrials = 4
 func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 	c.trials++
 	if !c.haveCH || !c.haveSH {
-		c.set(StateNoHandshake, "ClientHello or ServerHello not in capture")
+		c.set(tlskeys.StateNoHandshake, "ClientHello or ServerHello not in capture")
 		return
 	}
 	tried := false
@@ -404,7 +404,7 @@ func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 		var sh []byte
 		if c.st.ExtendedMasterSecret {
 			if c.sessionHashLen == 0 {
-				c.set(StateNoHandshake, "ClientKeyExchange not in capture")
+				c.set(tlskeys.StateNoHandshake, "ClientKeyExchange not in capture")
 				return
 			}
 			sh = hashOf(c.params.PRF, c.transcript[:c.sessionHashLen])
@@ -423,13 +423,13 @@ func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 	case tried && rec[0] != ContentHandshake && c.trials < maxTrials:
 		// Not the Finished: wait for a record that decides.
 	case tried:
-		c.set(StateKeyMismatch, "")
+		c.set(tlskeys.StateKeyMismatch, "")
 	case c.st.Resumed:
-		c.set(StateNoKey, "resumes a session: needs a key log entry for its client random")
+		c.set(tlskeys.StateNoKey, "resumes a session: needs a key log entry for its client random")
 	case c.st.Suite.KeyExchange() == decode.KeyExchangePSK:
-		c.set(StateNoKey, "no --psk and no key log entry for its client random")
+		c.set(tlskeys.StateNoKey, "no --psk and no key log entry for its client random")
 	default:
-		c.set(StateNoKey, c.st.Suite.KeyExchange().String()+" key exchange needs a key log entry for its client random")
+		c.set(tlskeys.StateNoKey, c.st.Suite.KeyExchange().String()+" key exchange needs a key log entry for its client random")
 	}
 }
 
@@ -459,7 +459,7 @@ func (c *Conn) tryMaster(fromClient bool, master *[48]byte, rec []byte) bool {
 	}
 	c.dir[0].k12, c.dir[1].k12 = ck, sk
 	c.master = *master
-	c.set(StateDecrypting, "")
+	c.set(tlskeys.StateDecrypting, "")
 	return true
 }
 
@@ -498,10 +498,10 @@ func (c *Conn) finished(fromClient bool, body []byte) {
 		want = v[:]
 	}
 	if hmac.Equal(want, body) {
-		*st = FinishedVerified
+		*st = tlskeys.FinishedVerified
 	} else {
 		// The records authenticated, so the key is right: the
 		// transcript differs (altered, or not all of it captured).
-		*st = FinishedMismatch
+		*st = tlskeys.FinishedMismatch
 	}
 }

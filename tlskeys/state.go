@@ -1,7 +1,7 @@
-package tlscrypto
+package tlskeys
 
 // State is how far decryption of a session (DTLS) or connection (TLS)
-// got; dtlsdec and tlsdec report it under their own names.
+// got with the keys given; dtlsdec and tlsdec report it.
 type State uint8
 
 const (
