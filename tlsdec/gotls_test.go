@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,7 @@ type goTLSOpts struct {
 	sessionCache tls.ClientSessionCache
 	keyLog       io.Writer
 	cert         *tls.Certificate
+	port         int // listen on this port of 127.0.0.1 (0: any)
 }
 
 // goTLSRun is one connection's bytes and what it negotiated.
@@ -111,8 +113,8 @@ type goTLSRun struct {
 // tcpPair returns both ends of a TCP connection on loopback (net.Pipe
 // has no buffer: a TLS 1.3 server writing its session ticket while the
 // client writes would block both).
-func tcpPair(t testing.TB) (client, server net.Conn) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func tcpPair(t testing.TB, port int) (client, server net.Conn) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func runGoTLS(t testing.TB, o goTLSOpts) *goTLSRun {
 	run := &goTLSRun{}
 	var kl bytes.Buffer
 	var mu sync.Mutex
-	a, b := tcpPair(t)
+	a, b := tcpPair(t, o.port)
 	cc := &tapConn{Conn: a, fromClient: true, mu: &mu, log: &run.log}
 	sc := &tapConn{Conn: b, fromClient: false, mu: &mu, log: &run.log}
 	w := io.Writer(&kl)
