@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"net"
 	"os"
@@ -137,3 +139,99 @@ func TestRecordGoCaptures(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// libcoapRun is one recording of libcoap's GnuTLS programs over coaps+tcp.
+type libcoapRun struct {
+	name       string
+	serverArgs []string
+	clientArgs []string
+	priority   string // GNUTLS_SYSTEM_PRIORITY_FILE contents for both ("": defaults)
+}
+
+// TestRecordLibcoapCaptures records libcoap-tls-*.pcap: libcoap 4.3
+// coap-client-gnutls against coap-server-gnutls over coaps+tcp on
+// 127.0.0.1, each process writing SSLKEYLOGFILE. It runs only with
+// -record.
+func TestRecordLibcoapCaptures(t *testing.T) {
+	if !*recordCaptures {
+		t.Skip("records captures only with -record")
+	}
+	server := testenv.Tool(t, "coap-server-gnutls")
+	client := testenv.Tool(t, "coap-client-gnutls")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writePEM(t, certFile, keyFile)
+	psk := []string{"-k", "hopKey"}
+	for _, rc := range []libcoapRun{
+		{name: "libcoap-tls-psk", serverArgs: psk, clientArgs: append([]string{"-u", "alice"}, psk...)},
+		{name: "libcoap-tls-plainpsk", serverArgs: psk, clientArgs: append([]string{"-u", "alice"}, psk...),
+			priority: "[overrides]\ntls-disabled-kx = ECDHE-PSK\ntls-disabled-kx = DHE-PSK\n"},
+		{name: "libcoap-tls-cbc", serverArgs: psk, clientArgs: append([]string{"-u", "alice"}, psk...),
+			priority: "[overrides]\ntls-disabled-cipher = CHACHA20-POLY1305\ntls-disabled-cipher = AES-256-GCM\ntls-disabled-cipher = AES-128-GCM\n" +
+				"tls-disabled-cipher = AES-256-CCM\ntls-disabled-cipher = AES-128-CCM\ntls-disabled-cipher = AES-256-CCM-8\ntls-disabled-cipher = AES-128-CCM-8\n" +
+				"tls-disabled-kx = ECDHE-PSK\ntls-disabled-kx = DHE-PSK\n"},
+		{name: "libcoap-tls-cert", serverArgs: []string{"-c", certFile, "-j", keyFile}, clientArgs: []string{"-n"}},
+	} {
+		recordLibcoap(t, server, client, dir, rc)
+	}
+}
+
+func recordLibcoap(t *testing.T, server, client, dir string, rc libcoapRun) {
+	keylog := filepath.Join("testdata", rc.name+".keylog")
+	os.Remove(keylog)
+	env := append(os.Environ(), "SSLKEYLOGFILE="+keylog)
+	if rc.priority != "" {
+		pf := filepath.Join(dir, rc.name+".conf")
+		if err := os.WriteFile(pf, []byte(rc.priority), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "GNUTLS_SYSTEM_PRIORITY_FILE="+pf)
+	}
+	stop := tcpdump(t, filepath.Join("testdata", rc.name+".pcap"), "tcp port "+itoa(libcoapPort+1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := exec.CommandContext(ctx, server, append([]string{"-A", "127.0.0.1", "-p", itoa(libcoapPort), "-v", "0"}, rc.serverArgs...)...)
+	srv.Env = env
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Kill()
+		srv.Wait()
+	}()
+	addr := "127.0.0.1:" + itoa(libcoapPort+1)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("coap-server-gnutls does not listen")
+		}
+		time.Sleep(20 * time.Millisecond) // polling until the server listens
+	}
+	uri := "coaps+tcp://" + addr
+	for _, args := range [][]string{{uri + "/time"}, {"-m", "put", "-e", "{\"t\":21.5}", uri + "/example_data"}, {uri + "/example_data"}} {
+		cl := exec.CommandContext(ctx, client, append(append([]string{"-B", "5"}, rc.clientArgs...), args...)...)
+		cl.Env = env
+		if out, err := cl.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v: %s", rc.name, args, err, out)
+		}
+	}
+	stop()
+}
+
+// writePEM writes a self-signed ECDSA certificate and its key.
+func writePEM(t *testing.T, certFile, keyFile string) {
+	c := testCert(t)
+	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
