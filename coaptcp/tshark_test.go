@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/internal/testenv"
+	"github.com/coapaudit/coapaudit/tlsdec"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // msgRec is one CoAP message as a test compares it.
@@ -323,5 +326,54 @@ func TestWebSocket(t *testing.T) {
 	}
 	if st.WSStreams != 1 || st.WSControl != 4 || st.Gaps != 0 || st.Malformed != 0 || st.Buffered != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestTLSDecrypted: coaps+tcp decrypted through tlsdec with the key logs
+// that libcoap (GnuTLS) and Go's crypto/tls wrote; every CoAP message
+// tshark decrypts and decodes with the same key log is found, with its
+// frame.
+func TestTLSDecrypted(t *testing.T) {
+	dir := filepath.Join("..", "tlsdec", "testdata")
+	for _, c := range []struct {
+		name string
+		port string
+		min  int
+	}{
+		{"libcoap-tls-psk", "47691", 6},
+		{"libcoap-tls-cert", "47691", 6},
+		{"libcoap-tls-cbc", "47691", 6},
+		{"go-tls13", "47684", 4},
+		{"go-tls12", "47684", 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pcap, keylog := filepath.Join(dir, c.name+".pcap"), filepath.Join(dir, c.name+".keylog")
+			kl, err := tlskeys.LoadKeyLog(keylog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port, _ := strconv.Atoi(c.port)
+			var conns []*tlsdec.Conn
+			got, st := assemble(t, pcap, Config{TLSPorts: []uint16{uint16(port)}, TLS: TLSKeys(&tlskeys.Keys{Log: kl}, func(_, _ netip.AddrPort, tc *tlsdec.Conn) {
+				conns = append(conns, tc)
+			})})
+			want := tsharkMessages(t, pcap, "-o", "tls.keylog_file:"+keylog, "-d", "tcp.port=="+c.port+",tls", "-d", "tls.port=="+c.port+",coap")
+			n := compareWithTshark(t, got, want)
+			if n < c.min {
+				t.Errorf("tshark found %d messages", n)
+			}
+			for _, m := range got {
+				if m.Transport != TransportTLS {
+					t.Errorf("frame %d: transport %q", m.Frame, m.Transport)
+				}
+			}
+			// A decrypter for every TLS connection; those that gave
+			// plaintext are counted (the libcoap recordings begin with a
+			// connection whose handshake fails).
+			if st.TLSStreams == 0 || len(conns) < st.TLSStreams || len(conns) > st.TLSStreams+1 {
+				t.Errorf("stats %+v, %d decrypters", st, len(conns))
+			}
+			t.Logf("%d messages, %+v", n, st)
+		})
 	}
 }

@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"capture":              {},
 	"decode":               {},
 	"dissect":              {"capture", "decode"},
-	"coaptcp":              {"capture", "decode"},
+	"coaptcp":              {"capture", "decode", "tlsdec", "tlskeys"},
 	"internal/ccm":         {},
 	"internal/atomicfile":  {},
 	"internal/human":       {},
