@@ -375,7 +375,9 @@ func (m *Message) checkOption(o Option, repeated bool) {
 		if n > 0 && o.Value[0] == 0 {
 			m.anomaly(o.Span.Off, AnomalyUintLeadingZero, o.ID)
 		}
-		if isBlock(o.ID) && n <= 3 {
+		// SZX 7 is reserved over UDP; over reliable transports it is BERT
+		// (RFC 8323 section 6).
+		if isBlock(o.ID) && n <= 3 && m.Framing == FramingUDP {
 			if _, _, szx := ParseBlock(o.Value); szx == 7 {
 				m.anomaly(o.Span.Off, AnomalyBlockSZX, o.ID)
 			}

@@ -309,3 +309,17 @@ func FuzzDecodeWS(f *testing.F) {
 		}
 	})
 }
+
+// Block size exponent 7 is BERT over TCP and WebSockets (RFC 8323 section
+// 6), reserved over UDP.
+func TestBERTBlock(t *testing.T) {
+	var m Message
+	// PUT with Block1 NUM 0, M, SZX 7 and 2048 bytes of payload.
+	b := (&Message{Code: CodePUT, Token: []byte{1}, Options: []Option{{ID: OptBlock1, Value: []byte{0x0f}}}, Payload: make([]byte, 2048)}).AppendTCP(nil)
+	if _, err := m.DecodeTCP(b); err != nil || len(m.Anomalies) != 0 {
+		t.Errorf("BERT over TCP: %v %v", err, m.Anomalies)
+	}
+	if err := m.Decode(coapHex(t, "4103000101 d1 0e 0f")); err != nil || len(m.Anomalies) != 1 || m.Anomalies[0].Kind != AnomalyBlockSZX {
+		t.Errorf("SZX 7 over UDP: %v %v", err, m.Anomalies)
+	}
+}
