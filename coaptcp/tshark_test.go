@@ -377,3 +377,36 @@ func TestTLSDecrypted(t *testing.T) {
 		})
 	}
 }
+
+// TestWSSDecrypted: coaps+ws, the WebSocket recording over TLS 1.3
+// (crypto/tls, record/ws -keylog), decrypted with its key log: the same
+// messages as tshark finds with it, on the same frames.
+func TestWSSDecrypted(t *testing.T) {
+	path, keylog := testdata("wss.pcap"), testdata("wss.keylog")
+	kl, err := tlskeys.LoadKeyLog(keylog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, st := assemble(t, path, Config{TLSPorts: []uint16{8443}, TLS: TLSKeys(&tlskeys.Keys{Log: kl}, nil)})
+	want := tsharkMessages(t, path, "-o", "tls.keylog_file:"+keylog, "-d", "tcp.port==8443,tls", "-d", "tls.port==8443,http")
+	// The fragmented GET, which tshark 4.0 does not reassemble (see
+	// TestWebSocket).
+	frag := -1
+	for _, m := range got {
+		if m.Token == "030303" && m.Code == int(decode.CodeGET) {
+			frag = m.Frame
+		}
+	}
+	want = append(want, msgRec{Frame: frag, Code: int(decode.CodeGET), Token: "030303", Opts: []string{"11=b568656c6c6f"}})
+	if n := compareWithTshark(t, got, want); n != 14 {
+		t.Errorf("%d messages, want 14", n)
+	}
+	for _, m := range got {
+		if m.Transport != TransportWSS {
+			t.Errorf("frame %d: transport %q", m.Frame, m.Transport)
+		}
+	}
+	if st.WSSStreams != 1 || st.WSControl != 4 || st.Malformed != 0 || st.Buffered != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}

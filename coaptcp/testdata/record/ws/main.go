@@ -10,29 +10,62 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"flag"
 	"fmt"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coder/websocket"
 )
 
-const addr = "127.0.0.75:8080"
+var addr = "127.0.0.75:8080"
+
+// keylog, when set, runs coaps+ws instead: TLS on port 8443 with a
+// certificate made for the run, the client writing its key log there.
+var keylog = flag.String("keylog", "", "run over TLS on port 8443, writing the client's key log to this file")
 
 func main() {
+	flag.Parse()
 	if err := run(); err != nil {
 		log.Fatal(err)
 	}
 }
 
 func run() error {
+	scheme := "ws://"
+	var clientTLS, serverTLS *tls.Config
+	if *keylog != "" {
+		addr, scheme = "127.0.0.75:8443", "wss://"
+		kl, err := os.Create(*keylog)
+		if err != nil {
+			return err
+		}
+		defer kl.Close()
+		cert, err := selfSigned()
+		if err != nil {
+			return err
+		}
+		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		clientTLS = &tls.Config{InsecureSkipVerify: true, KeyLogWriter: kl}
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	if serverTLS != nil {
+		l = tls.NewListener(l, serverTLS)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(serve)}
 	go func() { _ = srv.Serve(l) }()
@@ -40,7 +73,11 @@ func run() error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/.well-known/coap", &websocket.DialOptions{Subprotocols: []string{"coap"}})
+	opts := &websocket.DialOptions{Subprotocols: []string{"coap"}}
+	if clientTLS != nil {
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
+	}
+	c, resp, err := websocket.Dial(ctx, scheme+addr+"/.well-known/coap", opts)
 	if err != nil {
 		return err
 	}
@@ -179,4 +216,19 @@ func serve(w http.ResponseWriter, r *http.Request) {
 			send(decode.Message{Code: decode.CodeChanged, Token: m.Token})
 		}
 	}
+}
+
+// selfSigned makes an ECDSA certificate for the run.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coap.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"coap.test"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
