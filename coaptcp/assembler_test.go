@@ -173,6 +173,20 @@ func TestMidConnection(t *testing.T) {
 	if st := a.Stats(); st.Resyncs != 2 || st.SkippedBytes != int64(len(resp)-2) {
 		t.Errorf("stats %+v", st)
 	}
+
+	// The first segment seen comes from the server's port: the ends are
+	// still told apart.
+	var srv collector
+	b := New(Config{}, func(m *Message) {
+		srv.emit(m)
+		if m.Client != c.client || m.Server != c.server {
+			t.Errorf("client %v server %v", m.Client, m.Server)
+		}
+	})
+	feed(b, c.seg(false, 0, resp), c.seg(true, 0, get))
+	if len(srv.msgs) != 2 {
+		t.Errorf("%+v", srv.msgs)
+	}
 }
 
 // Lost bytes inside a message being skipped for its size do not cost a

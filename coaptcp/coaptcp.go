@@ -116,9 +116,10 @@ type TLSGapper interface {
 type Message struct {
 	Transport string // TransportTCP, TransportTLS, TransportWS or TransportWSS
 	Src, Dst  netip.AddrPort
-	// Client and Server are the connection's ends (the client opened the
-	// connection, or sent the first bytes seen when the capture started
-	// mid-connection).
+	// Client and Server are the connection's ends: the client sent the
+	// SYN. When the capture starts mid-connection, the server is the end
+	// on a configured CoAP or TLS port, or else the sender of the first
+	// segment seen.
 	Client, Server netip.AddrPort
 	// Time is the capture time of Frame.
 	Time time.Time
@@ -375,7 +376,10 @@ func (f *factory) New(_, _ gopacket.Flow, t *layers.TCP, _ reassembly.AssemblerC
 	a := (*Assembler)(f)
 	d := a.cur
 	s := &stream{a: a, client: d.Src, server: d.Dst}
-	if t.SYN && t.ACK {
+	sp, dp := d.Src.Port(), d.Dst.Port()
+	if t.SYN && t.ACK || !t.SYN && a.service(sp) && !a.service(dp) {
+		// A SYN-ACK, or (mid-connection) a segment from a CoAP or TLS
+		// port: the first segment came from the server.
 		s.client, s.server = d.Dst, d.Src
 		s.half[1].first = true
 	}
@@ -389,6 +393,9 @@ func (f *factory) New(_, _ gopacket.Flow, t *layers.TCP, _ reassembly.AssemblerC
 	a.count(s)
 	return s
 }
+
+// service reports whether p is a configured CoAP or TLS port.
+func (a *Assembler) service(p uint16) bool { return has(&a.coap, p) || has(&a.tls, p) }
 
 // portKind is what the ports of a new connection say it carries.
 func (a *Assembler) portKind(p, q uint16) kind {
