@@ -510,3 +510,34 @@ func TestClientHelloALPN(t *testing.T) {
 		}
 	}
 }
+
+// A fragmented WebSocket message cut by lost bytes, and one cut by the
+// end of the connection, leave nothing held.
+func TestWebSocketFragmentsDropped(t *testing.T) {
+	var s synth
+	c := s.conn("10.0.0.1:40000", "10.0.0.2:80")
+	var col collector
+	a := New(Config{}, col.emit)
+	feed(a, c.open()...)
+	get := wsMsg(decode.CodeGET, []byte{9}, []byte("0123456789"))
+	feed(a, c.seg(true, 0, []byte(upgradeReq)), c.seg(false, 0, []byte(upgradeResp)))
+	feed(a, c.seg(true, 0, wsFrame(false, 2, true, get[:5])))
+	_ = c.seg(true, 0, wsFrame(false, 0, true, get[5:8])) // lost
+	feed(a, c.seg(true, 0, wsFrame(true, 0, true, get[8:])), c.seg(true, 0, wsFrame(true, 2, true, get)))
+	a.Flush(s.now.Add(time.Hour))
+	if st := a.Stats(); st.Buffered != 0 || st.Gaps != 1 || st.DroppedBytes != 5 {
+		t.Errorf("after the gap: %+v", st)
+	}
+	if len(col.msgs) != 1 || col.msgs[0].Payload != "30313233343536373839" {
+		t.Errorf("%+v", col.msgs)
+	}
+
+	d := s.conn("10.0.0.1:40001", "10.0.0.2:80")
+	feed(a, d.open()...)
+	feed(a, d.seg(true, 0, []byte(upgradeReq)), d.seg(false, 0, []byte(upgradeResp)))
+	feed(a, d.seg(true, 0, wsFrame(false, 2, true, get[:5])))
+	feed(a, d.seg(true, capture.TCPFin, nil), d.seg(false, capture.TCPFin, nil))
+	if st := a.Stats(); st.Buffered != 0 || st.Incomplete != 1 {
+		t.Errorf("after FIN: %+v", st)
+	}
+}

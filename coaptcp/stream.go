@@ -303,7 +303,8 @@ func (h *half) lose() {
 		a.total -= len(h.buf)
 		h.buf = h.buf[:0]
 	}
-	h.ws.lose()
+	a.stats.DroppedBytes += int64(h.ws.fragLen)
+	h.dropFrag()
 	h.resync = true
 }
 
@@ -313,6 +314,7 @@ func (h *half) end() {
 	if len(h.buf) > 0 || h.ws.fragLen > 0 {
 		a.stats.Incomplete++
 	}
+	h.dropFrag()
 	a.total -= len(h.buf)
 	h.buf = nil
 	h.segs = nil

@@ -20,9 +20,11 @@ type wsState struct {
 	fragText  bool
 }
 
-func (w *wsState) lose() {
-	w.frag = w.frag[:0]
-	w.fragLen = 0
+// dropFrag drops the fragmented message being gathered, if any.
+func (h *half) dropFrag() {
+	h.s.a.total -= h.ws.fragLen
+	h.ws.frag = h.ws.frag[:0]
+	h.ws.fragLen = 0
 }
 
 // frameWS takes the HTTP header of the direction, then WebSocket frames,
@@ -64,7 +66,7 @@ func (h *half) frameWS(b []byte, pos int64) int {
 		}
 		if f.length > int64(a.cfg.MaxStreamBuffer) {
 			a.stats.Oversized++
-			h.ws.lose()
+			h.dropFrag()
 			h.skip = int64(f.hdr) + f.length
 			continue
 		}
@@ -85,7 +87,7 @@ func (h *half) frameWS(b []byte, pos int64) int {
 		if f.op == 0 && h.ws.fragLen == 0 || f.op != 0 && h.ws.fragLen > 0 {
 			// A continuation with nothing to continue, or a new message
 			// in the middle of one: the peer broke RFC 6455 section 5.4.
-			h.ws.lose()
+			h.dropFrag()
 			if f.op == 0 {
 				continue
 			}
@@ -106,8 +108,7 @@ func (h *half) frameWS(b []byte, pos int64) int {
 		if h.ws.fragLen+len(payload) > a.cfg.MaxStreamBuffer || a.total+len(payload) > a.cfg.MaxTotalBuffer {
 			a.stats.BufferDrops++
 			a.stats.DroppedBytes += int64(h.ws.fragLen)
-			a.total -= h.ws.fragLen
-			h.ws.lose()
+			h.dropFrag()
 			continue
 		}
 		n := len(h.ws.frag)
@@ -119,8 +120,7 @@ func (h *half) frameWS(b []byte, pos int64) int {
 		a.total += len(payload)
 		if f.fin {
 			h.wsMessage(h.ws.frag, h.ws.fragStart, pos+int64(off), h.ws.fragText)
-			a.total -= h.ws.fragLen
-			h.ws.lose()
+			h.dropFrag()
 		}
 	}
 	return off
