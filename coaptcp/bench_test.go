@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -100,4 +102,27 @@ func TestSegmentAllocs(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("%v allocations per segment", allocs)
 	}
+}
+
+// BenchmarkConnections opens b.N connections that each send a CSM and
+// stay open, within the default MaxStreams: the heap stays bounded
+// however many there are (reported as heap-MB, sampled at the end).
+func BenchmarkConnections(b *testing.B) {
+	var s synth
+	a := New(Config{}, func(*Message) {})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := s.conn(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000).String(), "10.0.0.2:5683")
+		feed(a, c.open()...)
+		feed(a, c.seg(true, 0, csmBytes))
+		i++
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	st := a.Stats()
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+	b.ReportMetric(float64(st.Streams), "streams")
+	b.ReportMetric(float64(st.Evicted), "evicted")
 }

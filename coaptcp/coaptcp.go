@@ -209,6 +209,7 @@ type Assembler struct {
 	lru     streamList
 	total   int       // bytes buffered in all streams
 	flushed time.Time // capture time of the last gap flush
+	lastOOO time.Time // capture time of the last segment that came out of order
 	evict   bool      // closing streams to stay within MaxStreams
 
 	msg    Message
@@ -323,13 +324,15 @@ func (a *Assembler) fillTCP(d *capture.Datagram) {
 }
 
 // gapFlush lets the reassembler give up on missing bytes older than the
-// gap timeout, at most once per timeout of capture time.
+// gap timeout, at most once per timeout of capture time, and only while
+// segments that came out of order may still wait behind a hole: the
+// flush visits every connection.
 func (a *Assembler) gapFlush(now time.Time) {
 	if a.flushed.IsZero() {
 		a.flushed = now
 		return
 	}
-	if now.Sub(a.flushed) < a.cfg.GapTimeout {
+	if now.Sub(a.flushed) < a.cfg.GapTimeout || now.Sub(a.lastOOO) > 2*a.cfg.GapTimeout {
 		return
 	}
 	a.flushed = now

@@ -91,6 +91,10 @@ func (s *stream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, _ reassembly.TCP
 	if n := len(t.Payload); n > 0 {
 		p := h.pos(seq)
 		end := p + int64(n)
+		if p > h.next {
+			// Out of order: the reassembler queues it behind a hole.
+			a.lastOOO = d.Time
+		}
 		if end > h.next {
 			h.record(segRec{start: max(p, h.next), end: end, frame: d.Number, time: d.Time})
 		}
