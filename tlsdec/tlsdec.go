@@ -1,0 +1,507 @@
+// Package tlsdec decrypts one TLS connection (TLS 1.2, RFC 5246, and TLS
+// 1.3, RFC 8446) of a capture for an auditor that holds its keys: an NSS
+// key log, or the pre-shared keys of plain PSK suites (package tlskeys).
+// It carries CoAP over TLS (RFC 8323) for package coaptcp, which
+// reassembles TCP and hands each direction's bytes over in order.
+//
+// A Conn parses the records of both directions (buffering a partial one,
+// bounded), follows the handshake (randoms, cipher suite, version, SNI,
+// ALPN, extended master secret, encrypt-then-MAC, PSK identity,
+// HelloRetryRequest, resumption) and keeps the handshake transcript. For
+// TLS 1.2 it derives the key block from the key log's CLIENT_RANDOM entry
+// or from each PSK that may apply, and proves it on the first protected
+// record; for TLS 1.3 it takes the handshake and application traffic
+// secrets from the key log, decrypts the encrypted handshake, follows
+// KeyUpdate and removes the inner plaintext's padding. Both Finished
+// messages are verified against the transcript: a wrong key gives the one
+// state tlskeys.StateKeyMismatch and no plaintext.
+//
+// Not handled: TLS 1.3 0-RTT data (its records are reported, not
+// decrypted), TLS 1.2 renegotiation, TLS 1.2 resumption without a key log
+// entry for the resuming handshake's client random, SSL 3.0 to TLS 1.1.
+package tlsdec
+
+import (
+	"crypto"
+	"crypto/hmac"
+
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/internal/tlscrypto"
+	"github.com/coapaudit/coapaudit/tlskeys"
+)
+
+// Content types (RFC 8446 B.1).
+const (
+	ContentChangeCipherSpec uint8 = 20
+	ContentAlert            uint8 = 21
+	ContentHandshake        uint8 = 22
+	ContentApplicationData  uint8 = 23
+	ContentHeartbeat        uint8 = 24
+)
+
+// Bounds.
+const (
+	headerLen = 5
+	// MaxRecordLen is the longest record on the wire: a TLSCiphertext
+	// of 2^14 + 2048 bytes and its header.
+	MaxRecordLen     = headerLen + 1<<14 + 2048
+	maxMessageLen    = 1 << 17 // one handshake message
+	maxTranscriptLen = 1 << 18
+)
+
+// Version numbers.
+const (
+	VersionTLS12 uint16 = 0x0303
+	VersionTLS13 uint16 = 0x0304
+)
+
+// Record is one record of a direction.
+type Record struct {
+	// Type is the content type: the inner type of a decrypted TLS 1.3
+	// record, else the record's.
+	Type uint8
+	// Plaintext is the record's content when it was sent in clear or
+	// decrypted, nil otherwise. It is borrowed: it changes after emit
+	// returns.
+	Plaintext []byte
+	// Off is the offset of the record's first byte in its direction's
+	// stream (the first byte given to Feed is 0); Len its length on the
+	// wire, header included.
+	Off int64
+	Len int
+	// Protected is set for a record sent encrypted, Decrypted when it
+	// was opened and authenticated.
+	Protected, Decrypted bool
+}
+
+// Conn follows one TLS connection. It is not safe for concurrent use.
+type Conn struct {
+	keys *tlskeys.Keys
+	st   Status
+	dir  [2]direction
+
+	haveCH, haveSH             bool
+	clientRandom, serverRandom [32]byte
+	chSessionID                []byte
+	params                     tlscrypto.Params
+	hrr                        bool
+	pskIdentity                []byte
+	master                     [48]byte
+	sec13                      *tlskeys.TLS13Secrets
+
+	transcript     []byte // handshake messages, 4-byte headers and bodies
+	transcriptLost bool
+	sessionHashLen int // 1.2: transcript bytes through the ClientKeyExchange
+	trials         int
+
+	out        []byte // plaintext buffer
+	scratch    []byte
+	ad         [13]byte
+	candidates []*tlskeys.PSK
+}
+
+// direction is the state of the records one side sends.
+type direction struct {
+	buf     []byte // a partial record
+	off     int64  // stream offset of the next record
+	hs      []byte // a partial handshake message
+	hsLost  bool   // a handshake message too large to follow
+	broken  bool   // not a TLS record stream
+	skipped int64
+	// protection
+	encrypted bool // 1.2: after ChangeCipherSpec; 1.3: keys are set
+	k12       *tlscrypto.Keys12
+	k13       *tlscrypto.Keys13
+	secret    []byte // 1.3: the current traffic secret
+	seq       uint64
+	opened    int  // records opened under the current keys
+	app       bool // 1.3: application traffic keys
+	// set by a handshake message, applied after its record
+	next      []byte // 1.3: the next traffic secret
+	nextApp   bool
+	keyUpdate bool
+	finished  bool
+}
+
+// NewConn returns a Conn that decrypts with keys (nil: none).
+func NewConn(keys *tlskeys.Keys) *Conn {
+	return &Conn{keys: keys}
+}
+
+// Status returns what is known of the connection so far.
+func (c *Conn) Status() Status { return c.st }
+
+func dirIndex(fromClient bool) int {
+	if fromClient {
+		return 0
+	}
+	return 1
+}
+
+// Feed takes the next bytes one side sent (fromClient: the side that sent
+// the ClientHello) and calls emit, which may be nil, for each complete
+// record in them, decrypted when it can be. A partial record is kept for
+// the next call (at most MaxRecordLen bytes). Bytes that do not frame as
+// TLS records stop the direction: the rest of its bytes are counted in
+// Status.Skipped.
+func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
+	d := &c.dir[dirIndex(fromClient)]
+	for {
+		if d.broken {
+			d.skipped += int64(len(b))
+			c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+			return
+		}
+		if len(d.buf) > 0 {
+			n := recordNeed(d.buf)
+			if n < 0 {
+				c.desync(d, b)
+				continue
+			}
+			take := min(n-len(d.buf), len(b))
+			d.buf = append(d.buf, b[:take]...)
+			b = b[take:]
+			if len(d.buf) < n {
+				return
+			}
+			if n > headerLen && recordNeed(d.buf) == n {
+				c.record(fromClient, d, d.buf, emit)
+				d.buf = d.buf[:0]
+			}
+			continue
+		}
+		if len(b) == 0 {
+			return
+		}
+		n := recordNeed(b)
+		if n < 0 {
+			c.desync(d, b)
+			b = nil
+			continue
+		}
+		if len(b) < n {
+			if d.buf == nil {
+				d.buf = make([]byte, 0, MaxRecordLen)
+			}
+			d.buf = append(d.buf, b...)
+			return
+		}
+		c.record(fromClient, d, b[:n], emit)
+		b = b[n:]
+	}
+}
+
+// recordNeed returns the length of the record that starts h (headerLen
+// while the header is incomplete), or -1 when h does not start a TLS
+// record.
+func recordNeed(h []byte) int {
+	if len(h) >= 1 && (h[0] < ContentChangeCipherSpec || h[0] > ContentHeartbeat) {
+		return -1
+	}
+	if len(h) >= 2 && h[1] != 3 {
+		return -1
+	}
+	if len(h) < headerLen {
+		return headerLen
+	}
+	n := int(h[3])<<8 | int(h[4])
+	if n > MaxRecordLen-headerLen {
+		return -1
+	}
+	return headerLen + n
+}
+
+// desync stops a direction whose bytes are not TLS records.
+func (c *Conn) desync(d *direction, rest []byte) {
+	d.broken = true
+	d.skipped += int64(len(d.buf) + len(rest))
+	d.buf = nil
+	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+	if !c.haveCH {
+		c.set(tlskeys.StateNotTLS, "the bytes are not TLS records")
+	}
+}
+
+func (c *Conn) set(s State, detail string) {
+	c.st.State, c.st.Detail = s, detail
+}
+
+// record handles one complete record rec of direction d.
+func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Record)) {
+	r := Record{Type: rec[0], Off: d.off, Len: len(rec)}
+	d.off += int64(len(rec))
+	body := rec[headerLen:]
+	tls13 := c.st.Version == VersionTLS13
+	protected := d.encrypted && (!tls13 || r.Type == ContentApplicationData)
+	if !protected && r.Type == ContentApplicationData && !d.encrypted {
+		// Application data before the keys: 0-RTT data, or a
+		// connection whose handshake the capture lacks.
+		protected = true
+		if !c.haveCH {
+			c.set(tlskeys.StateNoHandshake, "records before any ClientHello")
+		}
+	}
+	if !protected {
+		r.Plaintext = body
+		switch r.Type {
+		case ContentHandshake:
+			if !c.haveCH && !fromClient {
+				c.set(tlskeys.StateNoHandshake, "handshake from the server before any ClientHello")
+			}
+			c.handshakeBytes(fromClient, d, body)
+		case ContentChangeCipherSpec:
+			if !tls13 && c.haveSH && !d.encrypted {
+				d.encrypted, d.seq = true, 0
+			}
+		}
+		c.afterRecord(fromClient, d)
+		if emit != nil {
+			emit(&r)
+		}
+		return
+	}
+	r.Protected = true
+	if d.encrypted && !tls13 && d.k12 == nil && c.st.State == tlskeys.StateHandshake {
+		c.establish12(fromClient, d, rec)
+	}
+	pt, typ, ok := c.open(d, rec)
+	if ok {
+		r.Type, r.Plaintext, r.Decrypted = typ, pt, true
+		c.st.Decrypted++
+		d.opened++
+		if c.st.State == tlskeys.StateHandshake && tls13 {
+			c.set(tlskeys.StateDecrypting, "")
+			c.st.Key = KeyLog
+		}
+		if typ == ContentHandshake {
+			c.handshakeBytes(fromClient, d, pt)
+		}
+	} else {
+		c.st.Failed++
+		c.failed(fromClient, d)
+	}
+	c.afterRecord(fromClient, d)
+	if emit != nil {
+		emit(&r)
+	}
+}
+
+// failed judges a protected record that did not open.
+func (c *Conn) failed(fromClient bool, d *direction) {
+	if c.st.Version != VersionTLS13 || d.k13 == nil {
+		return
+	}
+	switch {
+	case c.st.State == tlskeys.StateHandshake && !fromClient:
+		// The server's first protected record (EncryptedExtensions)
+		// decides the handshake secrets.
+		c.set(tlskeys.StateKeyMismatch, "")
+	case c.st.State == tlskeys.StateDecrypting && d.app && d.opened == 0 && c.st.KeyUpdates == 0:
+		c.set(tlskeys.StateKeyMismatch, "application traffic secret does not match")
+	}
+	// A client record that does not open under the handshake keys may
+	// be 0-RTT data.
+}
+
+// open decrypts a protected record and advances the sequence number.
+func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
+	if d.k12 == nil && d.k13 == nil || c.st.State != tlskeys.StateDecrypting && c.st.State != tlskeys.StateHandshake {
+		if d.k12 != nil || d.k13 != nil {
+			d.seq++
+		}
+		return nil, 0, false
+	}
+	body := rec[headerLen:]
+	if cap(c.out) < len(body) {
+		c.out = make([]byte, MaxRecordLen)
+	}
+	seq := d.seq
+	d.seq++
+	if d.k13 != nil {
+		p, err := d.k13.Open(c.out, body, seq, rec[:headerLen])
+		if err != nil {
+			return nil, 0, false
+		}
+		content, t, err := tlscrypto.InnerPlaintext(p)
+		if err != nil {
+			return nil, 0, false
+		}
+		return content, t, true
+	}
+	p, err := d.k12.Open(c.out, body, seq, c.ad12(seq, rec))
+	if err != nil {
+		return nil, 0, false
+	}
+	return p, rec[0], true
+}
+
+// ad12 is the TLS 1.2 additional data of a record with sequence number
+// seq (RFC 5246 6.2.3.3), its length left for the cipher.
+func (c *Conn) ad12(seq uint64, rec []byte) []byte {
+	b := c.ad[:]
+	for i := range 8 {
+		b[i] = byte(seq >> (56 - 8*i))
+	}
+	b[8], b[9], b[10] = rec[0], rec[1], rec[2]
+	return b
+}
+
+// afterRecord applies the key changes the record's handshake messages
+// called for (TLS 1.3: the end of the handshake, KeyUpdate).
+func (c *Conn) afterRecord(fromClient bool, d *direction) {
+	if d.next == nil {
+		return
+	}
+	next := d.next
+	d.next = nil
+	if d.keyUpdate {
+		c.st.KeyUpdates++
+		d.keyUpdate = false
+	}
+	c.setKeys13(d, next, d.nextApp)
+}
+
+// setKeys13 switches direction d to the traffic secret secret.
+func (c *Conn) setKeys13(d *direction, secret []byte, app bool) {
+	clear(d.secret)
+	d.secret = secret
+	d.k13, d.k12 = nil, nil
+	d.encrypted, d.seq, d.opened, d.app = true, 0, 0, app
+	if len(secret) != c.params.PRF.Size() {
+		return
+	}
+	k, err := tlscrypto.NewKeys13(&c.params, secret, false)
+	if err == nil {
+		d.k13 = k
+	}
+}
+
+// maxTrials bounds the protected records a TLS 1.2 key is tried on before
+// the connection is judged.
+const maxTrials = 4
+
+// establish12 derives the TLS 1.2 keys at the first protected record
+// rec and proves them on it: from the key log, then each PSK that may
+// apply.
+func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
+	c.trials++
+	if !c.haveCH || !c.haveSH {
+		c.set(tlskeys.StateNoHandshake, "ClientHello or ServerHello not in capture")
+		return
+	}
+	tried := false
+	var master [48]byte
+	defer clear(master[:])
+	if ms := c.keyLog().MasterSecret(c.clientRandom[:]); len(ms) == 48 {
+		copy(master[:], ms)
+		tried = true
+		if c.tryMaster(fromClient, &master, rec) {
+			c.st.Key = KeyLog
+			return
+		}
+	}
+	if kx := c.st.Suite.KeyExchange(); kx == decode.KeyExchangePSK && !c.st.Resumed {
+		var sh []byte
+		if c.st.ExtendedMasterSecret {
+			if c.sessionHashLen == 0 {
+				c.set(tlskeys.StateNoHandshake, "ClientKeyExchange not in capture")
+				return
+			}
+			sh = hashOf(c.params.PRF, c.transcript[:c.sessionHashLen])
+		}
+		c.candidates = c.keys.PSKCandidates(c.candidates[:0], c.pskIdentity)
+		for _, p := range c.candidates {
+			tried = true
+			tlscrypto.MasterSecret(c.params.PRF, tlscrypto.PSKPremaster(p.Key), c.st.ExtendedMasterSecret, sh, c.clientRandom[:], c.serverRandom[:], &master)
+			if c.tryMaster(fromClient, &master, rec) {
+				c.st.Key = KeyPSK
+				return
+			}
+		}
+	}
+	switch {
+	case tried && rec[0] != ContentHandshake && c.trials < maxTrials:
+		// Not the Finished: wait for a record that decides.
+	case tried:
+		c.set(tlskeys.StateKeyMismatch, "")
+	case c.st.Resumed:
+		c.set(tlskeys.StateNoKey, "resumes a session: needs a key log entry for its client random")
+	case c.st.Suite.KeyExchange() == decode.KeyExchangePSK:
+		c.set(tlskeys.StateNoKey, "no --psk and no key log entry for its client random")
+	default:
+		c.set(tlskeys.StateNoKey, c.st.Suite.KeyExchange().String()+" key exchange needs a key log entry for its client random")
+	}
+}
+
+func (c *Conn) keyLog() *tlskeys.KeyLog {
+	if c.keys == nil {
+		return nil
+	}
+	return c.keys.Log
+}
+
+// tryMaster derives the key block from master and keeps it when it
+// opens rec, the first protected record of its direction.
+func (c *Conn) tryMaster(fromClient bool, master *[48]byte, rec []byte) bool {
+	ck, sk, err := tlscrypto.KeyBlock12(&c.params, master[:], c.clientRandom[:], c.serverRandom[:], c.st.EncryptThenMAC)
+	if err != nil {
+		return false
+	}
+	k := ck
+	if !fromClient {
+		k = sk
+	}
+	if cap(c.scratch) < len(rec) {
+		c.scratch = make([]byte, MaxRecordLen)
+	}
+	if _, err := k.Open(c.scratch, rec[headerLen:], 0, c.ad12(0, rec)); err != nil {
+		return false
+	}
+	c.dir[0].k12, c.dir[1].k12 = ck, sk
+	c.master = *master
+	c.set(tlskeys.StateDecrypting, "")
+	return true
+}
+
+func hashOf(h crypto.Hash, b []byte) []byte {
+	d := h.New()
+	d.Write(b)
+	return d.Sum(nil)
+}
+
+// finished checks a Finished message's verify_data against the
+// transcript before it.
+func (c *Conn) finished(fromClient bool, body []byte) {
+	st := &c.st.ServerFinished
+	if fromClient {
+		st = &c.st.ClientFinished
+	}
+	if c.transcriptLost || !c.haveCH {
+		return
+	}
+	th := hashOf(c.params.PRF, c.transcript)
+	var want []byte
+	if c.st.Version == VersionTLS13 {
+		if c.sec13 == nil {
+			return
+		}
+		secret := c.sec13.ServerHandshake
+		if fromClient {
+			secret = c.sec13.ClientHandshake
+		}
+		if len(secret) != c.params.PRF.Size() {
+			return
+		}
+		want = tlscrypto.Finished13(c.params.PRF, secret, th, false)
+	} else {
+		v := tlscrypto.Finished12(c.params.PRF, c.master[:], fromClient, th)
+		want = v[:]
+	}
+	if hmac.Equal(want, body) {
+		*st = tlskeys.FinishedVerified
+	} else {
+		// The records authenticated, so the key is right: the
+		// transcript differs (altered, or not all of it captured).
+		*st = tlskeys.FinishedMismatch
+	}
+}
