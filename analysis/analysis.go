@@ -57,6 +57,10 @@ type Options struct {
 	// apart.
 	FrameRefs *capture.FrameRefs
 
+	// TCP configures CoAP over TCP, TLS and WebSockets (RFC 8323), on by
+	// default; TLSKeys decrypt TLS too.
+	TCP TCPOptions
+
 	// OnCoAP, when set, receives every CoAP message (version 1) after
 	// decoding and OSCORE decryption, before the tracker: the sensor of a
 	// distributed analysis publishes it (see package stream). The values
@@ -82,6 +86,9 @@ type Engine struct {
 	first, last  time.Time
 	unreferenced int // frames beyond FrameRefs' reach
 
+	tcp    *tcpState
+	tcpRaw []byte // a reliable transport's message kept for a packet record
+
 	runner    *rules.Runner
 	onFinding func(*rules.Finding)
 	onCoAP    func(*CoAPMessage)
@@ -89,7 +96,7 @@ type Engine struct {
 	refs      *capture.FrameRefs
 
 	f      dissect.Frame
-	pk     Packet
+	pk  Packet
 	msg    dissect.Message
 	frames []int
 	fp     flows.Packet
@@ -149,6 +156,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 		e.tracker = flows.NewTracker(opts.Flows, e.emit)
 	}
 	e.startLeaks(opts)
+	e.startTCP(opts)
 	return e, nil
 }
 
@@ -204,7 +212,13 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *Packet {
 	if d.Kind == capture.KindFragment {
 		s.IPFragments++
 	}
+	tcp := d.Kind == capture.KindTCP && e.tcp != nil && ok && e.tcpSegment(d, num)
+	if tcp && f.Proto == dissect.ProtoOther {
+		f.Proto = dissect.ProtoTCP
+	}
 	switch {
+	case tcp:
+		s.TCPFrames++
 	case f.Err != nil:
 		s.MalformedFrames++
 	case f.Proto.Clear():
@@ -216,6 +230,9 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *Packet {
 		s.OtherBy[otherKind(&e.pk)]++
 	}
 	switch {
+	case tcp:
+		// The messages it completed went through the stages as the
+		// assembler found them.
 	case f.Proto.Clear():
 		t := f.Proto.Transport()
 		for i := 0; i < f.NumCoAP; i++ {
@@ -317,14 +334,14 @@ func (e *Engine) message(file, num int, m *dissect.Message) *oscore.Result {
 		return res
 	}
 	e.coap(file, m, res)
-	e.stages(file, num, m, res)
+	e.stages(file, num, e.refFrames(file, m.Frames), m, res)
 	return res
 }
 
 // stages runs a decoded, decrypted message through the rules and the
-// tracker.
-func (e *Engine) stages(file, num int, m *dissect.Message, res *oscore.Result) {
-	frames := e.refFrames(file, m.Frames)
+// tracker; num and frames are the numbers the stages know (references
+// with several files).
+func (e *Engine) stages(file, num int, frames []int, m *dissect.Message, res *oscore.Result) {
 	if e.runner != nil {
 		e.rp = rules.Packet{Frame: num, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Size: m.Size,
 			CoAP: m.CoAP, OSCORE: res, Secure: m.Secure(), Transport: m.Transport, Frames: frames}
@@ -387,7 +404,7 @@ func (e *Engine) track(file, num int, frames []int, m *dissect.Message, r *oscor
 // otherKind names what an "other" frame is: udp, ip-fragment, or the
 // capture layer's reason (icmp, arp, tcp, ...).
 func otherKind(p *Packet) string {
-	if p.D.Kind == capture.KindOther && p.D.Reason != "" {
+	if (p.D.Kind == capture.KindOther || p.D.Kind == capture.KindTCP) && p.D.Reason != "" {
 		return p.D.Reason
 	}
 	return p.ProtoName()
@@ -408,6 +425,7 @@ func (e *Engine) SetTruncated(err error) {
 // Flush expires exchange state older than before (capture time); live
 // captures call it as time passes without traffic.
 func (e *Engine) Flush(before time.Time) {
+	e.flushTCP(before)
 	if e.runner != nil {
 		e.runner.Advance(before) // the rules judge what the tracker emits now at this time
 	}
@@ -423,6 +441,8 @@ func (e *Engine) Flush(before time.Time) {
 // Finish emits every exchange still held and completes the summary. Call
 // it once, after the last frame.
 func (e *Engine) Finish() *Summary {
+	ev := map[string]int{}
+	e.finishTCP(ev)
 	if e.tracker != nil {
 		e.tracker.Close()
 	}
@@ -441,7 +461,6 @@ func (e *Engine) Finish() *Summary {
 	if len(s.OtherBy) == 0 {
 		s.OtherBy = nil
 	}
-	ev := map[string]int{}
 	if n := e.dec.Stats().Evicted; n > 0 {
 		ev["oscore-requests"] = n
 	}

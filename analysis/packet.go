@@ -57,6 +57,10 @@ func (p *Packet) ProtoName() string {
 		return p.F.Proto.String()
 	case capture.KindFragment:
 		return "ip-fragment"
+	case capture.KindTCP:
+		if p.F.Proto.Reliable() {
+			return p.F.Proto.String()
+		}
 	}
 	return "other"
 }

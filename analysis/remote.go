@@ -112,6 +112,6 @@ func (e *Engine) Message(m *CoAPMessage) error {
 		}
 	}
 	e.msg = dissect.Message{Transport: t, Src: m.Src, Dst: m.Dst, Time: m.Time, Frame: m.Frame, Frames: m.Frames, Size: m.Size, CoAP: &f.CoAP}
-	e.stages(m.File, num, &e.msg, m.OSCORE)
+	e.stages(m.File, num, e.refFrames(m.File, m.Frames), &e.msg, m.OSCORE)
 	return nil
 }

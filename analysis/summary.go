@@ -1,7 +1,7 @@
 package analysis
 
 // Summary is the last record of every run. Frames = CoAPFrames + DTLSFrames
-// + MalformedFrames + OtherFrames, always.
+// + TCPFrames + MalformedFrames + OtherFrames, always.
 type Summary struct {
 	Files []string `json:"files"`
 	// ClockOffsets are the clock corrections of the files after the first
@@ -43,6 +43,18 @@ type Summary struct {
 	DTLSDecryptFailures int            `json:"dtls_decrypt_failures,omitempty"`
 	DTLSCoAP            int            `json:"dtls_coap,omitempty"`
 	DTLSSessions        map[string]int `json:"dtls_sessions,omitempty"`
+
+	// CoAP over TCP, TLS and WebSockets (RFC 8323): the frames of
+	// connections carrying CoAP, the messages found by transport
+	// ("tcp", "tls", "ws", "wss"), those that did not decode, the places
+	// where the capture lost bytes of such a connection and how many,
+	// and TLS connections by decryption state (with --keylog or --psk).
+	TCPFrames         int            `json:"tcp_frames,omitempty"`
+	ReliableMessages  map[string]int `json:"reliable_messages,omitempty"`
+	ReliableMalformed int            `json:"reliable_malformed,omitempty"`
+	TCPGaps           int            `json:"tcp_gaps,omitempty"`
+	TCPGapBytes       int64          `json:"tcp_gap_bytes,omitempty"`
+	TLSSessions       map[string]int `json:"tls_sessions,omitempty"`
 
 	// For live captures: frames the kernel received for the capture
 	// socket and dropped before they were read.

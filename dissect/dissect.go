@@ -17,9 +17,17 @@ const (
 	ProtoOther Proto = iota // not CoAP or DTLS (or not UDP at all)
 	ProtoCoAP               // CoAP over UDP
 	ProtoDTLS               // DTLS records (CoAP over DTLS, encrypted)
+	// A TCP segment of a connection carrying CoAP (RFC 8323), by what
+	// the messages it completed travelled on: TCP, TLS, WebSockets or
+	// WebSockets in TLS (ProtoTCP when it completed none).
+	ProtoTCP
+	ProtoTLS
+	ProtoWS
+	ProtoWSS
 )
 
-var protoNames = [...]string{ProtoOther: "other", ProtoCoAP: "coap", ProtoDTLS: "dtls"}
+var protoNames = [...]string{ProtoOther: "other", ProtoCoAP: "coap", ProtoDTLS: "dtls",
+	ProtoTCP: "tcp", ProtoTLS: "tls", ProtoWS: "ws", ProtoWSS: "wss"}
 
 func (p Proto) String() string {
 	if int(p) < len(protoNames) {

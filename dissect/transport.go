@@ -78,7 +78,7 @@ var registry struct {
 }
 
 // protoBase is the first Proto value of a registered layer.
-const protoBase = ProtoDTLS + 1
+const protoBase = ProtoWSS + 1
 
 // Register adds a layer and returns the Proto of the frames it claims.
 // Dissectors made afterwards use it. It panics on a layer with no
@@ -126,6 +126,14 @@ func (p Proto) Transport() *Transport {
 		return UDP
 	case ProtoDTLS:
 		return DTLS
+	case ProtoTCP:
+		return TCP
+	case ProtoTLS:
+		return TLS
+	case ProtoWS:
+		return WS
+	case ProtoWSS:
+		return WSS
 	}
 	if l := layer(p); l != nil {
 		return l.Transport
@@ -133,6 +141,27 @@ func (p Proto) Transport() *Transport {
 	return nil
 }
 
-// Clear reports whether frames of p carry CoAP in clear (decoded into
-// Frame.CoAP and Frame.More): CoAP over UDP or a registered framing.
-func (p Proto) Clear() bool { return p == ProtoCoAP || p >= protoBase && layer(p) != nil }
+// Clear reports whether the CoAP messages of frames of p are in
+// Frame.CoAP and Frame.More (Frame.NumCoAP of them): CoAP over UDP, a
+// registered framing, or the messages a TCP segment completed (after TLS
+// decryption for ProtoTLS and ProtoWSS).
+func (p Proto) Clear() bool {
+	return p == ProtoCoAP || p >= ProtoTCP && p <= ProtoWSS || p >= protoBase && layer(p) != nil
+}
+
+// Reliable reports whether p is a segment of a reliable transport.
+func (p Proto) Reliable() bool { return p >= ProtoTCP && p <= ProtoWSS }
+
+// ProtoOf returns the Proto of a TCP segment that completed a message
+// carried on t (TCP, TLS, WS or WSS).
+func ProtoOf(t *Transport) Proto {
+	switch t {
+	case TLS:
+		return ProtoTLS
+	case WS:
+		return ProtoWS
+	case WSS:
+		return ProtoWSS
+	}
+	return ProtoTCP
+}

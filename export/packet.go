@@ -33,7 +33,7 @@ func (p *Packet) Addrs() (src, dst string) {
 	if !d.Src.IsValid() {
 		return "", ""
 	}
-	if d.Kind == capture.KindUDP {
+	if d.Kind == capture.KindUDP || d.Kind == capture.KindTCP {
 		return d.Src.String(), d.Dst.String()
 	}
 	return d.Src.Addr().String(), d.Dst.Addr().String()
@@ -41,7 +41,7 @@ func (p *Packet) Addrs() (src, dst string) {
 
 func (p *Packet) appendAddr(dst []byte, a netip.AddrPort) []byte {
 	dst = append(dst, '"')
-	if p.D.Kind == capture.KindUDP {
+	if p.D.Kind == capture.KindUDP || p.D.Kind == capture.KindTCP {
 		dst = a.AppendTo(dst)
 	} else {
 		dst = a.Addr().AppendTo(dst)
@@ -64,8 +64,11 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 	}
 	dst = appendStr(dst, "proto", p.ProtoName())
 	dst = appendInt(dst, "frame_len", int64(d.OrigLen))
-	if d.Kind == capture.KindUDP {
+	switch d.Kind {
+	case capture.KindUDP:
 		dst = appendInt(dst, "udp_len", int64(len(d.Payload)))
+	case capture.KindTCP:
+		dst = appendInt(dst, "tcp_len", int64(len(d.Payload)))
 	}
 	if d.Kind != capture.KindUDP && d.Reason != "" {
 		dst = appendStr(dst, "info", d.Reason)

@@ -22,6 +22,7 @@ var packetHeader = []string{
 	"dtls_records", "dtls_handshake", "dtls_cipher_suite", "psk_identity",
 	"dtls_decrypted", "dtls_key", "dtls_key_identity",
 	"malformed", "malformed_offset", "anomalies", "info", "heuristic", "truncated", "fragments", "file",
+	"tcp_len",
 }
 
 // CSVHeader implements Record.
@@ -88,7 +89,12 @@ func (p *Packet) CSVRow(dst []string) []string {
 	for _, n := range d.Fragments {
 		frags = append(frags, strconv.Itoa(n))
 	}
-	return append(dst, mal, moff, anom, info, boolCell(f.Heuristic), boolCell(d.Truncated), strings.Join(frags, ";"), p.File)
+	tcpLen := ""
+	if d.Kind == capture.KindTCP {
+		tcpLen = strconv.Itoa(len(d.Payload))
+	}
+	return append(dst, mal, moff, anom, info, boolCell(f.Heuristic), boolCell(d.Truncated), strings.Join(frags, ";"), p.File,
+		tcpLen)
 }
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"

@@ -34,7 +34,8 @@ var summaryHeader = []string{"frames", "coap_frames", "dtls_frames", "malformed_
 	"decrypted", "decrypt_failures", "truncated", "elapsed_seconds", "files", "other_by", "evicted",
 	"ip_fragments_evicted", "kernel_received", "kernel_dropped", "truncated_error", "first_time", "last_time",
 	"findings_suppressed", "findings_suppressed_by", "clock_offsets",
-	"dtls_decrypted", "dtls_decrypt_failures", "dtls_coap", "dtls_sessions"}
+	"dtls_decrypted", "dtls_decrypt_failures", "dtls_coap", "dtls_sessions",
+	"tcp_frames", "reliable_messages", "reliable_malformed", "tcp_gaps", "tcp_gap_bytes", "tls_sessions"}
 
 func (s *Summary) CSVHeader() []string { return summaryHeader }
 
@@ -46,7 +47,9 @@ func (s *Summary) CSVRow(dst []string) []string {
 		strconv.FormatFloat(s.ElapsedSeconds, 'f', -1, 64), joinList(s.Files), joinCounts(s.OtherBy), joinCounts(s.Evicted),
 		it(s.IPFragmentsEvict), it(s.KernelReceived), it(s.KernelDropped), s.TruncatedError, s.FirstTime, s.LastTime,
 		it(s.FindingsSuppressed), joinCounts(s.FindingsSuppressedBy), joinOffsets(s.ClockOffsets),
-		it(s.DTLSDecrypted), it(s.DTLSDecryptFailures), it(s.DTLSCoAP), joinCounts(s.DTLSSessions))
+		it(s.DTLSDecrypted), it(s.DTLSDecryptFailures), it(s.DTLSCoAP), joinCounts(s.DTLSSessions),
+		it(s.TCPFrames), joinCounts(s.ReliableMessages), it(s.ReliableMalformed), it(s.TCPGaps),
+		strconv.FormatInt(s.TCPGapBytes, 10), joinCounts(s.TLSSessions))
 }
 
 // joinOffsets writes clock offsets for a CSV cell:

@@ -1,5 +1,7 @@
 package flows
 
+import "github.com/coapaudit/coapaudit/decode"
+
 // Reliable transports (RFC 8323: TCP, TLS, WebSockets) carry no Message
 // IDs and no message types: the transport neither loses, duplicates nor
 // reorders, so every message is new, requests and responses are matched
@@ -16,6 +18,22 @@ func (t *Tracker) reliable(p *Packet, v *view, now int64) {
 	default:
 		t.stats.Other++
 	}
+}
+
+// canonical returns p with its message in UDP framing (Message ID 0, the
+// type CON, which reliable transports do not use): the tracker keeps the
+// bytes of messages to compare and decode again later, and keeps them in
+// one framing whatever carried them, so that a proxy between transports
+// is compared field by field. The message is t.canon, valid until the
+// next call.
+func (t *Tracker) canonical(p *Packet) *Packet {
+	c := *p.Msg
+	c.Framing, c.Version, c.Type, c.MessageID = decode.FramingUDP, 1, decode.Confirmable, 0
+	t.canonBuf = c.Append(t.canonBuf[:0])
+	t.canon.Decode(t.canonBuf) // what decoded once decodes again
+	t.canonPkt = *p
+	t.canonPkt.Msg = &t.canon
+	return &t.canonPkt
 }
 
 // carrier is how the messages of a hop travelled.

@@ -19,6 +19,11 @@ type Tracker struct {
 	// carriers are the transports and protections seen, which hops
 	// name by index (0 is UDP in clear).
 	carriers []carrier
+	// canon, canonBuf and canonPkt hold a reliable transport's message
+	// in UDP framing (canonical).
+	canon    decode.Message
+	canonBuf []byte
+	canonPkt Packet
 	h        hasher
 	now      int64 // the latest capture time seen (Unix ns)
 
@@ -165,6 +170,9 @@ func (t *Tracker) Add(p *Packet) {
 	m := p.Msg
 	if m == nil {
 		return
+	}
+	if m.Framing != decode.FramingUDP {
+		p, m = t.canonical(p), &t.canon
 	}
 	now := p.Time.UnixNano()
 	if now > t.now {
