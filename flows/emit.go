@@ -317,8 +317,10 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 	if c.security != "" {
 		l.Protection = c.security
 	}
-	if h.kind != kindOrphan && !c.reliable {
-		l.Type = h.typ.String()
+	if h.kind != kindOrphan {
+		if !c.reliable { // reliable transports have no message types
+			l.Type = h.typ.String()
+		}
 		l.RequestTime = time.Unix(0, h.firstReq).UTC()
 	}
 	if h.hasResp {
