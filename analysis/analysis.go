@@ -348,6 +348,9 @@ func (e *Engine) stages(file, num int, frames []int, m *dissect.Message, res *os
 		if !m.Secure() {
 			e.rp.Err = e.f.Err
 		}
+		if e.tcp != nil {
+			e.rp.ConnFirst = e.tcp.first
+		}
 		e.runner.Packet(&e.rp)
 	}
 	if e.tracker != nil {

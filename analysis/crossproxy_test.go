@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/gopacket/pcapgo"
@@ -179,7 +180,8 @@ func TestProxyBetweenTransportsMisbehaving(t *testing.T) {
 	var withheld, altered *rules.Finding
 	for _, f := range fs {
 		switch {
-		case f.Rule == "withheld-response" && f.Certainty == rules.Did && slices.Contains(f.Frames, 11) && slices.Contains(f.Frames, 1):
+		case f.Rule == "withheld-response" && f.Certainty == rules.Did && slices.Equal(f.Frames, []int{1, 11}) &&
+			strings.Contains(f.Message, "which TCP delivered to the proxy"):
 			withheld = f
 		case f.Rule == "altered-response" && f.Certainty == rules.Did && slices.Equal(f.Frames, []int{23, 24}):
 			altered = f

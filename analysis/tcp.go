@@ -41,6 +41,9 @@ type tcpState struct {
 	// completes are counted in its packet record.
 	inFrame bool
 	seg     capture.Datagram
+	// first: the message being run is its sender's first on the
+	// connection (coaptcp.Message.First), for the rules.
+	first bool
 }
 
 var reliableTransports = map[string]*dissect.Transport{
@@ -148,7 +151,9 @@ func (e *Engine) tcpMessage(cm *coaptcp.Message) {
 		e.pk.OSCORE = res
 	}
 	e.coap(file, &e.msg, res)
+	t.first = cm.First
 	e.stages(file, cm.Frame, cm.Frames, &e.msg, res)
+	t.first = false
 }
 
 // flushTCP gives up on missing bytes and idle connections by time.

@@ -146,6 +146,11 @@ type Message struct {
 	// reported: a *decode.FormatError, or ErrTextFrame for CoAP sent in
 	// a WebSocket text frame.
 	Err error
+	// First says that this is the first message its sender sent on the
+	// connection, as far as the capture proves it: the direction was
+	// captured from its SYN, and no bytes of it were lost before the
+	// message (RFC 8323 section 5.3 wants a CSM there).
+	First bool
 }
 
 // ErrTextFrame marks a message that came in a WebSocket text frame; RFC
@@ -462,6 +467,12 @@ func (a *Assembler) deliver(h *half, raw []byte, start, end int64, framing decod
 	m.Frame, m.Time = last.frame, last.time
 	m.Raw = raw
 	m.Err = err
+	src := h
+	if h.outer != nil {
+		src = h.outer
+	}
+	m.First = h.msgs == 0 && src.fromStart
+	h.msgs++
 	if err == nil {
 		switch framing {
 		case decode.FramingWebSocket:

@@ -82,6 +82,7 @@ func (s *stream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, _ reassembly.TCP
 	}
 	if !h.started {
 		h.started = true
+		h.fromStart = t.SYN
 		h.base = seq
 		if nextSeq == -1 && !t.SYN {
 			*start = true
@@ -174,6 +175,8 @@ type half struct {
 	fromClient bool
 	first      bool // the connection's first segment came this way (unused for plaintext)
 	started    bool
+	fromStart  bool   // captured from its SYN, no bytes lost since (the plaintext's: its outer's)
+	msgs       int    // messages delivered
 	base       uint32 // sequence number of byte position 0
 	next       int64  // position of the next byte the reassembler delivers
 	segs       []segRec
@@ -276,6 +279,7 @@ func (h *half) collect(start, end int64, last *segRec) {
 // gap records n bytes missing before the next delivery.
 func (h *half) gap(n int) {
 	h.next += int64(n)
+	h.fromStart = false
 	if h.dead {
 		return
 	}

@@ -31,6 +31,8 @@ type msgRec struct {
 	Opts      []string // "number=hex of the whole option as encoded"
 	Payload   string   // hex
 	Err       string
+	Src, Dst  string
+	First     bool
 }
 
 // key identifies a message for comparison. tshark reassembles
@@ -51,7 +53,7 @@ func (m msgRec) key() string {
 // borrows).
 func record(m *Message) msgRec {
 	r := msgRec{Frame: m.Frame, Frames: slices.Clone(m.Frames), Transport: m.Transport, Code: int(m.CoAP.Code),
-		Token: hex.EncodeToString(m.CoAP.Token), Payload: hex.EncodeToString(m.CoAP.Payload)}
+		Token: hex.EncodeToString(m.CoAP.Token), Payload: hex.EncodeToString(m.CoAP.Payload), Src: m.Src.String(), Dst: m.Dst.String(), First: m.First}
 	for _, o := range m.CoAP.Options {
 		r.Opts = append(r.Opts, fmt.Sprintf("%d=%x", o.ID, m.CoAP.Raw[o.Span.Off:o.Span.Off+o.Span.Len]))
 	}

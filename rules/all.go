@@ -43,6 +43,13 @@ func All() []*Rule {
 		ProxyURIPath,
 		// malformed input
 		MalformedMessage,
+		// RFC 8323 signaling on reliable transports
+		CSMNotFirst,
+		MessageTooLarge,
+		BERTNotAgreed,
+		PingPong,
+		AbortBadCSM,
+		ReleaseRedirect,
 		// usage: keys that do not match the traffic
 		KeysMismatch,
 		DTLSKeysMismatch,

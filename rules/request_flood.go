@@ -24,7 +24,10 @@ previous one within 500 ms are no retransmission (ACK_TIMEOUT is at least
 floods the server (seed 2.1.2.4: a server SHOULD defend against it). The
 proxy's own retransmissions, and replays with a new Message ID (reported
 by oscore-replay), and copies sent after the answer (replays) are not
-counted.`,
+counted. Legs on reliable transports (TCP, TLS, WebSockets) have no
+Message IDs to tell a copy from a new request, and no retransmissions:
+their requests are not counted here (request-replay judges copies sent
+after the answer).`,
 	Threat:   T4,
 	Severity: Medium,
 	Seed:     "2.1.2.4",
@@ -66,7 +69,7 @@ counted.`,
 // one within duplicateGap, before the request was answered: a copy sent
 // after the answer is a replay.
 func duplicateRequests(p *Pass, l *flows.Leg) ([]int, bool) {
-	if len(l.RequestFrames) < 2 {
+	if len(l.RequestFrames) < 2 || reliableLeg(l) {
 		return nil, true
 	}
 	answered := l.ResponseTime

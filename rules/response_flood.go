@@ -15,7 +15,9 @@ var ResponseFlood = &Rule{
 
 A response may come again only when the client sent its request again,
 or as a confirmable message retransmitted until acknowledged; a request
-without Observe or Block gets one response. Every other copy, and every
+without Observe or Block gets one response. On a reliable transport (TCP,
+TLS, WebSockets) nothing is retransmitted: a copy of a response there was
+sent again on purpose. Every other copy, and every
 further distinct response, is a flood (seed 2.1.1.4: a client SHOULD
 defend against it, as each costs it energy). When the client leg has more
 of them than the server leg, the proxy added them, which is rated medium;
@@ -100,6 +102,7 @@ func extraResponses(p *Pass, l *flows.Leg, single bool) (extra []int, first int,
 		evs = append(evs, ev{f, false})
 	}
 	slices.SortStableFunc(evs, func(a, b ev) int { return a.f.Time.Compare(b.f.Time) })
+	rel := reliableLeg(l)
 	seen := map[uint64]int{} // content -> first frame
 	allowance, distinct := 0, 0
 	var reqMIDs []uint16
@@ -116,7 +119,7 @@ func extraResponses(p *Pass, l *flows.Leg, single bool) (extra []int, first int,
 			switch {
 			case allowance > 0:
 				allowance--
-			case e.f.Type == decode.Confirmable:
+			case e.f.Type == decode.Confirmable && !rel:
 				// Retransmitted until acknowledged.
 			default:
 				extra = append(extra, e.f.Frame)

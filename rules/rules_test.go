@@ -55,6 +55,12 @@ func TestRuleTable(t *testing.T) {
 // Every rule fires on one scenario and stays quiet on another: the first
 // must yield a finding of the rule, the second none.
 var fireAndQuiet = map[string][2]scenario{
+	"csm-not-first":        {signalingTrace, crossProxy},
+	"message-too-large":    {signalingTrace, crossProxy},
+	"bert-not-agreed":      {signalingTrace, crossProxy},
+	"ping-pong":            {signalingTrace, crossProxy},
+	"abort-bad-csm":        {signalingTrace, crossProxy},
+	"release-redirect":     {signalingTrace, crossProxy},
 	"oscore-unverified":    {evilKeys, revKeys},
 	"altered-request":      {alteringRelayTrace, fwdProxy},
 	"altered-response":     {alteringRelayTrace, fwdProxy},

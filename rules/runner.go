@@ -32,6 +32,10 @@ type Packet struct {
 	// Frame last (nil when it came whole in Frame).
 	Transport *dissect.Transport
 	Frames    []int
+	// ConnFirst says that a message on a reliable transport is the first
+	// its sender sent on the connection, as far as the capture proves it
+	// (the connection captured from its SYN, no bytes lost before).
+	ConnFirst bool
 	// CoAP is the decoded message (with at least its header), nil when
 	// the frame is not CoAP.
 	CoAP *decode.Message
@@ -244,7 +248,9 @@ func (r *Runner) Packet(p *Packet) {
 	}
 	r.now = max(r.now, ns)
 	r.pktKey = r.keys.observe(p)
-	if p.CoAP != nil && len(p.CoAP.Raw) >= 4 {
+	// A message in RFC 8323 framing may be as short as 2 bytes (a 2.04
+	// with a 1-byte token is 3); over UDP the header alone is 4.
+	if p.CoAP != nil && (len(p.CoAP.Raw) >= 4 || p.CoAP.Framing != decode.FramingUDP && len(p.CoAP.Raw) >= 2) {
 		r.idx.add(p, r.pktKey)
 		if c := p.CoAP.Code; c.IsResponse() {
 			r.sent.add(contentHash(c, p.CoAP.Payload), sentResponse{frame: p.Frame, ns: ns, to: p.Dst.Addr(), from: p.Src})

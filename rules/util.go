@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -254,4 +255,26 @@ func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchan
 	})
 	p.OnFlush(func(before time.Time) { q.retry(p, false, before.Add(-p.Config.Flows.ExchangeLifetime), decide) })
 	p.OnClose(func() { q.retry(p, true, time.Time{}, decide) })
+}
+
+// reliableLeg reports whether l's messages travel on a reliable transport
+// (RFC 8323: TCP, TLS, WebSockets), which neither loses, duplicates nor
+// reorders them: it has no Message IDs, no message types and no
+// retransmissions, so every message on it is one its sender chose to send.
+func reliableLeg(l *flows.Leg) bool { return transportName(l.Transport) != "" }
+
+// transportName names a reliable transport in findings ("" for UDP and
+// DTLS).
+func transportName(t string) string {
+	switch t {
+	case dissect.TCP.Name:
+		return "TCP"
+	case dissect.TLS.Name:
+		return "TLS"
+	case dissect.WS.Name:
+		return "WebSockets"
+	case dissect.WSS.Name:
+		return "WebSockets over TLS"
+	}
+	return ""
 }

@@ -23,7 +23,9 @@ after the client cancelled its observation, after the proxy already gave
 the client an error of its own (5.04 Gateway Timeout), or on a leg the
 proxy made up (a replay) are not expected to reach the client. The seed
 does not require a security solution to mitigate withholding (2.1.1.3),
-but a user wants to see it.`,
+but a user wants to see it. A server leg on a reliable transport (TCP,
+TLS, WebSockets) delivered the response to the proxy, which the finding
+says: it was not lost between them.`,
 	Threat:   T3,
 	Severity: Medium,
 	Seed:     "2.1.1.3",
@@ -67,6 +69,7 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 	}
 
 	var server []FrameInfo
+	var via []string                   // per server frame, the reliable transport it came on ("" for UDP)
 	earliest := map[uint64]time.Time{} // content -> first time the proxy had it
 	paired := pairedFrames(x, false)
 	for _, i := range legs {
@@ -95,6 +98,7 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 				continue
 			}
 			server = append(server, f)
+			via = append(via, transportName(l.Transport))
 			if t, ok := earliest[f.Content]; !ok || f.Time.Before(t) {
 				earliest[f.Content] = f.Time
 			}
@@ -103,7 +107,8 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 	var withheld []FrameInfo
 	var missing []uint64
 	notif := true
-	for _, f := range server {
+	lastVia := ""
+	for i, f := range server {
 		relayed := false
 		for _, r := range client {
 			if r.content == f.Content && !r.t.Before(earliest[f.Content]) {
@@ -121,6 +126,7 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 			}
 		}
 		withheld = append(withheld, f)
+		lastVia = via[i]
 	}
 	if len(withheld) == 0 {
 		return
@@ -159,13 +165,22 @@ func withheldResponse(p *Pass, x *flows.Exchange) {
 	case proven:
 		fnd.Severity, fnd.Certainty = Medium, Did
 		fnd.Message = "Proxy " + x.Proxy.String() + " did withhold " + kind + " to " + what(x) + ": the server's " +
-			codeOf(last) + " response (" + frameList(nums) + ") never reached client " + x.Client.String() + "."
+			codeOf(last) + " response (" + frameList(nums) + ")" + delivered(lastVia) + " never reached client " + x.Client.String() + "."
 	default:
 		fnd.Severity, fnd.Certainty = Low, Could
 		fnd.Message = "Proxy " + x.Proxy.String() + " could be withholding " + kind + " to " + what(x) + ": the server's " +
-			codeOf(last) + " response (" + frameList(nums) + ") had not reached the client when the capture ended."
+			codeOf(last) + " response (" + frameList(nums) + ")" + delivered(lastVia) + " had not reached the client when the capture ended."
 	}
 	p.Report(fnd)
+}
+
+// delivered says that a response came to the proxy on a reliable
+// transport, which does not lose it on the way ("" for UDP).
+func delivered(via string) string {
+	if via == "" {
+		return ""
+	}
+	return ", which " + via + " delivered to the proxy,"
 }
 
 func codeOf(f FrameInfo) string {
