@@ -19,6 +19,7 @@ import (
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/tlsdec"
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
@@ -297,6 +298,28 @@ func warnDTLS(e *env, eng *analysis.Engine) {
 		}
 		warnf(e, "DTLS session %v -> %v (from frame %d, %s%s): %s; %d records not decrypted",
 			s.Client, s.Server, s.FirstFrame, suite, id, what, s.Failed)
+	}
+	for _, c := range eng.TLSConns() {
+		s := c.Status()
+		if s.State == tlskeys.StateDecrypting || s.State == tlskeys.StateHandshake && s.Failed == 0 {
+			continue // decrypted, or nothing protected to decrypt
+		}
+		what := s.State.String()
+		if s.Detail != "" {
+			what += " (" + s.Detail + ")"
+		}
+		suite := "suite unknown"
+		if s.HasSuite {
+			suite = s.Suite.String()
+		}
+		if v := tlsdec.VersionName(s.Version); v != "" {
+			suite = v + " " + suite
+		}
+		id := ""
+		if s.PSKIdentity != "" {
+			id = fmt.Sprintf(", PSK identity %q", s.PSKIdentity)
+		}
+		warnf(e, "TLS connection %v -> %v (%s%s): %s; %d records not decrypted", c.Client, c.Server, suite, id, what, s.Failed)
 	}
 }
 
