@@ -13,6 +13,7 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/dtlsdec"
 	"github.com/coapaudit/coapaudit/export"
@@ -277,50 +278,45 @@ func displayName(name string) string {
 	return filepath.Base(name)
 }
 
-// warnDTLS names every DTLS session the keys did not decrypt, and why:
-// one line per session, never a key.
+// warnDTLS names every DTLS session and TLS connection the keys did not
+// decrypt, and why: one line each, never a key.
 func warnDTLS(e *env, eng *analysis.Engine) {
 	for _, s := range eng.DTLSSessions() {
 		if s.Status == dtlsdec.StatusDecrypting {
 			continue
 		}
-		what := s.Status.String()
-		if s.Detail != "" {
-			what += " (" + s.Detail + ")"
-		}
-		suite := "suite unknown"
-		if s.HasSuite {
-			suite = s.Suite.String()
-		}
-		id := ""
-		if s.PSKIdentity != "" {
-			id = fmt.Sprintf(", PSK identity %q", s.PSKIdentity)
-		}
-		warnf(e, "DTLS session %v -> %v (from frame %d, %s%s): %s; %d records not decrypted",
-			s.Client, s.Server, s.FirstFrame, suite, id, what, s.Failed)
+		suite, what := sessionWords(s.Status.String(), s.Detail, s.HasSuite, s.Suite, s.PSKIdentity)
+		warnf(e, "DTLS session %v -> %v (from frame %d, %s): %s; %d records not decrypted",
+			s.Client, s.Server, s.FirstFrame, suite, what, s.Failed)
 	}
 	for _, c := range eng.TLSConns() {
 		s := c.Status()
 		if s.State == tlskeys.StateDecrypting || s.State == tlskeys.StateHandshake && s.Failed == 0 {
 			continue // decrypted, or nothing protected to decrypt
 		}
-		what := s.State.String()
-		if s.Detail != "" {
-			what += " (" + s.Detail + ")"
-		}
-		suite := "suite unknown"
-		if s.HasSuite {
-			suite = s.Suite.String()
-		}
+		suite, what := sessionWords(s.State.String(), s.Detail, s.HasSuite, s.Suite, s.PSKIdentity)
 		if v := tlsdec.VersionName(s.Version); v != "" {
 			suite = v + " " + suite
 		}
-		id := ""
-		if s.PSKIdentity != "" {
-			id = fmt.Sprintf(", PSK identity %q", s.PSKIdentity)
-		}
-		warnf(e, "TLS connection %v -> %v (%s%s): %s; %d records not decrypted", c.Client, c.Server, suite, id, what, s.Failed)
+		warnf(e, "TLS connection %v -> %v (%s): %s; %d records not decrypted", c.Client, c.Server, suite, what, s.Failed)
 	}
+}
+
+// sessionWords describes a session's suite (with its PSK identity, sent
+// in clear) and state for a warning.
+func sessionWords(state, detail string, hasSuite bool, cs decode.CipherSuite, identity string) (suite, what string) {
+	what = state
+	if detail != "" {
+		what += " (" + detail + ")"
+	}
+	suite = "suite unknown"
+	if hasSuite {
+		suite = cs.String()
+	}
+	if identity != "" {
+		suite += fmt.Sprintf(", PSK identity %q", identity)
+	}
+	return suite, what
 }
 
 func warnf(e *env, format string, args ...any) {
