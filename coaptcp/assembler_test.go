@@ -505,7 +505,7 @@ func TestClientHelloALPN(t *testing.T) {
 		if got := a.Segment(conn.seg(true, 0, b)); got != c.want {
 			t.Errorf("ALPN %v: claimed %v", c.protos, got)
 		}
-		if v := clientHelloALPN(b[:len(b)-1], "coap"); v != wait {
+		if v, _ := clientHelloALPN(b[:len(b)-1], "coap"); v != wait {
 			t.Errorf("cut ClientHello: %v", v)
 		}
 	}

@@ -56,7 +56,9 @@ type Config struct {
 	TLSPorts []uint16
 	// Heuristics also claims connections on other ports: one whose first
 	// bytes are a whole, well-formed CSM (coap+tcp must begin with one,
-	// RFC 8323 section 5.3), or a TLS ClientHello offering ALPN "coap".
+	// RFC 8323 section 5.3), or a TLS ClientHello offering ALPN "coap";
+	// with a TLS hook, any other TLS connection whose first plaintext is
+	// a CSM or a WebSocket Upgrade to coap.
 	// WebSocket connections are recognised on any port by their HTTP
 	// Upgrade (Sec-WebSocket-Protocol: coap), whatever this says.
 	Heuristics bool
@@ -413,7 +415,7 @@ func (a *Assembler) portKind(p, q uint16) kind {
 
 // count records a connection's transport once it is known.
 func (a *Assembler) count(s *stream) {
-	if s.counted || s.kind == kindPortTCP || s.kind == kindTLS && a.cfg.TLS != nil && !s.innerKnown {
+	if s.counted || s.kind == kindPortTCP || s.kind == kindTLS && (s.tentative || a.cfg.TLS != nil && !s.innerKnown) {
 		return
 	}
 	switch s.transport() {

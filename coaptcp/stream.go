@@ -31,6 +31,7 @@ type stream struct {
 	tls            TLSConn
 	innerWS        bool // the TLS plaintext is HTTP upgraded to WebSockets
 	innerKnown     bool // innerWS is settled
+	tentative      bool // TLS found by a ClientHello alone: CoAP once its plaintext is
 	counted        bool
 	closed         bool
 
@@ -40,8 +41,10 @@ type stream struct {
 
 func (s *stream) carriesCoAP() bool {
 	switch s.kind {
-	case kindPortTCP, kindTCP, kindTLS, kindWS:
+	case kindPortTCP, kindTCP, kindWS:
 		return true
+	case kindTLS:
+		return !s.tentative
 	}
 	return false
 }

@@ -48,11 +48,24 @@ func (h *half) plaintext(r TLSRecord) {
 		rec.outEnd = rec.outStart + int64(r.Len)
 	}
 	in.plain = append(in.plain, rec)
+	if s.kind != kindTLS {
+		return // found not to carry CoAP
+	}
 	if !s.innerKnown {
 		// The first plaintext tells: an HTTP request from the client is a
 		// WebSocket handshake (coaps+ws), anything else RFC 8323 framing.
 		s.innerKnown = true
 		s.innerWS = h.fromClient && bytes.HasPrefix(p, []byte("GET "))
+		if s.tentative {
+			// Found by its ClientHello alone: CoAP only if it begins as
+			// CoAP does.
+			end := bytes.Index(p, []byte("\r\n\r\n"))
+			if s.innerWS && (end < 0 || !upgradeRequest(p[:end+4])) || !s.innerWS && s.a.firstCSM(p) != yes {
+				s.setKind(kindNone)
+				return
+			}
+			s.tentative = false
+		}
 		s.a.count(s)
 	}
 	if in.dead {

@@ -409,4 +409,39 @@ func TestWSSDecrypted(t *testing.T) {
 	if st.WSSStreams != 1 || st.WSControl != 4 || st.Malformed != 0 || st.Buffered != 0 {
 		t.Errorf("stats %+v", st)
 	}
+	// On a port no configuration names, the Upgrade in the first
+	// plaintext gives it away (heuristics, with the hook).
+	heur, st := assemble(t, path, Config{TLSPorts: []uint16{}, Heuristics: true, TLS: TLSKeys(&tlskeys.Keys{Log: kl}, nil)})
+	if len(heur) != len(got) || st.WSSStreams != 1 {
+		t.Errorf("heuristics: %d messages, stats %+v", len(heur), st)
+	}
+}
+
+// TestTLSHeuristic: libcoap's coaps+tcp offers no ALPN; on a port no
+// configuration names, with heuristics and the key log, its connections
+// are found by their first plaintext, a CSM: the same messages as on the
+// TLS port. Without the hook they are not claimed; nor is the connection
+// whose handshake fails.
+func TestTLSHeuristic(t *testing.T) {
+	dir := filepath.Join("..", "tlsdec", "testdata")
+	pcap, keylog := filepath.Join(dir, "libcoap-tls-psk.pcap"), filepath.Join(dir, "libcoap-tls-psk.keylog")
+	kl, err := tlskeys.LoadKeyLog(keylog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := &tlskeys.Keys{Log: kl}
+	onPort, _ := assemble(t, pcap, Config{TLSPorts: []uint16{47691}, TLS: TLSKeys(keys, nil)})
+	got, st := assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true, TLS: TLSKeys(keys, nil)})
+	if len(got) != len(onPort) || len(got) == 0 || st.TLSStreams != 3 || st.CoAPSegments >= st.Segments {
+		t.Errorf("%d messages (%d on the port), stats %+v", len(got), len(onPort), st)
+	}
+	for i := range min(len(got), len(onPort)) {
+		if got[i].key() != onPort[i].key() {
+			t.Errorf("message %d: %s, on the port %s", i, got[i].key(), onPort[i].key())
+		}
+	}
+	none, st := assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true})
+	if len(none) != 0 || st.CoAPSegments != 0 || st.TLSStreams != 0 {
+		t.Errorf("without a hook: %d messages, stats %+v", len(none), st)
+	}
 }
