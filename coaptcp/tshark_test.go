@@ -1,6 +1,7 @@
 package coaptcp
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -19,6 +20,8 @@ import (
 	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/tlsdec"
 	"github.com/coapaudit/coapaudit/tlskeys"
+	"github.com/plgd-dev/go-coap/v3/message"
+	tcpcoder "github.com/plgd-dev/go-coap/v3/tcp/coder"
 )
 
 // msgRec is one CoAP message as a test compares it.
@@ -443,5 +446,43 @@ func TestTLSHeuristic(t *testing.T) {
 	none, st := assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true})
 	if len(none) != 0 || st.CoAPSegments != 0 || st.TLSStreams != 0 {
 		t.Errorf("without a hook: %d messages, stats %+v", len(none), st)
+	}
+}
+
+// TestGoCoAPSecondOpinion decodes every RFC 8323 message of the TCP
+// captures with go-coap's TCP coder too: same length, code, token,
+// options and payload.
+func TestGoCoAPSecondOpinion(t *testing.T) {
+	compared := 0
+	for _, name := range []string{"libcoap-tcp.pcap", "gocoap-tcp.pcap"} {
+		r, err := capture.Open(testdata(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := New(Config{}, func(m *Message) {
+			var theirs message.Message
+			theirs.Options = make(message.Options, 0, 32)
+			n, err := tcpcoder.DefaultCoder.Decode(m.Raw, &theirs)
+			if err != nil || n != len(m.Raw) || uint8(theirs.Code) != uint8(m.CoAP.Code) || !bytes.Equal(theirs.Token, m.CoAP.Token) ||
+				!bytes.Equal(theirs.Payload, m.CoAP.Payload) || len(theirs.Options) != len(m.CoAP.Options) {
+				t.Errorf("%s frame %d: go-coap %d bytes %v %v, ours %d bytes %v", name, m.Frame, n, err, theirs.Code, len(m.Raw), m.CoAP.Code)
+				return
+			}
+			for i, o := range m.CoAP.Options {
+				if uint16(o.ID) != uint16(theirs.Options[i].ID) || !bytes.Equal(o.Value, theirs.Options[i].Value) {
+					t.Errorf("%s frame %d: option %d differs", name, m.Frame, i)
+				}
+			}
+			compared++
+		})
+		var d capture.Datagram
+		for r.Next(&d) == nil {
+			a.Segment(&d)
+		}
+		a.Close()
+		r.Close()
+	}
+	if compared != 57+24 {
+		t.Errorf("%d messages compared", compared)
 	}
 }
