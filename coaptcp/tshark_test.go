@@ -34,6 +34,7 @@ type msgRec struct {
 	Opts      []string // "number=hex of the whole option as encoded"
 	Payload   string   // hex
 	Err       string
+	Midstream bool
 }
 
 // key identifies a message for comparison. tshark reassembles
@@ -54,7 +55,7 @@ func (m msgRec) key() string {
 // borrows).
 func record(m *Message) msgRec {
 	r := msgRec{Frame: m.Frame, Frames: slices.Clone(m.Frames), Transport: m.Transport, Code: int(m.CoAP.Code),
-		Token: hex.EncodeToString(m.CoAP.Token), Payload: hex.EncodeToString(m.CoAP.Payload)}
+		Token: hex.EncodeToString(m.CoAP.Token), Payload: hex.EncodeToString(m.CoAP.Payload), Midstream: m.Midstream}
 	for _, o := range m.CoAP.Options {
 		r.Opts = append(r.Opts, fmt.Sprintf("%d=%x", o.ID, m.CoAP.Raw[o.Span.Off:o.Span.Off+o.Span.Len]))
 	}
