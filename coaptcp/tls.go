@@ -9,6 +9,9 @@ func (h *half) tlsInput(data []byte, pos int64) {
 	a := s.a
 	if s.tls == nil && a.cfg.TLS != nil {
 		s.tls = a.cfg.TLS(s.client, s.server)
+		if !s.tentative {
+			s.confirmTLS()
+		}
 	}
 	if s.tls == nil {
 		a.stats.TLSBytes += int64(len(data))
@@ -65,6 +68,7 @@ func (h *half) plaintext(r TLSRecord) {
 				return
 			}
 			s.tentative = false
+			s.confirmTLS()
 		}
 		s.a.count(s)
 	}
@@ -72,4 +76,12 @@ func (h *half) plaintext(r TLSRecord) {
 		return
 	}
 	in.push(p, pos)
+}
+
+// confirmTLS tells the decrypter, if it asks, that its connection carries
+// CoAP.
+func (s *stream) confirmTLS() {
+	if c, ok := s.tls.(coapConfirmer); ok {
+		c.carriesCoAP()
+	}
 }

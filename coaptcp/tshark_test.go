@@ -444,6 +444,13 @@ func TestTLSHeuristic(t *testing.T) {
 			t.Errorf("message %d: %s, on the port %s", i, got[i].key(), onPort[i].key())
 		}
 	}
+	// Only the connections found to carry CoAP are reported to the
+	// caller of TLSKeys: not the one whose handshake fails.
+	reported := 0
+	_, _ = assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true, TLS: TLSKeys(keys, func(netip.AddrPort, netip.AddrPort, *tlsdec.Conn) { reported++ })})
+	if reported != 3 {
+		t.Errorf("%d connections reported, want 3", reported)
+	}
 	none, st := assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true})
 	if len(none) != 0 || st.CoAPSegments != 0 || st.TLSStreams != 0 {
 		t.Errorf("without a hook: %d messages, stats %+v", len(none), st)
