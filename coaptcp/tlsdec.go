@@ -14,6 +14,18 @@ type TLSDec struct {
 	Conn *tlsdec.Conn
 	emit func(TLSRecord)
 	fn   func(*tlsdec.Record)
+	// onCoAP is called once, when the connection is known to carry CoAP.
+	onCoAP func()
+}
+
+// carriesCoAP is called by the Assembler once the connection is known
+// to carry CoAP: at once on a CoAP or TLS port or with ALPN "coap", at
+// its first plaintext when only its ClientHello made it a candidate.
+func (t *TLSDec) carriesCoAP() {
+	if f := t.onCoAP; f != nil {
+		t.onCoAP = nil
+		f()
+	}
 }
 
 // NewTLSDec returns c as a TLSConn.
@@ -37,14 +49,22 @@ func (t *TLSDec) record(r *tlsdec.Record) {
 }
 
 // TLSKeys returns a Config.TLS that decrypts every TLS connection with
-// keys (an NSS key log, PSKs), calling conn, when it is not nil, with each
-// connection's Conn so that its Status can be reported.
+// keys (an NSS key log, PSKs), calling conn, when it is not nil, with the
+// Conn of each connection known to carry CoAP, so that its Status can be
+// reported. A connection that Config.Heuristics made a candidate by its
+// ClientHello alone is decrypted to find out, and reported only if its
+// first plaintext is CoAP's.
 func TLSKeys(keys *tlskeys.Keys, conn func(client, server netip.AddrPort, c *tlsdec.Conn)) func(client, server netip.AddrPort) TLSConn {
 	return func(client, server netip.AddrPort) TLSConn {
 		c := tlsdec.NewConn(keys)
+		t := NewTLSDec(c)
 		if conn != nil {
-			conn(client, server, c)
+			t.onCoAP = func() { conn(client, server, c) }
 		}
-		return NewTLSDec(c)
+		return t
 	}
 }
+
+// coapConfirmer is implemented by a TLSConn that wants to know when its
+// connection is known to carry CoAP.
+type coapConfirmer interface{ carriesCoAP() }
