@@ -13,7 +13,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/dtlsdec"
 	"github.com/coapaudit/coapaudit/export"
@@ -285,7 +284,7 @@ func warnDTLS(e *env, eng *analysis.Engine) {
 		if s.Status == dtlsdec.StatusDecrypting {
 			continue
 		}
-		suite, what := sessionWords(s.Status.String(), s.Detail, s.HasSuite, s.Suite, s.PSKIdentity)
+		suite, what := sessionWords(s.Status.String(), s.Detail, s.HasSuite, s.Suite.String(), s.PSKIdentity)
 		warnf(e, "DTLS session %v -> %v (from frame %d, %s): %s; %d records not decrypted",
 			s.Client, s.Server, s.FirstFrame, suite, what, s.Failed)
 	}
@@ -294,7 +293,7 @@ func warnDTLS(e *env, eng *analysis.Engine) {
 		if s.State == tlskeys.StateDecrypting || s.State == tlskeys.StateHandshake && s.Failed == 0 {
 			continue // decrypted, or nothing protected to decrypt
 		}
-		suite, what := sessionWords(s.State.String(), s.Detail, s.HasSuite, s.Suite, s.PSKIdentity)
+		suite, what := sessionWords(s.State.String(), s.Detail, s.HasSuite, s.Suite.String(), s.PSKIdentity)
 		if v := tlsdec.VersionName(s.Version); v != "" {
 			suite = v + " " + suite
 		}
@@ -304,14 +303,14 @@ func warnDTLS(e *env, eng *analysis.Engine) {
 
 // sessionWords describes a session's suite (with its PSK identity, sent
 // in clear) and state for a warning.
-func sessionWords(state, detail string, hasSuite bool, cs decode.CipherSuite, identity string) (suite, what string) {
+func sessionWords(state, detail string, hasSuite bool, cs, identity string) (suite, what string) {
 	what = state
 	if detail != "" {
 		what += " (" + detail + ")"
 	}
 	suite = "suite unknown"
 	if hasSuite {
-		suite = cs.String()
+		suite = cs
 	}
 	if identity != "" {
 		suite += fmt.Sprintf(", PSK identity %q", identity)
