@@ -35,8 +35,8 @@ const (
 var helloRetryRandom = sha256.Sum256([]byte("HelloRetryRequest"))
 
 // handshakeBytes takes the handshake content of one record (plaintext, or
-// decrypted) and handles every message it completes.
-func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte) {
+// decrypted: protected) and handles every message it completes.
+func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte, protected bool) {
 	if d.hsLost {
 		return
 	}
@@ -58,7 +58,7 @@ func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte) {
 		if len(data) < 4+n {
 			break
 		}
-		c.message(fromClient, d, data[:4+n])
+		c.message(fromClient, d, data[:4+n], protected)
 		data = data[4+n:]
 	}
 	if buffered {
@@ -87,8 +87,9 @@ func (c *Conn) addTranscript(msg []byte) {
 	c.transcript = append(c.transcript, msg...)
 }
 
-// message handles one complete handshake message msg (header and body).
-func (c *Conn) message(fromClient bool, d *direction, msg []byte) {
+// message handles one complete handshake message msg (header and body),
+// which came in a protected record or in clear.
+func (c *Conn) message(fromClient bool, d *direction, msg []byte, protected bool) {
 	body := msg[4:]
 	tls13 := c.st.Version == VersionTLS13
 	switch msg[0] {
@@ -122,8 +123,8 @@ func (c *Conn) message(fromClient bool, d *direction, msg []byte) {
 			}
 		}
 	case hsFinished:
-		if d.finished {
-			return
+		if d.finished || !protected || !c.haveSH {
+			return // a Finished is always encrypted
 		}
 		c.finished(fromClient, body)
 		d.finished = true

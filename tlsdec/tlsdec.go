@@ -94,6 +94,7 @@ type Conn struct {
 	sessionHashLen int // 1.2: transcript bytes through the ClientKeyExchange
 	trials         int
 
+	rec        Record // the record being emitted
 	out        []byte // plaintext buffer
 	scratch    []byte
 	ad         [13]byte
@@ -156,18 +157,20 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 			n := recordNeed(d.buf)
 			if n < 0 {
 				c.desync(d, b)
+				b = nil
 				continue
 			}
 			take := min(n-len(d.buf), len(b))
 			d.buf = append(d.buf, b[:take]...)
 			b = b[take:]
 			if len(d.buf) < n {
-				return
+				return // b is used up
 			}
-			if n > headerLen && recordNeed(d.buf) == n {
-				c.record(fromClient, d, d.buf, emit)
-				d.buf = d.buf[:0]
+			if recordNeed(d.buf) != n {
+				continue // the header is complete now: the record needs more, or is not TLS
 			}
+			c.record(fromClient, d, d.buf, emit)
+			d.buf = d.buf[:0]
 			continue
 		}
 		if len(b) == 0 {
@@ -228,7 +231,8 @@ func (c *Conn) set(s State, detail string) {
 
 // record handles one complete record rec of direction d.
 func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Record)) {
-	r := Record{Type: rec[0], Off: d.off, Len: len(rec)}
+	r := &c.rec // not on the stack: emit would make it escape
+	*r = Record{Type: rec[0], Off: d.off, Len: len(rec)}
 	d.off += int64(len(rec))
 	body := rec[headerLen:]
 	tls13 := c.st.Version == VersionTLS13
@@ -248,7 +252,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 			if !c.haveCH && !fromClient {
 				c.set(tlskeys.StateNoHandshake, "handshake from the server before any ClientHello")
 			}
-			c.handshakeBytes(fromClient, d, body)
+			c.handshakeBytes(fromClient, d, body, false)
 		case ContentChangeCipherSpec:
 			if !tls13 && c.haveSH && !d.encrypted {
 				d.encrypted, d.seq = true, 0
@@ -256,7 +260,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 		}
 		c.afterRecord(fromClient, d)
 		if emit != nil {
-			emit(&r)
+			emit(r)
 		}
 		return
 	}
@@ -274,7 +278,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 			c.st.Key = KeyLog
 		}
 		if typ == ContentHandshake {
-			c.handshakeBytes(fromClient, d, pt)
+			c.handshakeBytes(fromClient, d, pt, true)
 		}
 	} else {
 		c.st.Failed++
@@ -282,7 +286,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 	}
 	c.afterRecord(fromClient, d)
 	if emit != nil {
-		emit(&r)
+		emit(r)
 	}
 }
 
