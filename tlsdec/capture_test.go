@@ -195,13 +195,16 @@ func TestCapturesAgainstTshark(t *testing.T) {
 		tls13      bool
 		minRecords int
 		pskOnly    bool // the PSK alone decrypts it too
+		keyUpdates int  // per connection
 	}{
-		{"go-tls13", goTLSPort, 4, true, 40, false},
-		{"go-tls12", goTLSPort, 5, false, 30, false},
-		{"libcoap-tls-psk", libcoapPort + 1, 3, false, 12, false},     // ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
-		{"libcoap-tls-plainpsk", libcoapPort + 1, 3, false, 12, true}, // PSK_WITH_AES_256_GCM_SHA384
-		{"libcoap-tls-cbc", libcoapPort + 1, 3, false, 12, true},      // PSK_WITH_AES_256_CBC_SHA, encrypt-then-MAC
-		{"libcoap-tls-cert", libcoapPort + 1, 3, true, 12, false},     // TLS_AES_256_GCM_SHA384
+		{"go-tls13", goTLSPort, 4, true, 40, false, 0},
+		{"go-tls12", goTLSPort, 5, false, 30, false, 0},
+		{"libcoap-tls-psk", libcoapPort + 1, 3, false, 12, false, 0},     // ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
+		{"libcoap-tls-plainpsk", libcoapPort + 1, 3, false, 12, true, 0}, // PSK_WITH_AES_256_GCM_SHA384
+		{"libcoap-tls-cbc", libcoapPort + 1, 3, false, 12, true, 0},      // PSK_WITH_AES_256_CBC_SHA, encrypt-then-MAC
+		{"libcoap-tls-cert", libcoapPort + 1, 3, true, 12, false, 0},     // TLS_AES_256_GCM_SHA384
+		// ChaCha20-Poly1305, AES-256-GCM-SHA384, AES-128-CCM, AES-128-CCM-8, each with a KeyUpdate both ways
+		{"openssl-tls13", opensslPort, 4, true, 30, false, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pcap := filepath.Join("testdata", tc.name+".pcap")
@@ -217,7 +220,8 @@ func TestCapturesAgainstTshark(t *testing.T) {
 			for _, c := range conns {
 				st := c.conn.Status()
 				if st.State != tlskeys.StateDecrypting || st.Failed != 0 || st.ClientFinished != tlskeys.FinishedVerified ||
-					st.ServerFinished != tlskeys.FinishedVerified || (st.Version == VersionTLS13) != tc.tls13 || st.ALPN != "coap" && strings.HasPrefix(tc.name, "go") {
+					st.ServerFinished != tlskeys.FinishedVerified || (st.Version == VersionTLS13) != tc.tls13 || st.ALPN != "coap" && strings.HasPrefix(tc.name, "go") ||
+					st.KeyUpdates != tc.keyUpdates {
 					t.Errorf("%v: %+v", c.client, st)
 				}
 			}

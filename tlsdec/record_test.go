@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -234,4 +235,94 @@ func writePEM(t *testing.T, certFile, keyFile string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// opensslPort is the port of openssl-tls13.pcap.
+const opensslPort = 47695
+
+// TestRecordOpenSSLCapture records openssl-tls13.pcap: openssl s_client
+// and s_server (3.0) with each TLS 1.3 cipher suite Go does not let a
+// test choose, each connection with a KeyUpdate that asks the peer to
+// update too (s_client's "K" command). The lines sent are text, not
+// CoAP. It runs only with -record.
+func TestRecordOpenSSLCapture(t *testing.T) {
+	if !*recordCaptures {
+		t.Skip("records captures only with -record")
+	}
+	openssl := testenv.Tool(t, "openssl")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writePEM(t, certFile, keyFile)
+	keylog := filepath.Join("testdata", "openssl-tls13.keylog")
+	os.Remove(keylog)
+	stop := tcpdump(t, filepath.Join("testdata", "openssl-tls13.pcap"), "tcp port "+itoa(opensslPort))
+	for _, suite := range []string{"TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		srv := startLines(t, ctx, openssl, "s_server", "-accept", itoa(opensslPort), "-cert", certFile, "-key", keyFile,
+			"-naccept", "1", "-ciphersuites", suite, "-keylogfile", keylog)
+		srv.waitFor(t, "ACCEPT")
+		cl := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test",
+			"-ciphersuites", suite)
+		cl.send(t, "hello "+suite)
+		srv.waitFor(t, "hello "+suite)
+		cl.send(t, "K")
+		cl.waitFor(t, "KEYUPDATE")
+		cl.send(t, "after the update")
+		srv.waitFor(t, "after the update")
+		srv.send(t, "reply from the server")
+		cl.waitFor(t, "reply from the server")
+		cl.stdin.Close()
+		cl.cmd.Wait()
+		srv.stdin.Close()
+		srv.cmd.Wait()
+		cancel()
+	}
+	stop()
+}
+
+// lineProc is a program whose stdin the test writes and whose output
+// lines it waits for.
+type lineProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startLines(t *testing.T, ctx context.Context, path string, args ...string) *lineProc {
+	p := &lineProc{cmd: exec.CommandContext(ctx, path, args...), lines: make(chan string, 1000)}
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = p.cmd.Stdout
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+func (p *lineProc) send(t *testing.T, line string) {
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *lineProc) waitFor(t *testing.T, s string) {
+	for l := range p.lines {
+		if strings.Contains(l, s) {
+			return
+		}
+	}
+	t.Fatalf("%s ended before printing %q", p.cmd.Path, s)
 }
