@@ -17,8 +17,13 @@
 // with HMAC-SHA1/256/384 (MAC-then-encrypt and encrypt-then-MAC), both
 // directions, retransmitted handshakes, fragmented handshake messages, and
 // tls12_cid records (RFC 9146), and abbreviated handshakes that resume a
-// session by ID. Not supported: renegotiation (epochs past 1), DTLS 1.3,
-// and resumption by session ticket without a key log.
+// session by ID. DTLS 1.3 (RFC 9147) from the key log's traffic secrets:
+// unified headers (connection ID, 8- or 16-bit sequence numbers, with or
+// without length), record number encryption, epoch and sequence number
+// reconstruction, the inner content type, Finished verification of
+// unfragmented Finished messages, KeyUpdate. Not supported: renegotiation
+// (epochs past 1 in DTLS 1.2), resumption by session ticket without a key
+// log, DTLS 1.3 0-RTT data.
 package dtlsdec
 
 import (
@@ -231,7 +236,7 @@ func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS,
 			s = x.newSession(key, frame, src, dst)
 			s.info.Status = StatusNoHandshake
 		}
-		x.record(s, i, r, src, res)
+		x.record(s, i, r, src, d.Raw, res)
 	}
 	if s != nil {
 		res.Session = &s.info
@@ -342,7 +347,9 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		return s // a retransmission of the first ClientHello
 	}
 	fromClient := src == s.info.Client
-	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && !s.haveSH {
+	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && d.ServerHello.RetryRequest {
+		s.hrr13 = true
+	} else if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && !s.haveSH {
 		sh := &d.ServerHello
 		copy(s.serverRandom[:], sh.Random)
 		s.haveSH = true
@@ -357,8 +364,10 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 			s.info.ConnID = true
 			s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
 		}
-		if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
-			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is not DTLS 1.2"
+		if sh.SelectedVersion == VersionDTLS13 {
+			x.start13(s, sh.CipherSuite)
+		} else if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
+			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is neither DTLS 1.2 nor DTLS 1.3"
 		} else if p, ok := tlscrypto.ParamsFor(sh.CipherSuite); ok && !p.TLS13 {
 			s.params = p
 		} else {
@@ -402,12 +411,16 @@ func hasExtension(exts []byte, typ uint16) bool {
 }
 
 // record decrypts protected record i.
-func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.AddrPort, res *Result) {
+func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.AddrPort, raw []byte, res *Result) {
 	fromClient := src == s.info.Client
 	fail := func() {
 		s.info.Failed++
 		x.stats.Failed++
 		res.Failed++
+	}
+	if s.v13 != nil {
+		x.record13(s, i, r, raw, fromClient, res, fail)
+		return
 	}
 	if r.Unified || r.Epoch != 1 || r.ConnIDUnknown {
 		fail()
@@ -596,6 +609,8 @@ type session struct {
 	sessionHashLen             int // messages in the transcript through the ClientKeyExchange
 	master                     [48]byte
 	keys                       [2]*tlscrypto.Keys12
+	hrr13                      bool    // a DTLS 1.3 HelloRetryRequest was seen
+	v13                        *sess13 // DTLS 1.3 state, nil for DTLS 1.2
 }
 
 // finished checks a decrypted handshake record that holds a Finished
