@@ -347,32 +347,8 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		return s // a retransmission of the first ClientHello
 	}
 	fromClient := src == s.info.Client
-	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && d.ServerHello.RetryRequest {
-		s.hrr13 = true
-	} else if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && !s.haveSH {
-		sh := &d.ServerHello
-		copy(s.serverRandom[:], sh.Random)
-		s.haveSH = true
-		s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
-		s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
-		s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
-		if n := len(sh.SessionID); n > 0 && n <= 32 {
-			copy(s.sessionID[:], sh.SessionID)
-			s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
-		}
-		if sh.HasConnID && s.cidOffered {
-			s.info.ConnID = true
-			s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
-		}
-		if sh.SelectedVersion == VersionDTLS13 {
-			x.start13(s, sh.CipherSuite)
-		} else if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
-			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is neither DTLS 1.2 nor DTLS 1.3"
-		} else if p, ok := tlscrypto.ParamsFor(sh.CipherSuite); ok && !p.TLS13 {
-			s.params = p
-		} else {
-			s.info.Status, s.info.Detail = StatusUnsupported, "cipher suite "+sh.CipherSuite.String()
-		}
+	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello {
+		x.serverHello(s, &d.ServerHello)
 	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && d.HasClientKeyExchange && s.haveSH {
 		if id, ok := d.PSKIdentity(s.info.Suite, true); ok {
@@ -383,10 +359,57 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 	if !s.hs.add(fromClient, hs, cookieless) {
 		s.info.Detail = "handshake too large to follow"
 	}
+	if hs.Type == decode.HandshakeServerHello && !fromClient && !hs.Complete() {
+		// A ServerHello in fragments (DTLS 1.3 ones with large key
+		// shares are): read it once reassembled.
+		if m := s.hs.find(false, hs.MessageSeq); m != nil && m.missing == 0 {
+			var whole decode.DTLS
+			rec := make([]byte, 13, 13+len(m.data))
+			rec[0], rec[1], rec[2] = byte(decode.ContentHandshake), 0xfe, 0xfd
+			rec[11], rec[12] = byte(len(m.data)>>8), byte(len(m.data))
+			if whole.Decode(append(rec, m.data...)); whole.HasServerHello {
+				x.serverHello(s, &whole.ServerHello)
+			}
+		}
+	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && s.sessionHashLen == 0 {
 		s.sessionHashLen = len(s.hs.msgs)
 	}
 	return s
+}
+
+// serverHello takes the session's ServerHello (or a DTLS 1.3
+// HelloRetryRequest).
+func (x *Decrypter) serverHello(s *session, sh *decode.DTLSServerHello) {
+	if sh.RetryRequest {
+		s.hrr13 = true
+		return
+	}
+	if s.haveSH {
+		return
+	}
+	copy(s.serverRandom[:], sh.Random)
+	s.haveSH = true
+	s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
+	s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
+	s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
+	if n := len(sh.SessionID); n > 0 && n <= 32 {
+		copy(s.sessionID[:], sh.SessionID)
+		s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
+	}
+	if sh.HasConnID && s.cidOffered {
+		s.info.ConnID = true
+		s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
+	}
+	if sh.SelectedVersion == VersionDTLS13 {
+		x.start13(s, sh.CipherSuite)
+	} else if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
+		s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is neither DTLS 1.2 nor DTLS 1.3"
+	} else if p, ok := tlscrypto.ParamsFor(sh.CipherSuite); ok && !p.TLS13 {
+		s.params = p
+	} else {
+		s.info.Status, s.info.Detail = StatusUnsupported, "cipher suite "+sh.CipherSuite.String()
+	}
 }
 
 // TLS extension numbers read from the ServerHello.
