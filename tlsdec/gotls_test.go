@@ -348,6 +348,9 @@ func TestGoTLS(t *testing.T) {
 					st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified || st.Failed != 0 {
 					t.Fatalf("split %d: status %+v", split, st)
 				}
+				if n := c.Buffered(); n > 4*smallRecord { // the plaintext buffer and two small record buffers
+					t.Errorf("split %d: %d bytes held after the handshake", split, n)
+				}
 				if tc.version == tls.VersionTLS12 && !st.ExtendedMasterSecret {
 					t.Errorf("no extended master secret: %+v", st)
 				}

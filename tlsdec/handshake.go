@@ -61,9 +61,12 @@ func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte, protected
 		c.message(fromClient, d, data[:4+n], protected)
 		data = data[4+n:]
 	}
-	if buffered {
+	switch {
+	case len(data) == 0 && cap(d.hs) > smallRecord:
+		d.hs = nil // keep idle connections small
+	case buffered:
 		d.hs = d.hs[:copy(d.hs, data)]
-	} else {
+	default:
 		d.hs = append(d.hs[:0], data...)
 	}
 }

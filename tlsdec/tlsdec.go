@@ -47,6 +47,10 @@ const (
 	MaxRecordLen     = headerLen + 1<<14 + 2048
 	maxMessageLen    = 1 << 17 // one handshake message
 	maxTranscriptLen = 1 << 18
+	// smallRecord is the buffer a connection starts with; longer records
+	// grow it (the plaintext buffer stays grown, a partial record's
+	// buffer is dropped once the record is complete).
+	smallRecord = 1024
 )
 
 // Version numbers.
@@ -95,8 +99,7 @@ type Conn struct {
 	trials         int
 
 	rec        Record // the record being emitted
-	out        []byte // plaintext buffer
-	scratch    []byte
+	out        []byte // plaintext buffer, grown to the longest record
 	ad         [13]byte
 	candidates []*tlskeys.PSK
 }
@@ -132,6 +135,18 @@ func NewConn(keys *tlskeys.Keys) *Conn {
 // Status returns what is known of the connection so far.
 func (c *Conn) Status() Status { return c.st }
 
+// Buffered returns the bytes the Conn holds for its connection: partial
+// records and handshake messages, the handshake transcript (freed when
+// the handshake ends) and its plaintext buffer. A caller bounding memory
+// over many connections can add these up.
+func (c *Conn) Buffered() int {
+	n := cap(c.out) + cap(c.transcript)
+	for i := range c.dir {
+		n += cap(c.dir[i].buf) + cap(c.dir[i].hs)
+	}
+	return n
+}
+
 func dirIndex(fromClient bool) int {
 	if fromClient {
 		return 0
@@ -161,6 +176,9 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 				continue
 			}
 			take := min(n-len(d.buf), len(b))
+			if cap(d.buf) < n {
+				d.buf = append(make([]byte, 0, n), d.buf...)
+			}
 			d.buf = append(d.buf, b[:take]...)
 			b = b[take:]
 			if len(d.buf) < n {
@@ -170,7 +188,11 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 				continue // the header is complete now: the record needs more, or is not TLS
 			}
 			c.record(fromClient, d, d.buf, emit)
-			d.buf = d.buf[:0]
+			if cap(d.buf) > headerLen+smallRecord {
+				d.buf = nil // keep idle connections small
+			} else {
+				d.buf = d.buf[:0]
+			}
 			continue
 		}
 		if len(b) == 0 {
@@ -183,8 +205,8 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 			continue
 		}
 		if len(b) < n {
-			if d.buf == nil {
-				d.buf = make([]byte, 0, MaxRecordLen)
+			if cap(d.buf) < n {
+				d.buf = make([]byte, 0, max(n, headerLen+smallRecord))
 			}
 			d.buf = append(d.buf, b...)
 			return
@@ -317,7 +339,7 @@ func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
 	}
 	body := rec[headerLen:]
 	if cap(c.out) < len(body) {
-		c.out = make([]byte, MaxRecordLen)
+		c.out = make([]byte, max(len(body), 2*cap(c.out), smallRecord))
 	}
 	seq := d.seq
 	d.seq++
@@ -455,10 +477,7 @@ func (c *Conn) tryMaster(fromClient bool, master *[48]byte, rec []byte) bool {
 	if !fromClient {
 		k = sk
 	}
-	if cap(c.scratch) < len(rec) {
-		c.scratch = make([]byte, MaxRecordLen)
-	}
-	if _, err := k.Open(c.scratch, rec[headerLen:], 0, c.ad12(0, rec)); err != nil {
+	if _, err := k.Open(make([]byte, len(rec)), rec[headerLen:], 0, c.ad12(0, rec)); err != nil {
 		return false
 	}
 	c.dir[0].k12, c.dir[1].k12 = ck, sk
