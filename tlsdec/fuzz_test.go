@@ -32,7 +32,8 @@ func fuzzSeeds(f *testing.F) (seeds [][]byte, keyLog []byte) {
 }
 
 // FuzzConn feeds a sequence of chunks (a direction byte, a 2-byte length,
-// the bytes) to a Conn holding the key log of the seeds' connections. It
+// the bytes; bit 1 of the direction byte makes the chunk a gap of that
+// many bytes) to a Conn holding the key log of the seeds' connections. It
 // must not panic, the records of each direction must tile what was fed,
 // no plaintext may be longer than its record, and the buffers must stay
 // within their bounds.
@@ -45,23 +46,31 @@ func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := NewConn(keys)
 		var fed, next [2]int64
+		var gapped [2]bool
 		for len(in) >= 3 {
 			dir := int(in[0] & 1)
+			gap := in[0]&2 != 0
 			n := min(int(binary.BigEndian.Uint16(in[1:3])), len(in)-3)
 			b := in[3 : 3+n]
 			in = in[3+n:]
+			if gap {
+				// A direction byte with bit 1 set: n bytes lost.
+				c.Gap(dir == 0, int64(n))
+				gapped[dir] = true
+				continue
+			}
 			fed[dir] += int64(len(b))
 			c.Feed(dir == 0, b, func(r *Record) {
-				if r.Off != next[dir] || r.Len < headerLen || r.Len > MaxRecordLen || len(r.Plaintext) > r.Len {
+				if r.Off < next[dir] || !gapped[dir] && r.Off != next[dir] || r.Len < headerLen || r.Len > MaxRecordLen || len(r.Plaintext) > r.Len {
 					t.Fatalf("direction %d: record at %d len %d plaintext %d, want offset %d", dir, r.Off, r.Len, len(r.Plaintext), next[dir])
 				}
 				if r.Protected && !r.Decrypted && r.Plaintext != nil {
 					t.Fatal("plaintext of a record not decrypted")
 				}
-				next[dir] += int64(r.Len)
+				next[dir] = r.Off + int64(r.Len)
 			})
 			d := &c.dir[dir]
-			if next[dir]+int64(len(d.buf))+d.skipped != fed[dir] {
+			if !gapped[dir] && next[dir]+int64(len(d.buf))+d.skipped != fed[dir] {
 				t.Fatalf("direction %d: %d bytes in records, %d buffered, %d skipped, %d fed", dir, next[dir], len(d.buf), d.skipped, fed[dir])
 			}
 			if len(d.buf) > MaxRecordLen || len(d.hs) > maxMessageLen+4 || len(c.transcript) > maxTranscriptLen {

@@ -58,8 +58,10 @@ type Status struct {
 	KeyUpdates int
 	// Decrypted and Failed count protected records.
 	Decrypted, Failed int
-	// Skipped counts bytes that did not frame as TLS records.
+	// Skipped counts bytes that did not frame as TLS records, or were
+	// dropped around a gap; Gaps counts the gaps reported.
 	Skipped int64
+	Gaps    int
 }
 
 // VersionName names a protocol version.

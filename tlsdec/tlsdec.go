@@ -112,6 +112,10 @@ type direction struct {
 	hsLost  bool   // a handshake message too large to follow
 	broken  bool   // not a TLS record stream
 	skipped int64
+	// after a gap: resync looks for the next record header; seqAfterGap
+	// bounds the sequence numbers the lost bytes could have used
+	resync      bool
+	seqAfterGap uint64
 	// protection
 	encrypted bool // 1.2: after ChangeCipherSpec; 1.3: keys are set
 	k12       *tlscrypto.Keys12
@@ -162,6 +166,11 @@ func dirIndex(fromClient bool) int {
 // Status.Skipped.
 func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 	d := &c.dir[dirIndex(fromClient)]
+	if d.resync {
+		if b = c.resynchronize(d, b); b == nil {
+			return
+		}
+	}
 	for {
 		if d.broken {
 			d.skipped += int64(len(b))
@@ -214,6 +223,66 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 		c.record(fromClient, d, b[:n], emit)
 		b = b[n:]
 	}
+}
+
+// Gap tells the Conn that n bytes one side sent are missing from what
+// Feed was given (lost by the capture; the TCP reassembly knows). The
+// partial record before the gap is dropped, the next record header is
+// searched for in the bytes that follow, and the records after it are
+// tried with every sequence number the lost bytes could have used. A
+// handshake message cut by the gap is lost, and with it the Finished
+// check if the handshake was under way.
+func (c *Conn) Gap(fromClient bool, n int64) {
+	if n <= 0 {
+		return
+	}
+	d := &c.dir[dirIndex(fromClient)]
+	if d.broken {
+		d.skipped += n
+		return
+	}
+	d.off += int64(len(d.buf)) + n
+	d.skipped += int64(len(d.buf))
+	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+	d.buf = nil
+	if len(d.hs) > 0 || !d.finished {
+		d.hs = nil
+		c.transcriptLost, c.transcript = true, nil
+	}
+	d.resync = true
+	// At most one record per headerLen+1 lost bytes, and the one cut.
+	d.seqAfterGap = uint64(min(n/(headerLen+1)+2, 1<<16))
+	c.st.Gaps++
+}
+
+// resynchronize drops bytes after a gap up to the first plausible record
+// header: a known content type, version 3.x, a length within bounds, and
+// where the bytes reach that far, another such header after the record.
+// It returns the bytes from there, or nil when none starts in b (they
+// are counted as skipped; a header cut by the end of b is kept).
+func (c *Conn) resynchronize(d *direction, b []byte) []byte {
+	buf := append(d.buf, b...)
+	d.buf = nil
+	for i := 0; i+headerLen <= len(buf); i++ {
+		n := recordNeed(buf[i:])
+		if n < 0 || buf[i+2] > 4 {
+			continue
+		}
+		if j := i + n; j+headerLen <= len(buf) && (recordNeed(buf[j:]) < 0 || buf[j+2] > 4) {
+			continue
+		}
+		d.resync = false
+		d.skipped += int64(i)
+		d.off += int64(i)
+		c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+		return buf[i:]
+	}
+	keep := max(len(buf)-(headerLen-1), 0)
+	d.skipped += int64(keep)
+	d.off += int64(keep)
+	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+	d.buf = append([]byte(nil), buf[keep:]...)
+	return nil
 }
 
 // recordNeed returns the length of the record that starts h (headerLen
@@ -341,8 +410,26 @@ func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
 	if cap(c.out) < len(body) {
 		c.out = make([]byte, max(len(body), 2*cap(c.out), smallRecord))
 	}
-	seq := d.seq
+	tries := uint64(1)
+	if d.seqAfterGap > 0 {
+		tries = d.seqAfterGap + 1
+	}
+	for seq := d.seq; seq < d.seq+tries; seq++ {
+		if pt, typ, ok := c.openSeq(d, rec, seq); ok {
+			d.seq, d.seqAfterGap = seq+1, 0
+			return pt, typ, true
+		}
+	}
 	d.seq++
+	if d.seqAfterGap > 0 {
+		d.seqAfterGap-- // the record took one of the numbers
+	}
+	return nil, 0, false
+}
+
+// openSeq opens a record with sequence number seq.
+func (c *Conn) openSeq(d *direction, rec []byte, seq uint64) (pt []byte, typ uint8, ok bool) {
+	body := rec[headerLen:]
 	if d.k13 != nil {
 		p, err := d.k13.Open(c.out, body, seq, rec[:headerLen])
 		if err != nil {
