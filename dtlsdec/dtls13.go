@@ -126,8 +126,8 @@ func (x *Decrypter) open13(s *session, r *decode.DTLSRecord, raw []byte, fromCli
 		if ek.epoch&3 != uint64(r.Epoch) {
 			continue
 		}
-		var mask [16]byte
-		if ek.k.SNMask(&mask, r.Fragment) != nil {
+		mask, err := ek.k.SNMask(r.Fragment)
+		if err != nil {
 			continue
 		}
 		ad := x.aad[:len(hdr)]

@@ -105,8 +105,8 @@ func (s *dtls13Session) sealed(secret []byte, epoch, seq uint64, seq16, withLen 
 		hdr = append(hdr, byte(n>>8), byte(n))
 	}
 	ct := k.Seal(nil, seq, inner, hdr)
-	var mask [16]byte
-	if err := k.SNMask(&mask, ct); err != nil {
+	mask, err := k.SNMask(ct)
+	if err != nil {
 		s.t.Fatal(err)
 	}
 	hdr[1] ^= mask[0]

@@ -13,6 +13,7 @@ import (
 	dtls4 "github.com/pion/dtls/v4"
 	"github.com/pion/dtls/v4/pkg/crypto/selfsign"
 
+	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
@@ -127,4 +128,83 @@ func flipSecrets(keyLog string) string {
 		b.WriteString(l + "\n")
 	}
 	return b.String()
+}
+
+// TestDecryptAllocs13 checks that decrypting a DTLS 1.3 record of a pion
+// session allocates nothing once the session is established (the record
+// is fed again: its sequence number is reconstructed to the same value).
+func TestDecryptAllocs13(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []dtls4.Option
+		allocs float64
+	}{{"AES128GCM", nil, 0}, {"ChaCha20", []dtls4.Option{dtls4.WithCipherSuites(0x1303)}, 0}} {
+		x, run, d := established13(t, tc.opts...)
+		var res Result
+		if n := testing.AllocsPerRun(100, func() {
+			x.Datagram(0, run.client, run.server, d, &res)
+			if len(res.Records) != 1 {
+				t.Fatalf("%d records", len(res.Records))
+			}
+		}); n != tc.allocs {
+			t.Errorf("%s: %v allocations per record, want %v", tc.name, n, tc.allocs)
+		}
+	}
+}
+
+// established13 returns a Decrypter that has followed a pion DTLS 1.3
+// session, and the decoded last application data datagram from the
+// client.
+func established13(tb testing.TB, opts ...dtls4.Option) (*Decrypter, *pionRun, *decode.DTLS) {
+	run := runPion13(tb, false, opts...)
+	kl := &tlskeys.KeyLog{}
+	if err := kl.Read(strings.NewReader(run.keyLog), "keylog"); err != nil {
+		tb.Fatal(err)
+	}
+	x := New(Config{Keys: &tlskeys.Keys{Log: kl}})
+	var res Result
+	last := -1
+	for i, g := range run.log {
+		var d decode.DTLS
+		src, dst := run.client, run.server
+		if !g.fromClient {
+			src, dst = dst, src
+		}
+		d.Decode(g.b)
+		x.Datagram(i+1, src, dst, &d, &res)
+		if g.fromClient && len(res.Records) == 1 && res.Records[0].Type == decode.ContentApplicationData {
+			last = i
+		}
+	}
+	if last < 0 {
+		tb.Fatal("no application data from the client")
+	}
+	d := &decode.DTLS{}
+	if err := d.Decode(run.log[last].b); err != nil {
+		tb.Fatal(err)
+	}
+	return x, run, d
+}
+
+// BenchmarkDecrypt13 decrypts one DTLS 1.3 application data record of a
+// pion session per op.
+func BenchmarkDecrypt13(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opts []dtls4.Option
+	}{{"AES128GCM", nil}, {"ChaCha20", []dtls4.Option{dtls4.WithCipherSuites(0x1303)}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			x, run, d := established13(b, tc.opts...)
+			var res Result
+			b.ReportAllocs()
+			b.SetBytes(int64(len(d.Raw)))
+			for b.Loop() {
+				x.Datagram(0, run.client, run.server, d, &res)
+			}
+			if len(res.Records) != 1 {
+				b.Fatalf("%d records decrypted", len(res.Records))
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }
