@@ -161,28 +161,7 @@ func established13(tb testing.TB, opts ...dtls4.Option) (*Decrypter, *pionRun, *
 	if err := kl.Read(strings.NewReader(run.keyLog), "keylog"); err != nil {
 		tb.Fatal(err)
 	}
-	x := New(Config{Keys: &tlskeys.Keys{Log: kl}})
-	var res Result
-	last := -1
-	for i, g := range run.log {
-		var d decode.DTLS
-		src, dst := run.client, run.server
-		if !g.fromClient {
-			src, dst = dst, src
-		}
-		d.Decode(g.b)
-		x.Datagram(i+1, src, dst, &d, &res)
-		if g.fromClient && len(res.Records) == 1 && res.Records[0].Type == decode.ContentApplicationData {
-			last = i
-		}
-	}
-	if last < 0 {
-		tb.Fatal("no application data from the client")
-	}
-	d := &decode.DTLS{}
-	if err := d.Decode(run.log[last].b); err != nil {
-		tb.Fatal(err)
-	}
+	x, d := followRun(tb, run, &tlskeys.Keys{Log: kl})
 	return x, run, d
 }
 
@@ -195,16 +174,8 @@ func BenchmarkDecrypt13(b *testing.B) {
 	}{{"AES128GCM", nil}, {"ChaCha20", []dtls4.Option{dtls4.WithCipherSuites(0x1303)}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			x, run, d := established13(b, tc.opts...)
-			var res Result
-			b.ReportAllocs()
-			b.SetBytes(int64(len(d.Raw)))
-			for b.Loop() {
-				x.Datagram(0, run.client, run.server, d, &res)
-			}
-			if len(res.Records) != 1 {
-				b.Fatalf("%d records decrypted", len(res.Records))
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			benchDatagram(b, x, run, d)
 		})
+
 	}
 }
