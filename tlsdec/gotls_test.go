@@ -403,3 +403,42 @@ func TestGoTLSResumption(t *testing.T) {
 		}
 	}
 }
+
+// TestGoTLS12Resumption resumes a TLS 1.2 session by ticket. Go logs no
+// key for the abbreviated handshake: alone it has no key; with the
+// Sessions of the first connection it decrypts, Finished messages
+// verified.
+func TestGoTLS12Resumption(t *testing.T) {
+	cache := tls.NewLRUClientSessionCache(4)
+	cert := testCert(t)
+	o := goTLSOpts{version: tls.VersionTLS12, suite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, sessionCache: cache, cert: &cert}
+	first := runGoTLS(t, o)
+	second := runGoTLS(t, o)
+	if !second.state.DidResume {
+		t.Fatal("the second connection did not resume")
+	}
+	keys := keysOf(t, append(bytes.Clone(first.keyLog), second.keyLog...))
+	alone := NewConn(keys)
+	feedRun(alone, second.log, 0)
+	if st := alone.Status(); st.State != tlskeys.StateNoKey || !st.Resumed || st.Decrypted != 0 {
+		t.Errorf("without the first session: %+v", st)
+	}
+	sessions := NewSessions(8)
+	for i, run := range []*goTLSRun{first, second} {
+		c := NewConn(keys)
+		c.UseSessions(sessions)
+		d := feedRun(c, run.log, 0)
+		wantApp(t, d)
+		want := KeyLog
+		if i == 1 {
+			want = KeyResumed
+		}
+		if st := c.Status(); st.Resumed != (i == 1) || st.State != tlskeys.StateDecrypting || st.Key != want ||
+			st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified {
+			t.Errorf("connection %d: %+v", i, st)
+		}
+	}
+	if sessions.Len() == 0 {
+		t.Error("no session kept")
+	}
+}

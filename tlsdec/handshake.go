@@ -13,6 +13,7 @@ import (
 const (
 	hsClientHello        = 1
 	hsServerHello        = 2
+	hsNewSessionTicket   = 4
 	hsEncryptedExtension = 8
 	hsClientKeyExchange  = 16
 	hsFinished           = 20
@@ -26,6 +27,7 @@ const (
 	extALPN                 = 16
 	extEncryptThenMAC       = 22
 	extExtendedMasterSecret = 23
+	extSessionTicket        = 35
 	extPreSharedKey         = 41
 	extSupportedVersions    = 43
 )
@@ -112,6 +114,10 @@ func (c *Conn) message(fromClient bool, d *direction, msg []byte, protected bool
 		}
 		c.serverHello(body, msg)
 		return
+	case hsNewSessionTicket:
+		if !fromClient && !tls13 {
+			c.newTicket(body)
+		}
 	case hsEncryptedExtension:
 		if !fromClient && tls13 {
 			if v, ok := extension(extensionsOf(body, 0), extALPN); ok {
@@ -173,6 +179,9 @@ func (c *Conn) clientHello(b []byte) bool {
 	c.haveCH = true
 	copy(c.clientRandom[:], random)
 	c.chSessionID = append([]byte(nil), sid...)
+	if v, ok := extension(exts, extSessionTicket); ok && len(v) > 0 && len(v) <= 1<<12 {
+		c.chTicket = append([]byte(nil), v...)
+	}
 	if v, ok := extension(exts, extServerName); ok {
 		c.st.SNI = serverName(v)
 	}
@@ -230,6 +239,7 @@ func (c *Conn) serverHello(b, msg []byte) {
 		_, c.st.ExtendedMasterSecret = extension(exts, extExtendedMasterSecret)
 		_, c.st.EncryptThenMAC = extension(exts, extEncryptThenMAC)
 		c.st.Resumed = len(sid) > 0 && bytes.Equal(sid, c.chSessionID)
+		c.shSessionID = append([]byte(nil), sid...)
 		if v, ok := extension(exts, extALPN); ok {
 			c.st.ALPN = selectedALPN(v)
 		}

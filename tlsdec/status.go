@@ -18,12 +18,13 @@ type Finished = tlskeys.Finished
 type KeySource uint8
 
 const (
-	KeyNone KeySource = iota
-	KeyLog            // the key log (CLIENT_RANDOM, or the TLS 1.3 traffic secrets)
-	KeyPSK            // a --psk, TLS 1.2 plain PSK key exchange
+	KeyNone    KeySource = iota
+	KeyLog               // the key log (CLIENT_RANDOM, or the TLS 1.3 traffic secrets)
+	KeyPSK               // a --psk, TLS 1.2 plain PSK key exchange
+	KeyResumed           // TLS 1.2: the master secret of the session it resumes (Sessions)
 )
 
-func (k KeySource) String() string { return [...]string{"", "keylog", "psk"}[k%3] }
+func (k KeySource) String() string { return [...]string{"", "keylog", "psk", "resumed"}[k%4] }
 
 // Status describes a connection for reports. It holds no key material.
 type Status struct {

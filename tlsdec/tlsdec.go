@@ -98,10 +98,15 @@ type Conn struct {
 	sessionHashLen int // 1.2: transcript bytes through the ClientKeyExchange
 	trials         int
 
-	rec        Record // the record being emitted
-	out        []byte // plaintext buffer, grown to the longest record
-	ad         [13]byte
-	candidates []*tlskeys.PSK
+	rec Record // the record being emitted
+	// TLS 1.2 resumption across connections
+	sessions    *Sessions
+	shSessionID []byte
+	chTicket    []byte
+	tickets     []string
+	out         []byte // plaintext buffer, grown to the longest record
+	ad          [13]byte
+	candidates  []*tlskeys.PSK
 }
 
 // direction is the state of the records one side sends.
@@ -513,6 +518,18 @@ func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 			return
 		}
 	}
+	if c.st.Resumed {
+		for _, k := range []string{"id:" + string(c.shSessionID), "tk:" + string(c.chTicket)} {
+			if ms, ok := c.sessions.get(k); ok {
+				master = ms
+				tried = true
+				if c.tryMaster(fromClient, &master, rec) {
+					c.st.Key = KeyResumed
+					return
+				}
+			}
+		}
+	}
 	if kx := c.st.Suite.KeyExchange(); kx == decode.KeyExchangePSK && !c.st.Resumed {
 		var sh []byte
 		if c.st.ExtendedMasterSecret {
@@ -538,7 +555,7 @@ func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 	case tried:
 		c.set(tlskeys.StateKeyMismatch, "")
 	case c.st.Resumed:
-		c.set(tlskeys.StateNoKey, "resumes a session: needs a key log entry for its client random")
+		c.set(tlskeys.StateNoKey, "resumes a session that was not decrypted: needs a key log entry for its client random")
 	case c.st.Suite.KeyExchange() == decode.KeyExchangePSK:
 		c.set(tlskeys.StateNoKey, "no --psk and no key log entry for its client random")
 	default:
@@ -569,6 +586,7 @@ func (c *Conn) tryMaster(fromClient bool, master *[48]byte, rec []byte) bool {
 	}
 	c.dir[0].k12, c.dir[1].k12 = ck, sk
 	c.master = *master
+	c.remember()
 	c.set(tlskeys.StateDecrypting, "")
 	return true
 }
