@@ -75,3 +75,35 @@ func TestGap(t *testing.T) {
 		}
 	}
 }
+
+// TestMidStream starts in the middle of a record of a TLS 1.3 connection
+// already under way, as a capture that starts late does: the next record
+// header is found, the records from there are reported at their offsets
+// (protected, not decrypted: the handshake is not in the capture). Bytes
+// that are not TLS records give the state "not TLS".
+func TestMidStream(t *testing.T) {
+	run := runGoTLS(t, goTLSOpts{version: tls.VersionTLS13})
+	ref := feedRun(NewConn(keysOf(t, run.keyLog)), run.log, 0)
+	recs := ref.records[0]
+	// Cut the client's stream in the middle of its second-to-last record.
+	cut := recs[len(recs)-2].Off + int64(recs[len(recs)-2].Len)/2
+	c := NewConn(keysOf(t, run.keyLog))
+	var got []Record
+	stream := ref.stream[0][cut:]
+	c.Feed(true, stream, func(r *Record) { got = append(got, *r) })
+	last := recs[len(recs)-1]
+	if len(got) != 1 || got[0].Off != last.Off-cut || got[0].Len != last.Len || !got[0].Protected || got[0].Decrypted {
+		t.Errorf("records %+v, want the last one at %d", got, last.Off-cut)
+	}
+	if st := c.Status(); st.State != tlskeys.StateNoHandshake || st.Skipped != last.Off-cut {
+		t.Errorf("%+v", st)
+	}
+
+	junk := NewConn(nil)
+	b := bytes.Repeat([]byte("GET / HTTP/1.1\r\nHost: coap.test\r\n\r\n"), 2*MaxRecordLen/35+2)
+	n := 0
+	junk.Feed(true, b, func(*Record) { n++ })
+	if st := junk.Status(); st.State != tlskeys.StateNotTLS || n != 0 || st.Skipped != int64(len(b)) {
+		t.Errorf("not TLS: %d records, %+v", n, st)
+	}
+}

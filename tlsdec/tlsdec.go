@@ -51,6 +51,9 @@ const (
 	// grow it (the plaintext buffer stays grown, a partial record's
 	// buffer is dropped once the record is complete).
 	smallRecord = 1024
+	// maxResync bounds the bytes skipped looking for a record header
+	// before a direction is given up as not TLS.
+	maxResync = 2 * MaxRecordLen
 )
 
 // Version numbers.
@@ -120,7 +123,9 @@ type direction struct {
 	// after a gap: resync looks for the next record header; seqAfterGap
 	// bounds the sequence numbers the lost bytes could have used
 	resync      bool
+	searched    int64 // bytes skipped looking for a record header
 	seqAfterGap uint64
+	records     int // records read
 	// protection
 	encrypted bool // 1.2: after ChangeCipherSpec; 1.3: keys are set
 	k12       *tlscrypto.Keys12
@@ -171,22 +176,24 @@ func dirIndex(fromClient bool) int {
 // Status.Skipped.
 func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 	d := &c.dir[dirIndex(fromClient)]
-	if d.resync {
-		if b = c.resynchronize(d, b); b == nil {
-			return
-		}
-	}
 	for {
 		if d.broken {
 			d.skipped += int64(len(b))
+			d.off += int64(len(b))
 			c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
 			return
+		}
+		if d.resync {
+			if b = c.resynchronize(d, b); b == nil {
+				return
+			}
 		}
 		if len(d.buf) > 0 {
 			n := recordNeed(d.buf)
 			if n < 0 {
-				c.desync(d, b)
-				b = nil
+				if b = c.desync(d, b); b == nil {
+					return
+				}
 				continue
 			}
 			take := min(n-len(d.buf), len(b))
@@ -214,8 +221,9 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 		}
 		n := recordNeed(b)
 		if n < 0 {
-			c.desync(d, b)
-			b = nil
+			if b = c.desync(d, b); b == nil {
+				return
+			}
 			continue
 		}
 		if len(b) < n {
@@ -276,7 +284,7 @@ func (c *Conn) resynchronize(d *direction, b []byte) []byte {
 		if j := i + n; j+headerLen <= len(buf) && (recordNeed(buf[j:]) < 0 || buf[j+2] > 4) {
 			continue
 		}
-		d.resync = false
+		d.resync, d.searched = false, 0
 		d.skipped += int64(i)
 		d.off += int64(i)
 		c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
@@ -285,8 +293,20 @@ func (c *Conn) resynchronize(d *direction, b []byte) []byte {
 	keep := max(len(buf)-(headerLen-1), 0)
 	d.skipped += int64(keep)
 	d.off += int64(keep)
+	d.searched += int64(keep)
 	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
 	d.buf = append([]byte(nil), buf[keep:]...)
+	if d.searched > maxResync {
+		// Give the direction up: its bytes are counted, not read.
+		d.broken, d.resync = true, false
+		d.skipped += int64(len(d.buf))
+		d.off += int64(len(d.buf))
+		d.buf = nil
+		c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+		if d.records == 0 && !c.haveCH {
+			c.set(tlskeys.StateNotTLS, "the bytes are not TLS records")
+		}
+	}
 	return nil
 }
 
@@ -310,15 +330,13 @@ func recordNeed(h []byte) int {
 	return headerLen + n
 }
 
-// desync stops a direction whose bytes are not TLS records.
-func (c *Conn) desync(d *direction, rest []byte) {
-	d.broken = true
-	d.skipped += int64(len(d.buf) + len(rest))
-	d.buf = nil
-	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
-	if !c.haveCH {
-		c.set(tlskeys.StateNotTLS, "the bytes are not TLS records")
-	}
+// desync handles a direction whose bytes
+// (d.buf and rest) do not start a record: the next record header is
+// searched for, as after a gap (a capture that starts mid-connection
+// starts mid-record). It returns the bytes from that header, or nil.
+func (c *Conn) desync(d *direction, rest []byte) []byte {
+	d.resync = true
+	return c.resynchronize(d, rest)
 }
 
 func (c *Conn) set(s State, detail string) {
@@ -327,6 +345,7 @@ func (c *Conn) set(s State, detail string) {
 
 // record handles one complete record rec of direction d.
 func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Record)) {
+	d.records++
 	r := &c.rec // not on the stack: emit would make it escape
 	*r = Record{Type: rec[0], Off: d.off, Len: len(rec)}
 	d.off += int64(len(rec))
