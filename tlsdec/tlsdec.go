@@ -172,8 +172,10 @@ func dirIndex(fromClient bool) int {
 // the ClientHello) and calls emit, which may be nil, for each complete
 // record in them, decrypted when it can be. A partial record is kept for
 // the next call (at most MaxRecordLen bytes). Bytes that do not frame as
-// TLS records stop the direction: the rest of its bytes are counted in
-// Status.Skipped.
+// TLS records are skipped up to the next plausible record header (counted
+// in Status.Skipped; Record.Off keeps counting them); after maxResync
+// bytes without one the direction is given up, and a connection without a
+// ClientHello is then StateNotTLS.
 func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 	d := &c.dir[dirIndex(fromClient)]
 	for {
