@@ -203,6 +203,7 @@ func TestCapturesAgainstTshark(t *testing.T) {
 		{"libcoap-tls-plainpsk", libcoapPort + 1, 3, false, 12, true, 0}, // PSK_WITH_AES_256_GCM_SHA384
 		{"libcoap-tls-cbc", libcoapPort + 1, 3, false, 12, true, 0},      // PSK_WITH_AES_256_CBC_SHA, encrypt-then-MAC
 		{"libcoap-tls-cert", libcoapPort + 1, 3, true, 12, false, 0},     // TLS_AES_256_GCM_SHA384
+		{"libcoap-tls-ccm8", libcoapPort + 1, 3, false, 12, true, 0},     // PSK_WITH_AES_128_CCM_8, CoAP's mandatory suite
 		// ChaCha20-Poly1305, AES-256-GCM-SHA384, AES-128-CCM, AES-128-CCM-8, each with a KeyUpdate both ways
 		{"openssl-tls13", opensslPort, 4, true, 30, false, 2},
 	} {

@@ -22,7 +22,10 @@ import (
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
-var recordCaptures = flag.Bool("record", false, "record the captures of testdata again (tcpdump on lo as root, libcoap)")
+var (
+	recordCaptures = flag.Bool("record", false, "record the captures of testdata again (tcpdump on lo as root, libcoap)")
+	recordOnly     = flag.String("record-only", "", "with -record: only the libcoap capture of this name")
+)
 
 // Ports of the recorded captures.
 const (
@@ -172,7 +175,15 @@ func TestRecordLibcoapCaptures(t *testing.T) {
 				"tls-disabled-cipher = AES-256-CCM\ntls-disabled-cipher = AES-128-CCM\ntls-disabled-cipher = AES-256-CCM-8\ntls-disabled-cipher = AES-128-CCM-8\n" +
 				"tls-disabled-kx = ECDHE-PSK\ntls-disabled-kx = DHE-PSK\n"},
 		{name: "libcoap-tls-cert", serverArgs: []string{"-c", certFile, "-j", keyFile}, clientArgs: []string{"-n"}},
+		{name: "libcoap-tls-ccm8", serverArgs: psk, clientArgs: append([]string{"-u", "alice"}, psk...),
+			priority: "[overrides]\ntls-disabled-cipher = CHACHA20-POLY1305\ntls-disabled-cipher = AES-256-GCM\ntls-disabled-cipher = AES-128-GCM\n" +
+				"tls-disabled-cipher = AES-256-CCM\ntls-disabled-cipher = AES-128-CCM\ntls-disabled-cipher = AES-256-CCM-8\n" +
+				"tls-disabled-cipher = AES-256-CBC\ntls-disabled-cipher = AES-128-CBC\ntls-disabled-cipher = CAMELLIA-256-CBC\ntls-disabled-cipher = CAMELLIA-128-CBC\n" +
+				"tls-disabled-kx = ECDHE-PSK\ntls-disabled-kx = DHE-PSK\n"},
 	} {
+		if *recordOnly != "" && rc.name != *recordOnly {
+			continue
+		}
 		recordLibcoap(t, server, client, dir, rc)
 	}
 }
