@@ -16,9 +16,17 @@
 // messages are verified against the transcript: a wrong key gives the one
 // state tlskeys.StateKeyMismatch and no plaintext.
 //
+// Gap reports bytes the capture lost: the decrypter finds the next record
+// and its sequence number again; a stream that starts mid-record is
+// searched for its first record header. Sessions, shared among the Conns
+// of a capture, lets a TLS 1.2 connection that resumes an earlier one be
+// decrypted without a key log entry of its own. A Conn holds about 1 KiB
+// once its handshake is over (Buffered).
+//
 // Not handled: TLS 1.3 0-RTT data (its records are reported, not
-// decrypted), TLS 1.2 renegotiation, TLS 1.2 resumption without a key log
-// entry for the resuming handshake's client random, SSL 3.0 to TLS 1.1.
+// decrypted), TLS 1.3 external PSKs without a key log, TLS 1.2
+// renegotiation, SSL 3.0 to TLS 1.1, and the sequence numbers of a TLS
+// 1.3 direction whose KeyUpdate the capture lost.
 package tlsdec
 
 import (
