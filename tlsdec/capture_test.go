@@ -258,6 +258,16 @@ func TestCapturesAgainstTshark(t *testing.T) {
 						t.Errorf("PSK: %+v", st)
 					}
 				}
+				wrong, err := tlskeys.ParsePSK("alice=686f704b657a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns, precs = decryptPcap(t, pcap, &tlskeys.Keys{PSKs: []tlskeys.PSK{wrong}})
+				for _, c := range conns {
+					if st := c.conn.Status(); st.State != tlskeys.StateKeyMismatch || st.Decrypted != 0 || len(precs) != 0 {
+						t.Errorf("wrong PSK: %+v", st)
+					}
+				}
 			}
 			bad, err := os.ReadFile(keylog)
 			if err != nil {
