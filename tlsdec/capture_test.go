@@ -206,6 +206,8 @@ func TestCapturesAgainstTshark(t *testing.T) {
 		{"libcoap-tls-ccm8", libcoapPort + 1, 3, false, 12, true, 0},     // PSK_WITH_AES_128_CCM_8, CoAP's mandatory suite
 		// ChaCha20-Poly1305, AES-256-GCM-SHA384, AES-128-CCM, AES-128-CCM-8, each with a KeyUpdate both ways
 		{"openssl-tls13", opensslPort, 4, true, 30, false, 2},
+		// a full handshake, then its resumption with 0-RTT data
+		{"openssl-tls13-early", opensslPort, 2, true, 10, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pcap := filepath.Join("testdata", tc.name+".pcap")
@@ -225,6 +227,13 @@ func TestCapturesAgainstTshark(t *testing.T) {
 					st.KeyUpdates != tc.keyUpdates {
 					t.Errorf("%v: %+v", c.client, st)
 				}
+			}
+			early := 0
+			for _, c := range conns {
+				early += c.conn.Status().EarlyData
+			}
+			if want := map[bool]int{true: 2, false: 0}[tc.name == "openssl-tls13-early"]; early != want {
+				t.Errorf("%d 0-RTT records decrypted, want %d (the data and EndOfEarlyData)", early, want)
 			}
 			mine := map[int][]string{}
 			for _, r := range recs {

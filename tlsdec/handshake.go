@@ -14,6 +14,7 @@ const (
 	hsClientHello        = 1
 	hsServerHello        = 2
 	hsNewSessionTicket   = 4
+	hsEndOfEarlyData     = 5
 	hsEncryptedExtension = 8
 	hsClientKeyExchange  = 16
 	hsFinished           = 20
@@ -29,6 +30,7 @@ const (
 	extExtendedMasterSecret = 23
 	extSessionTicket        = 35
 	extPreSharedKey         = 41
+	extEarlyData            = 42
 	extSupportedVersions    = 43
 )
 
@@ -114,6 +116,10 @@ func (c *Conn) message(fromClient bool, d *direction, msg []byte, protected bool
 		}
 		c.serverHello(body, msg)
 		return
+	case hsEndOfEarlyData:
+		if fromClient {
+			d.earlyDone = true
+		}
 	case hsNewSessionTicket:
 		if !fromClient && !tls13 {
 			c.newTicket(body)
@@ -185,6 +191,7 @@ func (c *Conn) clientHello(b []byte) bool {
 	if v, ok := extension(exts, extServerName); ok {
 		c.st.SNI = serverName(v)
 	}
+	_, c.earlyOffered = extension(exts, extEarlyData)
 	if v, ok := extension(exts, extALPN); ok {
 		l := reader{b: v}
 		list := l.vec16()

@@ -257,16 +257,8 @@ const opensslPort = 47695
 // update too (s_client's "K" command). The lines sent are text, not
 // CoAP. It runs only with -record.
 func TestRecordOpenSSLCapture(t *testing.T) {
-	if !*recordCaptures {
-		t.Skip("records captures only with -record")
-	}
-	openssl := testenv.Tool(t, "openssl")
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writePEM(t, certFile, keyFile)
-	keylog := filepath.Join("testdata", "openssl-tls13.keylog")
-	os.Remove(keylog)
-	stop := tcpdump(t, filepath.Join("testdata", "openssl-tls13.pcap"), "tcp port "+itoa(opensslPort))
+	r := startOpenSSLRecording(t, "openssl-tls13")
+	openssl, certFile, keyFile, keylog := r.openssl, r.cert, r.key, r.keylog
 	for _, suite := range []string{"TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		srv := startLines(t, ctx, openssl, "s_server", "-accept", itoa(opensslPort), "-cert", certFile, "-key", keyFile,
@@ -274,21 +266,38 @@ func TestRecordOpenSSLCapture(t *testing.T) {
 		srv.waitFor(t, "ACCEPT")
 		cl := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test",
 			"-ciphersuites", suite)
-		cl.send(t, "hello "+suite)
-		srv.waitFor(t, "hello "+suite)
+		cl.say(t, srv, "hello "+suite)
 		cl.send(t, "K")
 		cl.waitFor(t, "KEYUPDATE")
-		cl.send(t, "after the update")
-		srv.waitFor(t, "after the update")
-		srv.send(t, "reply from the server")
-		cl.waitFor(t, "reply from the server")
-		cl.stdin.Close()
-		cl.cmd.Wait()
-		srv.stdin.Close()
-		srv.cmd.Wait()
+		cl.say(t, srv, "after the update")
+		srv.say(t, cl, "reply from the server")
+		cl.end()
+		srv.end()
 		cancel()
 	}
-	stop()
+	r.stop()
+}
+
+// opensslRecording is what an OpenSSL recording needs.
+type opensslRecording struct {
+	openssl, dir, cert, key, keylog string
+	stop                            func()
+}
+
+// startOpenSSLRecording skips without -record; otherwise it makes a
+// certificate, removes testdata/NAME.keylog and starts capturing
+// testdata/NAME.pcap.
+func startOpenSSLRecording(t *testing.T, name string) *opensslRecording {
+	if !*recordCaptures {
+		t.Skip("records captures only with -record")
+	}
+	r := &opensslRecording{openssl: testenv.Tool(t, "openssl"), dir: t.TempDir()}
+	r.cert, r.key = filepath.Join(r.dir, "cert.pem"), filepath.Join(r.dir, "key.pem")
+	writePEM(t, r.cert, r.key)
+	r.keylog = filepath.Join("testdata", name+".keylog")
+	os.Remove(r.keylog)
+	r.stop = tcpdump(t, filepath.Join("testdata", name+".pcap"), "tcp port "+itoa(opensslPort))
+	return r
 }
 
 // lineProc is a program whose stdin the test writes and whose output
@@ -329,6 +338,18 @@ func (p *lineProc) send(t *testing.T, line string) {
 	}
 }
 
+// say sends line and waits for peer to print it.
+func (p *lineProc) say(t *testing.T, peer *lineProc, line string) {
+	p.send(t, line)
+	peer.waitFor(t, line)
+}
+
+// end closes the program's input and waits for it to exit.
+func (p *lineProc) end() {
+	p.stdin.Close()
+	p.cmd.Wait()
+}
+
 func (p *lineProc) waitFor(t *testing.T, s string) {
 	for l := range p.lines {
 		if strings.Contains(l, s) {
@@ -336,4 +357,34 @@ func (p *lineProc) waitFor(t *testing.T, s string) {
 		}
 	}
 	t.Fatalf("%s ended before printing %q", p.cmd.Path, s)
+}
+
+// TestRecordOpenSSLEarlyData records openssl-tls13-early.pcap: an
+// OpenSSL 3.0 client connects, keeps the session, and resumes it with
+// 0-RTT data the server accepts. It runs only with -record.
+func TestRecordOpenSSLEarlyData(t *testing.T) {
+	r := startOpenSSLRecording(t, "openssl-tls13-early")
+	openssl, certFile, keyFile, keylog := r.openssl, r.cert, r.key, r.keylog
+	sess, early := filepath.Join(r.dir, "session.pem"), filepath.Join(r.dir, "early.txt")
+	if err := os.WriteFile(early, []byte("early data: GET /temp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := startLines(t, ctx, openssl, "s_server", "-accept", itoa(opensslPort), "-cert", certFile, "-key", keyFile,
+		"-naccept", "2", "-early_data", "-keylogfile", keylog)
+	srv.waitFor(t, "ACCEPT")
+	first := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test", "-sess_out", sess)
+	first.say(t, srv, "first connection")
+	srv.say(t, first, "reply one")
+	first.end()
+	second := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test",
+		"-sess_in", sess, "-early_data", early)
+	srv.waitFor(t, "early data: GET /temp")
+	second.waitFor(t, "Early data was accepted")
+	second.say(t, srv, "after the handshake")
+	srv.say(t, second, "reply two")
+	second.end()
+	srv.end()
+	r.stop()
 }

@@ -55,6 +55,9 @@ type Status struct {
 	Key            KeySource
 	ClientFinished Finished
 	ServerFinished Finished
+	// EarlyData counts TLS 1.3 0-RTT records decrypted (with the key
+	// log's CLIENT_EARLY_TRAFFIC_SECRET).
+	EarlyData int
 	// KeyUpdates counts TLS 1.3 KeyUpdate messages followed.
 	KeyUpdates int
 	// Decrypted and Failed count protected records.

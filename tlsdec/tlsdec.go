@@ -23,8 +23,10 @@
 // decrypted without a key log entry of its own. A Conn holds about 1 KiB
 // once its handshake is over (Buffered).
 //
-// Not handled: TLS 1.3 0-RTT data (its records are reported, not
-// decrypted), TLS 1.3 external PSKs without a key log, TLS 1.2
+// TLS 1.3 0-RTT data is decrypted with the key log's
+// CLIENT_EARLY_TRAFFIC_SECRET.
+//
+// Not handled: TLS 1.3 external PSKs without a key log, TLS 1.2
 // renegotiation, SSL 3.0 to TLS 1.1, and the sequence numbers of a TLS
 // 1.3 direction whose KeyUpdate the capture lost.
 package tlsdec
@@ -100,6 +102,7 @@ type Conn struct {
 	chSessionID                []byte
 	params                     tlscrypto.Params
 	hrr                        bool
+	earlyOffered               bool // the ClientHello has early_data
 	pskIdentity                []byte
 	master                     [48]byte
 	sec13                      *tlskeys.TLS13Secrets
@@ -143,6 +146,9 @@ type direction struct {
 	opened    int  // records opened under the current keys
 	app       bool // 1.3: application traffic keys
 	// set by a handshake message, applied after its record
+	early     *tlscrypto.Keys13 // 1.3 client: 0-RTT keys, until EndOfEarlyData
+	earlySeq  uint64
+	earlyDone bool
 	next      []byte // 1.3: the next traffic secret
 	nextApp   bool
 	keyUpdate bool
@@ -434,6 +440,11 @@ func (c *Conn) failed(fromClient bool, d *direction) {
 
 // open decrypts a protected record and advances the sequence number.
 func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
+	if d == &c.dir[0] && c.earlyOffered && !d.earlyDone && rec[0] == ContentApplicationData {
+		if pt, typ, ok := c.openEarly(d, rec); ok {
+			return pt, typ, true
+		}
+	}
 	if d.k12 == nil && d.k13 == nil || c.st.State != tlskeys.StateDecrypting && c.st.State != tlskeys.StateHandshake {
 		if d.k12 != nil || d.k13 != nil {
 			d.seq++
@@ -450,6 +461,7 @@ func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
 	}
 	for seq := d.seq; seq < d.seq+tries; seq++ {
 		if pt, typ, ok := c.openSeq(d, rec, seq); ok {
+			d.earlyDone = true // the client has moved past 0-RTT data
 			d.seq, d.seqAfterGap = seq+1, 0
 			return pt, typ, true
 		}
@@ -459,6 +471,52 @@ func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
 		d.seqAfterGap-- // the record took one of the numbers
 	}
 	return nil, 0, false
+}
+
+// openEarly opens a client record with the 0-RTT keys (RFC 8446 4.2.10),
+// which the key log's CLIENT_EARLY_TRAFFIC_SECRET gives. The suite is
+// that of the session the ClientHello resumes, which only the
+// ServerHello names (when the server takes the data): until then every
+// TLS 1.3 suite of the secret's hash is tried on the first record.
+func (c *Conn) openEarly(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
+	if cap(c.out) < len(rec) {
+		c.out = make([]byte, max(len(rec), 2*cap(c.out), smallRecord))
+	}
+	if d.early == nil {
+		sec := c.keyLog().TLS13(c.clientRandom[:])
+		if sec == nil || sec.ClientEarly == nil {
+			d.earlyDone = true
+			return nil, 0, false
+		}
+		for _, s := range []decode.CipherSuite{0x1301, 0x1302, 0x1303, 0x1304, 0x1305} {
+			p, ok := tlscrypto.ParamsFor(s)
+			if !ok || p.PRF.Size() != len(sec.ClientEarly) || c.haveSH && c.params.TLS13 && s != c.st.Suite {
+				continue
+			}
+			k, err := tlscrypto.NewKeys13(&p, sec.ClientEarly, false)
+			if err != nil {
+				continue
+			}
+			if _, err := k.Open(c.out, rec[headerLen:], 0, rec[:headerLen]); err == nil {
+				d.early, d.earlySeq = k, 0
+				break
+			}
+		}
+		if d.early == nil {
+			return nil, 0, false
+		}
+	}
+	p, err := d.early.Open(c.out, rec[headerLen:], d.earlySeq, rec[:headerLen])
+	if err != nil {
+		return nil, 0, false
+	}
+	content, t, err := tlscrypto.InnerPlaintext(p)
+	if err != nil {
+		return nil, 0, false
+	}
+	d.earlySeq++
+	c.st.EarlyData++
+	return content, t, true
 }
 
 // openSeq opens a record with sequence number seq.
