@@ -96,7 +96,7 @@ type Engine struct {
 	refs      *capture.FrameRefs
 
 	f      dissect.Frame
-	pk  Packet
+	pk     Packet
 	msg    dissect.Message
 	frames []int
 	fp     flows.Packet

@@ -36,7 +36,7 @@ type TCPOptions struct {
 type tcpState struct {
 	a *coaptcp.Assembler
 	// conns are the TLS connections being decrypted, for the summary.
-	conns []*tlsdec.Conn
+	conns []TLSConn
 	// While a frame is being run: its file, so that messages it
 	// completes are counted in its packet record.
 	inFrame bool
@@ -68,9 +68,9 @@ func (e *Engine) startTCP(opts Options) {
 		MaxTotalBuffer:  o.MaxTotalBuffer,
 	}
 	if !opts.TLSKeys.Empty() {
-		cfg.TLS = coaptcp.TLSKeys(opts.TLSKeys, func(_, _ netip.AddrPort, c *tlsdec.Conn) {
+		cfg.TLS = coaptcp.TLSKeys(opts.TLSKeys, func(client, server netip.AddrPort, c *tlsdec.Conn) {
 			if len(t.conns) < maxTLSConns {
-				t.conns = append(t.conns, c)
+				t.conns = append(t.conns, TLSConn{Client: client, Server: server, conn: c})
 			}
 		})
 	}
@@ -183,6 +183,26 @@ func (e *Engine) finishTCP(ev map[string]int) {
 		if s.TLSSessions == nil {
 			s.TLSSessions = map[string]int{}
 		}
-		s.TLSSessions[c.Status().State.String()]++
+		s.TLSSessions[c.conn.Status().State.String()]++
 	}
+}
+
+// TLSConn is one TLS connection carrying CoAP that the keys were tried
+// on (the first 4096).
+type TLSConn struct {
+	Client, Server netip.AddrPort
+	conn           *tlsdec.Conn
+}
+
+// Status says how decrypting the connection went; it holds no key.
+func (c TLSConn) Status() tlsdec.Status { return c.conn.Status() }
+
+// TLSConns lists the TLS connections the keys were tried on (none
+// without TLSKeys), for reports: which were decrypted and why the others
+// were not.
+func (e *Engine) TLSConns() []TLSConn {
+	if e.tcp == nil {
+		return nil
+	}
+	return e.tcp.conns
 }

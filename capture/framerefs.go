@@ -109,8 +109,6 @@ func (r *FrameRefs) AppendName(dst []byte, ref int) []byte {
 	return strconv.AppendInt(dst, int64(n), 10)
 }
 
-
-
 // Join returns the names of refs joined by sep.
 func (r *FrameRefs) Join(refs []int, sep string) string {
 	var b []byte
@@ -122,7 +120,6 @@ func (r *FrameRefs) Join(refs []int, sep string) string {
 	}
 	return string(b)
 }
-
 
 // Message rewrites the frame numbers of a finding's message, which the
 // rules write as references ("frame 25", "frames 24, 26 and 31"), into

@@ -106,7 +106,7 @@ func TestFraming(t *testing.T) {
 	}{{4, []int{4}, decode.CodeCSM}, {4, []int{4}, decode.CodeGET}, {5, []int{5}, decode.CodeCSM}, {8, []int{6, 7, 8}, decode.CodeContent}}
 	for i, w := range want {
 		m := col.msgs[i]
-		if m.Frame != w.frame || !slices.Equal(m.Frames, w.frames) || m.Code != int(w.code) || m.Transport != TransportTCP || m.Err != "" {
+		if m.Frame != w.frame || !slices.Equal(m.Frames, w.frames) || m.Code != int(w.code) || m.Transport != TransportTCP || m.Err != "" || m.Midstream {
 			t.Errorf("message %d: %+v, want %+v", i, m, w)
 		}
 	}
@@ -167,7 +167,7 @@ func TestMidConnection(t *testing.T) {
 	a := New(Config{}, col.emit)
 	// The capture starts with the tail of a message, then whole ones.
 	feed(a, c.seg(true, 0, resp[2:]), c.seg(true, 0, get), c.seg(false, 0, resp))
-	if len(col.msgs) != 2 || col.msgs[0].Frame != 2 || col.msgs[1].Frame != 3 {
+	if len(col.msgs) != 2 || col.msgs[0].Frame != 2 || col.msgs[1].Frame != 3 || !col.msgs[0].Midstream || !col.msgs[1].Midstream {
 		t.Errorf("%+v", col.msgs)
 	}
 	if st := a.Stats(); st.Resyncs != 2 || st.SkippedBytes != int64(len(resp)-2) {
@@ -505,7 +505,7 @@ func TestClientHelloALPN(t *testing.T) {
 		if got := a.Segment(conn.seg(true, 0, b)); got != c.want {
 			t.Errorf("ALPN %v: claimed %v", c.protos, got)
 		}
-		if v := clientHelloALPN(b[:len(b)-1], "coap"); v != wait {
+		if v, _ := clientHelloALPN(b[:len(b)-1], "coap"); v != wait {
 			t.Errorf("cut ClientHello: %v", v)
 		}
 	}
@@ -539,5 +539,34 @@ func TestWebSocketFragmentsDropped(t *testing.T) {
 	feed(a, d.seg(true, capture.TCPFin, nil), d.seg(false, capture.TCPFin, nil))
 	if st := a.Stats(); st.Buffered != 0 || st.Incomplete != 1 {
 		t.Errorf("after FIN: %+v", st)
+	}
+}
+
+// Each message says what both ends had announced in their CSMs.
+func TestCSMState(t *testing.T) {
+	var s synth
+	c := s.conn("10.0.0.1:40000", "10.0.0.2:5683")
+	var msgs []Message
+	a := New(Config{}, func(m *Message) {
+		msgs = append(msgs, Message{Sender: m.Sender, Receiver: m.Receiver, Midstream: m.Midstream})
+	})
+	feed(a, c.open()...)
+	get := tcpMsg(decode.CodeGET, []byte{1}, nil)
+	bwt := tcpMsg(decode.CodeCSM, nil, nil, decode.Option{ID: decode.OptMaxMessageSize, Value: []byte{0x10, 0}}, decode.Option{ID: decode.OptBlockWiseTransfer})
+	feed(a, c.seg(true, 0, get), c.seg(true, 0, csmBytes), c.seg(false, 0, bwt), c.seg(true, 0, get))
+	def := CSM{MaxMessageSize: DefaultMaxMessageSize}
+	want := []Message{
+		{Sender: def, Receiver: def},
+		{Sender: CSM{Seen: true, MaxMessageSize: 1024}, Receiver: def},
+		{Sender: CSM{Seen: true, MaxMessageSize: 4096, BlockWiseTransfer: true}, Receiver: CSM{Seen: true, MaxMessageSize: 1024}},
+		{Sender: CSM{Seen: true, MaxMessageSize: 1024}, Receiver: CSM{Seen: true, MaxMessageSize: 4096, BlockWiseTransfer: true}},
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	for i := range want {
+		if msgs[i].Sender != want[i].Sender || msgs[i].Receiver != want[i].Receiver || msgs[i].Midstream {
+			t.Errorf("message %d: sender %+v receiver %+v midstream %v", i, msgs[i].Sender, msgs[i].Receiver, msgs[i].Midstream)
+		}
 	}
 }

@@ -56,7 +56,9 @@ type Config struct {
 	TLSPorts []uint16
 	// Heuristics also claims connections on other ports: one whose first
 	// bytes are a whole, well-formed CSM (coap+tcp must begin with one,
-	// RFC 8323 section 5.3), or a TLS ClientHello offering ALPN "coap".
+	// RFC 8323 section 5.3), or a TLS ClientHello offering ALPN "coap";
+	// with a TLS hook, any other TLS connection whose first plaintext is
+	// a CSM or a WebSocket Upgrade to coap.
 	// WebSocket connections are recognised on any port by their HTTP
 	// Upgrade (Sec-WebSocket-Protocol: coap), whatever this says.
 	Heuristics bool
@@ -146,12 +148,36 @@ type Message struct {
 	// reported: a *decode.FormatError, or ErrTextFrame for CoAP sent in
 	// a WebSocket text frame.
 	Err error
+	// Sender and Receiver are the capabilities each end had announced in
+	// its CSMs before this message (RFC 8323 section 5.3), this message
+	// included when it is a CSM: what the rules need for a message before
+	// the CSM, one over the receiver's Max-Message-Size, or BERT without
+	// Block-Wise-Transfer on both sides.
+	Sender, Receiver CSM
+	// Midstream says the capture did not see this direction begin (no
+	// SYN): a CSM may have gone before it.
+	Midstream bool
 	// First says that this is the first message its sender sent on the
 	// connection, as far as the capture proves it: the direction was
 	// captured from its SYN, and no bytes of it were lost before the
 	// message (RFC 8323 section 5.3 wants a CSM there).
 	First bool
 }
+
+// CSM is what one end of a connection announced in its Capabilities and
+// Settings Messages so far.
+type CSM struct {
+	Seen bool // a CSM came from this end
+	// MaxMessageSize is the Max-Message-Size it announced, 1152 (the
+	// default of RFC 8323 section 5.3.1) when it announced none.
+	MaxMessageSize uint32
+	// BlockWiseTransfer is set once it announced Block-Wise-Transfer.
+	BlockWiseTransfer bool
+}
+
+// DefaultMaxMessageSize is the Max-Message-Size of an end that announced
+// none (RFC 8323 section 5.3.1).
+const DefaultMaxMessageSize = 1152
 
 // ErrTextFrame marks a message that came in a WebSocket text frame; RFC
 // 8323 section 4.2 sends CoAP in binary frames only.
@@ -418,7 +444,7 @@ func (a *Assembler) portKind(p, q uint16) kind {
 
 // count records a connection's transport once it is known.
 func (a *Assembler) count(s *stream) {
-	if s.counted || s.kind == kindPortTCP || s.kind == kindTLS && a.cfg.TLS != nil && !s.innerKnown {
+	if s.counted || s.kind == kindPortTCP || s.kind == kindTLS && (s.tentative || a.cfg.TLS != nil && !s.innerKnown) {
 		return
 	}
 	switch s.transport() {
@@ -481,9 +507,28 @@ func (a *Assembler) deliver(h *half, raw []byte, start, end int64, framing decod
 			_, m.Err = m.CoAP.DecodeTCP(raw)
 		}
 	}
+	if m.Err == nil && m.CoAP.Code == decode.CodeCSM {
+		h.csm.Seen = true
+		if v, ok := m.CoAP.UintOption(decode.OptMaxMessageSize); ok {
+			h.csm.MaxMessageSize = v
+		}
+		if m.CoAP.HasOption(decode.OptBlockWiseTransfer) {
+			h.csm.BlockWiseTransfer = true
+		}
+	}
+	m.Sender, m.Receiver = h.csm.or(), h.peer().csm.or()
+	m.Midstream = h.midstream()
 	a.stats.Messages++
 	if m.Err != nil {
 		a.stats.Malformed++
 	}
 	a.emit(m)
+}
+
+// or returns c with the default Max-Message-Size when none was announced.
+func (c CSM) or() CSM {
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	return c
 }

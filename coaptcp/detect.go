@@ -24,10 +24,16 @@ func (s *stream) detect() {
 		case !a.cfg.Heuristics:
 			s.setKind(kindNone)
 		default:
-			switch v := clientHelloALPN(c, "coap"); v {
-			case yes:
+			switch v, hello := clientHelloALPN(c, "coap"); {
+			case v == yes:
 				s.setKind(kindTLS)
-			case no:
+			case v == no && hello && a.cfg.TLS != nil:
+				// Any other TLS connection may carry CoAP (libcoap offers
+				// no ALPN; coaps+ws offers http/1.1): its first plaintext
+				// tells.
+				s.tentative = true
+				s.setKind(kindTLS)
+			case v == no:
 				s.setKind(kindNone)
 			}
 		}
@@ -78,8 +84,14 @@ func (a *Assembler) firstCSM(b []byte) verdict {
 }
 
 // clientHelloALPN says whether b starts with a TLS record holding a
-// ClientHello that offers the ALPN protocol proto (RFC 7301).
-func clientHelloALPN(b []byte, proto string) verdict {
+// ClientHello that offers the ALPN protocol proto (RFC 7301), and when
+// it does not, whether b starts with a ClientHello at all.
+func clientHelloALPN(b []byte, proto string) (verdict, bool) {
+	v := helloALPN(b, proto)
+	return v, v != wait && len(b) >= 9 && b[0] == 22 && b[1] == 3 && b[5] == 1
+}
+
+func helloALPN(b []byte, proto string) verdict {
 	if len(b) < 9 {
 		return wait
 	}

@@ -31,6 +31,7 @@ type stream struct {
 	tls            TLSConn
 	innerWS        bool // the TLS plaintext is HTTP upgraded to WebSockets
 	innerKnown     bool // innerWS is settled
+	tentative      bool // TLS found by a ClientHello alone: CoAP once its plaintext is
 	counted        bool
 	closed         bool
 
@@ -40,8 +41,10 @@ type stream struct {
 
 func (s *stream) carriesCoAP() bool {
 	switch s.kind {
-	case kindPortTCP, kindTCP, kindTLS, kindWS:
+	case kindPortTCP, kindTCP, kindWS:
 		return true
+	case kindTLS:
+		return !s.tentative
 	}
 	return false
 }
@@ -87,6 +90,7 @@ func (s *stream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, _ reassembly.TCP
 		if nextSeq == -1 && !t.SYN {
 			*start = true
 			h.resync = true // mid-connection: find a message boundary first
+			h.mid = true
 		}
 	}
 	if n := len(t.Payload); n > 0 {
@@ -188,6 +192,8 @@ type half struct {
 	bufPos int64
 	skip   int64 // bytes of an oversized message still to pass over
 	resync bool  // message boundaries lost: look for a plausible one
+	mid    bool  // the direction's SYN was not captured
+	csm    CSM   // what this end announced (of the plaintext for TLS)
 	dead   bool  // nothing more to frame in this direction
 
 	ws wsState
@@ -480,4 +486,30 @@ func (l *streamList) oldest(k int) *stream {
 		s = s.prev
 	}
 	return s
+}
+
+// peer returns the other direction of h's connection (the plaintext one
+// for a plaintext direction).
+func (h *half) peer() *half {
+	s := h.s
+	o := &s.half[0]
+	if h.fromClient {
+		o = &s.half[1]
+	}
+	if h.outer != nil {
+		if o.inner == nil {
+			return &half{} // nothing decrypted that way yet
+		}
+		return o.inner
+	}
+	return o
+}
+
+// midstream reports whether the capture missed the start of h's
+// direction.
+func (h *half) midstream() bool {
+	if h.outer != nil {
+		return h.outer.mid
+	}
+	return h.mid
 }

@@ -9,6 +9,9 @@ func (h *half) tlsInput(data []byte, pos int64) {
 	a := s.a
 	if s.tls == nil && a.cfg.TLS != nil {
 		s.tls = a.cfg.TLS(s.client, s.server)
+		if !s.tentative {
+			s.confirmTLS()
+		}
 	}
 	if s.tls == nil {
 		a.stats.TLSBytes += int64(len(data))
@@ -48,15 +51,37 @@ func (h *half) plaintext(r TLSRecord) {
 		rec.outEnd = rec.outStart + int64(r.Len)
 	}
 	in.plain = append(in.plain, rec)
+	if s.kind != kindTLS {
+		return // found not to carry CoAP
+	}
 	if !s.innerKnown {
 		// The first plaintext tells: an HTTP request from the client is a
 		// WebSocket handshake (coaps+ws), anything else RFC 8323 framing.
 		s.innerKnown = true
 		s.innerWS = h.fromClient && bytes.HasPrefix(p, []byte("GET "))
+		if s.tentative {
+			// Found by its ClientHello alone: CoAP only if it begins as
+			// CoAP does.
+			end := bytes.Index(p, []byte("\r\n\r\n"))
+			if s.innerWS && (end < 0 || !upgradeRequest(p[:end+4])) || !s.innerWS && s.a.firstCSM(p) != yes {
+				s.setKind(kindNone)
+				return
+			}
+			s.tentative = false
+			s.confirmTLS()
+		}
 		s.a.count(s)
 	}
 	if in.dead {
 		return
 	}
 	in.push(p, pos)
+}
+
+// confirmTLS tells the decrypter, if it asks, that its connection carries
+// CoAP.
+func (s *stream) confirmTLS() {
+	if c, ok := s.tls.(coapConfirmer); ok {
+		c.carriesCoAP()
+	}
 }

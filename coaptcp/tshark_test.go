@@ -1,6 +1,7 @@
 package coaptcp
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -19,6 +20,8 @@ import (
 	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/tlsdec"
 	"github.com/coapaudit/coapaudit/tlskeys"
+	"github.com/plgd-dev/go-coap/v3/message"
+	tcpcoder "github.com/plgd-dev/go-coap/v3/tcp/coder"
 )
 
 // msgRec is one CoAP message as a test compares it.
@@ -33,6 +36,7 @@ type msgRec struct {
 	Err       string
 	Src, Dst  string
 	First     bool
+	Midstream bool
 }
 
 // key identifies a message for comparison. tshark reassembles
@@ -53,7 +57,8 @@ func (m msgRec) key() string {
 // borrows).
 func record(m *Message) msgRec {
 	r := msgRec{Frame: m.Frame, Frames: slices.Clone(m.Frames), Transport: m.Transport, Code: int(m.CoAP.Code),
-		Token: hex.EncodeToString(m.CoAP.Token), Payload: hex.EncodeToString(m.CoAP.Payload), Src: m.Src.String(), Dst: m.Dst.String(), First: m.First}
+		Token: hex.EncodeToString(m.CoAP.Token), Payload: hex.EncodeToString(m.CoAP.Payload), Src: m.Src.String(), Dst: m.Dst.String(),
+		First: m.First, Midstream: m.Midstream}
 	for _, o := range m.CoAP.Options {
 		r.Opts = append(r.Opts, fmt.Sprintf("%d=%x", o.ID, m.CoAP.Raw[o.Span.Off:o.Span.Off+o.Span.Len]))
 	}
@@ -410,5 +415,85 @@ func TestWSSDecrypted(t *testing.T) {
 	}
 	if st.WSSStreams != 1 || st.WSControl != 4 || st.Malformed != 0 || st.Buffered != 0 {
 		t.Errorf("stats %+v", st)
+	}
+	// On a port no configuration names, the Upgrade in the first
+	// plaintext gives it away (heuristics, with the hook).
+	heur, st := assemble(t, path, Config{TLSPorts: []uint16{}, Heuristics: true, TLS: TLSKeys(&tlskeys.Keys{Log: kl}, nil)})
+	if len(heur) != len(got) || st.WSSStreams != 1 {
+		t.Errorf("heuristics: %d messages, stats %+v", len(heur), st)
+	}
+}
+
+// TestTLSHeuristic: libcoap's coaps+tcp offers no ALPN; on a port no
+// configuration names, with heuristics and the key log, its connections
+// are found by their first plaintext, a CSM: the same messages as on the
+// TLS port. Without the hook they are not claimed; nor is the connection
+// whose handshake fails.
+func TestTLSHeuristic(t *testing.T) {
+	dir := filepath.Join("..", "tlsdec", "testdata")
+	pcap, keylog := filepath.Join(dir, "libcoap-tls-psk.pcap"), filepath.Join(dir, "libcoap-tls-psk.keylog")
+	kl, err := tlskeys.LoadKeyLog(keylog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := &tlskeys.Keys{Log: kl}
+	onPort, _ := assemble(t, pcap, Config{TLSPorts: []uint16{47691}, TLS: TLSKeys(keys, nil)})
+	got, st := assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true, TLS: TLSKeys(keys, nil)})
+	if len(got) != len(onPort) || len(got) == 0 || st.TLSStreams != 3 || st.CoAPSegments >= st.Segments {
+		t.Errorf("%d messages (%d on the port), stats %+v", len(got), len(onPort), st)
+	}
+	for i := range min(len(got), len(onPort)) {
+		if got[i].key() != onPort[i].key() {
+			t.Errorf("message %d: %s, on the port %s", i, got[i].key(), onPort[i].key())
+		}
+	}
+	// Only the connections found to carry CoAP are reported to the
+	// caller of TLSKeys: not the one whose handshake fails.
+	reported := 0
+	_, _ = assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true, TLS: TLSKeys(keys, func(netip.AddrPort, netip.AddrPort, *tlsdec.Conn) { reported++ })})
+	if reported != 3 {
+		t.Errorf("%d connections reported, want 3", reported)
+	}
+	none, st := assemble(t, pcap, Config{TLSPorts: []uint16{}, Heuristics: true})
+	if len(none) != 0 || st.CoAPSegments != 0 || st.TLSStreams != 0 {
+		t.Errorf("without a hook: %d messages, stats %+v", len(none), st)
+	}
+}
+
+// TestGoCoAPSecondOpinion decodes every RFC 8323 message of the TCP
+// captures with go-coap's TCP coder too: same length, code, token,
+// options and payload.
+func TestGoCoAPSecondOpinion(t *testing.T) {
+	compared := 0
+	for _, name := range []string{"libcoap-tcp.pcap", "gocoap-tcp.pcap"} {
+		r, err := capture.Open(testdata(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := New(Config{}, func(m *Message) {
+			var theirs message.Message
+			theirs.Options = make(message.Options, 0, 32)
+			n, err := tcpcoder.DefaultCoder.Decode(m.Raw, &theirs)
+			if err != nil || n != len(m.Raw) || uint8(theirs.Code) != uint8(m.CoAP.Code) || !bytes.Equal(theirs.Token, m.CoAP.Token) ||
+				!bytes.Equal(theirs.Payload, m.CoAP.Payload) || len(theirs.Options) != len(m.CoAP.Options) {
+				t.Errorf("%s frame %d: go-coap %d bytes %v %v, ours %d bytes %v", name, m.Frame, n, err, theirs.Code, len(m.Raw), m.CoAP.Code)
+				return
+			}
+			for i, o := range m.CoAP.Options {
+				if uint16(o.ID) != uint16(theirs.Options[i].ID) || !bytes.Equal(o.Value, theirs.Options[i].Value) {
+					t.Errorf("%s frame %d: option %d differs", name, m.Frame, i)
+				}
+			}
+			compared++
+		})
+		var d capture.Datagram
+		for r.Next(&d) == nil {
+			a.Segment(&d)
+		}
+		a.Close()
+		r.Close()
+	}
+	if compared != 57+24 {
+		t.Errorf("%d messages compared", compared)
 	}
 }

@@ -17,8 +17,13 @@
 // with HMAC-SHA1/256/384 (MAC-then-encrypt and encrypt-then-MAC), both
 // directions, retransmitted handshakes, fragmented handshake messages, and
 // tls12_cid records (RFC 9146), and abbreviated handshakes that resume a
-// session by ID. Not supported: renegotiation (epochs past 1), DTLS 1.3,
-// and resumption by session ticket without a key log.
+// session by ID. DTLS 1.3 (RFC 9147) from the key log's traffic secrets:
+// unified headers (connection ID, 8- or 16-bit sequence numbers, with or
+// without length), record number encryption, epoch and sequence number
+// reconstruction, the inner content type, Finished verification of
+// unfragmented Finished messages, KeyUpdate. Not supported: renegotiation
+// (epochs past 1 in DTLS 1.2), resumption by session ticket without a key
+// log, DTLS 1.3 0-RTT data.
 package dtlsdec
 
 import (
@@ -231,7 +236,7 @@ func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS,
 			s = x.newSession(key, frame, src, dst)
 			s.info.Status = StatusNoHandshake
 		}
-		x.record(s, i, r, src, res)
+		x.record(s, i, r, src, d.Raw, res)
 	}
 	if s != nil {
 		res.Session = &s.info
@@ -342,28 +347,8 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		return s // a retransmission of the first ClientHello
 	}
 	fromClient := src == s.info.Client
-	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && !s.haveSH {
-		sh := &d.ServerHello
-		copy(s.serverRandom[:], sh.Random)
-		s.haveSH = true
-		s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
-		s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
-		s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
-		if n := len(sh.SessionID); n > 0 && n <= 32 {
-			copy(s.sessionID[:], sh.SessionID)
-			s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
-		}
-		if sh.HasConnID && s.cidOffered {
-			s.info.ConnID = true
-			s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
-		}
-		if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
-			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is not DTLS 1.2"
-		} else if p, ok := tlscrypto.ParamsFor(sh.CipherSuite); ok && !p.TLS13 {
-			s.params = p
-		} else {
-			s.info.Status, s.info.Detail = StatusUnsupported, "cipher suite "+sh.CipherSuite.String()
-		}
+	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello {
+		x.serverHello(s, &d.ServerHello)
 	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && d.HasClientKeyExchange && s.haveSH {
 		if id, ok := d.PSKIdentity(s.info.Suite, true); ok {
@@ -374,10 +359,57 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 	if !s.hs.add(fromClient, hs, cookieless) {
 		s.info.Detail = "handshake too large to follow"
 	}
+	if hs.Type == decode.HandshakeServerHello && !fromClient && !hs.Complete() {
+		// A ServerHello in fragments (DTLS 1.3 ones with large key
+		// shares are): read it once reassembled.
+		if m := s.hs.find(false, hs.MessageSeq); m != nil && m.missing == 0 {
+			var whole decode.DTLS
+			rec := make([]byte, 13, 13+len(m.data))
+			rec[0], rec[1], rec[2] = byte(decode.ContentHandshake), 0xfe, 0xfd
+			rec[11], rec[12] = byte(len(m.data)>>8), byte(len(m.data))
+			if whole.Decode(append(rec, m.data...)); whole.HasServerHello {
+				x.serverHello(s, &whole.ServerHello)
+			}
+		}
+	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && s.sessionHashLen == 0 {
 		s.sessionHashLen = len(s.hs.msgs)
 	}
 	return s
+}
+
+// serverHello takes the session's ServerHello (or a DTLS 1.3
+// HelloRetryRequest).
+func (x *Decrypter) serverHello(s *session, sh *decode.DTLSServerHello) {
+	if sh.RetryRequest {
+		s.hrr13 = true
+		return
+	}
+	if s.haveSH {
+		return
+	}
+	copy(s.serverRandom[:], sh.Random)
+	s.haveSH = true
+	s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
+	s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
+	s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
+	if n := len(sh.SessionID); n > 0 && n <= 32 {
+		copy(s.sessionID[:], sh.SessionID)
+		s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
+	}
+	if sh.HasConnID && s.cidOffered {
+		s.info.ConnID = true
+		s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
+	}
+	if sh.SelectedVersion == VersionDTLS13 {
+		x.start13(s, sh.CipherSuite)
+	} else if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
+		s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is neither DTLS 1.2 nor DTLS 1.3"
+	} else if p, ok := tlscrypto.ParamsFor(sh.CipherSuite); ok && !p.TLS13 {
+		s.params = p
+	} else {
+		s.info.Status, s.info.Detail = StatusUnsupported, "cipher suite "+sh.CipherSuite.String()
+	}
 }
 
 // TLS extension numbers read from the ServerHello.
@@ -402,12 +434,16 @@ func hasExtension(exts []byte, typ uint16) bool {
 }
 
 // record decrypts protected record i.
-func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.AddrPort, res *Result) {
+func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.AddrPort, raw []byte, res *Result) {
 	fromClient := src == s.info.Client
 	fail := func() {
 		s.info.Failed++
 		x.stats.Failed++
 		res.Failed++
+	}
+	if s.v13 != nil {
+		x.record13(s, i, r, raw, fromClient, res, fail)
+		return
 	}
 	if r.Unified || r.Epoch != 1 || r.ConnIDUnknown {
 		fail()
@@ -596,6 +632,8 @@ type session struct {
 	sessionHashLen             int // messages in the transcript through the ClientKeyExchange
 	master                     [48]byte
 	keys                       [2]*tlscrypto.Keys12
+	hrr13                      bool    // a DTLS 1.3 HelloRetryRequest was seen
+	v13                        *sess13 // DTLS 1.3 state, nil for DTLS 1.2
 }
 
 // finished checks a decrypted handshake record that holds a Finished

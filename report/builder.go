@@ -165,6 +165,9 @@ type node struct {
 type edgeKey struct {
 	from, to  netip.AddrPort
 	protected string
+	// transport is the hop's when it is not UDP or DTLS (tcp, tls, ws,
+	// wss).
+	transport string
 }
 
 // New returns a Builder. Samples are drawn with a fixed seed, so that
@@ -370,7 +373,10 @@ func (b *Builder) addTopology(x *flows.Exchange) {
 		n.exchanges++
 	}
 	for i := 1; i < len(p); i++ {
-		k := edgeKey{p[i-1], p[i], observedProtection(x)}
+		k := edgeKey{from: p[i-1], to: p[i], protected: observedProtection(x)}
+		if i-1 < len(x.Legs) {
+			k.transport = x.Legs[i-1].Transport
+		}
 		if _, ok := b.edges[k]; ok || len(b.edges) < b.opt.MaxNodes {
 			b.edges[k]++
 		}

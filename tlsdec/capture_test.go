@@ -195,13 +195,19 @@ func TestCapturesAgainstTshark(t *testing.T) {
 		tls13      bool
 		minRecords int
 		pskOnly    bool // the PSK alone decrypts it too
+		keyUpdates int  // per connection
 	}{
-		{"go-tls13", goTLSPort, 4, true, 40, false},
-		{"go-tls12", goTLSPort, 5, false, 30, false},
-		{"libcoap-tls-psk", libcoapPort + 1, 3, false, 12, false},     // ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
-		{"libcoap-tls-plainpsk", libcoapPort + 1, 3, false, 12, true}, // PSK_WITH_AES_256_GCM_SHA384
-		{"libcoap-tls-cbc", libcoapPort + 1, 3, false, 12, true},      // PSK_WITH_AES_256_CBC_SHA, encrypt-then-MAC
-		{"libcoap-tls-cert", libcoapPort + 1, 3, true, 12, false},     // TLS_AES_256_GCM_SHA384
+		{"go-tls13", goTLSPort, 4, true, 40, false, 0},
+		{"go-tls12", goTLSPort, 5, false, 30, false, 0},
+		{"libcoap-tls-psk", libcoapPort + 1, 3, false, 12, false, 0},     // ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
+		{"libcoap-tls-plainpsk", libcoapPort + 1, 3, false, 12, true, 0}, // PSK_WITH_AES_256_GCM_SHA384
+		{"libcoap-tls-cbc", libcoapPort + 1, 3, false, 12, true, 0},      // PSK_WITH_AES_256_CBC_SHA, encrypt-then-MAC
+		{"libcoap-tls-cert", libcoapPort + 1, 3, true, 12, false, 0},     // TLS_AES_256_GCM_SHA384
+		{"libcoap-tls-ccm8", libcoapPort + 1, 3, false, 12, true, 0},     // PSK_WITH_AES_128_CCM_8, CoAP's mandatory suite
+		// ChaCha20-Poly1305, AES-256-GCM-SHA384, AES-128-CCM, AES-128-CCM-8, each with a KeyUpdate both ways
+		{"openssl-tls13", opensslPort, 4, true, 30, false, 2},
+		// a full handshake, then its resumption with 0-RTT data
+		{"openssl-tls13-early", opensslPort, 2, true, 10, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pcap := filepath.Join("testdata", tc.name+".pcap")
@@ -217,9 +223,17 @@ func TestCapturesAgainstTshark(t *testing.T) {
 			for _, c := range conns {
 				st := c.conn.Status()
 				if st.State != tlskeys.StateDecrypting || st.Failed != 0 || st.ClientFinished != tlskeys.FinishedVerified ||
-					st.ServerFinished != tlskeys.FinishedVerified || (st.Version == VersionTLS13) != tc.tls13 || st.ALPN != "coap" && strings.HasPrefix(tc.name, "go") {
+					st.ServerFinished != tlskeys.FinishedVerified || (st.Version == VersionTLS13) != tc.tls13 || st.ALPN != "coap" && strings.HasPrefix(tc.name, "go") ||
+					st.KeyUpdates != tc.keyUpdates {
 					t.Errorf("%v: %+v", c.client, st)
 				}
+			}
+			early := 0
+			for _, c := range conns {
+				early += c.conn.Status().EarlyData
+			}
+			if want := map[bool]int{true: 2, false: 0}[tc.name == "openssl-tls13-early"]; early != want {
+				t.Errorf("%d 0-RTT records decrypted, want %d (the data and EndOfEarlyData)", early, want)
 			}
 			mine := map[int][]string{}
 			for _, r := range recs {
@@ -251,6 +265,16 @@ func TestCapturesAgainstTshark(t *testing.T) {
 				for _, c := range conns {
 					if st := c.conn.Status(); st.Key != KeyPSK || st.PSKIdentity != "alice" {
 						t.Errorf("PSK: %+v", st)
+					}
+				}
+				wrong, err := tlskeys.ParsePSK("alice=686f704b657a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns, precs = decryptPcap(t, pcap, &tlskeys.Keys{PSKs: []tlskeys.PSK{wrong}})
+				for _, c := range conns {
+					if st := c.conn.Status(); st.State != tlskeys.StateKeyMismatch || st.Decrypted != 0 || len(precs) != 0 {
+						t.Errorf("wrong PSK: %+v", st)
 					}
 				}
 			}

@@ -348,6 +348,9 @@ func TestGoTLS(t *testing.T) {
 					st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified || st.Failed != 0 {
 					t.Fatalf("split %d: status %+v", split, st)
 				}
+				if n := c.Buffered(); n > 4*smallRecord { // the plaintext buffer and two small record buffers
+					t.Errorf("split %d: %d bytes held after the handshake", split, n)
+				}
 				if tc.version == tls.VersionTLS12 && !st.ExtendedMasterSecret {
 					t.Errorf("no extended master secret: %+v", st)
 				}
@@ -398,5 +401,44 @@ func TestGoTLSResumption(t *testing.T) {
 		if st := c.Status(); st.Resumed != (i == 1) || st.State != tlskeys.StateDecrypting || st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified {
 			t.Errorf("connection %d: status %+v", i, st)
 		}
+	}
+}
+
+// TestGoTLS12Resumption resumes a TLS 1.2 session by ticket. Go logs no
+// key for the abbreviated handshake: alone it has no key; with the
+// Sessions of the first connection it decrypts, Finished messages
+// verified.
+func TestGoTLS12Resumption(t *testing.T) {
+	cache := tls.NewLRUClientSessionCache(4)
+	cert := testCert(t)
+	o := goTLSOpts{version: tls.VersionTLS12, suite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, sessionCache: cache, cert: &cert}
+	first := runGoTLS(t, o)
+	second := runGoTLS(t, o)
+	if !second.state.DidResume {
+		t.Fatal("the second connection did not resume")
+	}
+	keys := keysOf(t, append(bytes.Clone(first.keyLog), second.keyLog...))
+	alone := NewConn(keys)
+	feedRun(alone, second.log, 0)
+	if st := alone.Status(); st.State != tlskeys.StateNoKey || !st.Resumed || st.Decrypted != 0 {
+		t.Errorf("without the first session: %+v", st)
+	}
+	sessions := NewSessions(8)
+	for i, run := range []*goTLSRun{first, second} {
+		c := NewConn(keys)
+		c.UseSessions(sessions)
+		d := feedRun(c, run.log, 0)
+		wantApp(t, d)
+		want := KeyLog
+		if i == 1 {
+			want = KeyResumed
+		}
+		if st := c.Status(); st.Resumed != (i == 1) || st.State != tlskeys.StateDecrypting || st.Key != want ||
+			st.ClientFinished != tlskeys.FinishedVerified || st.ServerFinished != tlskeys.FinishedVerified {
+			t.Errorf("connection %d: %+v", i, st)
+		}
+	}
+	if sessions.Len() == 0 {
+		t.Error("no session kept")
 	}
 }

@@ -13,6 +13,8 @@ import (
 const (
 	hsClientHello        = 1
 	hsServerHello        = 2
+	hsNewSessionTicket   = 4
+	hsEndOfEarlyData     = 5
 	hsEncryptedExtension = 8
 	hsClientKeyExchange  = 16
 	hsFinished           = 20
@@ -26,7 +28,9 @@ const (
 	extALPN                 = 16
 	extEncryptThenMAC       = 22
 	extExtendedMasterSecret = 23
+	extSessionTicket        = 35
 	extPreSharedKey         = 41
+	extEarlyData            = 42
 	extSupportedVersions    = 43
 )
 
@@ -35,8 +39,8 @@ const (
 var helloRetryRandom = sha256.Sum256([]byte("HelloRetryRequest"))
 
 // handshakeBytes takes the handshake content of one record (plaintext, or
-// decrypted) and handles every message it completes.
-func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte) {
+// decrypted: protected) and handles every message it completes.
+func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte, protected bool) {
 	if d.hsLost {
 		return
 	}
@@ -58,12 +62,15 @@ func (c *Conn) handshakeBytes(fromClient bool, d *direction, b []byte) {
 		if len(data) < 4+n {
 			break
 		}
-		c.message(fromClient, d, data[:4+n])
+		c.message(fromClient, d, data[:4+n], protected)
 		data = data[4+n:]
 	}
-	if buffered {
+	switch {
+	case len(data) == 0 && cap(d.hs) > smallRecord:
+		d.hs = nil // keep idle connections small
+	case buffered:
 		d.hs = d.hs[:copy(d.hs, data)]
-	} else {
+	default:
 		d.hs = append(d.hs[:0], data...)
 	}
 }
@@ -87,8 +94,9 @@ func (c *Conn) addTranscript(msg []byte) {
 	c.transcript = append(c.transcript, msg...)
 }
 
-// message handles one complete handshake message msg (header and body).
-func (c *Conn) message(fromClient bool, d *direction, msg []byte) {
+// message handles one complete handshake message msg (header and body),
+// which came in a protected record or in clear.
+func (c *Conn) message(fromClient bool, d *direction, msg []byte, protected bool) {
 	body := msg[4:]
 	tls13 := c.st.Version == VersionTLS13
 	switch msg[0] {
@@ -108,6 +116,14 @@ func (c *Conn) message(fromClient bool, d *direction, msg []byte) {
 		}
 		c.serverHello(body, msg)
 		return
+	case hsEndOfEarlyData:
+		if fromClient {
+			d.earlyDone = true
+		}
+	case hsNewSessionTicket:
+		if !fromClient && !tls13 {
+			c.newTicket(body)
+		}
 	case hsEncryptedExtension:
 		if !fromClient && tls13 {
 			if v, ok := extension(extensionsOf(body, 0), extALPN); ok {
@@ -122,8 +138,8 @@ func (c *Conn) message(fromClient bool, d *direction, msg []byte) {
 			}
 		}
 	case hsFinished:
-		if d.finished {
-			return
+		if d.finished || !protected || !c.haveSH {
+			return // a Finished is always encrypted
 		}
 		c.finished(fromClient, body)
 		d.finished = true
@@ -169,9 +185,13 @@ func (c *Conn) clientHello(b []byte) bool {
 	c.haveCH = true
 	copy(c.clientRandom[:], random)
 	c.chSessionID = append([]byte(nil), sid...)
+	if v, ok := extension(exts, extSessionTicket); ok && len(v) > 0 && len(v) <= 1<<12 {
+		c.chTicket = append([]byte(nil), v...)
+	}
 	if v, ok := extension(exts, extServerName); ok {
 		c.st.SNI = serverName(v)
 	}
+	_, c.earlyOffered = extension(exts, extEarlyData)
 	if v, ok := extension(exts, extALPN); ok {
 		l := reader{b: v}
 		list := l.vec16()
@@ -226,6 +246,7 @@ func (c *Conn) serverHello(b, msg []byte) {
 		_, c.st.ExtendedMasterSecret = extension(exts, extExtendedMasterSecret)
 		_, c.st.EncryptThenMAC = extension(exts, extEncryptThenMAC)
 		c.st.Resumed = len(sid) > 0 && bytes.Equal(sid, c.chSessionID)
+		c.shSessionID = append([]byte(nil), sid...)
 		if v, ok := extension(exts, extALPN); ok {
 			c.st.ALPN = selectedALPN(v)
 		}

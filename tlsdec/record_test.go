@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -21,7 +22,10 @@ import (
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
-var recordCaptures = flag.Bool("record", false, "record the captures of testdata again (tcpdump on lo as root, libcoap)")
+var (
+	recordCaptures = flag.Bool("record", false, "record the captures of testdata again (tcpdump on lo as root, libcoap)")
+	recordOnly     = flag.String("record-only", "", "with -record: only the libcoap capture of this name")
+)
 
 // Ports of the recorded captures.
 const (
@@ -171,7 +175,15 @@ func TestRecordLibcoapCaptures(t *testing.T) {
 				"tls-disabled-cipher = AES-256-CCM\ntls-disabled-cipher = AES-128-CCM\ntls-disabled-cipher = AES-256-CCM-8\ntls-disabled-cipher = AES-128-CCM-8\n" +
 				"tls-disabled-kx = ECDHE-PSK\ntls-disabled-kx = DHE-PSK\n"},
 		{name: "libcoap-tls-cert", serverArgs: []string{"-c", certFile, "-j", keyFile}, clientArgs: []string{"-n"}},
+		{name: "libcoap-tls-ccm8", serverArgs: psk, clientArgs: append([]string{"-u", "alice"}, psk...),
+			priority: "[overrides]\ntls-disabled-cipher = CHACHA20-POLY1305\ntls-disabled-cipher = AES-256-GCM\ntls-disabled-cipher = AES-128-GCM\n" +
+				"tls-disabled-cipher = AES-256-CCM\ntls-disabled-cipher = AES-128-CCM\ntls-disabled-cipher = AES-256-CCM-8\n" +
+				"tls-disabled-cipher = AES-256-CBC\ntls-disabled-cipher = AES-128-CBC\ntls-disabled-cipher = CAMELLIA-256-CBC\ntls-disabled-cipher = CAMELLIA-128-CBC\n" +
+				"tls-disabled-kx = ECDHE-PSK\ntls-disabled-kx = DHE-PSK\n"},
 	} {
+		if *recordOnly != "" && rc.name != *recordOnly {
+			continue
+		}
 		recordLibcoap(t, server, client, dir, rc)
 	}
 }
@@ -234,4 +246,145 @@ func writePEM(t *testing.T, certFile, keyFile string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// opensslPort is the port of openssl-tls13.pcap.
+const opensslPort = 47695
+
+// TestRecordOpenSSLCapture records openssl-tls13.pcap: openssl s_client
+// and s_server (3.0) with each TLS 1.3 cipher suite Go does not let a
+// test choose, each connection with a KeyUpdate that asks the peer to
+// update too (s_client's "K" command). The lines sent are text, not
+// CoAP. It runs only with -record.
+func TestRecordOpenSSLCapture(t *testing.T) {
+	r := startOpenSSLRecording(t, "openssl-tls13")
+	openssl, certFile, keyFile, keylog := r.openssl, r.cert, r.key, r.keylog
+	for _, suite := range []string{"TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		srv := startLines(t, ctx, openssl, "s_server", "-accept", itoa(opensslPort), "-cert", certFile, "-key", keyFile,
+			"-naccept", "1", "-ciphersuites", suite, "-keylogfile", keylog)
+		srv.waitFor(t, "ACCEPT")
+		cl := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test",
+			"-ciphersuites", suite)
+		cl.say(t, srv, "hello "+suite)
+		cl.send(t, "K")
+		cl.waitFor(t, "KEYUPDATE")
+		cl.say(t, srv, "after the update")
+		srv.say(t, cl, "reply from the server")
+		cl.end()
+		srv.end()
+		cancel()
+	}
+	r.stop()
+}
+
+// opensslRecording is what an OpenSSL recording needs.
+type opensslRecording struct {
+	openssl, dir, cert, key, keylog string
+	stop                            func()
+}
+
+// startOpenSSLRecording skips without -record; otherwise it makes a
+// certificate, removes testdata/NAME.keylog and starts capturing
+// testdata/NAME.pcap.
+func startOpenSSLRecording(t *testing.T, name string) *opensslRecording {
+	if !*recordCaptures {
+		t.Skip("records captures only with -record")
+	}
+	r := &opensslRecording{openssl: testenv.Tool(t, "openssl"), dir: t.TempDir()}
+	r.cert, r.key = filepath.Join(r.dir, "cert.pem"), filepath.Join(r.dir, "key.pem")
+	writePEM(t, r.cert, r.key)
+	r.keylog = filepath.Join("testdata", name+".keylog")
+	os.Remove(r.keylog)
+	r.stop = tcpdump(t, filepath.Join("testdata", name+".pcap"), "tcp port "+itoa(opensslPort))
+	return r
+}
+
+// lineProc is a program whose stdin the test writes and whose output
+// lines it waits for.
+type lineProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startLines(t *testing.T, ctx context.Context, path string, args ...string) *lineProc {
+	p := &lineProc{cmd: exec.CommandContext(ctx, path, args...), lines: make(chan string, 1000)}
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = p.cmd.Stdout
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+func (p *lineProc) send(t *testing.T, line string) {
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// say sends line and waits for peer to print it.
+func (p *lineProc) say(t *testing.T, peer *lineProc, line string) {
+	p.send(t, line)
+	peer.waitFor(t, line)
+}
+
+// end closes the program's input and waits for it to exit.
+func (p *lineProc) end() {
+	p.stdin.Close()
+	p.cmd.Wait()
+}
+
+func (p *lineProc) waitFor(t *testing.T, s string) {
+	for l := range p.lines {
+		if strings.Contains(l, s) {
+			return
+		}
+	}
+	t.Fatalf("%s ended before printing %q", p.cmd.Path, s)
+}
+
+// TestRecordOpenSSLEarlyData records openssl-tls13-early.pcap: an
+// OpenSSL 3.0 client connects, keeps the session, and resumes it with
+// 0-RTT data the server accepts. It runs only with -record.
+func TestRecordOpenSSLEarlyData(t *testing.T) {
+	r := startOpenSSLRecording(t, "openssl-tls13-early")
+	openssl, certFile, keyFile, keylog := r.openssl, r.cert, r.key, r.keylog
+	sess, early := filepath.Join(r.dir, "session.pem"), filepath.Join(r.dir, "early.txt")
+	if err := os.WriteFile(early, []byte("early data: GET /temp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := startLines(t, ctx, openssl, "s_server", "-accept", itoa(opensslPort), "-cert", certFile, "-key", keyFile,
+		"-naccept", "2", "-early_data", "-keylogfile", keylog)
+	srv.waitFor(t, "ACCEPT")
+	first := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test", "-sess_out", sess)
+	first.say(t, srv, "first connection")
+	srv.say(t, first, "reply one")
+	first.end()
+	second := startLines(t, ctx, openssl, "s_client", "-connect", "127.0.0.1:"+itoa(opensslPort), "-servername", "coap.test",
+		"-sess_in", sess, "-early_data", early)
+	srv.waitFor(t, "early data: GET /temp")
+	second.waitFor(t, "Early data was accepted")
+	second.say(t, srv, "after the handshake")
+	srv.say(t, second, "reply two")
+	second.end()
+	srv.end()
+	r.stop()
 }

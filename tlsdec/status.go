@@ -18,12 +18,13 @@ type Finished = tlskeys.Finished
 type KeySource uint8
 
 const (
-	KeyNone KeySource = iota
-	KeyLog            // the key log (CLIENT_RANDOM, or the TLS 1.3 traffic secrets)
-	KeyPSK            // a --psk, TLS 1.2 plain PSK key exchange
+	KeyNone    KeySource = iota
+	KeyLog               // the key log (CLIENT_RANDOM, or the TLS 1.3 traffic secrets)
+	KeyPSK               // a --psk, TLS 1.2 plain PSK key exchange
+	KeyResumed           // TLS 1.2: the master secret of the session it resumes (Sessions)
 )
 
-func (k KeySource) String() string { return [...]string{"", "keylog", "psk"}[k%3] }
+func (k KeySource) String() string { return [...]string{"", "keylog", "psk", "resumed"}[k%4] }
 
 // Status describes a connection for reports. It holds no key material.
 type Status struct {
@@ -54,12 +55,17 @@ type Status struct {
 	Key            KeySource
 	ClientFinished Finished
 	ServerFinished Finished
+	// EarlyData counts TLS 1.3 0-RTT records decrypted (with the key
+	// log's CLIENT_EARLY_TRAFFIC_SECRET).
+	EarlyData int
 	// KeyUpdates counts TLS 1.3 KeyUpdate messages followed.
 	KeyUpdates int
 	// Decrypted and Failed count protected records.
 	Decrypted, Failed int
-	// Skipped counts bytes that did not frame as TLS records.
+	// Skipped counts bytes that did not frame as TLS records, or were
+	// dropped around a gap; Gaps counts the gaps reported.
 	Skipped int64
+	Gaps    int
 }
 
 // VersionName names a protocol version.

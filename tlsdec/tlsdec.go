@@ -16,9 +16,19 @@
 // messages are verified against the transcript: a wrong key gives the one
 // state tlskeys.StateKeyMismatch and no plaintext.
 //
-// Not handled: TLS 1.3 0-RTT data (its records are reported, not
-// decrypted), TLS 1.2 renegotiation, TLS 1.2 resumption without a key log
-// entry for the resuming handshake's client random, SSL 3.0 to TLS 1.1.
+// Gap reports bytes the capture lost: the decrypter finds the next record
+// and its sequence number again; a stream that starts mid-record is
+// searched for its first record header. Sessions, shared among the Conns
+// of a capture, lets a TLS 1.2 connection that resumes an earlier one be
+// decrypted without a key log entry of its own. A Conn holds about 1 KiB
+// once its handshake is over (Buffered).
+//
+// TLS 1.3 0-RTT data is decrypted with the key log's
+// CLIENT_EARLY_TRAFFIC_SECRET.
+//
+// Not handled: TLS 1.3 external PSKs without a key log, TLS 1.2
+// renegotiation, SSL 3.0 to TLS 1.1, and the sequence numbers of a TLS
+// 1.3 direction whose KeyUpdate the capture lost.
 package tlsdec
 
 import (
@@ -47,6 +57,13 @@ const (
 	MaxRecordLen     = headerLen + 1<<14 + 2048
 	maxMessageLen    = 1 << 17 // one handshake message
 	maxTranscriptLen = 1 << 18
+	// smallRecord is the buffer a connection starts with; longer records
+	// grow it (the plaintext buffer stays grown, a partial record's
+	// buffer is dropped once the record is complete).
+	smallRecord = 1024
+	// maxResync bounds the bytes skipped looking for a record header
+	// before a direction is given up as not TLS.
+	maxResync = 2 * MaxRecordLen
 )
 
 // Version numbers.
@@ -85,6 +102,7 @@ type Conn struct {
 	chSessionID                []byte
 	params                     tlscrypto.Params
 	hrr                        bool
+	earlyOffered               bool // the ClientHello has early_data
 	pskIdentity                []byte
 	master                     [48]byte
 	sec13                      *tlskeys.TLS13Secrets
@@ -94,10 +112,15 @@ type Conn struct {
 	sessionHashLen int // 1.2: transcript bytes through the ClientKeyExchange
 	trials         int
 
-	out        []byte // plaintext buffer
-	scratch    []byte
-	ad         [13]byte
-	candidates []*tlskeys.PSK
+	rec Record // the record being emitted
+	// TLS 1.2 resumption across connections
+	sessions    *Sessions
+	shSessionID []byte
+	chTicket    []byte
+	tickets     []string
+	out         []byte // plaintext buffer, grown to the longest record
+	ad          [13]byte
+	candidates  []*tlskeys.PSK
 }
 
 // direction is the state of the records one side sends.
@@ -108,6 +131,12 @@ type direction struct {
 	hsLost  bool   // a handshake message too large to follow
 	broken  bool   // not a TLS record stream
 	skipped int64
+	// after a gap: resync looks for the next record header; seqAfterGap
+	// bounds the sequence numbers the lost bytes could have used
+	resync      bool
+	searched    int64 // bytes skipped looking for a record header
+	seqAfterGap uint64
+	records     int // records read
 	// protection
 	encrypted bool // 1.2: after ChangeCipherSpec; 1.3: keys are set
 	k12       *tlscrypto.Keys12
@@ -117,6 +146,9 @@ type direction struct {
 	opened    int  // records opened under the current keys
 	app       bool // 1.3: application traffic keys
 	// set by a handshake message, applied after its record
+	early     *tlscrypto.Keys13 // 1.3 client: 0-RTT keys, until EndOfEarlyData
+	earlySeq  uint64
+	earlyDone bool
 	next      []byte // 1.3: the next traffic secret
 	nextApp   bool
 	keyUpdate bool
@@ -131,6 +163,18 @@ func NewConn(keys *tlskeys.Keys) *Conn {
 // Status returns what is known of the connection so far.
 func (c *Conn) Status() Status { return c.st }
 
+// Buffered returns the bytes the Conn holds for its connection: partial
+// records and handshake messages, the handshake transcript (freed when
+// the handshake ends) and its plaintext buffer. A caller bounding memory
+// over many connections can add these up.
+func (c *Conn) Buffered() int {
+	n := cap(c.out) + cap(c.transcript)
+	for i := range c.dir {
+		n += cap(c.dir[i].buf) + cap(c.dir[i].hs)
+	}
+	return n
+}
+
 func dirIndex(fromClient bool) int {
 	if fromClient {
 		return 0
@@ -142,30 +186,48 @@ func dirIndex(fromClient bool) int {
 // the ClientHello) and calls emit, which may be nil, for each complete
 // record in them, decrypted when it can be. A partial record is kept for
 // the next call (at most MaxRecordLen bytes). Bytes that do not frame as
-// TLS records stop the direction: the rest of its bytes are counted in
-// Status.Skipped.
+// TLS records are skipped up to the next plausible record header (counted
+// in Status.Skipped; Record.Off keeps counting them); after maxResync
+// bytes without one the direction is given up, and a connection without a
+// ClientHello is then StateNotTLS.
 func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 	d := &c.dir[dirIndex(fromClient)]
 	for {
 		if d.broken {
 			d.skipped += int64(len(b))
+			d.off += int64(len(b))
 			c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
 			return
+		}
+		if d.resync {
+			if b = c.resynchronize(d, b); b == nil {
+				return
+			}
 		}
 		if len(d.buf) > 0 {
 			n := recordNeed(d.buf)
 			if n < 0 {
-				c.desync(d, b)
+				if b = c.desync(d, b); b == nil {
+					return
+				}
 				continue
 			}
 			take := min(n-len(d.buf), len(b))
+			if cap(d.buf) < n {
+				d.buf = append(make([]byte, 0, n), d.buf...)
+			}
 			d.buf = append(d.buf, b[:take]...)
 			b = b[take:]
 			if len(d.buf) < n {
-				return
+				return // b is used up
 			}
-			if n > headerLen && recordNeed(d.buf) == n {
-				c.record(fromClient, d, d.buf, emit)
+			if recordNeed(d.buf) != n {
+				continue // the header is complete now: the record needs more, or is not TLS
+			}
+			c.record(fromClient, d, d.buf, emit)
+			if cap(d.buf) > headerLen+smallRecord {
+				d.buf = nil // keep idle connections small
+			} else {
 				d.buf = d.buf[:0]
 			}
 			continue
@@ -175,13 +237,14 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 		}
 		n := recordNeed(b)
 		if n < 0 {
-			c.desync(d, b)
-			b = nil
+			if b = c.desync(d, b); b == nil {
+				return
+			}
 			continue
 		}
 		if len(b) < n {
-			if d.buf == nil {
-				d.buf = make([]byte, 0, MaxRecordLen)
+			if cap(d.buf) < n {
+				d.buf = make([]byte, 0, max(n, headerLen+smallRecord))
 			}
 			d.buf = append(d.buf, b...)
 			return
@@ -189,6 +252,78 @@ func (c *Conn) Feed(fromClient bool, b []byte, emit func(*Record)) {
 		c.record(fromClient, d, b[:n], emit)
 		b = b[n:]
 	}
+}
+
+// Gap tells the Conn that n bytes one side sent are missing from what
+// Feed was given (lost by the capture; the TCP reassembly knows). The
+// partial record before the gap is dropped, the next record header is
+// searched for in the bytes that follow, and the records after it are
+// tried with every sequence number the lost bytes could have used. A
+// handshake message cut by the gap is lost, and with it the Finished
+// check if the handshake was under way.
+func (c *Conn) Gap(fromClient bool, n int64) {
+	if n <= 0 {
+		return
+	}
+	d := &c.dir[dirIndex(fromClient)]
+	if d.broken {
+		d.skipped += n
+		return
+	}
+	d.off += int64(len(d.buf)) + n
+	d.skipped += int64(len(d.buf))
+	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+	d.buf = nil
+	if len(d.hs) > 0 || !d.finished {
+		d.hs = nil
+		c.transcriptLost, c.transcript = true, nil
+	}
+	d.resync = true
+	// At most one record per headerLen+1 lost bytes, and the one cut.
+	d.seqAfterGap = uint64(min(n/(headerLen+1)+2, 1<<16))
+	c.st.Gaps++
+}
+
+// resynchronize drops bytes after a gap up to the first plausible record
+// header: a known content type, version 3.x, a length within bounds, and
+// where the bytes reach that far, another such header after the record.
+// It returns the bytes from there, or nil when none starts in b (they
+// are counted as skipped; a header cut by the end of b is kept).
+func (c *Conn) resynchronize(d *direction, b []byte) []byte {
+	buf := append(d.buf, b...)
+	d.buf = nil
+	for i := 0; i+headerLen <= len(buf); i++ {
+		n := recordNeed(buf[i:])
+		if n < 0 || buf[i+2] > 4 {
+			continue
+		}
+		if j := i + n; j+headerLen <= len(buf) && (recordNeed(buf[j:]) < 0 || buf[j+2] > 4) {
+			continue
+		}
+		d.resync, d.searched = false, 0
+		d.skipped += int64(i)
+		d.off += int64(i)
+		c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+		return buf[i:]
+	}
+	keep := max(len(buf)-(headerLen-1), 0)
+	d.skipped += int64(keep)
+	d.off += int64(keep)
+	d.searched += int64(keep)
+	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+	d.buf = append([]byte(nil), buf[keep:]...)
+	if d.searched > maxResync {
+		// Give the direction up: its bytes are counted, not read.
+		d.broken, d.resync = true, false
+		d.skipped += int64(len(d.buf))
+		d.off += int64(len(d.buf))
+		d.buf = nil
+		c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
+		if d.records == 0 && !c.haveCH {
+			c.set(tlskeys.StateNotTLS, "the bytes are not TLS records")
+		}
+	}
+	return nil
 }
 
 // recordNeed returns the length of the record that starts h (headerLen
@@ -211,15 +346,13 @@ func recordNeed(h []byte) int {
 	return headerLen + n
 }
 
-// desync stops a direction whose bytes are not TLS records.
-func (c *Conn) desync(d *direction, rest []byte) {
-	d.broken = true
-	d.skipped += int64(len(d.buf) + len(rest))
-	d.buf = nil
-	c.st.Skipped = c.dir[0].skipped + c.dir[1].skipped
-	if !c.haveCH {
-		c.set(tlskeys.StateNotTLS, "the bytes are not TLS records")
-	}
+// desync handles a direction whose bytes
+// (d.buf and rest) do not start a record: the next record header is
+// searched for, as after a gap (a capture that starts mid-connection
+// starts mid-record). It returns the bytes from that header, or nil.
+func (c *Conn) desync(d *direction, rest []byte) []byte {
+	d.resync = true
+	return c.resynchronize(d, rest)
 }
 
 func (c *Conn) set(s State, detail string) {
@@ -228,7 +361,9 @@ func (c *Conn) set(s State, detail string) {
 
 // record handles one complete record rec of direction d.
 func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Record)) {
-	r := Record{Type: rec[0], Off: d.off, Len: len(rec)}
+	d.records++
+	r := &c.rec // not on the stack: emit would make it escape
+	*r = Record{Type: rec[0], Off: d.off, Len: len(rec)}
 	d.off += int64(len(rec))
 	body := rec[headerLen:]
 	tls13 := c.st.Version == VersionTLS13
@@ -248,7 +383,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 			if !c.haveCH && !fromClient {
 				c.set(tlskeys.StateNoHandshake, "handshake from the server before any ClientHello")
 			}
-			c.handshakeBytes(fromClient, d, body)
+			c.handshakeBytes(fromClient, d, body, false)
 		case ContentChangeCipherSpec:
 			if !tls13 && c.haveSH && !d.encrypted {
 				d.encrypted, d.seq = true, 0
@@ -256,7 +391,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 		}
 		c.afterRecord(fromClient, d)
 		if emit != nil {
-			emit(&r)
+			emit(r)
 		}
 		return
 	}
@@ -274,7 +409,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 			c.st.Key = KeyLog
 		}
 		if typ == ContentHandshake {
-			c.handshakeBytes(fromClient, d, pt)
+			c.handshakeBytes(fromClient, d, pt, true)
 		}
 	} else {
 		c.st.Failed++
@@ -282,7 +417,7 @@ func (c *Conn) record(fromClient bool, d *direction, rec []byte, emit func(*Reco
 	}
 	c.afterRecord(fromClient, d)
 	if emit != nil {
-		emit(&r)
+		emit(r)
 	}
 }
 
@@ -305,6 +440,11 @@ func (c *Conn) failed(fromClient bool, d *direction) {
 
 // open decrypts a protected record and advances the sequence number.
 func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
+	if d == &c.dir[0] && c.earlyOffered && !d.earlyDone && rec[0] == ContentApplicationData {
+		if pt, typ, ok := c.openEarly(d, rec); ok {
+			return pt, typ, true
+		}
+	}
 	if d.k12 == nil && d.k13 == nil || c.st.State != tlskeys.StateDecrypting && c.st.State != tlskeys.StateHandshake {
 		if d.k12 != nil || d.k13 != nil {
 			d.seq++
@@ -313,10 +453,75 @@ func (c *Conn) open(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
 	}
 	body := rec[headerLen:]
 	if cap(c.out) < len(body) {
-		c.out = make([]byte, MaxRecordLen)
+		c.out = make([]byte, max(len(body), 2*cap(c.out), smallRecord))
 	}
-	seq := d.seq
+	tries := uint64(1)
+	if d.seqAfterGap > 0 {
+		tries = d.seqAfterGap + 1
+	}
+	for seq := d.seq; seq < d.seq+tries; seq++ {
+		if pt, typ, ok := c.openSeq(d, rec, seq); ok {
+			d.earlyDone = true // the client has moved past 0-RTT data
+			d.seq, d.seqAfterGap = seq+1, 0
+			return pt, typ, true
+		}
+	}
 	d.seq++
+	if d.seqAfterGap > 0 {
+		d.seqAfterGap-- // the record took one of the numbers
+	}
+	return nil, 0, false
+}
+
+// openEarly opens a client record with the 0-RTT keys (RFC 8446 4.2.10),
+// which the key log's CLIENT_EARLY_TRAFFIC_SECRET gives. The suite is
+// that of the session the ClientHello resumes, which only the
+// ServerHello names (when the server takes the data): until then every
+// TLS 1.3 suite of the secret's hash is tried on the first record.
+func (c *Conn) openEarly(d *direction, rec []byte) (pt []byte, typ uint8, ok bool) {
+	if cap(c.out) < len(rec) {
+		c.out = make([]byte, max(len(rec), 2*cap(c.out), smallRecord))
+	}
+	if d.early == nil {
+		sec := c.keyLog().TLS13(c.clientRandom[:])
+		if sec == nil || sec.ClientEarly == nil {
+			d.earlyDone = true
+			return nil, 0, false
+		}
+		for _, s := range []decode.CipherSuite{0x1301, 0x1302, 0x1303, 0x1304, 0x1305} {
+			p, ok := tlscrypto.ParamsFor(s)
+			if !ok || p.PRF.Size() != len(sec.ClientEarly) || c.haveSH && c.params.TLS13 && s != c.st.Suite {
+				continue
+			}
+			k, err := tlscrypto.NewKeys13(&p, sec.ClientEarly, false)
+			if err != nil {
+				continue
+			}
+			if _, err := k.Open(c.out, rec[headerLen:], 0, rec[:headerLen]); err == nil {
+				d.early, d.earlySeq = k, 0
+				break
+			}
+		}
+		if d.early == nil {
+			return nil, 0, false
+		}
+	}
+	p, err := d.early.Open(c.out, rec[headerLen:], d.earlySeq, rec[:headerLen])
+	if err != nil {
+		return nil, 0, false
+	}
+	content, t, err := tlscrypto.InnerPlaintext(p)
+	if err != nil {
+		return nil, 0, false
+	}
+	d.earlySeq++
+	c.st.EarlyData++
+	return content, t, true
+}
+
+// openSeq opens a record with sequence number seq.
+func (c *Conn) openSeq(d *direction, rec []byte, seq uint64) (pt []byte, typ uint8, ok bool) {
+	body := rec[headerLen:]
 	if d.k13 != nil {
 		p, err := d.k13.Open(c.out, body, seq, rec[:headerLen])
 		if err != nil {
@@ -400,6 +605,18 @@ func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 			return
 		}
 	}
+	if c.st.Resumed {
+		for _, k := range []string{"id:" + string(c.shSessionID), "tk:" + string(c.chTicket)} {
+			if ms, ok := c.sessions.get(k); ok {
+				master = ms
+				tried = true
+				if c.tryMaster(fromClient, &master, rec) {
+					c.st.Key = KeyResumed
+					return
+				}
+			}
+		}
+	}
 	if kx := c.st.Suite.KeyExchange(); kx == decode.KeyExchangePSK && !c.st.Resumed {
 		var sh []byte
 		if c.st.ExtendedMasterSecret {
@@ -425,7 +642,7 @@ func (c *Conn) establish12(fromClient bool, d *direction, rec []byte) {
 	case tried:
 		c.set(tlskeys.StateKeyMismatch, "")
 	case c.st.Resumed:
-		c.set(tlskeys.StateNoKey, "resumes a session: needs a key log entry for its client random")
+		c.set(tlskeys.StateNoKey, "resumes a session that was not decrypted: needs a key log entry for its client random")
 	case c.st.Suite.KeyExchange() == decode.KeyExchangePSK:
 		c.set(tlskeys.StateNoKey, "no --psk and no key log entry for its client random")
 	default:
@@ -451,14 +668,12 @@ func (c *Conn) tryMaster(fromClient bool, master *[48]byte, rec []byte) bool {
 	if !fromClient {
 		k = sk
 	}
-	if cap(c.scratch) < len(rec) {
-		c.scratch = make([]byte, MaxRecordLen)
-	}
-	if _, err := k.Open(c.scratch, rec[headerLen:], 0, c.ad12(0, rec)); err != nil {
+	if _, err := k.Open(make([]byte, len(rec)), rec[headerLen:], 0, c.ad12(0, rec)); err != nil {
 		return false
 	}
 	c.dir[0].k12, c.dir[1].k12 = ck, sk
 	c.master = *master
+	c.remember()
 	c.set(tlskeys.StateDecrypting, "")
 	return true
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/tlsdec"
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
@@ -276,28 +277,45 @@ func displayName(name string) string {
 	return filepath.Base(name)
 }
 
-// warnDTLS names every DTLS session the keys did not decrypt, and why:
-// one line per session, never a key.
+// warnDTLS names every DTLS session and TLS connection the keys did not
+// decrypt, and why: one line each, never a key.
 func warnDTLS(e *env, eng *analysis.Engine) {
 	for _, s := range eng.DTLSSessions() {
 		if s.Status == dtlsdec.StatusDecrypting {
 			continue
 		}
-		what := s.Status.String()
-		if s.Detail != "" {
-			what += " (" + s.Detail + ")"
-		}
-		suite := "suite unknown"
-		if s.HasSuite {
-			suite = s.Suite.String()
-		}
-		id := ""
-		if s.PSKIdentity != "" {
-			id = fmt.Sprintf(", PSK identity %q", s.PSKIdentity)
-		}
-		warnf(e, "DTLS session %v -> %v (from frame %d, %s%s): %s; %d records not decrypted",
-			s.Client, s.Server, s.FirstFrame, suite, id, what, s.Failed)
+		suite, what := sessionWords(s.Status.String(), s.Detail, s.HasSuite, s.Suite.String(), s.PSKIdentity)
+		warnf(e, "DTLS session %v -> %v (from frame %d, %s): %s; %d records not decrypted",
+			s.Client, s.Server, s.FirstFrame, suite, what, s.Failed)
 	}
+	for _, c := range eng.TLSConns() {
+		s := c.Status()
+		if s.State == tlskeys.StateDecrypting || s.State == tlskeys.StateHandshake && s.Failed == 0 {
+			continue // decrypted, or nothing protected to decrypt
+		}
+		suite, what := sessionWords(s.State.String(), s.Detail, s.HasSuite, s.Suite.String(), s.PSKIdentity)
+		if v := tlsdec.VersionName(s.Version); v != "" {
+			suite = v + " " + suite
+		}
+		warnf(e, "TLS connection %v -> %v (%s): %s; %d records not decrypted", c.Client, c.Server, suite, what, s.Failed)
+	}
+}
+
+// sessionWords describes a session's suite (with its PSK identity, sent
+// in clear) and state for a warning.
+func sessionWords(state, detail string, hasSuite bool, cs, identity string) (suite, what string) {
+	what = state
+	if detail != "" {
+		what += " (" + detail + ")"
+	}
+	suite = "suite unknown"
+	if hasSuite {
+		suite = cs
+	}
+	if identity != "" {
+		suite += fmt.Sprintf(", PSK identity %q", identity)
+	}
+	return suite, what
 }
 
 func warnf(e *env, format string, args ...any) {

@@ -37,8 +37,9 @@ func liveCmd(e *env) *cobra.Command {
 		Long: `live captures on a network interface (Linux, AF_PACKET, no libpcap needed;
 root or CAP_NET_RAW) and streams exchanges as they complete, with the same
 records and flags as analyze. By default only UDP to or from the CoAP and
-DTLS ports (5683, 5684, --port, --dtls-port) is captured; --all-udp or
---bpf widen or narrow that.`,
+DTLS ports (5683, 5684, --port, --dtls-port) and TCP to or from the CoAP
+over TCP and TLS ports (5683, 5684, --tcp-port, --tls-port) is captured;
+--all-udp (every frame) or --bpf widen or narrow that.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLive(e, &lf)
@@ -94,6 +95,7 @@ func runLive(e *env, lf *liveFlags) error {
 	lo := capture.LiveOptions{Snaplen: lf.snaplen, Filter: lf.bpf}
 	if !lf.allUDP {
 		lo.Ports = livePorts(opts.Dissect)
+		lo.TCPPorts = liveTCPPorts(opts.TCP)
 	}
 	live, err := capture.OpenLive(lf.iface, lo)
 	if err != nil {
@@ -189,6 +191,17 @@ func runLive(e *env, lf *liveFlags) error {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}
 	return runErr
+}
+
+// liveTCPPorts are the TCP ports the live capture keeps by default: CoAP
+// over TCP and TLS (none with --no-tcp).
+func liveTCPPorts(o analysis.TCPOptions) []uint16 {
+	if o.Off {
+		return nil
+	}
+	ports := []uint16{dissect.PortCoAP, dissect.PortCoAPS}
+	ports = append(ports, o.CoAPPorts...)
+	return append(ports, o.TLSPorts...)
 }
 
 // livePorts are the UDP ports the live capture keeps by default.

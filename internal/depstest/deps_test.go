@@ -50,10 +50,10 @@ var allowed = map[string][]string{
 	"rules":                {"decode", "dissect", "flows", "leaks", "oscore"},
 	"filter":               {},
 	"export":               {"analysis", "capture", "decode", "dissect", "flows", "internal/atomicfile", "internal/human", "leaks", "oscore", "rules"},
-	"analysis":             {"capture", "decode", "dissect", "dtlsdec", "flows", "leaks", "leaks/collect", "oscore", "rules", "tlskeys"},
+	"analysis":             {"capture", "coaptcp", "decode", "dissect", "dtlsdec", "flows", "leaks", "leaks/collect", "oscore", "rules", "tlsdec", "tlskeys"},
 	"report":               {"capture", "export", "flows", "leaks", "leaks/collect", "rules", "stats"},
 	"tui":                  {"analysis", "capture", "decode", "dissect", "export", "filter", "flows", "internal/human", "leaks", "oscore", "rules"},
-	"cmd/coapaudit":        {"analysis", "capture", "dissect", "dtlsdec", "export", "filter", "flows", "internal/atomicfile", "internal/human", "leaks/collect", "oscore", "report", "rules", "stream", "tlskeys", "tui"},
+	"cmd/coapaudit":        {"analysis", "capture", "dissect", "dtlsdec", "export", "filter", "flows", "internal/atomicfile", "internal/human", "leaks/collect", "oscore", "report", "rules", "stream", "tlsdec", "tlskeys", "tui"},
 }
 
 // TestDependencies checks every package of the module against allowed:

@@ -63,6 +63,7 @@ type Keys13 struct {
 	// DTLS 1.3 record number encryption (RFC 9147 4.2.3)
 	snBlock  cipher.Block
 	snChaCha []byte
+	mask     [16]byte
 }
 
 // NewKeys13 derives the record keys of a traffic secret (RFC 8446 7.3),
@@ -124,25 +125,26 @@ func (k *Keys13) Seal(dst []byte, seq uint64, pt, ad []byte) []byte {
 // bytes of a record's ciphertext (RFC 9147 4.2.3): AES-ECB of them under
 // the sn key, or the ChaCha20 key stream with the first 4 bytes as the
 // counter and the next 12 as the nonce.
-func (k *Keys13) SNMask(mask *[16]byte, ct []byte) error {
+func (k *Keys13) SNMask(ct []byte) (mask [16]byte, err error) {
 	if len(ct) < 16 {
-		return ErrShort
+		return mask, ErrShort
 	}
 	if k.snBlock != nil {
-		k.snBlock.Encrypt(mask[:], ct[:16])
-		return nil
+		// Through k.mask: a local array handed to the cipher's
+		// interface method would escape to the heap.
+		k.snBlock.Encrypt(k.mask[:], ct[:16])
+		return k.mask, nil
 	}
 	if k.snChaCha == nil {
-		return errors.New("not DTLS 1.3 keys")
+		return mask, errors.New("not DTLS 1.3 keys")
 	}
 	c, err := chacha20.NewUnauthenticatedCipher(k.snChaCha, ct[4:16])
 	if err != nil {
-		return err
+		return mask, err
 	}
 	c.SetCounter(binary.LittleEndian.Uint32(ct[:4]))
-	clear(mask[:])
 	c.XORKeyStream(mask[:], mask[:])
-	return nil
+	return mask, nil
 }
 
 // InnerPlaintext splits a TLSInnerPlaintext (RFC 8446 5.2): the content,
