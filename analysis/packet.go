@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"net/netip"
+
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/oscore"
@@ -23,6 +25,12 @@ type Packet struct {
 	// When it holds a CoAP message, F.CoAP is the first one (and OSCORE
 	// its OSCORE result), written as for a plain CoAP frame.
 	DTLSDec *DTLSDecryption
+	// For a TCP segment that completed CoAP messages (RFC 8323): the
+	// connection's client (the end that sent the SYN) and server, and
+	// per message (F.CoAP first, then the others in order) the frames of
+	// its file that carried its bytes, this one included.
+	ConnClient, ConnServer netip.AddrPort
+	MsgFrames              [][]int
 }
 
 // DTLSDecryption is what decrypting one DTLS datagram found. It holds no

@@ -44,6 +44,9 @@ type tcpState struct {
 	// first: the message being run is its sender's first on the
 	// connection (coaptcp.Message.First), for the rules.
 	first bool
+	// msgFrames holds the frames of the messages the frame being run
+	// completed, for its packet record (reused).
+	msgFrames [][]int
 }
 
 var reliableTransports = map[string]*dissect.Transport{
@@ -133,6 +136,18 @@ func (e *Engine) tcpMessage(cm *coaptcp.Message) {
 		if err == nil {
 			f.NumCoAP++
 			f.Proto = dissect.ProtoOf(tr)
+			if i >= len(t.msgFrames) {
+				t.msgFrames = append(t.msgFrames, nil)
+			}
+			fs := t.msgFrames[i][:0]
+			for _, n := range cm.Frames {
+				if fl, fr := e.refs.Split(n); fl == file {
+					fs = append(fs, fr)
+				}
+			}
+			t.msgFrames[i] = fs
+			e.pk.ConnClient, e.pk.ConnServer = cm.Client, cm.Server
+			e.pk.MsgFrames = t.msgFrames[:f.NumCoAP]
 		}
 	}
 	e.msg = dissect.Message{Transport: tr, Src: cm.Src, Dst: cm.Dst, Time: cm.Time, Frame: frame, Size: len(cm.Raw), CoAP: m}

@@ -108,10 +108,15 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 
 func (p *Packet) appendCoAP(dst []byte) []byte {
 	m := &p.F.CoAP
-	if len(m.Raw) < 4 {
+	if !hasCoAP(m) {
 		return dst
 	}
 	dst = appendCoAPFields(dst, m)
+	if p.ConnServer.IsValid() {
+		dst = p.appendAddr(appendKey(dst, "conn_client"), p.ConnClient)
+		dst = p.appendAddr(appendKey(dst, "conn_server"), p.ConnServer)
+	}
+	dst = p.appendMsgFrames(dst, 0)
 	if n := p.F.NumCoAP; n > 1 {
 		// The frame's other messages (several DTLS records, a layer's
 		// framing): their CoAP fields, in order.
@@ -123,11 +128,35 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 			}
 			dst = append(dst, '{')
 			dst = appendCoAPFields(dst, p.F.Clear(i))
+			dst = p.appendMsgFrames(dst, i)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
 	}
 	return p.appendOSCORE(dst)
+}
+
+// hasCoAP reports whether m holds a decoded message: at least the 4-byte
+// header over UDP, 2 bytes in RFC 8323 framing.
+func hasCoAP(m *decode.Message) bool {
+	return len(m.Raw) >= 4 || m.Framing != decode.FramingUDP && len(m.Raw) >= 2
+}
+
+// appendMsgFrames appends the frames that carried the frame's i-th
+// message on a reliable transport, when there are several.
+func (p *Packet) appendMsgFrames(dst []byte, i int) []byte {
+	if i >= len(p.MsgFrames) || len(p.MsgFrames[i]) < 2 {
+		return dst
+	}
+	dst = appendKey(dst, "frames")
+	dst = append(dst, '[')
+	for j, n := range p.MsgFrames[i] {
+		if j > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, int64(n), 10)
+	}
+	return append(dst, ']')
 }
 
 // appendCoAPFields appends the CoAP fields of m, each with a leading comma.

@@ -22,7 +22,7 @@ var packetHeader = []string{
 	"dtls_records", "dtls_handshake", "dtls_cipher_suite", "psk_identity",
 	"dtls_decrypted", "dtls_key", "dtls_key_identity",
 	"malformed", "malformed_offset", "anomalies", "info", "heuristic", "truncated", "fragments", "file",
-	"tcp_len",
+	"tcp_len", "conn_client", "conn_server", "frames",
 }
 
 // CSVHeader implements Record.
@@ -40,7 +40,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	dst = append(dst, strconv.Itoa(d.Number), d.Time.UTC().Format(timeLayout), src, dstAddr,
 		p.ProtoName(), strconv.Itoa(d.OrigLen), udpLen)
 	var msgtype, code, codeName, mid, token, opts, uri, plen string
-	if f.Proto.Clear() && len(f.CoAP.Raw) >= 4 || p.Inner() {
+	if f.Proto.Clear() && hasCoAP(&f.CoAP) || p.Inner() {
 		m := &f.CoAP
 		msgtype, code, codeName = m.Type.String(), m.Code.String(), m.Code.Name()
 		mid, token = strconv.Itoa(int(m.MessageID)), hex.EncodeToString(m.Token)
@@ -93,8 +93,15 @@ func (p *Packet) CSVRow(dst []string) []string {
 	if d.Kind == capture.KindTCP {
 		tcpLen = strconv.Itoa(len(d.Payload))
 	}
+	var client, server, frames string
+	if p.ConnServer.IsValid() {
+		client, server = p.ConnClient.String(), p.ConnServer.String()
+	}
+	if len(p.MsgFrames) > 0 && len(p.MsgFrames[0]) > 1 {
+		frames = joinInts(p.MsgFrames[0], ";")
+	}
 	return append(dst, mal, moff, anom, info, boolCell(f.Heuristic), boolCell(d.Truncated), strings.Join(frags, ";"), p.File,
-		tcpLen)
+		tcpLen, client, server, frames)
 }
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
