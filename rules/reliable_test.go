@@ -140,3 +140,58 @@ func TestMessageTooLargeGoCoAP(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalingStateBounded: with room for one connection, a second one
+// pushes the first out of each signaling rule's table, which is counted,
+// and the rules still judge the connection they hold.
+func TestSignalingStateBounded(t *testing.T) {
+	tr := newTrace()
+	a := tr.dial(0, tcpClient, tcpServer)
+	a.send(time.Millisecond, true, csm(0, false))
+	a.send(time.Millisecond, false, csm(64, false))
+	b := tr.dial(2*time.Millisecond, tcpClient2, tcpServer)
+	b.send(3*time.Millisecond, true, csm(0, false))
+	b.send(3*time.Millisecond, false, csm(64, false))
+	big := b.send(4*time.Millisecond, true, tmsg(decode.CodePUT, "\x01", strings.Repeat("x", 100)))
+	var fs []*rules.Finding
+	e, err := analysis.NewEngine(analysis.Options{Rules: rules.All(), RulesConfig: rules.Config{MaxState: 1},
+		OnFinding: func(f *rules.Finding) { fs = append(fs, f) }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tr.ds {
+		e.Frame(&tr.ds[i], 0, "")
+	}
+	e.Finish()
+	st := e.Rules().Stats()
+	for _, id := range []string{"message-too-large", "bert-not-agreed", "ping-pong", "abort-bad-csm"} {
+		if st.Dropped[id] != 1 {
+			t.Errorf("%s: %d connections dropped, want 1", id, st.Dropped[id])
+		}
+	}
+	if got := of(fs, "message-too-large"); len(got) != 1 || !slices.Contains(got[0].Frames, big) {
+		t.Errorf("message-too-large findings %v, want one with frame %d", got, big)
+	}
+}
+
+// TestReliableServerLegResend: when the UDP client sent its request again
+// (its ACK lost), the proxy's copy on the TCP connection passes that on:
+// no replay.
+func TestReliableServerLegResend(t *testing.T) {
+	tr := newTrace()
+	put := func() []byte { return tmsg(decode.CodePUT, "\x0b", "on", str(decode.OptURIPath, "valve")) }
+	creq := msg(decode.Confirmable, decode.CodePUT, 0x40, "\x0b", "on", str(decode.OptURIPath, "valve"))
+	tr.add(0, client, proxy, creq)
+	s := tr.dial(time.Millisecond, proxyOut, tcpServer)
+	s.send(2*time.Millisecond, true, csm(0, false))
+	s.send(2*time.Millisecond, false, csm(0, false))
+	s.send(3*time.Millisecond, true, put())
+	s.send(4*time.Millisecond, false, tmsg(decode.CodeChanged, "\x0b", ""))
+	tr.add(5*time.Millisecond, proxy, client, msg(decode.Acknowledgement, decode.CodeChanged, 0x40, "\x0b", ""))
+	tr.add(1900*time.Millisecond, client, proxy, creq)
+	s.send(2*time.Second, true, put())
+	s.send(2*time.Second+time.Millisecond, false, tmsg(decode.CodeChanged, "\x0b", ""))
+	if fs := of(tr.run(t, nil, rules.Config{}), "request-replay"); len(fs) != 0 {
+		t.Fatalf("request-replay findings %v, want none", fs)
+	}
+}

@@ -26,15 +26,21 @@ OSCORE replays with a new Message ID are oscore-replay's business.
 A reliable transport (TCP, TLS, WebSockets) has no Message IDs and never
 retransmits, so there a copy is a request with the same token, code and
 payload that the proxy sends the server on the same connection after the
-answer, in an exchange of its own; the client legs of the proxy's
-exchanges must show no request it could be passing on. Forwarded requests
-are remembered up to Config.MaxState, the oldest forgotten first.`,
+answer, in an exchange of its own, while the client sent no request
+with its token after the answer that the proxy could be passing on.
+Forwarded requests and the clients' last requests are remembered up to
+Config.MaxState each, the oldest forgotten first.`,
 	Threat:   Replay,
 	Severity: Medium,
 	Seed:     "2.1.2.1",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		rs := &reliableReplays{sent: map[reliableKey]reliableSent{}, max: p.Config.MaxState}
+		rs := &reliableReplays{sent: map[reliableKey]reliableSent{}, asked: map[reliableKey]int64{}, max: p.Config.MaxState}
+		p.OnPacket(func(pk *Packet) {
+			if pk.CoAP != nil && pk.Err == nil && pk.CoAP.Code.IsRequest() {
+				rs.ask(p, reliableKey{pk.Src, pk.Dst, string(pk.CoAP.Token), 0}, pk.Time.UnixNano())
+			}
+		})
 		p.OnExchange(func(x *flows.Exchange) {
 			for _, i := range serverLegs(x, true) {
 				requestReplay(p, x, &x.Legs[i])
@@ -61,12 +67,29 @@ type reliableSent struct {
 	frames                      []int           // client request, server request, answer; or the lone request
 	answered, sent, clientAfter time.Time       // clientAfter: the client's last request
 	what                        string
+	client                      reliableKey // the client's endpoints and token (content 0)
 }
 
 type reliableReplays struct {
 	sent  map[reliableKey]reliableSent
 	order []reliableKey
-	max   int
+	// asked is when each client (endpoints and token) last sent a
+	// request: one sent again after the exchange was over is not in it.
+	asked      map[reliableKey]int64
+	askedOrder []reliableKey
+	max        int
+}
+
+func (rs *reliableReplays) ask(p *Pass, k reliableKey, ns int64) {
+	if _, ok := rs.asked[k]; !ok {
+		if len(rs.askedOrder) >= rs.max && rs.max > 0 {
+			delete(rs.asked, rs.askedOrder[0])
+			rs.askedOrder = rs.askedOrder[1:]
+			p.Drop(1)
+		}
+		rs.askedOrder = append(rs.askedOrder, k)
+	}
+	rs.asked[k] = ns
 }
 
 func (rs *reliableReplays) remember(p *Pass, k reliableKey, s reliableSent) {
@@ -99,7 +122,8 @@ func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 				continue
 			}
 			k := reliableKey{l.From, l.To, string(l.Token), req.Content}
-			s := reliableSent{x: x, frames: []int{c.RequestFrames[0], req.Frame, ans.Frame}, answered: ans.Time, clientAfter: last.Time, what: what(x)}
+			s := reliableSent{x: x, frames: []int{c.RequestFrames[0], req.Frame, ans.Frame}, answered: ans.Time, clientAfter: last.Time, what: what(x),
+				client: reliableKey{c.From, c.To, string(c.Token), 0}}
 			if lone, ok := rs.sent[k]; ok && lone.x == nil {
 				rs.report(p, s, lone)
 			}
@@ -132,6 +156,9 @@ func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 func (rs *reliableReplays) report(p *Pass, s, lone reliableSent) {
 	if !lone.sent.After(s.answered) || !lone.sent.After(s.clientAfter) {
 		return
+	}
+	if t, ok := rs.asked[s.client]; ok && t > s.answered.UnixNano() && t <= lone.sent.UnixNano() {
+		return // the client asked again: the proxy passes that on
 	}
 	x := s.x
 	l := &x.Legs[1]
