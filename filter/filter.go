@@ -29,13 +29,13 @@ import (
 // Fields are the names an expression may use: every top-level field of
 // the packet, exchange, finding and leak records (docs/schema).
 var Fields = []string{
-	"ambiguous", "anomalies", "baseline", "block", "certainty", "ci", "client", "code", "code_name", "diff", "dst", "dtls",
+	"ambiguous", "anomalies", "baseline", "block", "certainty", "ci", "client", "code", "code_name", "conn_client", "conn_server", "diff", "dst", "dtls",
 	"end", "error", "evicted", "exchange", "extra", "file", "fragments", "frame", "frame_files", "frame_len", "frames",
 	"frames_omitted", "heuristic", "id", "info", "inner", "label", "legs", "links", "links_omitted", "malformed",
-	"malformed_offset", "message", "method", "metric", "mid", "msgtype", "n", "notifications",
+	"malformed_offset", "message", "method", "metric", "mid", "more_coap", "msgtype", "n", "notifications",
 	"observable", "observe", "open", "options", "oscore", "payload_len", "protected", "proto",
 	"proxies", "proxy", "publication", "residence", "role", "role_evidence", "rtt", "rule", "scope", "seed", "server", "severity", "src",
-	"start", "status", "threat", "time", "token", "truncated", "type", "udp_len", "unit", "uri",
+	"start", "status", "tcp_len", "threat", "time", "token", "truncated", "type", "udp_len", "unit", "uri",
 	"uri_path", "value", "view",
 }
 
