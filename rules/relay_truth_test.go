@@ -64,13 +64,16 @@ func expected(a relayAct, oscore bool) (rule string, frames []int) {
 	return "", nil
 }
 
-// TestRelayTruth: every act of the misbehaving relay, in plain CoAP and
-// under OSCORE, is reported as did with its frames; and no did finding
+// TestRelayTruth: every act of the misbehaving relay, in plain CoAP, under
+// OSCORE, and relaying to an origin over TCP, is reported as did with its frames; and no did finding
 // of medium or higher severity is left that no act explains.
 func TestRelayTruth(t *testing.T) {
 	for _, c := range []struct{ capture, truth, keys string }{
 		{"relay-plain.pcap", "relay-plain.truth.jsonl", ""},
 		{"relay-oscore.pcap", "relay-oscore.truth.jsonl", "relay-oscore.oscore_contexts"},
+		// The relay between a UDP client and a coap+tcp origin
+		// (testdata/captures/record/record-relay-tcp.sh).
+		{"relay-tcp.pcap", "relay-tcp.truth.jsonl", ""},
 	} {
 		t.Run(c.capture, func(t *testing.T) {
 			acts := readRelayTruth(t, c.truth)

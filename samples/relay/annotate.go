@@ -9,10 +9,12 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/coaptcp"
 	"github.com/coapaudit/coapaudit/decode"
 )
 
@@ -23,9 +25,13 @@ type frame struct {
 	Src, Dst netip.AddrPort
 	Raw      []byte
 	Msg      decode.Message
+	// Reliable: the message came over TCP (-origin-tcp), with no Message
+	// ID; Raw is its RFC 8323 framing, N the frame that completed it.
+	Reliable bool
 }
 
-// readFrames returns every UDP datagram of a capture that decodes as CoAP.
+// readFrames returns every UDP datagram of a capture that decodes as
+// CoAP, and every CoAP message over TCP (port 5683), in frame order.
 func readFrames(name string) ([]frame, error) {
 	rd, err := capture.Open(name)
 	if err != nil {
@@ -33,14 +39,29 @@ func readFrames(name string) ([]frame, error) {
 	}
 	defer rd.Close()
 	var out []frame
+	a := coaptcp.New(coaptcp.Config{}, func(m *coaptcp.Message) {
+		if m.Err != nil || m.CoAP.Code.IsSignaling() {
+			return
+		}
+		f := frame{N: m.Frame, Micros: m.Time.UnixMicro(), Src: m.Src, Dst: m.Dst, Raw: bytes.Clone(m.Raw), Reliable: true}
+		if _, err := f.Msg.DecodeTCP(f.Raw); err == nil {
+			out = append(out, f)
+		}
+	})
 	var d capture.Datagram
 	for {
 		err := rd.Next(&d)
 		if errors.Is(err, io.EOF) {
+			a.Close()
+			slices.SortStableFunc(out, func(x, y frame) int { return x.N - y.N })
 			return out, nil
 		}
 		if err != nil {
 			return nil, err
+		}
+		if d.Kind == capture.KindTCP {
+			a.Segment(&d)
+			continue
 		}
 		if d.Kind != capture.KindUDP || d.Truncated {
 			continue
@@ -123,7 +144,7 @@ const (
 
 // plays reports whether f carries l's message in role r.
 func (g legs) plays(f *frame, l truthLine, r role) bool {
-	if int(f.Msg.MessageID) != int(l.MID) || hex.EncodeToString(f.Msg.Token) != l.Token {
+	if !f.Reliable && int(f.Msg.MessageID) != int(l.MID) || hex.EncodeToString(f.Msg.Token) != l.Token {
 		return false
 	}
 	upstream := func(a netip.AddrPort) bool { return a.Addr() == g.relay.Addr() && a != g.relay }

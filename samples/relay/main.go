@@ -13,6 +13,10 @@
 // the n-th request or on its response; everything else is relayed byte for
 // byte. Each act writes one JSON line to the truth file.
 //
+// With -origin-tcp the relay speaks CoAP over TCP (RFC 8323) to the origin,
+// one connection per client (tcp.go): the acts are the same, committed on
+// the datagram forms of the messages.
+//
 // With -annotate, the relay reads a capture of its own run and adds to every
 // truth line the frame numbers that carry the act: the frame the relay
 // received, then the frames it sent.
@@ -42,6 +46,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	origin := fs.String("origin", "127.0.1.3:5683", "`address` of the origin server")
 	truth := fs.String("truth", "", "truth `file` (JSON lines); required")
 	schedule := fs.String("schedule", defaultSchedule, "acts keyed by request number: N:act[=arg],...")
+	originTCP := fs.Bool("origin-tcp", false, "speak CoAP over TCP (RFC 8323) to the origin")
 	annotate := fs.String("annotate", "", "add frame numbers from this `capture` to the truth file, then exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -69,6 +74,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	r, err := newRelay(*listen, *origin, sched, f, stderr)
 	if err == nil {
+		r.tcp = *originTCP
 		err = r.serve(ctx)
 	}
 	if cerr := f.Close(); err == nil {

@@ -29,6 +29,7 @@ type relay struct {
 	origin netip.AddrPort
 	upIP   netip.Addr // address of the outgoing sockets
 	sched  map[int]step
+	tcp    bool          // the origin speaks CoAP over TCP (tcp.go)
 	truth  *json.Encoder // written with mu held
 	log    io.Writer
 
@@ -45,6 +46,7 @@ type peer struct {
 	up      *net.UDPConn
 	byMID   map[uint16]*request
 	byToken map[string]*request
+	tcp     *tcpUp // the connection to an origin over TCP
 }
 
 // request is one distinct client request and what was done to it.
@@ -107,6 +109,9 @@ func (r *relay) serve(ctx context.Context) error {
 	r.mu.Lock()
 	for _, p := range r.peers {
 		p.up.Close()
+		if p.tcp != nil {
+			p.tcp.c.Close()
+		}
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
@@ -127,6 +132,12 @@ func (r *relay) peerFor(addr netip.AddrPort) (*peer, error) {
 		return nil, err
 	}
 	p := &peer{addr: addr, up: up, byMID: make(map[uint16]*request), byToken: make(map[string]*request)}
+	if r.tcp {
+		if err := r.dialOrigin(p); err != nil {
+			up.Close()
+			return nil, err
+		}
+	}
 	r.peers[addr] = p
 	r.wg.Add(1)
 	go func() {
@@ -151,6 +162,10 @@ func (r *relay) logf(format string, args ...any) {
 }
 
 func (r *relay) toOrigin(p *peer, b []byte) {
+	if p.tcp != nil {
+		r.toOriginTCP(p, b)
+		return
+	}
 	if _, err := p.up.WriteToUDPAddrPort(b, r.origin); err != nil {
 		r.logf("to origin: %v", err)
 	}
