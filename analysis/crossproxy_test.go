@@ -61,14 +61,31 @@ func legWith(x *flows.Exchange, frame int) *flows.Leg {
 	return nil
 }
 
-// TestProxyBetweenTransports: every request of the UDP client through
-// libcoap's proxy to the coap+tcp origin is one exchange whose client leg
-// is UDP and whose server leg is TCP, both timed; and the only did finding
-// is the request to the dead origin, which libcoap never answers.
+// TestProxyBetweenTransports: every request through libcoap's proxy,
+// from a UDP client to a coap+tcp origin and from a coap+tcp client to a
+// UDP origin, is one exchange whose legs name their transports, both
+// timed; the only did finding is the request to the dead origin, which
+// libcoap never answers.
 func TestProxyBetweenTransports(t *testing.T) {
+	for _, c := range []struct {
+		capture                 string
+		clientLeg, serverLeg    string // transports ("" for UDP)
+		clientType, serverType  string
+		requests, linked, deadN int
+	}{
+		{crossCapture, "", "tcp", "CON", "", 9, 8, 9},
+		{"libcoap-tcp-udp-proxy", "tcp", "", "", "CON", 6, 6, 0},
+	} {
+		t.Run(c.capture, func(t *testing.T) {
+			crossProxy(t, c.capture, c.clientLeg, c.serverLeg, c.clientType, c.serverType, c.requests, c.linked, c.deadN)
+		})
+	}
+}
+
+func crossProxy(t *testing.T, capture, clientLeg, serverLeg, clientType, serverType string, requests, wantLinked, deadN int) {
 	root := filepath.Join(testenv.RepoRoot(), "testdata", "captures")
-	xs, fs := runCross(t, filepath.Join(root, crossCapture+".pcap"))
-	f, err := os.Open(filepath.Join(root, crossCapture+".truth.jsonl"))
+	xs, fs := runCross(t, filepath.Join(root, capture+".pcap"))
+	f, err := os.Open(filepath.Join(root, capture+".truth.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +109,7 @@ func TestProxyBetweenTransports(t *testing.T) {
 			continue
 		}
 		c, s := legWith(x, l.ClientFrames[0]), legWith(x, l.ServerFrames[0])
-		if c == nil || s == nil || c.Transport != "" || s.Transport != "tcp" || c.Type != "CON" || s.Type != "" {
+		if c == nil || s == nil || c.Transport != clientLeg || s.Transport != serverLeg || c.Type != clientType || s.Type != serverType {
 			t.Errorf("request %d: legs %+v", l.N, x.Legs)
 			continue
 		}
@@ -104,14 +121,20 @@ func TestProxyBetweenTransports(t *testing.T) {
 		}
 		linked++
 	}
-	if n != 9 || linked != 8 || dead.N != 9 {
-		t.Fatalf("%d truth lines, %d linked, dead origin %d; want 9, 8, 9", n, linked, dead.N)
+	if n != requests || linked != wantLinked || dead.N != deadN {
+		t.Fatalf("%d truth lines, %d linked, dead origin %d; want %d, %d, %d", n, linked, dead.N, requests, wantLinked, deadN)
 	}
 	var did []*rules.Finding
 	for _, f := range fs {
 		if f.Certainty == rules.Did {
 			did = append(did, f)
 		}
+	}
+	if deadN == 0 {
+		if len(did) > 0 {
+			t.Errorf("did findings %v, want none", did)
+		}
+		return
 	}
 	if len(did) != 1 || did[0].Rule != "withheld-request" || !slices.Equal(did[0].Frames, dead.ClientFrames) {
 		t.Errorf("did findings %v, want only withheld-request on frames %v", did, dead.ClientFrames)
