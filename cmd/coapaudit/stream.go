@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -35,6 +36,7 @@ type streamFlags struct {
 	maxHeld    int
 	maxSources int
 	sensorKeys bool
+	share      bool
 
 	creds, nkey, ca, cert, key string
 }
@@ -45,7 +47,8 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&s.streamName, "stream", "COAPAUDIT", "JetStream stream `NAME`")
 	f.StringArrayVar(&s.partitions, "partition", nil, "consume only partition `P` (repeatable; default all)")
-	f.StringVar(&s.durable, "durable", "coapaudit", "durable consumer `NAME`: a run resumes after what the last one with this name acknowledged")
+	f.StringVar(&s.durable, "durable", "coapaudit", "checkpoint `NAME`: a run resumes each partition after what the last run with this name checkpointed")
+	f.BoolVar(&s.share, "share", false, "split the --partition list with the other analyzers running with the same --durable (each partition read by one at a time)")
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
 	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window: how long a sensor quiet for this long may still send older records")
@@ -205,6 +208,7 @@ type remote struct {
 	nc      interface{ Close() }
 	// sensorKeys: --sensor-keys was given.
 	sensorKeys bool
+	share      bool
 }
 
 // openRemote connects to the stream and opens the durable consumers.
@@ -229,12 +233,16 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		return nil, err
 	}
 	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
-		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration})
+		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration,
+		Share: s.share})
 	if err != nil {
 		nc.Close()
-		return nil, err
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("stream: %w", err)
 	}
-	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys,
+	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share,
 		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}}, nil
 }
 
@@ -264,6 +272,12 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 		return nil
 	})
 	st := r.sess.Stats
+	if r.share {
+		warnf(e, "stream: read partitions %q", st.Partitions)
+	}
+	if len(st.Lost) > 0 {
+		warnf(e, "stream: partitions %q were taken over by another analyzer during the run", st.Lost)
+	}
 	if keyed && !r.sensorKeys {
 		warnf(e, "stream: sensors decrypted OSCORE with keys; --sensor-keys runs the rules that need keys")
 	}
@@ -298,7 +312,10 @@ func (r *remote) ack() error {
 	return r.sess.Ack(ctx)
 }
 
-func (r *remote) close() { r.nc.Close() }
+func (r *remote) close() {
+	r.sess.Close()
+	r.nc.Close()
+}
 
 // streamsCmd manages the stream.
 func streamsCmd(e *env) *cobra.Command {

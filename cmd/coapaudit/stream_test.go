@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -305,5 +306,104 @@ func TestLiveSensor(t *testing.T) {
 	}
 	if !slices.Equal(remote.Findings, local.Findings) {
 		t.Errorf("findings differ:\nstream %q\nlocal  %q", remote.Findings, local.Findings)
+	}
+}
+
+// publishSites publishes four captures, one per partition (site p1 to
+// p4), to a new stream and returns its URLs.
+func publishSites(t *testing.T, name string) string {
+	t.Helper()
+	cl := natstest.Start(t, 1)
+	ctx := context.Background()
+	if _, errOut, code := runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--stream", name); code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	samples := filepath.Join(testenv.RepoRoot(), "samples")
+	oscoreKeys := []string{"--keys", filepath.Join(samples, "aiocoap.oscore_contexts")}
+	for i, c := range []struct {
+		file string
+		keys []string
+	}{
+		{"aiocoap-oscore-evilproxy.pcap", oscoreKeys},
+		{"../testdata/captures/aiocoap-proxy.pcap", nil},
+		{"libcoap-fwdproxy.pcap", nil},
+		{"../dtlsdec/testdata/libcoap-psk-proxy.pcap", []string{"--psk", "alice=686f704b6579", "--psk", "proxyid=686f704b6579"}},
+	} {
+		args := append([]string{"analyze", "--publish", cl.URLs(), "--sensor", fmt.Sprintf("s%d", i+1), "--site", fmt.Sprintf("p%d", i+1)}, c.keys...)
+		out, errOut, code := runStreamCmd(t, ctx, append(args, filepath.Join(samples, c.file))...)
+		if code != 0 {
+			t.Fatalf("sensor %d: exit %d: %s", i+1, code, errOut)
+		}
+		if p := publishReportOf(t, out); p.Acked == 0 || p.Acked != p.Offered {
+			t.Fatalf("sensor %d: %+v", i+1, p)
+		}
+	}
+	return cl.URLs()
+}
+
+var fourPartitions = []string{"--partition", "p1", "--partition", "p2", "--partition", "p3", "--partition", "p4"}
+
+// TestStreamSharedPartitions: two analyzers with --share split four
+// partitions: each reads some, no partition is read by both, and
+// together they find exactly the exchanges and findings one analyzer of
+// all four finds.
+func TestStreamSharedPartitions(t *testing.T) {
+	urls := publishSites(t, "W")
+	ctx := context.Background()
+	analyze := func(durable string, extra ...string) (auditView, string) {
+		args := append([]string{"analyze", "--format", "ndjson", urls, "--stream", "W", "--durable", durable, "--idle", "3", "--sensor-keys"}, fourPartitions...)
+		out, errOut, code := runStreamCmd(t, ctx, append(args, extra...)...)
+		if code != 0 {
+			t.Fatalf("analyzer %s: exit %d: %s", durable, code, errOut)
+		}
+		return viewOf(t, out), errOut
+	}
+	one, _ := analyze("one")
+	if len(one.Exchanges) == 0 || len(one.Findings) == 0 {
+		t.Fatalf("one analyzer found nothing: %+v", one)
+	}
+	type result struct {
+		view   auditView
+		stderr string
+	}
+	res := make(chan result, 2)
+	for range 2 {
+		go func() {
+			args := append([]string{"analyze", "--format", "ndjson", urls, "--stream", "W", "--durable", "two", "--idle", "3", "--sensor-keys", "--share"}, fourPartitions...)
+			out, errOut, code := runStreamCmd(t, ctx, args...)
+			if code != 0 {
+				errOut = fmt.Sprintf("exit %d: %s", code, errOut)
+			}
+			res <- result{viewOf(t, out), errOut}
+		}()
+	}
+	var union auditView
+	read := map[string]int{}
+	readRE := regexp.MustCompile(`read partitions \[([^]]*)\]`)
+	for range 2 {
+		r := <-res
+		if len(r.view.Exchanges) == 0 {
+			t.Errorf("an analyzer did no work: %s", r.stderr)
+		}
+		m := readRE.FindStringSubmatch(r.stderr)
+		if m == nil {
+			t.Fatalf("analyzer did not say what it read: %s", r.stderr)
+		}
+		for _, p := range strings.Fields(m[1]) {
+			read[strings.Trim(p, `"`)]++
+		}
+		union.Exchanges = append(union.Exchanges, r.view.Exchanges...)
+		union.Findings = append(union.Findings, r.view.Findings...)
+	}
+	if len(read) != 4 || read["p1"] != 1 || read["p2"] != 1 || read["p3"] != 1 || read["p4"] != 1 {
+		t.Errorf("partitions read: %v, want each of p1-p4 once", read)
+	}
+	slices.Sort(union.Exchanges)
+	slices.Sort(union.Findings)
+	if !slices.Equal(union.Exchanges, one.Exchanges) {
+		t.Errorf("exchanges differ:\ntwo analyzers %q\none           %q", union.Exchanges, one.Exchanges)
+	}
+	if !slices.Equal(union.Findings, one.Findings) {
+		t.Errorf("findings differ:\ntwo analyzers %q\none           %q", union.Findings, one.Findings)
 	}
 }

@@ -101,9 +101,13 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// Start starts the node (again, after Stop) on its port and store.
+// Start starts the node (again, after Stop) on its port and store; a
+// running node is left alone.
 func (n *Node) Start() {
 	n.t.Helper()
+	if n.cmd != nil {
+		return
+	}
 	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		n.t.Fatal(err)
