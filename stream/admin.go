@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,6 +43,9 @@ func InitStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (je
 	}
 	if _, _, err := buckets(ctx, js, c.Name, DefaultLease); err != nil {
 		return nil, err
+	}
+	if _, err := InitResults(ctx, js, c); err != nil {
+		return nil, fmt.Errorf("results stream: %w", err)
 	}
 	return st, nil
 }

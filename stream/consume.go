@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -607,6 +608,7 @@ func (s *Session) receive(pc *partConsumer, m jetstream.Msg) {
 		s.Stats.Invalid++
 		return
 	}
+	r.Partition = strings.TrimPrefix(m.Subject(), SubjectPrefix)
 	s.add(r)
 }
 
@@ -708,11 +710,16 @@ func (s *Session) Ack(ctx context.Context) error {
 	return nil
 }
 
-// Close stops reading and gives up the leases.
+// Close stops reading, deletes the consumers and gives up the leases.
 func (s *Session) Close() {
 	for _, pc := range s.cons {
 		if pc.cc != nil {
 			pc.cc.Stop()
+		}
+		if info := pc.c.CachedInfo(); info != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			s.js.DeleteConsumer(ctx, s.cfg.Stream, info.Name) // else the server removes it after a minute unused
+			cancel()
 		}
 	}
 	if s.leases != nil {

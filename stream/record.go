@@ -62,6 +62,9 @@ type Record struct {
 	// Keyed: the sensor had OSCORE keys, so the rules that need them
 	// apply (analyze --sensor-keys).
 	Keyed bool `cbor:"11,keyasint,omitempty"`
+	// Partition is the partition the analyzer received the record on
+	// (not published: the subject says it).
+	Partition string `cbor:"-"`
 }
 
 // OSCORE is the decryptor's result for a message with an OSCORE option

@@ -20,19 +20,7 @@ func publishN(t *testing.T, urls, sensor string, n int) PublishStats {
 	return publishFrames(t, urls, sensor, 1, n, PublisherConfig{})
 }
 
-func openJS(t *testing.T, urls string) jetstream.JetStream {
-	t.Helper()
-	nc, err := Connect(ConnOptions{URLs: urls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
+func openJS(t *testing.T, urls string) jetstream.JetStream { return natstest.Connect(t, urls) }
 
 // consume runs a session over partition lab and returns the frames fed.
 func consume(t *testing.T, js jetstream.JetStream, ack bool) []int {

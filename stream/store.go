@@ -280,24 +280,56 @@ func (l *leaseSet) renewLoop() {
 		}
 		l.mu.Unlock()
 		for k, rev := range keys {
-			ctx, cancel := context.WithTimeout(context.Background(), l.ttl/4)
-			nrev, err := l.kv.Update(ctx, k, l.owner, rev)
-			cancel()
+			nrev, ours, err := l.renew(k, rev)
 			l.mu.Lock()
 			if _, still := l.held[k]; still {
 				switch {
-				case err == nil:
+				case err != nil:
+					// A server away: the next tick tries again.
+				case ours:
 					l.held[k] = nrev
-				case conflict(err) || errors.Is(err, jetstream.ErrKeyNotFound):
-					// Expired (and maybe taken): it is no longer ours.
+				default:
 					delete(l.held, k)
 					l.lost[k] = true
 				}
-				// Other errors (a server away): the next tick tries again.
 			}
 			l.mu.Unlock()
 		}
 	}
+}
+
+// renew renews the lease of key held at revision rev. It reports
+// whether the lease is still ours, at which revision; err is a failure
+// to tell (a server away).
+func (l *leaseSet) renew(key string, rev uint64) (uint64, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.ttl/4)
+	defer cancel()
+	nrev, err := l.kv.Update(ctx, key, l.owner, rev)
+	if err == nil {
+		return nrev, true, nil
+	}
+	if !conflict(err) && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, err
+	}
+	// The revision moved: an update whose answer was lost while a node
+	// went away (then the value is still ours), or the lease expired.
+	e, err := l.kv.Get(ctx, key)
+	switch {
+	case err == nil && string(e.Value()) == string(l.owner):
+		return e.Revision(), true, nil
+	case err == nil:
+		return 0, false, nil // someone else's now
+	case !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted):
+		return 0, false, err
+	}
+	// Expired while renewals failed: take it again if still free. (An
+	// analyzer that took it and let it go meanwhile moved the
+	// checkpoint: this run's checkpoint write then fails.)
+	nrev, err = l.kv.Create(ctx, key, l.owner)
+	if conflict(err) {
+		return 0, false, nil
+	}
+	return nrev, err == nil, err
 }
 
 // release gives up every lease and stops renewing.

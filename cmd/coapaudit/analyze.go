@@ -163,6 +163,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatCSV:
 		w = af.newCSVStdout(e)
 	}
+	if rem != nil && rem.results != nil {
+		w = export.Multi{w, rem.results} // the results go where stdout's records go
+	}
 	out := &outputs{stdout: w, filter: af.filter}
 	defer out.abort()
 	if out.dir, err = af.outDir(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -37,6 +38,7 @@ type streamFlags struct {
 	maxSources int
 	sensorKeys bool
 	share      bool
+	results    bool
 
 	creds, nkey, ca, cert, key string
 }
@@ -48,6 +50,7 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.streamName, "stream", "COAPAUDIT", "JetStream stream `NAME`")
 	f.StringArrayVar(&s.partitions, "partition", nil, "consume only partition `P` (repeatable; default all)")
 	f.StringVar(&s.durable, "durable", "coapaudit", "checkpoint `NAME`: a run resumes each partition after what the last run with this name checkpointed")
+	f.BoolVar(&s.results, "publish-results", false, "also publish every exchange and finding (its NDJSON object) to coapaudit.exchange.<partition> and coapaudit.finding.<partition> in stream NAME_RESULTS")
 	f.BoolVar(&s.share, "share", false, "split the --partition list with the other analyzers running with the same --durable (each partition read by one at a time)")
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
@@ -209,6 +212,10 @@ type remote struct {
 	// sensorKeys: --sensor-keys was given.
 	sensorKeys bool
 	share      bool
+	// parts are the partitions of the sources (by file index); results
+	// publishes exchanges and findings (--publish-results).
+	parts   []string
+	results *resultsWriter
 }
 
 // openRemote connects to the stream and opens the durable consumers.
@@ -242,8 +249,91 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		}
 		return nil, fmt.Errorf("stream: %w", err)
 	}
-	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share,
-		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}}, nil
+	r := &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share,
+		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}, parts: make([]string, s.maxSources)}
+	if s.results {
+		if r.results, err = openResults(e.ctx, nc, js, s.streamName, r); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// openResults makes the results stream when missing and returns the
+// writer that publishes exchanges and findings to it.
+func openResults(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, name string, r *remote) (*resultsWriter, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, stream.ResultsStream(name)); errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		cfg := st.CachedInfo().Config
+		if _, err := stream.InitResults(ctx, js, stream.StreamConfig{Name: name, Replicas: cfg.Replicas, MaxAge: cfg.MaxAge,
+			MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates}); err != nil {
+			return nil, fmt.Errorf("results stream: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("results stream: %w", err)
+	}
+	pub, err := stream.NewResultPublisher(nc)
+	if err != nil {
+		return nil, err
+	}
+	return &resultsWriter{pub: pub, r: r}, nil
+}
+
+// resultsWriter publishes the exchanges and findings written to it.
+type resultsWriter struct {
+	pub *stream.ResultPublisher
+	r   *remote
+}
+
+// Write publishes an exchange or a finding as its JSON object; its
+// partition is that of its first frame, its ID derived from its frames
+// (and for a finding its rule and verdict).
+func (w *resultsWriter) Write(rec export.Record) error {
+	var frames []int
+	var facts []string
+	switch x := rec.(type) {
+	case export.Exchange:
+		frames = x.Frames
+	case export.Finding:
+		frames = x.Frames
+		facts = append(facts, x.Rule, x.Severity.String(), x.Certainty.String())
+	default:
+		return nil
+	}
+	part := w.r.partition(frames)
+	facts = append(facts, part)
+	for _, f := range frames {
+		facts = append(facts, w.r.refs.Name(f))
+	}
+	return w.pub.Publish(rec.Type(), part, stream.ResultID(rec.Type(), facts...), rec.AppendJSON(nil))
+}
+
+// Close waits for the stream to store every result.
+func (w *resultsWriter) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return w.pub.Close(ctx)
+}
+
+// partition is the partition of the record of the first of frames (with
+// none, the run's partition when it read one).
+func (r *remote) partition(frames []int) string {
+	if len(frames) > 0 {
+		file, _ := r.refs.Split(frames[0])
+		if file >= 0 && file < len(r.parts) && r.parts[file] != "" {
+			return r.parts[file]
+		}
+	}
+	if p := r.sess.Stats.Partitions; len(p) == 1 && p[0] != "" {
+		return p[0]
+	}
+	return stream.Fallback
 }
 
 // run feeds the stream's records to eng until the run ends.
@@ -254,6 +344,9 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 		i, err := r.source(eng, rec.Sensor, rec.File)
 		if err != nil {
 			return err
+		}
+		if r.parts[i] == "" {
+			r.parts[i] = rec.Partition
 		}
 		m, err := rec.Message(i, func(file string, frame int) int {
 			j, err := r.source(eng, rec.Sensor, file)

@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/internal/libcoaptest"
@@ -405,5 +408,182 @@ func TestStreamSharedPartitions(t *testing.T) {
 	}
 	if !slices.Equal(union.Findings, one.Findings) {
 		t.Errorf("findings differ:\ntwo analyzers %q\none           %q", union.Findings, one.Findings)
+	}
+}
+
+// TestStreamPublishResults: with --publish-results the analyzer's
+// exchanges and findings reach coapaudit.exchange.<partition> and
+// coapaudit.finding.<partition> exactly as its --out NDJSON files hold
+// them. Another analyzer of the same records (another durable name)
+// publishes the same IDs: the results stream stores nothing twice.
+func TestStreamPublishResults(t *testing.T) {
+	urls := publishSites(t, "P")
+	ctx := context.Background()
+	out := t.TempDir()
+	args := append([]string{"analyze", "--format", "ndjson", urls, "--stream", "P", "--idle", "3", "--sensor-keys", "--publish-results", "--out", out}, fourPartitions...)
+	if _, errOut, code := runStreamCmd(t, ctx, args...); code != 0 {
+		t.Fatalf("analyzer: exit %d: %s", code, errOut)
+	}
+	var want []string
+	for _, name := range []string{"exchanges.ndjson", "findings.ndjson"} {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
+	slices.Sort(want)
+
+	js := natstest.Connect(t, urls)
+	read := func() (data []string, ids map[string]bool, parts map[string]int) {
+		ids, parts = map[string]bool{}, map[string]int{}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		st, err := js.Stream(cctx, "P_RESULTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := st.CachedInfo().State.Msgs
+		c, err := js.OrderedConsumer(cctx, "P_RESULTS", jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			m, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+			if err != nil {
+				t.Fatalf("after %d of %d results: %v", len(data), n, err)
+			}
+			data = append(data, string(m.Data()))
+			ids[m.Headers().Get(jetstream.MsgIDHeader)] = true
+			tok := strings.Split(m.Subject(), ".")
+			parts[tok[1]+"."+tok[2]]++
+		}
+		slices.Sort(data)
+		return data, ids, parts
+	}
+	got, ids, parts := read()
+	if len(want) < 20 || !slices.Equal(got, want) {
+		t.Fatalf("published results differ from --out:\npublished %d %q\nout       %d %q", len(got), got, len(want), want)
+	}
+	if len(ids) != len(got) {
+		t.Errorf("%d results with %d IDs", len(got), len(ids))
+	}
+	for _, p := range []string{"exchange.p1", "exchange.p2", "exchange.p3", "exchange.p4", "finding.p1"} {
+		if parts[p] == 0 {
+			t.Errorf("nothing on coapaudit.%s: %v", p, parts)
+		}
+	}
+	args = append([]string{"analyze", "--format", "ndjson", urls, "--stream", "P", "--durable", "again", "--idle", "3", "--sensor-keys", "--publish-results"}, fourPartitions...)
+	if _, errOut, code := runStreamCmd(t, ctx, args...); code != 0 {
+		t.Fatalf("second analyzer: exit %d: %s", code, errOut)
+	}
+	if again, _, _ := read(); !slices.Equal(again, got) {
+		t.Errorf("a second analysis of the same records stored %d results, want the %d stored once", len(again), len(got))
+	}
+}
+
+// TestStreamAnalyzerKilled: an analyzer killed (SIGKILL) after it took in
+// every record leaves no output file and no checkpoint; the results it
+// published are stored once. Run again, it waits for the dead run's
+// leases to expire, then analyses every record once: its output equals an
+// analyzer's that was never killed, the results stream holds each of its
+// exchanges and findings once, and a third run finds nothing left.
+func TestStreamAnalyzerKilled(t *testing.T) {
+	urls := publishSites(t, "KL")
+	ctx := context.Background()
+	ref, errOut, code := runStreamCmd(t, ctx, append([]string{"analyze", "--format", "ndjson", urls, "--stream", "KL", "--durable", "ref", "--idle", "3", "--sensor-keys"}, fourPartitions...)...)
+	if code != 0 {
+		t.Fatalf("reference analyzer: exit %d: %s", code, errOut)
+	}
+	want := viewOf(t, ref)
+
+	bin := filepath.Join(t.TempDir(), "coapaudit")
+	if out, err := exec.Command(testenv.Tool(t, "go"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := t.TempDir()
+	args := append([]string{"analyze", "--format", "ndjson", urls, "--stream", "KL", "--durable", "k", "--sensor-keys", "--publish-results", "--out", out}, fourPartitions...)
+	cmd := exec.Command(bin, append(args, "--idle", "600")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	js := natstest.Connect(t, urls)
+	// Kill it once its four consumers have delivered every record.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		done := 0
+		st, err := js.Stream(ctx, "KL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lister := st.ListConsumers(ctx)
+		for info := range lister.Info() {
+			if info.Created.After(started) && info.Delivered.Stream > 0 && info.NumPending == 0 {
+				done++
+			}
+		}
+		if done == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the analyzer did not take in the records: %d consumers done; %s", done, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond) // polling the servers, bounded by the deadline
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(out, "exchanges.ndjson")); err == nil {
+		t.Fatal("the killed analyzer left exchanges.ndjson")
+	}
+	kv, err := js.KeyValue(ctx, "KL_checkpoints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "k.p1"); err == nil {
+		t.Fatalf("the killed analyzer checkpointed p1 at %s", e.Value())
+	}
+	leases, err := js.KeyValue(ctx, "KL_leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := leases.Get(ctx, "k.p1"); err != nil {
+		t.Fatalf("the killed analyzer's lease of p1: %v", err)
+	} else {
+		t.Logf("lease of p1 held by %s, %v old", e.Value(), time.Since(e.Created()))
+	}
+
+	start := time.Now()
+	stdout, errOut, code := runStreamCmd(t, ctx, append(args, "--idle", "3")...)
+	if code != 0 {
+		t.Fatalf("restarted analyzer: exit %d: %s", code, errOut)
+	}
+	t.Logf("the restarted analyzer ran %.1f s (the dead run's leases expire within 10 s)", time.Since(start).Seconds())
+	got := viewOf(t, stdout)
+	if !slices.Equal(got.Exchanges, want.Exchanges) || !slices.Equal(got.Findings, want.Findings) {
+		t.Errorf("after the restart:\nexchanges %q\nwant      %q\nfindings %q\nwant     %q", got.Exchanges, want.Exchanges, got.Findings, want.Findings)
+	}
+	st, err := js.Stream(ctx, "KL_RESULTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(want.Exchanges) + len(want.Findings); info.State.Msgs != uint64(n) {
+		t.Errorf("the results stream holds %d results, want %d (each once)", info.State.Msgs, n)
+	}
+	again, errOut, code := runStreamCmd(t, ctx, append(args, "--idle", "3")...)
+	if code != 0 {
+		t.Fatalf("third run: exit %d: %s", code, errOut)
+	}
+	if v := viewOf(t, again); len(v.Exchanges)+len(v.Findings) != 0 {
+		t.Errorf("the third run analysed again: %d exchanges, %d findings", len(v.Exchanges), len(v.Findings))
 	}
 }

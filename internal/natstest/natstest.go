@@ -157,6 +157,22 @@ func (c *Cluster) WaitReady(t testing.TB, within time.Duration) {
 	}
 }
 
+// Connect connects a JetStream client to urls; the connection is closed
+// when the test ends.
+func Connect(t testing.TB, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func jetstreamReady(url string) error {
 	nc, err := nats.Connect(url, nats.Timeout(time.Second))
 	if err != nil {
@@ -183,15 +199,8 @@ func (c *Cluster) WaitStream(t testing.TB, name string, within time.Duration) {
 			urls = append(urls, n.URL())
 		}
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := Connect(t, strings.Join(urls, ","))
+	defer js.Conn().Close()
 	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
