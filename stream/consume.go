@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +15,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/export"
 )
 
 // ConsumerConfig configures an analyzer's consumption.
@@ -57,6 +62,18 @@ type ConsumerConfig struct {
 	Idle, Duration time.Duration
 	// Batch is how many records one pull asks for (default 4096).
 	Batch int
+	// Offsets are clock offsets given by hand, by sensor name or
+	// "sensor/file": added to the capture times of its records.
+	Offsets map[string]time.Duration
+	// MaxSkew bounds the clock offsets estimated between sensors (default
+	// 5 s; negative: none is estimated). The records of the first Window
+	// of the run are the evidence: messages seen by two sensors, as
+	// analyze estimates between files (analysis.EstimateOffsets); each
+	// capture file's offset is against the reference's.
+	MaxSkew time.Duration
+	// ClockReference names the sensor (or "sensor/file") whose clock the
+	// others are set to; default the first by name.
+	ClockReference string
 	// Heartbeat is the servers' heartbeat on a pending pull (default
 	// 1 s): when two are missed (the consumer's server lost) the client
 	// makes its consumer again from the last record received.
@@ -129,6 +146,10 @@ type Session struct {
 	start   time.Time
 	now     func() time.Time
 	Stats   ConsumeStats
+	// estimated: the clock offsets were estimated (or there was no
+	// time to); Offsets are those of every file but the reference.
+	estimated bool
+	Offsets   []export.ClockOffset
 }
 
 type delivery struct {
@@ -146,6 +167,11 @@ type source struct {
 	done    int
 	maxT    int64
 	arrived time.Time
+	// offset is added to the capture times of the file's records;
+	// sample gathers evidence for its estimate until it is made.
+	offset time.Duration
+	manual bool
+	sample *analysis.SkewSample
 }
 
 // Open claims the partitions (their leases) and reads their checkpoints.
@@ -617,10 +643,25 @@ func (s *Session) add(r *Record) {
 	src := s.sources[name]
 	if src == nil {
 		src = &source{name: name, maxT: -1 << 63}
+		if d, ok := s.cfg.Offsets[name]; ok {
+			src.offset, src.manual = d, true
+		} else if d, ok := s.cfg.Offsets[r.Sensor]; ok {
+			src.offset, src.manual = d, true
+		} else if !s.estimated && s.cfg.MaxSkew >= 0 {
+			src.sample = analysis.NewSkewSample(analysis.SkewConfig{MaxSkew: s.cfg.MaxSkew})
+		}
 		s.sources[name] = src
 		i, _ := slices.BinarySearchFunc(s.order, name, func(x *source, n string) int { return cmp.Compare(x.name, n) })
 		s.order = slices.Insert(s.order, i, src)
 	}
+	if src.sample != nil && r.Transport == TransportUDP {
+		var m decode.Message
+		if m.Decode(r.Raw) == nil {
+			a, b := r.Endpoints()
+			src.sample.Add(a, b, r.Raw, time.Unix(0, r.Time), r.Frame, &m)
+		}
+	}
+	r.Time += int64(src.offset)
 	src.arrived = s.now()
 	if r.Frame < src.done {
 		s.Stats.Late++
@@ -652,8 +693,56 @@ func (s *Session) watermark() int64 {
 	return w
 }
 
+// estimate sets the clock offsets of the files against the reference's
+// from the records received so far, and shifts the held records.
+func (s *Session) estimate() {
+	s.estimated = true
+	var ref *source
+	for _, src := range s.order {
+		if c := s.cfg.ClockReference; c != "" && (src.name == c || strings.HasPrefix(src.name, c+"/")) {
+			ref = src
+			break
+		}
+	}
+	if ref == nil && len(s.order) > 0 {
+		ref = s.order[0]
+	}
+	for _, src := range s.order {
+		switch {
+		case src == ref:
+		case src.manual:
+			s.Offsets = append(s.Offsets, export.ClockOffset{File: src.name, Offset: src.offset.Seconds(), Applied: true, Source: "manual"})
+		case ref.sample != nil && src.sample != nil:
+			o := analysis.EstimateOffset(ref.sample, src.sample)
+			o.File = src.name
+			if o.Applied {
+				src.shift(time.Duration(math.Round(o.Offset * 1e9)))
+			}
+			s.Offsets = append(s.Offsets, o)
+		}
+	}
+	for _, src := range s.order {
+		src.sample = nil
+	}
+}
+
+// shift adds d to the capture times of the file's records, held and to
+// come.
+func (src *source) shift(d time.Duration) {
+	src.offset += d
+	for _, q := range src.q {
+		q.Time += int64(d)
+	}
+	if src.maxT != -1<<63 {
+		src.maxT += int64(d)
+	}
+}
+
 // release feeds the records the watermark has passed (all with final).
 func (s *Session) release(feed func(*Record) error, final bool) error {
+	if !s.estimated && (final || s.now().Sub(s.start) >= s.cfg.Window) {
+		s.estimate()
+	}
 	for _, r := range s.late {
 		s.Stats.Fed++
 		if err := feed(r); err != nil {

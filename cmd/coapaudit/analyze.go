@@ -228,6 +228,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	sum.ClockOffsets = offsets
+	if rem != nil {
+		sum.ClockOffsets = rem.sess.Offsets // between the sensors' files
+	}
 	if text != nil {
 		text.report = eng.Report()
 		text.leaks = eng.LeakReport()

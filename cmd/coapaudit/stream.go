@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,7 @@ type streamFlags struct {
 	sensorKeys bool
 	share      bool
 	results    bool
+	clockRef   string
 
 	creds, nkey, ca, cert, key string
 }
@@ -51,6 +53,7 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&s.partitions, "partition", nil, "consume only partition `P` (repeatable; default all)")
 	f.StringVar(&s.durable, "durable", "coapaudit", "checkpoint `NAME`: a run resumes each partition after what the last run with this name checkpointed")
 	f.BoolVar(&s.results, "publish-results", false, "also publish every exchange and finding (its NDJSON object) to coapaudit.exchange.<partition> and coapaudit.finding.<partition> in stream NAME_RESULTS")
+	f.StringVar(&s.clockRef, "clock-reference", "", "`SENSOR` (or SENSOR/FILE) whose clock the others' offsets are estimated against (default: the first by name)")
 	f.BoolVar(&s.share, "share", false, "split the --partition list with the other analyzers running with the same --durable (each partition read by one at a time)")
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
@@ -230,6 +233,25 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 	if s.maxSources < 1 {
 		return nil, usageErr("--max-sources must be at least 1")
 	}
+	// --clock-offset names sensors here, not files; --max-skew 0
+	// estimates nothing.
+	offsets := map[string]time.Duration{}
+	for _, a := range af.clockFlags.offsetArgs {
+		name, val, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, usageErr("--clock-offset %q: want SENSOR=OFFSET (or SENSOR/FILE=OFFSET) for a stream", a)
+		}
+		d, err := parseOffset(val)
+		if err != nil {
+			return nil, usageErr("--clock-offset %q: %v", a, err)
+		}
+		offsets[name] = d
+	}
+	af.clockFlags.offsetArgs = nil
+	maxSkew := af.clockFlags.maxSkew
+	if maxSkew == 0 {
+		maxSkew = -1
+	}
 	nc, err := stream.Connect(s.conn(urls, "coapaudit analyzer", false))
 	if err != nil {
 		return nil, err
@@ -241,7 +263,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 	}
 	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
 		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration,
-		Share: s.share})
+		Share: s.share, Offsets: offsets, MaxSkew: maxSkew, ClockReference: s.clockRef})
 	if err != nil {
 		nc.Close()
 		if errors.Is(err, context.Canceled) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -29,6 +30,13 @@ import (
 // splitByAddr writes the frames of a capture to or from addr into a new
 // pcapng file.
 func splitByAddr(t *testing.T, src, dst string, addr netip.Addr) int {
+	t.Helper()
+	return splitShifted(t, src, dst, addr, 0)
+}
+
+// splitShifted is splitByAddr with shift added to every frame time (the
+// capture of a sensor whose clock is shift ahead).
+func splitShifted(t *testing.T, src, dst string, addr netip.Addr, shift time.Duration) int {
 	t.Helper()
 	r, err := capture.Open(src)
 	if err != nil {
@@ -56,6 +64,7 @@ func splitByAddr(t *testing.T, src, dst string, addr netip.Addr) int {
 				t.Fatal(err)
 			}
 		}
+		d.Frame.Time = d.Frame.Time.Add(shift)
 		if err := w.WriteFrame(&d.Frame); err != nil {
 			t.Fatal(err)
 		}
@@ -585,5 +594,70 @@ func TestStreamAnalyzerKilled(t *testing.T) {
 	}
 	if v := viewOf(t, again); len(v.Exchanges)+len(v.Findings) != 0 {
 		t.Errorf("the third run analysed again: %d exchanges, %d findings", len(v.Exchanges), len(v.Findings))
+	}
+}
+
+// TestStreamClockOffsets: the sensor on the origin side of the proxy has
+// its clock 50 ms ahead. The analyzer estimates the offset from the
+// messages both sensors saw (relayed requests and responses), as analyze
+// does between files, applies it, and finds what analyze finds in the
+// captures with one clock; given by hand (--clock-offset s2=-50ms) the
+// offset gives the same.
+func TestStreamClockOffsets(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	dir := t.TempDir()
+	src := filepath.Join(testenv.RepoRoot(), "samples", "libcoap-fwdproxy.pcap")
+	a, b := filepath.Join(dir, "client-proxy.pcapng"), filepath.Join(dir, "proxy-origin.pcapng")
+	splitByAddr(t, src, a, netip.MustParseAddr("127.0.0.32"))
+	splitShifted(t, src, b, netip.MustParseAddr("127.0.0.31"), 50*time.Millisecond)
+	ctx := context.Background()
+	out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", src)
+	if code != 0 {
+		t.Fatalf("local analyze: exit %d: %s", code, errOut)
+	}
+	one := viewOf(t, out)
+	out, errOut, code = runStreamCmd(t, ctx, "analyze", "--format", "ndjson", "--max-skew", "0", a, b)
+	if code != 0 {
+		t.Fatalf("local analyze: exit %d: %s", code, errOut)
+	}
+	if skewed := viewOf(t, out); slices.Equal(skewed.Exchanges, one.Exchanges) && slices.Equal(skewed.Findings, one.Findings) {
+		t.Fatalf("50 ms of skew changes nothing: the test shows nothing")
+	}
+	if _, errOut, code := runStreamCmd(t, ctx, "streams", "init", cl.URLs(), "--stream", "C"); code != 0 {
+		t.Fatalf("streams init: exit %d: %s", code, errOut)
+	}
+	for i, f := range []string{a, b} {
+		out, errOut, code := runStreamCmd(t, ctx, "analyze", "--publish", cl.URLs(), "--sensor", fmt.Sprintf("s%d", i+1), "--site", "lab", f)
+		if code != 0 {
+			t.Fatalf("sensor %d: exit %d: %s", i+1, code, errOut)
+		}
+		if p := publishReportOf(t, out); p.Acked == 0 || p.Acked != p.Offered {
+			t.Fatalf("sensor %d: %+v", i+1, p)
+		}
+	}
+	for _, c := range []struct {
+		durable string
+		extra   []string
+		source  string
+	}{{"estimate", nil, "estimate"}, {"manual", []string{"--clock-offset", "s2=-50ms"}, "manual"}} {
+		args := append([]string{"analyze", "--format", "ndjson", cl.URLs(), "--stream", "C", "--partition", "lab", "--durable", c.durable, "--idle", "3"}, c.extra...)
+		out, errOut, code := runStreamCmd(t, ctx, args...)
+		if code != 0 {
+			t.Fatalf("analyzer (%s): exit %d: %s", c.durable, code, errOut)
+		}
+		v := viewOf(t, out)
+		if !slices.Equal(v.Exchanges, one.Exchanges) || !slices.Equal(v.Findings, one.Findings) {
+			t.Errorf("%s: differs from one clock:\nexchanges %q\nwant      %q\nfindings %q\nwant     %q", c.durable, v.Exchanges, one.Exchanges, v.Findings, one.Findings)
+		}
+		offs, _ := v.Summary["clock_offsets"].([]any)
+		if len(offs) != 1 {
+			t.Fatalf("%s: clock offsets %v", c.durable, v.Summary["clock_offsets"])
+		}
+		o := offs[0].(map[string]any)
+		off, _ := o["offset"].(float64)
+		unc, _ := o["uncertainty"].(float64)
+		if o["file"] != "s2/proxy-origin.pcapng" || o["applied"] != true || o["source"] != c.source || math.Abs(off+0.05) > unc+1e-4 {
+			t.Errorf("%s: clock offset %v, want s2's -0.05 s applied", c.durable, o)
+		}
 	}
 }
