@@ -115,9 +115,12 @@ func transient(err error) bool {
 }
 
 // retry calls f (each call with a 2 s limit) while it fails with a
-// transient error, for 30 s at most or until ctx ends.
+// transient error, until ctx ends (without a deadline, for 30 s).
 func retry(ctx context.Context, f func(context.Context) error) error {
 	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
+	}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := f(cctx)

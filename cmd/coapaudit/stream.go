@@ -211,7 +211,7 @@ type remote struct {
 	sess    *stream.Session
 	refs    *export.FrameRefs
 	sources map[string]int
-	nc      interface{ Close() }
+	nc      *nats.Conn
 	// sensorKeys: --sensor-keys was given.
 	sensorKeys bool
 	share      bool
@@ -263,7 +263,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 	}
 	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
 		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration,
-		Share: s.share, Offsets: offsets, MaxSkew: maxSkew, ClockReference: s.clockRef})
+		Share: s.share, Offsets: offsets, MaxSkew: maxSkew, ClockReference: s.clockRef, Batch: testPullBatch})
 	if err != nil {
 		nc.Close()
 		if errors.Is(err, context.Canceled) {
@@ -358,9 +358,16 @@ func (r *remote) partition(frames []int) string {
 	return stream.Fallback
 }
 
+// Tests set these: testPullBatch, records per pull (0: the default);
+// testOnRecord runs after each record is analysed.
+var (
+	testPullBatch int
+	testOnRecord  func(r *remote, n int)
+)
+
 // run feeds the stream's records to eng until the run ends.
 func (r *remote) run(e *env, eng *analysis.Engine) error {
-	bad, keyed := 0, false
+	bad, keyed, n := 0, false, 0
 	err := r.sess.Run(e.ctx, func(rec *stream.Record) error {
 		keyed = keyed || rec.Keyed
 		i, err := r.source(eng, rec.Sensor, rec.File)
@@ -383,6 +390,9 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 		}
 		if err != nil {
 			bad++
+		}
+		if n++; testOnRecord != nil {
+			testOnRecord(r, n)
 		}
 		return nil
 	})
@@ -422,7 +432,9 @@ func (r *remote) source(eng *analysis.Engine, sensor, file string) (int, error) 
 
 // ack acknowledges the run's records once its results are written.
 func (r *remote) ack() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// While a cluster elects the leader of the checkpoints' group (a
+	// node lost) writes wait: give it time.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return r.sess.Ack(ctx)
 }

@@ -133,9 +133,9 @@ func publishReportOf(t *testing.T, out string) publishReport {
 // TestStreamClusterMatchesLocal: two sensors publish the two halves of a
 // proxied capture (client-proxy and proxy-origin) to a three-node
 // JetStream cluster with three replicas, one node stopped after the first
-// sensor; one analyzer consumes them. Its
-// exchanges and findings equal those of analyze over the two halves
-// locally. A second analyzer run with the same durable name finds
+// sensor and started again; one analyzer consumes them, and the node its
+// connection goes through stops after 25 records. Its exchanges and
+// findings equal those of analyze over the two halves locally. A second analyzer run with the same durable name finds
 // nothing new: the first acknowledged what it analysed.
 func TestStreamClusterMatchesLocal(t *testing.T) {
 	cl := natstest.Start(t, 3)
@@ -180,9 +180,25 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 		}
 	}
 
-	// With a node down, the consumer's first delivery waits for its leader;
-	// on a loaded machine that took more than 2 s, so the analyzer is given
-	// a longer idle limit to tell a quiet stream from an election.
+	// The node comes back; then, while the analyzer consumes (ten records
+	// a pull), the node its connection goes through stops.
+	cl.Nodes[0].Start()
+	cl.WaitReady(t, 30*time.Second)
+	cl.WaitStream(t, "T", 30*time.Second)
+	var stopped string
+	testPullBatch = 10
+	testOnRecord = func(r *remote, n int) {
+		if n != 25 {
+			return
+		}
+		for _, nd := range cl.Nodes {
+			if nd.Name == r.nc.ConnectedServerName() {
+				nd.Stop()
+				stopped = nd.Name
+			}
+		}
+	}
+	t.Cleanup(func() { testPullBatch, testOnRecord = 0, nil })
 	analyze := func() (auditView, string) {
 		out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "T", "--partition", "lab", "--idle", "10", "--duration", "60s")
 		if code != 0 {
@@ -190,7 +206,13 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 		}
 		return viewOf(t, out), errOut
 	}
+	began := time.Now()
 	remote, errOut := analyze()
+	t.Logf("analyzer: %.1f s, node %s stopped", time.Since(began).Seconds(), stopped)
+	if stopped == "" {
+		t.Fatalf("no node was stopped during the analysis: %s", errOut)
+	}
+	testOnRecord = nil
 	if !slices.Equal(remote.Exchanges, local.Exchanges) {
 		t.Errorf("exchanges differ:\nstream %q\nlocal  %q\n%s", remote.Exchanges, local.Exchanges, errOut)
 	}
