@@ -39,7 +39,12 @@ type ConsumerConfig struct {
 	Share bool
 	// Join is how long an analyzer sharing partitions waits for the
 	// others to register before it takes its share (default 2 s).
-	Join time.Duration
+	// Analyzers is how many are expected (0: those registered then): an
+	// analyzer takes Partitions divided by the greater number, rounded
+	// up, and leaves the rest to analyzers that start later; at idle
+	// time it takes over any partition still free.
+	Join      time.Duration
+	Analyzers int
 	// Owner names this analyzer in its leases (default host:pid:random).
 	Owner string
 	// Window is the reordering window, in time of arrival. The records
@@ -273,7 +278,7 @@ func (s *Session) join(ctx context.Context) error {
 	}
 	slices.Sort(members)
 	rank := slices.Index(members, keyToken(s.cfg.Owner))
-	n := max(len(members), 1)
+	n := max(len(members), s.cfg.Analyzers, 1)
 	parts := slices.Clone(s.cfg.Partitions)
 	slices.Sort(parts)
 	var mine, others []string
@@ -582,7 +587,7 @@ func (s *Session) claimFree(ctx context.Context, any bool) error {
 		if err != nil {
 			return nil // asked again later
 		}
-		n := max(len(members), 1)
+		n := max(len(members), s.cfg.Analyzers, 1)
 		share = (len(s.cfg.Partitions) + n - 1) / n
 	}
 	for _, p := range s.cfg.Partitions {

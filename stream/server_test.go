@@ -189,6 +189,8 @@ func TestClusterNodeLoss(t *testing.T) {
 				nd.Start() // the running ones are left alone
 			}
 			cl.WaitReady(t, 30*time.Second)
+			// Another node may go once this one has caught up.
+			cl.WaitCurrent(t, 60*time.Second, "R", "KV_R_checkpoints", "KV_R_leases", "R_RESULTS")
 		case 1300:
 			// Then the node the analyzer is connected to.
 			nd := node(nc.ConnectedServerName())

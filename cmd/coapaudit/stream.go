@@ -38,7 +38,7 @@ type streamFlags struct {
 	maxHeld    int
 	maxSources int
 	sensorKeys bool
-	share      bool
+	share      int
 	results    bool
 	clockRef   string
 
@@ -54,7 +54,8 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.durable, "durable", "coapaudit", "checkpoint `NAME`: a run resumes each partition after what the last run with this name checkpointed")
 	f.BoolVar(&s.results, "publish-results", false, "also publish every exchange and finding (its NDJSON object) to coapaudit.exchange.<partition> and coapaudit.finding.<partition> in stream NAME_RESULTS")
 	f.StringVar(&s.clockRef, "clock-reference", "", "`SENSOR` (or SENSOR/FILE) whose clock the others' offsets are estimated against (default: the first by name)")
-	f.BoolVar(&s.share, "share", false, "split the --partition list with the other analyzers running with the same --durable (each partition read by one at a time)")
+	f.IntVar(&s.share, "share", 0, "split the --partition list with the other analyzers running with the same --durable, each partition read by one at a time; --share alone: among those running, --share=N: among at least N")
+	f.Lookup("share").NoOptDefVal = "1"
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
 	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window: how long a sensor quiet for this long may still send older records")
@@ -263,7 +264,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 	}
 	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
 		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration,
-		Share: s.share, Offsets: offsets, MaxSkew: maxSkew, ClockReference: s.clockRef, Batch: testPullBatch})
+		Share: s.share > 0, Analyzers: s.share, Offsets: offsets, MaxSkew: maxSkew, ClockReference: s.clockRef, Batch: testPullBatch})
 	if err != nil {
 		nc.Close()
 		if errors.Is(err, context.Canceled) {
@@ -271,7 +272,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		}
 		return nil, fmt.Errorf("stream: %w", err)
 	}
-	r := &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share,
+	r := &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share > 0,
 		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}, parts: make([]string, s.maxSources)}
 	if s.results {
 		if r.results, err = openResults(e.ctx, nc, js, s.streamName, r); err != nil {

@@ -184,7 +184,7 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 	// a pull), the node its connection goes through stops.
 	cl.Nodes[0].Start()
 	cl.WaitReady(t, 30*time.Second)
-	cl.WaitStream(t, "T", 30*time.Second)
+	cl.WaitCurrent(t, 60*time.Second, "T", "KV_T_checkpoints", "KV_T_leases", "T_RESULTS")
 	var stopped string
 	testPullBatch = 10
 	testOnRecord = func(r *remote, n int) {
@@ -202,6 +202,10 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 	analyze := func() (auditView, string) {
 		out, errOut, code := runStreamCmd(t, ctx, "analyze", "--format", "ndjson", cl.URLs(), "--stream", "T", "--partition", "lab", "--idle", "10", "--duration", "60s")
 		if code != 0 {
+			for _, nd := range cl.Nodes {
+				lg := nd.Log()
+				t.Logf("%s:\n%s", nd.Name, lg[max(0, len(lg)-4000):])
+			}
 			t.Fatalf("analyzer: exit %d: %s", code, errOut)
 		}
 		return viewOf(t, out), errOut
@@ -377,7 +381,7 @@ func publishSites(t *testing.T, name string) string {
 
 var fourPartitions = []string{"--partition", "p1", "--partition", "p2", "--partition", "p3", "--partition", "p4"}
 
-// TestStreamSharedPartitions: two analyzers with --share split four
+// TestStreamSharedPartitions: two analyzers with --share=2 split four
 // partitions: each reads some, no partition is read by both, and
 // together they find exactly the exchanges and findings one analyzer of
 // all four finds.
@@ -403,7 +407,7 @@ func TestStreamSharedPartitions(t *testing.T) {
 	res := make(chan result, 2)
 	for range 2 {
 		go func() {
-			args := append([]string{"analyze", "--format", "ndjson", urls, "--stream", "W", "--durable", "two", "--idle", "3", "--sensor-keys", "--share"}, fourPartitions...)
+			args := append([]string{"analyze", "--format", "ndjson", urls, "--stream", "W", "--durable", "two", "--idle", "3", "--sensor-keys", "--share=2"}, fourPartitions...)
 			out, errOut, code := runStreamCmd(t, ctx, args...)
 			if code != 0 {
 				errOut = fmt.Sprintf("exit %d: %s", code, errOut)
@@ -439,6 +443,13 @@ func TestStreamSharedPartitions(t *testing.T) {
 	}
 	if !slices.Equal(union.Findings, one.Findings) {
 		t.Errorf("findings differ:\ntwo analyzers %q\none           %q", union.Findings, one.Findings)
+	}
+	// One analyzer expecting a partner that never comes takes its two
+	// partitions, then, idle, the two left free.
+	lone, errOut := analyze("lone", "--share=2")
+	if !slices.Equal(lone.Exchanges, one.Exchanges) || !slices.Equal(lone.Findings, one.Findings) {
+		t.Errorf("a lone sharing analyzer found %d exchanges and %d findings, want %d and %d: %s",
+			len(lone.Exchanges), len(lone.Findings), len(one.Exchanges), len(one.Findings), errOut)
 	}
 }
 

@@ -189,9 +189,41 @@ func jetstreamReady(url string) error {
 	return err
 }
 
+// WaitCurrent waits until every named stream has a leader and every
+// replica is current and online: after a node came back, it has caught
+// up, so that the cluster survives the loss of another node.
+func (c *Cluster) WaitCurrent(t testing.TB, within time.Duration, names ...string) {
+	t.Helper()
+	c.waitStreams(t, within, names, func(si *jetstream.StreamInfo) error {
+		if err := hasLeader(si); err != nil {
+			return err
+		}
+		for _, r := range si.Cluster.Replicas {
+			if !r.Current || r.Offline {
+				return fmt.Errorf("replica %s not current", r.Name)
+			}
+		}
+		return nil
+	})
+}
+
 // WaitStream waits until stream name answers through the running nodes
 // (after a node stopped, its groups elect new leaders).
 func (c *Cluster) WaitStream(t testing.TB, name string, within time.Duration) {
+	t.Helper()
+	c.waitStreams(t, within, []string{name}, hasLeader)
+}
+
+func hasLeader(si *jetstream.StreamInfo) error {
+	if si.Cluster == nil || si.Cluster.Leader == "" {
+		return fmt.Errorf("no leader")
+	}
+	return nil
+}
+
+// waitStreams waits until check accepts the information of every named
+// stream, asked through the running nodes.
+func (c *Cluster) waitStreams(t testing.TB, within time.Duration, names []string, check func(*jetstream.StreamInfo) error) {
 	t.Helper()
 	var urls []string
 	for _, n := range c.Nodes {
@@ -202,22 +234,24 @@ func (c *Cluster) WaitStream(t testing.TB, name string, within time.Duration) {
 	js := Connect(t, strings.Join(urls, ","))
 	defer js.Conn().Close()
 	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := js.Stream(ctx, name)
-		if err == nil {
-			var si *jetstream.StreamInfo
-			if si, err = info.Info(ctx); err == nil && (si.Cluster == nil || si.Cluster.Leader == "") {
-				err = fmt.Errorf("no leader")
+	for _, name := range names {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := js.Stream(ctx, name)
+			if err == nil {
+				var si *jetstream.StreamInfo
+				if si, err = st.Info(ctx); err == nil {
+					err = check(si)
+				}
 			}
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stream %s not available: %v", name, err)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the servers, bounded by the deadline
 		}
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s not available: %v", name, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the servers, bounded by the deadline
 	}
 }
