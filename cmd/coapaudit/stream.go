@@ -222,7 +222,7 @@ type remote struct {
 	results *resultsWriter
 }
 
-// openRemote connects to the stream and opens the durable consumers.
+// openRemote connects to the stream and claims the partitions.
 // The frame references hold up to --max-sources capture files, named as
 // their records arrive ("sensor/file").
 func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (*remote, error) {
@@ -431,7 +431,7 @@ func (r *remote) source(eng *analysis.Engine, sensor, file string) (int, error) 
 	return i, nil
 }
 
-// ack acknowledges the run's records once its results are written.
+// ack checkpoints the run's records once its results are written.
 func (r *remote) ack() error {
 	// While a cluster elects the leader of the checkpoints' group (a
 	// node lost) writes wait: give it time.

@@ -135,8 +135,9 @@ func publishReportOf(t *testing.T, out string) publishReport {
 // JetStream cluster with three replicas, one node stopped after the first
 // sensor and started again; one analyzer consumes them, and the node its
 // connection goes through stops after 25 records. Its exchanges and
-// findings equal those of analyze over the two halves locally. A second analyzer run with the same durable name finds
-// nothing new: the first acknowledged what it analysed.
+// findings equal those of analyze over the two halves locally. A second
+// analyzer run with the same durable name finds nothing new: the first
+// checkpointed what it analysed.
 func TestStreamClusterMatchesLocal(t *testing.T) {
 	cl := natstest.Start(t, 3)
 	dir := t.TempDir()
@@ -225,7 +226,7 @@ func TestStreamClusterMatchesLocal(t *testing.T) {
 	}
 	again, _ := analyze()
 	if len(again.Exchanges)+len(again.Findings) != 0 {
-		t.Errorf("second run with the same durable consumer analysed again: %+v", again)
+		t.Errorf("second run with the same durable name analysed again: %+v", again)
 	}
 }
 
