@@ -12,7 +12,6 @@ import (
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/dtlsdec"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/oscore"
@@ -52,11 +51,15 @@ type Options struct {
 
 	// FrameRefs, for several capture files merged by time, makes the
 	// frame numbers the stages see references that name the file too
-	// (export.FrameRefs): exchanges and findings then carry references,
+	// (capture.FrameRefs): exchanges and findings then carry references,
 	// and finding messages name the file of every frame ("b.pcap#12").
 	// Nil for one file, or when frames of several files need not be told
 	// apart.
-	FrameRefs *export.FrameRefs
+	FrameRefs *capture.FrameRefs
+
+	// TCP configures CoAP over TCP, TLS and WebSockets (RFC 8323), on by
+	// default; TLSKeys decrypt TLS too.
+	TCP TCPOptions
 
 	// OnCoAP, when set, receives every CoAP message (version 1) after
 	// decoding and OSCORE decryption, before the tracker: the sensor of a
@@ -73,31 +76,32 @@ type Engine struct {
 	dtls    *dissect.DTLSSessions
 	dtlsDec *dtlsdec.Decrypter
 	dres    dtlsdec.Result
-	ddec    export.DTLSDecryption
-	// more holds a datagram's CoAP messages after the first, which stays
-	// in f.CoAP for the packet record.
-	more    decode.Message
+	ddec    DTLSDecryption
 	tracker *flows.Tracker
 	report  *flows.Summary
 	onExch  func(*flows.Exchange)
 	leaks   *leakState
 
-	sum          export.Summary
+	sum          Summary
 	first, last  time.Time
 	unreferenced int // frames beyond FrameRefs' reach
-	times        export.TimeCache
+
+	tcp    *tcpState
+	tcpRaw []byte // a reliable transport's message kept for a packet record
 
 	runner    *rules.Runner
 	onFinding func(*rules.Finding)
 	onCoAP    func(*CoAPMessage)
 	cm        CoAPMessage
-	refs      *export.FrameRefs
+	refs      *capture.FrameRefs
 
-	f  dissect.Frame
-	pk export.Packet
-	fp flows.Packet
-	oi flows.OSCOREInfo
-	rp rules.Packet
+	f      dissect.Frame
+	pk     Packet
+	msg    dissect.Message
+	frames []int
+	fp     flows.Packet
+	oi     flows.OSCOREInfo
+	rp     rules.Packet
 }
 
 // New returns an Engine. onExchange receives every exchange the tracker
@@ -152,6 +156,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 		e.tracker = flows.NewTracker(opts.Flows, e.emit)
 	}
 	e.startLeaks(opts)
+	e.startTCP(opts)
 	return e, nil
 }
 
@@ -179,13 +184,13 @@ func (e *Engine) emit(x *flows.Exchange) {
 // which borrows d and the Engine's storage until the next call. file is
 // the index of the capture file (for merged captures) and fileName, when
 // not empty, is shown in the packet record.
-func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.Packet {
+func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *Packet {
 	f := &e.f
 	if e.dtlsDec != nil && d.Kind == capture.KindUDP {
 		f.DTLS.ConnIDLen = e.dtlsDec.ConnIDLen(d.Src, d.Dst)
 	}
 	e.ds.Dissect(d, f)
-	e.pk = export.Packet{D: d, F: f, File: fileName, Times: &e.times, Refs: e.refs}
+	e.pk = Packet{D: d, F: f, File: fileName}
 	s := &e.sum
 	s.Frames++
 	num, ok := e.refs.Ref(file, d.Number)
@@ -207,10 +212,16 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 	if d.Kind == capture.KindFragment {
 		s.IPFragments++
 	}
+	tcp := d.Kind == capture.KindTCP && e.tcp != nil && ok && e.tcpSegment(d, num)
+	if tcp && f.Proto == dissect.ProtoOther {
+		f.Proto = dissect.ProtoTCP
+	}
 	switch {
+	case tcp:
+		s.TCPFrames++
 	case f.Err != nil:
 		s.MalformedFrames++
-	case f.Proto == dissect.ProtoCoAP:
+	case f.Proto.Clear():
 		s.CoAPFrames++
 	case f.Proto == dissect.ProtoDTLS:
 		s.DTLSFrames++
@@ -218,37 +229,29 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 		s.OtherFrames++
 		s.OtherBy[otherKind(&e.pk)]++
 	}
-	switch f.Proto {
-	case dissect.ProtoCoAP:
-		s.Anomalies += len(f.CoAP.Anomalies)
-		if !ok {
-			break
-		}
-		if len(f.CoAP.Raw) < 4 {
-			e.rulesPacket(d, num, file, nil, nil)
-			break
-		}
-		res := e.dec.Process(d.Time, num, d.Src, d.Dst, &f.CoAP)
-		if res != nil {
-			e.pk.OSCORE = res
-			if res.Tried {
-				if res.Verified {
-					s.Decrypted++
-				} else {
-					s.DecryptFailures++
-				}
+	switch {
+	case tcp:
+		// The messages it completed went through the stages as the
+		// assembler found them.
+	case f.Proto.Clear():
+		t := f.Proto.Transport()
+		for i := 0; i < f.NumCoAP; i++ {
+			m := f.Clear(i)
+			s.Anomalies += len(m.Anomalies)
+			if !ok {
+				continue
+			}
+			if len(m.Raw) < 4 {
+				e.rulesPacket(d.Time, d.Src, d.Dst, len(d.Payload), num, file, nil, nil)
+				continue
+			}
+			e.msg = dissect.Message{Transport: t, Src: d.Src, Dst: d.Dst, Time: d.Time, Frame: d.Number, Size: len(d.Payload), CoAP: m}
+			res := e.message(file, num, &e.msg)
+			if i == 0 {
+				e.pk.OSCORE = res
 			}
 		}
-		if f.CoAP.Version == 1 {
-			e.coap(d, file, &f.CoAP, res, false)
-			e.rulesPacket(d, num, file, &f.CoAP, res)
-		} else {
-			e.rulesPacket(d, num, file, nil, nil)
-		}
-		if e.tracker != nil && f.CoAP.Version == 1 {
-			e.track(d, num, file, &f.CoAP, res, false)
-		}
-	case dissect.ProtoDTLS:
+	case f.Proto == dissect.ProtoDTLS:
 		if ok {
 			e.dtlsDatagram(d, file)
 		}
@@ -283,7 +286,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *export.P
 // storage.
 func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 	x := &e.ddec
-	*x = export.DTLSDecryption{Decrypted: len(e.dres.Records), Failed: e.dres.Failed}
+	*x = DTLSDecryption{Decrypted: len(e.dres.Records), Failed: e.dres.Failed}
 	if x.Decrypted+x.Failed == 0 {
 		return
 	}
@@ -296,52 +299,97 @@ func (e *Engine) dtlsCoAP(d *capture.Datagram, num, file int) {
 	}
 	for i := range e.dres.Records {
 		r := &e.dres.Records[i]
-		m := &e.f.CoAP
-		if x.CoAP > 0 {
-			m = &e.more
-		}
+		m := e.f.Slot(x.CoAP)
 		if r.Type != decode.ContentApplicationData || m.Decode(r.Plaintext) != nil || m.Version != 1 {
 			continue
 		}
 		x.CoAP++
+		e.f.NumCoAP = x.CoAP
 		e.sum.DTLSCoAP++
-		res := e.dec.Process(d.Time, num, d.Src, d.Dst, m)
+		e.msg = dissect.Message{Transport: dissect.DTLS, Src: d.Src, Dst: d.Dst, Time: d.Time, Frame: d.Number, Size: len(d.Payload), CoAP: m}
+		res := e.message(file, num, &e.msg)
 		if x.CoAP == 1 {
 			e.pk.OSCORE = res
 		}
-		e.coap(d, file, m, res, true)
-		if res != nil && res.Tried {
-			if res.Verified {
-				e.sum.Decrypted++
-			} else {
-				e.sum.DecryptFailures++
-			}
-		}
-		if e.runner != nil {
-			e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
-				CoAP: m, OSCORE: res, Secure: true}
-			e.runner.Packet(&e.rp)
-		}
-		if e.tracker != nil {
-			e.track(d, num, file, m, res, true)
+	}
+}
+
+// message runs one CoAP message, whatever carried it, through OSCORE,
+// the sensor hook, the rules and the tracker. m.Frame is the frame's
+// number in its file and num the number the stages know it by (a
+// reference with several files); m.CoAP has at least its header. It
+// returns the OSCORE result.
+func (e *Engine) message(file, num int, m *dissect.Message) *oscore.Result {
+	c := m.CoAP
+	res := e.dec.Process(m.Time, num, m.Src, m.Dst, c)
+	if res != nil && res.Tried {
+		if res.Verified {
+			e.sum.Decrypted++
+		} else {
+			e.sum.DecryptFailures++
 		}
 	}
+	if c.Version != 1 {
+		e.rulesPacket(m.Time, m.Src, m.Dst, m.Size, num, file, nil, nil)
+		return res
+	}
+	e.coap(file, m, res)
+	e.stages(file, num, e.refFrames(file, m.Frames), m, res)
+	return res
+}
+
+// stages runs a decoded, decrypted message through the rules and the
+// tracker; num and frames are the numbers the stages know (references
+// with several files).
+func (e *Engine) stages(file, num int, frames []int, m *dissect.Message, res *oscore.Result) {
+	if e.runner != nil {
+		e.rp = rules.Packet{Frame: num, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Size: m.Size,
+			CoAP: m.CoAP, OSCORE: res, Secure: m.Secure(), Transport: m.Transport, Frames: frames}
+		if !m.Secure() {
+			e.rp.Err = e.f.Err
+		}
+		e.runner.Packet(&e.rp)
+	}
+	if e.tracker != nil {
+		e.track(file, num, frames, m, res)
+	}
+}
+
+// refFrames maps the frame numbers of a message that several frames
+// carried to the numbers the stages know (references with several files),
+// into storage reused by the next call.
+func (e *Engine) refFrames(file int, frames []int) []int {
+	if e.refs == nil || len(frames) == 0 {
+		return frames
+	}
+	e.frames = e.frames[:0]
+	for _, n := range frames {
+		if r, ok := e.refs.Ref(file, n); ok {
+			e.frames = append(e.frames, r)
+		}
+	}
+	return e.frames
 }
 
 // rulesPacket hands a CoAP frame to the rules as frame num (see
 // Options.FrameRefs): m is nil when the header did not decode (or is not
 // version 1), and then only a malformed frame is passed on.
-func (e *Engine) rulesPacket(d *capture.Datagram, num, file int, m *decode.Message, res *oscore.Result) {
+func (e *Engine) rulesPacket(t time.Time, src, dst netip.AddrPort, size, num, file int, m *decode.Message, res *oscore.Result) {
 	if e.runner == nil || m == nil && e.f.Err == nil {
 		return
 	}
-	e.rp = rules.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Size: len(d.Payload),
+	e.rp = rules.Packet{Frame: num, File: file, Time: t, Src: src, Dst: dst, Size: size,
 		CoAP: m, OSCORE: res, Err: e.f.Err}
 	e.runner.Packet(&e.rp)
 }
 
-func (e *Engine) track(d *capture.Datagram, num, file int, m *decode.Message, r *oscore.Result, secure bool) {
-	e.fp = flows.Packet{Frame: num, File: file, Time: d.Time, Src: d.Src, Dst: d.Dst, Msg: m, Size: len(d.Payload), Secure: secure}
+func (e *Engine) track(file, num int, frames []int, m *dissect.Message, r *oscore.Result) {
+	t := m.Transport
+	e.fp = flows.Packet{Frame: num, Frames: frames, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Msg: m.CoAP, Size: m.Size,
+		Secure: t.Security != "", Security: t.Security, Reliable: t.Reliable}
+	if t != dissect.UDP && t != dissect.DTLS {
+		e.fp.Transport = t.Name
+	}
 	if r != nil {
 		e.oi = flows.OSCOREInfo{KID: r.Option.KID, KIDContext: r.Option.KIDContext, PIV: r.Option.PIV, Tried: r.Tried, Verified: r.Verified}
 		if r.Verified {
@@ -355,8 +403,8 @@ func (e *Engine) track(d *capture.Datagram, num, file int, m *decode.Message, r 
 
 // otherKind names what an "other" frame is: udp, ip-fragment, or the
 // capture layer's reason (icmp, arp, tcp, ...).
-func otherKind(p *export.Packet) string {
-	if p.D.Kind == capture.KindOther && p.D.Reason != "" {
+func otherKind(p *Packet) string {
+	if (p.D.Kind == capture.KindOther || p.D.Kind == capture.KindTCP) && p.D.Reason != "" {
 		return p.D.Reason
 	}
 	return p.ProtoName()
@@ -377,6 +425,7 @@ func (e *Engine) SetTruncated(err error) {
 // Flush expires exchange state older than before (capture time); live
 // captures call it as time passes without traffic.
 func (e *Engine) Flush(before time.Time) {
+	e.flushTCP(before)
 	if e.runner != nil {
 		e.runner.Advance(before) // the rules judge what the tracker emits now at this time
 	}
@@ -391,7 +440,9 @@ func (e *Engine) Flush(before time.Time) {
 
 // Finish emits every exchange still held and completes the summary. Call
 // it once, after the last frame.
-func (e *Engine) Finish() *export.Summary {
+func (e *Engine) Finish() *Summary {
+	ev := map[string]int{}
+	e.finishTCP(ev)
 	if e.tracker != nil {
 		e.tracker.Close()
 	}
@@ -410,7 +461,6 @@ func (e *Engine) Finish() *export.Summary {
 	if len(s.OtherBy) == 0 {
 		s.OtherBy = nil
 	}
-	ev := map[string]int{}
 	if n := e.dec.Stats().Evicted; n > 0 {
 		ev["oscore-requests"] = n
 	}
@@ -474,7 +524,7 @@ func (e *Engine) ReaderStats(st capture.Stats) {
 }
 
 // Summary returns the summary so far.
-func (e *Engine) Summary() *export.Summary { return &e.sum }
+func (e *Engine) Summary() *Summary { return &e.sum }
 
 // Report returns the exchange tables for the text summary (empty unless
 // exchanges are tracked).
@@ -493,7 +543,7 @@ func (e *Engine) Decryptor() *oscore.Decryptor { return e.dec }
 func (e *Engine) Rules() *rules.Runner { return e.runner }
 
 // FrameRefs returns Options.FrameRefs: nil for one file.
-func (e *Engine) FrameRefs() *export.FrameRefs { return e.refs }
+func (e *Engine) FrameRefs() *capture.FrameRefs { return e.refs }
 
 // Tracker returns the exchange tracker, or nil.
 func (e *Engine) Tracker() *flows.Tracker { return e.tracker }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 )
@@ -23,7 +22,7 @@ func TestLeaksDTLS(t *testing.T) {
 	pcap, keys := libcoapDTLS(t)
 	type sizes struct{ record, coap int }
 	frames := map[int]sizes{}
-	onPacket := func(p *export.Packet) {
+	onPacket := func(p *Packet) {
 		if !p.Inner() {
 			return
 		}

@@ -1,11 +1,11 @@
 package analysis
 
 import (
+	"context"
 	"io"
 	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -85,7 +85,7 @@ func (m *Merge) Next() *MergeFile {
 // returns it finished: a convenience for tests and tools. onPacket, if
 // not nil, sees every frame's record (borrowed for the call); findings go
 // to opts.OnFinding.
-func RunFiles(names []string, opts Options, onPacket func(*export.Packet), onExchange func(*flows.Exchange)) (*Engine, error) {
+func RunFiles(names []string, opts Options, onPacket func(*Packet), onExchange func(*flows.Exchange)) (*Engine, error) {
 	var readers []*capture.Reader
 	defer func() {
 		for _, r := range readers {
@@ -107,12 +107,12 @@ func RunFiles(names []string, opts Options, onPacket func(*export.Packet), onExc
 	for _, n := range names {
 		e.AddFile(n)
 	}
-	for f := m.Next(); f != nil; f = m.Next() {
-		pk := e.Frame(&f.D, f.Index, "")
-		if onPacket != nil {
-			onPacket(pk)
-		}
-		f.Advance()
+	o := RunOptions{}
+	if onPacket != nil {
+		o.OnPacket = func(pk *Packet, _ int) error { onPacket(pk); return nil }
+	}
+	if err := Run(context.Background(), &MergeSource{M: m}, e, o); err != nil {
+		return nil, err
 	}
 	for _, f := range m.Files {
 		if f.Err != nil {

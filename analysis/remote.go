@@ -9,7 +9,6 @@ import (
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/oscore"
-	"github.com/coapaudit/coapaudit/rules"
 )
 
 // CoAPMessage is one CoAP message as the per-packet stages leave it:
@@ -25,9 +24,14 @@ type CoAPMessage struct {
 	// Msg is the decoded message (Msg.Raw its bytes). Size is the UDP
 	// payload length of the frame that carried it: the message's length,
 	// or the DTLS datagram's when Secure.
-	Msg    *decode.Message
-	Size   int
-	Secure bool
+	Msg  *decode.Message
+	Size int
+	// Transport is what carried the message (nil is read as UDP, or as
+	// DTLS when Secure); Frames, for a message that came in several
+	// frames, lists them all, Frame last.
+	Transport *dissect.Transport
+	Frames    []int
+	Secure    bool
 	// OSCORE is the decryptor's result, nil when the message has no
 	// OSCORE option.
 	OSCORE *oscore.Result
@@ -38,12 +42,12 @@ type CoAPMessage struct {
 }
 
 // coap hands a decoded message to Options.OnCoAP.
-func (e *Engine) coap(d *capture.Datagram, file int, m *decode.Message, res *oscore.Result, secure bool) {
+func (e *Engine) coap(file int, m *dissect.Message, res *oscore.Result) {
 	if e.onCoAP == nil {
 		return
 	}
-	e.cm = CoAPMessage{File: file, Frame: d.Number, Time: d.Time, Src: d.Src, Dst: d.Dst,
-		Msg: m, Size: len(d.Payload), Secure: secure, OSCORE: res}
+	e.cm = CoAPMessage{File: file, Frame: m.Frame, Frames: m.Frames, Time: m.Time, Src: m.Src, Dst: m.Dst,
+		Msg: m.CoAP, Size: m.Size, Transport: m.Transport, Secure: m.Secure(), OSCORE: res}
 	e.onCoAP(&e.cm)
 }
 
@@ -100,23 +104,14 @@ func (e *Engine) Message(m *CoAPMessage) error {
 			s.DecryptFailures++
 		}
 	}
-	// The stages read the frame's time, endpoints and payload length.
-	d := &capture.Datagram{Frame: capture.Frame{Number: m.Frame, Time: m.Time}, Kind: capture.KindUDP,
-		Src: m.Src, Dst: m.Dst, Payload: m.Msg.Raw}
-	if m.Size != len(m.Msg.Raw) {
-		d.Payload = make([]byte, m.Size)
-	}
-	if m.Secure {
-		if e.runner != nil {
-			e.rp = rules.Packet{Frame: num, File: m.File, Time: m.Time, Src: m.Src, Dst: m.Dst, Size: m.Size,
-				CoAP: &f.CoAP, OSCORE: m.OSCORE, Secure: true}
-			e.runner.Packet(&e.rp)
+	t := m.Transport
+	if t == nil {
+		t = dissect.UDP
+		if m.Secure {
+			t = dissect.DTLS
 		}
-	} else {
-		e.rulesPacket(d, num, m.File, &f.CoAP, m.OSCORE)
 	}
-	if e.tracker != nil {
-		e.track(d, num, m.File, &f.CoAP, m.OSCORE, m.Secure)
-	}
+	e.msg = dissect.Message{Transport: t, Src: m.Src, Dst: m.Dst, Time: m.Time, Frame: m.Frame, Frames: m.Frames, Size: m.Size, CoAP: &f.CoAP}
+	e.stages(m.File, num, e.refFrames(m.File, m.Frames), &e.msg, m.OSCORE)
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
-	"github.com/coapaudit/coapaudit/export"
 )
 
 // Captures taken on two machines, such as on each side of a proxy, carry
@@ -72,12 +71,12 @@ type SkewInput struct {
 // Applied only when the evidence suffices and it is within MaxSkew (a
 // Manual one always); otherwise Note says why. The error reports a file
 // that could not be opened.
-func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]export.ClockOffset, error) {
+func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]ClockOffset, error) {
 	cfg.defaults()
 	if len(in) < 2 {
 		return nil, nil
 	}
-	out := make([]export.ClockOffset, len(in)-1)
+	out := make([]ClockOffset, len(in)-1)
 	need := false
 	for i, f := range in[1:] {
 		o := &out[i]
@@ -122,7 +121,7 @@ func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]export.ClockOffset, erro
 }
 
 // offsetFrom fills o from an estimate.
-func offsetFrom(e skewEstimate, cfg *SkewConfig, o *export.ClockOffset) {
+func offsetFrom(e skewEstimate, cfg *SkewConfig, o *ClockOffset) {
 	o.Pairs, o.Note = e.pairs, e.note
 	if !e.ok {
 		return
@@ -168,8 +167,8 @@ func (x *SkewSample) Add(src, dst netip.AddrPort, payload []byte, t time.Time, f
 // EstimateOffset estimates the clock offset of sample b against sample a
 // (what to add to b's times), as EstimateOffsets does for files; File is
 // left empty.
-func EstimateOffset(a, b *SkewSample) export.ClockOffset {
-	o := export.ClockOffset{Source: "estimate"}
+func EstimateOffset(a, b *SkewSample) ClockOffset {
+	o := ClockOffset{Source: "estimate"}
 	offsetFrom(estimateSkew(matchSamples(a.s, b.s), a.cfg.MinPairs), &a.cfg, &o)
 	return o
 }

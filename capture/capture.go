@@ -7,7 +7,8 @@
 // A Reader streams: its memory use does not depend on the size of the
 // capture. Every frame of the file comes back from Next exactly once, numbered from 1
 // as Wireshark numbers frames; frames that carry no complete UDP datagram are
-// returned too, as KindFragment or KindOther with a Reason.
+// returned too, as KindFragment or KindOther with a Reason, and TCP
+// segments as KindTCP with their header fields, for a stream reassembler.
 package capture
 
 import (
@@ -30,14 +31,21 @@ const (
 	// KindFragment is a frame carrying an IP or 6LoWPAN fragment of a UDP
 	// datagram that is not (yet) complete.
 	KindFragment
-	// KindOther is any other frame: not IP, not UDP, malformed, truncated
-	// before the UDP header, or of an unsupported link type.
+	// KindOther is any other frame: not IP, not UDP or TCP, malformed,
+	// truncated before the UDP or TCP header, or of an unsupported link
+	// type.
 	KindOther
+	// KindTCP is a frame carrying a TCP segment whose header is whole: its
+	// fields are in Datagram.TCP, its payload (perhaps empty) in Payload.
+	// Segments are handed out as they come, for a stream reassembler
+	// (package coaptcp); a TCP segment in IP fragments is KindFragment or
+	// KindOther "tcp", a truncated or malformed TCP header KindOther "tcp".
+	KindTCP
 )
 
-var kindNames = [...]string{KindUDP: "udp", KindFragment: "ip-fragment", KindOther: "other"}
+var kindNames = [...]string{KindUDP: "udp", KindFragment: "ip-fragment", KindOther: "other", KindTCP: "tcp"}
 
-// String returns "udp", "ip-fragment" or "other".
+// String returns "udp", "ip-fragment", "other" or "tcp".
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -54,6 +62,8 @@ func (k Kind) GoString() string {
 		return "capture.KindFragment"
 	case KindOther:
 		return "capture.KindOther"
+	case KindTCP:
+		return "capture.KindTCP"
 	}
 	return fmt.Sprintf("capture.Kind(%d)", uint8(k))
 }
@@ -140,20 +150,23 @@ type Datagram struct {
 	// fragments of a reassembled datagram overlapped (the bytes that arrived
 	// first are kept), and "6lowpan context unknown" when 6LoWPAN compressed
 	// an address against a context prefix, which the capture does not carry:
-	// the prefix is left zero.
+	// the prefix is left zero. For KindTCP it is "tcp", the Reason such
+	// frames had as KindOther before TCP segments had a Kind of their own.
 	Reason string
 	// Src and Dst are the UDP endpoints. For fragments and other IP frames
 	// they hold the innermost IP addresses with port 0 (for a 6LoWPAN
 	// fragment, the addresses of its datagram once the first fragment has
 	// been seen); for non-IP frames they are the zero AddrPort.
 	Src, Dst netip.AddrPort
-	// Payload is the UDP payload, or as much of it as was captured. It is
+	// Payload is the UDP payload (KindTCP: the TCP segment's data), or as
+	// much of it as was captured. It is
 	// borrowed: it points into Frame.Data, or for reassembled datagrams into
 	// a buffer owned by the Reader, and stays valid only until the next call
 	// to Next.
 	Payload []byte
 	// PayloadOff is the offset of Payload in Frame.Data, or -1 when Payload
-	// was reassembled from fragments or the frame carries no UDP datagram.
+	// was reassembled from fragments or the frame carries no UDP datagram
+	// or TCP segment.
 	PayloadOff int
 	// Fragments lists the frame numbers of all fragments of a reassembled
 	// datagram in file order, this frame last. Borrowed like Payload; nil for
@@ -163,14 +176,48 @@ type Datagram struct {
 	UDPLength int
 	// Truncated reports that Payload is incomplete: the frame was cut by the
 	// snap length, or the UDP length exceeds the bytes that were captured
-	// (or that the IP header says are there).
+	// (or that the IP header says are there). For KindTCP: the IP header
+	// says the segment has more bytes than were captured.
 	Truncated bool
+	// TCP holds the header of a KindTCP segment; zero otherwise.
+	TCP TCPHeader
 }
+
+// TCPHeader is what a stream reassembler needs of a TCP header. Src and
+// Dst of the Datagram hold the ports; Payload holds the segment's data.
+type TCPHeader struct {
+	Seq, Ack uint32
+	Flags    TCPFlags
+	Window   uint16
+	// Missing is the number of payload bytes the IP header announces
+	// beyond those captured (the snap length cut them): the segment
+	// covers Seq to Seq+len(Payload)+Missing.
+	Missing int
+}
+
+// TCPFlags are the flag bits of a TCP header (byte 13, RFC 9293).
+type TCPFlags uint8
+
+// TCP flag bits.
+const (
+	TCPFin TCPFlags = 1 << iota
+	TCPSyn
+	TCPRst
+	TCPPsh
+	TCPAck
+	TCPUrg
+	TCPEce
+	TCPCwr
+)
+
+// Has reports whether all of the flags in x are set.
+func (f TCPFlags) Has(x TCPFlags) bool { return f&x == x }
 
 // Stats counts what a Reader has seen so far.
 type Stats struct {
 	Frames    int            // frames returned by Next
 	UDP       int            // frames returned as KindUDP, reassembled datagrams included
+	TCP       int            // frames returned as KindTCP
 	Other     map[string]int // frames returned as KindOther, by Reason
 	Fragments int            // frames carrying a fragment of a UDP datagram (KindFragment, and KindUDP frames that completed a datagram)
 	// Reassembled counts datagrams completed from fragments.
@@ -303,6 +350,8 @@ func (r *Reader) Next(d *Datagram) error {
 	switch d.Kind {
 	case KindUDP:
 		r.stats.UDP++
+	case KindTCP:
+		r.stats.TCP++
 	case KindOther:
 		r.stats.Other[d.Reason]++
 	}

@@ -82,6 +82,7 @@ type rec struct {
 	Truncated  bool
 	Fragments  []int
 	PayloadOff int
+	TCP        TCPHeader
 }
 
 // readAll reads r to its end and returns the frames and the final error.
@@ -106,7 +107,7 @@ func readAll(t testing.TB, r *Reader) ([]rec, error) {
 		out = append(out, rec{
 			Number: d.Number, Kind: d.Kind, Reason: d.Reason, Link: d.LinkType, Interface: d.Interface,
 			Src: d.Src, Dst: d.Dst, Payload: bytes.Clone(d.Payload), UDPLength: d.UDPLength,
-			Truncated: d.Truncated, Fragments: slices.Clone(d.Fragments), PayloadOff: d.PayloadOff,
+			Truncated: d.Truncated, Fragments: slices.Clone(d.Fragments), PayloadOff: d.PayloadOff, TCP: d.TCP,
 		})
 	}
 }

@@ -13,15 +13,16 @@ import (
 // and share one EtherType dispatch, so they are decoded by hand (gopacket
 // has no SLL2 layer, and its LinuxSLL layer trusts the address length), as
 // are IEEE 802.15.4 and 6LoWPAN (lowpan.go);
-// IPv4, IPv6 with its extension headers, and UDP go through gopacket
+// IPv4, IPv6 with its extension headers, UDP and TCP go through gopacket
 // DecodingLayerParsers over preallocated layers. Nothing is allocated for an
-// unfragmented UDP datagram.
+// unfragmented UDP datagram or a TCP segment.
 type decoder struct {
 	ip4   layers.IPv4
 	ip6   layers.IPv6
 	ext   layers.IPv6ExtensionSkipper
 	frag  ipv6Fragment
 	udp   layers.UDP
+	tcp   layers.TCP
 	p4    *gopacket.DecodingLayerParser // starts at IPv4
 	p6    *gopacket.DecodingLayerParser // starts at IPv6
 	types []gopacket.LayerType
@@ -38,7 +39,7 @@ func (dc *decoder) init(stats *Stats) {
 	dlc := gopacket.DecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
 	// The fragment layer is put after the extension skipper so that it,
 	// not the skipper, handles the Fragment header.
-	for _, l := range []gopacket.DecodingLayer{&dc.ip4, &dc.ip6, &dc.ext, &dc.frag, &dc.udp} {
+	for _, l := range []gopacket.DecodingLayer{&dc.ip4, &dc.ip6, &dc.ext, &dc.frag, &dc.udp, &dc.tcp} {
 		dlc = dlc.Put(l)
 	}
 	dc.p4 = gopacket.NewDecodingLayerParser(layers.LayerTypeIPv4)
@@ -231,6 +232,9 @@ func (dc *decoder) ip(d *Datagram, off int, v6 bool) {
 		d.PayloadOff = offsetIn(d.Data, u.Payload)
 		d.Truncated = int(u.Length)-8 > len(u.Payload)
 		return
+	case layers.LayerTypeTCP:
+		dc.tcpSegment(d, src, dst)
+		return
 	case layers.LayerTypeIPv4:
 		ip := &dc.ip4
 		if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
@@ -421,3 +425,29 @@ func (f *ipv6Fragment) NextLayerType() gopacket.LayerType {
 }
 
 var _ gopacket.DecodingLayer = (*ipv6Fragment)(nil)
+
+// tcpSegment fills d from the TCP layer that the parser decoded whole.
+func (dc *decoder) tcpSegment(d *Datagram, src, dst netip.Addr) {
+	t := &dc.tcp
+	d.Kind, d.Reason = KindTCP, "tcp"
+	d.Src, d.Dst = netip.AddrPortFrom(src, uint16(t.SrcPort)), netip.AddrPortFrom(dst, uint16(t.DstPort))
+	d.Payload = t.Payload
+	d.PayloadOff = offsetIn(d.Data, t.Payload)
+	hdr := t.Contents
+	d.TCP = TCPHeader{Seq: t.Seq, Ack: t.Ack, Flags: TCPFlags(hdr[13]), Window: t.Window}
+	// The IP header's length says how long the segment is; the capture
+	// may hold less.
+	want := -1
+	switch dc.types[len(dc.types)-2] {
+	case layers.LayerTypeIPv4:
+		want = int(dc.ip4.Length) - int(dc.ip4.IHL)*4
+	case layers.LayerTypeIPv6:
+		want = len(dc.ip6.Contents) + int(dc.ip6.Length) - 40
+	}
+	if want >= 0 {
+		if m := want - len(t.Contents) - len(t.Payload); m > 0 {
+			d.TCP.Missing = m
+			d.Truncated = true
+		}
+	}
+}

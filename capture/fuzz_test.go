@@ -59,12 +59,16 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("frame %d: number %d, caplen %d, %d bytes", n, d.Number, d.CapLen, len(d.Data))
 			}
 			switch {
-			case d.Kind > KindOther:
+			case d.Kind > KindTCP:
 				t.Fatalf("frame %d: kind %v", n, d.Kind)
 			case d.Kind != KindUDP && d.Reason == "":
 				t.Fatalf("frame %d: %v without a reason", n, d.Kind)
-			case d.PayloadOff >= 0 && (d.Kind != KindUDP || d.PayloadOff+len(d.Payload) > len(d.Data) ||
-				&d.Data[:d.PayloadOff+1][d.PayloadOff] != &d.Payload[:1][0]):
+			case d.Kind == KindTCP && d.PayloadOff < 0:
+				t.Fatalf("frame %d: TCP segment without a payload offset", n)
+			case d.Kind != KindTCP && d.TCP != (TCPHeader{}):
+				t.Fatalf("frame %d: %v with a TCP header %+v", n, d.Kind, d.TCP)
+			case d.PayloadOff >= 0 && (d.Kind != KindUDP && d.Kind != KindTCP || d.PayloadOff+len(d.Payload) > len(d.Data) ||
+				len(d.Payload) > 0 && &d.Data[:d.PayloadOff+1][d.PayloadOff] != &d.Payload[:1][0]):
 				t.Fatalf("frame %d: payload at %d (%d bytes) not inside the %d-byte frame", n, d.PayloadOff, len(d.Payload), len(d.Data))
 			case d.Kind == KindUDP && len(d.Payload) > maxDatagram:
 				t.Fatalf("frame %d: %d payload bytes", n, len(d.Payload))

@@ -83,7 +83,7 @@ func linkCases(t testing.TB) []linkCase {
 		{"ethernet lldp", 1, ether(t, layers.EthernetTypeLinkLayerDiscovery, make([]byte, 20)), KindOther, "lldp", false},
 		{"ethernet unknown ethertype", 1, ether(t, 0x88b5, make([]byte, 20)), KindOther, "ethertype 0x88b5", false},
 		{"ethernet llc", 1, llc, KindOther, "llc", false},
-		{"ethernet tcp", 1, ether(t, layers.EthernetTypeIPv4, tcp), KindOther, "tcp", false},
+		{"ethernet tcp", 1, ether(t, layers.EthernetTypeIPv4, tcp), KindTCP, "tcp", false},
 		{"ethernet icmpv6", 1, ether(t, layers.EthernetTypeIPv6, icmp6), KindOther, "icmpv6", false},
 		{"ethernet ip version 5", 1, ether(t, layers.EthernetTypeIPv4, badVersion), KindOther, "ipv4 malformed", false},
 		{"ethernet truncated", 1, ether(t, layers.EthernetTypeIPv4, ip4)[:10], KindOther, "ethernet truncated", false},

@@ -46,6 +46,10 @@ type LiveOptions struct {
 	// links that carry compressed headers (IEEE 802.15.4), where ports are
 	// not at a fixed place.
 	Ports []uint16
+	// TCPPorts, with Ports, also keeps IPv4 and IPv6 TCP segments whose
+	// source or destination port is in the set (CoAP over TCP, TLS and
+	// WebSockets).
+	TCPPorts []uint16
 	// Filter is a tcpdump filter expression, compiled by running
 	// `tcpdump -ddd` for the link type of the interface. It needs tcpdump
 	// on the PATH.
@@ -116,6 +120,9 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 	}
 	if n := len(dedupPorts(opts.Ports)); n > maxFilterPorts {
 		return nil, liveError(iface, "%d ports to filter, at most %d", n, maxFilterPorts)
+	}
+	if n := len(dedupPorts(opts.TCPPorts)); n > maxFilterPorts {
+		return nil, liveError(iface, "%d TCP ports to filter, at most %d", n, maxFilterPorts)
 	}
 	l := &Live{iface: iface, snap: opts.Snaplen}
 	h, link, err := openHandle(iface, &opts)

@@ -147,7 +147,7 @@ func openHandle(iface string, opts *LiveOptions) (h *handle, link LinkType, err 
 		return nil, 0, liveError(iface, "SO_RCVBUF: %w", err)
 	}
 
-	spec := filterSpec{layout: layout, ports: dedupPorts(opts.Ports), snaplen: opts.Snaplen, user: opts.BPF}
+	spec := filterSpec{layout: layout, ports: dedupPorts(opts.Ports), tcp: dedupPorts(opts.TCPPorts), snaplen: opts.Snaplen, user: opts.BPF}
 	switch {
 	case hatype == unix.ARPHRD_LOOPBACK:
 		spec.dedup.device = true

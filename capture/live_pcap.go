@@ -74,13 +74,13 @@ func openHandle(iface string, opts *LiveOptions) (*handle, LinkType, error) {
 
 // setPcapFilter attaches the port filter and the user's filter.
 func setPcapFilter(p *pcap.Handle, link LinkType, opts *LiveOptions) error {
-	ports := dedupPorts(opts.Ports)
+	ports, tcp := dedupPorts(opts.Ports), dedupPorts(opts.TCPPorts)
 	if pcapNoPortLinks[link] {
-		ports = nil
+		ports, tcp = nil, nil
 	}
 	if len(opts.BPF) > 0 {
 		prog := opts.BPF
-		if len(ports) > 0 {
+		if len(ports)+len(tcp) > 0 {
 			var layout filterLayout
 			switch link {
 			case LinkTypeEthernet:
@@ -91,7 +91,7 @@ func setPcapFilter(p *pcap.Handle, link LinkType, opts *LiveOptions) error {
 				return fmt.Errorf("ports and a BPF program together on link type %v", link)
 			}
 			var err error
-			spec := filterSpec{layout: layout, ports: ports, user: opts.BPF, snaplen: opts.Snaplen}
+			spec := filterSpec{layout: layout, ports: ports, tcp: tcp, user: opts.BPF, snaplen: opts.Snaplen}
 			if prog, err = spec.build(); err != nil {
 				return err
 			}
@@ -103,13 +103,23 @@ func setPcapFilter(p *pcap.Handle, link LinkType, opts *LiveOptions) error {
 		return p.SetBPFInstructionFilter(ins)
 	}
 	var expr []string
-	if len(ports) > 0 {
+	portList := func(ports []uint16) string {
 		var ps []string
 		for _, port := range ports {
 			ps = append(ps, fmt.Sprintf("port %d", port))
 		}
-		expr = append(expr, fmt.Sprintf("((udp and (%s)) or (ip and ip[9] = 17 and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] = 44 and ip6[40] = 17))",
-			strings.Join(ps, " or ")))
+		return strings.Join(ps, " or ")
+	}
+	var keep []string
+	if len(ports) > 0 {
+		keep = append(keep, fmt.Sprintf("(udp and (%s)) or (ip and ip[9] = 17 and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] = 44 and ip6[40] = 17)",
+			portList(ports)))
+	}
+	if len(tcp) > 0 {
+		keep = append(keep, fmt.Sprintf("(tcp and (%s))", portList(tcp)))
+	}
+	if len(keep) > 0 {
+		expr = append(expr, "("+strings.Join(keep, " or ")+")")
 	}
 	if opts.Filter != "" {
 		expr = append(expr, "("+opts.Filter+")")

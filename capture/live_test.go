@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
@@ -99,6 +100,68 @@ func TestPortFilter(t *testing.T) {
 				}
 				if c.name == "not ip" {
 					et = layers.EthernetTypeARP
+				}
+				frame = ether(t, et, c.ip)
+			}
+			want := 0
+			if c.keep {
+				want = snap
+			}
+			if got := runFilter(t, prog, frame); got != want {
+				t.Errorf("layout %d, %s: filter returned %d, want %d", layout, c.name, got, want)
+			}
+		}
+	}
+}
+
+// TestTCPPortFilter: with TCP ports too, segments to or from them are
+// kept (IPv4, IPv4 with options, IPv6), others and TCP fragments are not,
+// and UDP is filtered as before.
+func TestTCPPortFilter(t *testing.T) {
+	const snap = 1000
+	seg := func(src, dst string, opts bool) []byte {
+		s, d := ap(src), ap(dst)
+		tl := &layers.TCP{SrcPort: layers.TCPPort(s.Port()), DstPort: layers.TCPPort(d.Port()), Seq: 1, ACK: true, Window: 100}
+		if s.Addr().Is4() {
+			ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: s.Addr().AsSlice(), DstIP: d.Addr().AsSlice()}
+			if opts {
+				ip.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 0}}
+			}
+			tl.SetNetworkLayerForChecksum(ip)
+			return serialize(t, ip, tl, gopacket.Payload([]byte{0x00, 0x01}))
+		}
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: s.Addr().AsSlice(), DstIP: d.Addr().AsSlice()}
+		tl.SetNetworkLayerForChecksum(ip)
+		return serialize(t, ip, tl, gopacket.Payload([]byte{0x00, 0x01}))
+	}
+	v4a, v4b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	cases := []struct {
+		name string
+		ip   []byte
+		keep bool
+	}{
+		{"tcp to 5683", seg("192.0.2.1:40001", "192.0.2.2:5683", false), true},
+		{"tcp from 8443", seg("192.0.2.2:8443", "192.0.2.1:40001", false), true},
+		{"tcp with ip options to 5684", seg("192.0.2.1:40001", "192.0.2.2:5684", true), true},
+		{"tcp other ports", seg("192.0.2.1:40001", "192.0.2.2:80", false), false},
+		{"tcp6 to 5683", seg("[2001:db8::1]:40001", "[2001:db8::2]:5683", false), true},
+		{"tcp6 other ports", seg("[2001:db8::1]:40001", "[2001:db8::2]:80", false), false},
+		{"tcp fragment", fragment(t, v4a, v4b, 7, layers.IPProtocolTCP, make([]byte, 32), 32, false), false},
+		{"udp to 5683", ipUDP(t, ap("192.0.2.1:1234"), ap("192.0.2.2:5683"), []byte{0x40, 1, 0, 1}), true},
+		{"udp to 8443", ipUDP(t, ap("192.0.2.1:1234"), ap("192.0.2.2:8443"), []byte{0x40, 1, 0, 1}), false},
+	}
+	for _, layout := range []filterLayout{layoutEthernet, layoutIP} {
+		spec := filterSpec{layout: layout, ports: []uint16{5683}, tcp: dedupPorts([]uint16{8443, 5683, 5684}), snaplen: snap}
+		prog, err := spec.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			frame := c.ip
+			if layout == layoutEthernet {
+				et := layers.EthernetTypeIPv4
+				if c.ip[0]>>4 == 6 {
+					et = layers.EthernetTypeIPv6
 				}
 				frame = ether(t, et, c.ip)
 			}

@@ -63,17 +63,18 @@ type filterSpec struct {
 	layout  filterLayout
 	dedup   loopbackDedup
 	ports   []uint16             // deduplicated
+	tcp     []uint16             // TCP ports, deduplicated
 	user    []bpf.RawInstruction // appended as is: frames must pass it too
 	snaplen int
 }
 
 // build returns the program for spec, or nil when every frame is to be kept.
 func (spec *filterSpec) build() ([]bpf.RawInstruction, error) {
-	ports := spec.ports
+	ports, tcp := spec.ports, spec.tcp
 	if spec.layout == layoutOpaque {
-		ports = nil
+		ports, tcp = nil, nil
 	}
-	if !spec.dedup.device && !spec.dedup.any && len(ports) == 0 {
+	if !spec.dedup.device && !spec.dedup.any && len(ports)+len(tcp) == 0 {
 		return spec.user, nil
 	}
 	var a assembler
@@ -88,8 +89,8 @@ func (spec *filterSpec) build() ([]bpf.RawInstruction, error) {
 		a.emit(bpf.RetConstant{Val: 0})
 	}
 	a.mark(body)
-	if len(ports) > 0 {
-		udpPorts(&a, spec.layout, ports, accept)
+	if len(ports)+len(tcp) > 0 {
+		udpPorts(&a, spec.layout, ports, tcp, accept)
 	}
 	a.mark(accept)
 	if len(spec.user) == 0 {
@@ -107,21 +108,24 @@ func (spec *filterSpec) build() ([]bpf.RawInstruction, error) {
 
 // udpPorts emits a program that goes to accept for IPv4 and IPv6 UDP
 // datagrams with a source or destination port in ports and for every
-// fragment of an IPv4 or IPv6 UDP datagram, and returns 0 for anything
-// else. IPv6 extension headers other than a Fragment header right after
-// the fixed header are not followed, as in tcpdump's filters.
+// fragment of an IPv4 or IPv6 UDP datagram, for TCP segments (not in
+// fragments) with a port in tcp, and returns 0 for anything else. IPv6
+// extension headers other than a Fragment header right after the fixed
+// header are not followed, as in tcpdump's filters.
 //
 // Conditional jumps reach at most 255 instructions ahead, so each section
 // ends in its own "ret #0" and reaches accept through an unconditional
 // jump: no conditional jump spans more than one list of ports.
-func udpPorts(a *assembler, layout filterLayout, ports []uint16, accept label) {
+func udpPorts(a *assembler, layout filterLayout, udp, tcp []uint16, accept label) {
 	// checkPorts compares the port loaded by load with every port.
+	ports := udp
 	checkPorts := func(load bpf.Instruction, hit label) {
 		a.emit(load)
 		for _, p := range ports {
 			a.jumpIf(bpf.JumpEqual, uint32(p), hit, next)
 		}
 	}
+	tcp4, tcp6 := a.newLabel(), a.newLabel()
 	v4, v6, drop := a.newLabel(), a.newLabel(), a.newLabel()
 	off := uint32(0) // of the network header
 	switch layout {
@@ -143,7 +147,11 @@ func udpPorts(a *assembler, layout filterLayout, ports []uint16, accept label) {
 	a.mark(v4)
 	hit4, drop4 := a.newLabel(), a.newLabel()
 	a.emit(bpf.LoadAbsolute{Off: off + 9, Size: 1}) // protocol
-	a.jumpIf(bpf.JumpEqual, 17, next, drop4)
+	udp4 := a.newLabel()
+	a.jumpIf(bpf.JumpEqual, 17, udp4, next)
+	a.jumpIf(bpf.JumpEqual, 6, next, drop4)
+	a.jump(tcp4)
+	a.mark(udp4)
 	a.emit(bpf.LoadAbsolute{Off: off + 6, Size: 2}) // flags and fragment offset
 	a.jumpIf(bpf.JumpBitsSet, 0x3fff, hit4, next)   // more fragments, or not the first
 	a.emit(bpf.LoadMemShift{Off: off})              // X = header length
@@ -158,15 +166,42 @@ func udpPorts(a *assembler, layout filterLayout, ports []uint16, accept label) {
 	hit6, udp6, drop6 := a.newLabel(), a.newLabel(), a.newLabel()
 	a.emit(bpf.LoadAbsolute{Off: off + 6, Size: 1}) // next header
 	a.jumpIf(bpf.JumpEqual, 17, udp6, next)
+	t6 := a.newLabel()
+	a.jumpIf(bpf.JumpEqual, 6, t6, next)
 	a.jumpIf(bpf.JumpEqual, 44, next, drop6)
 	a.emit(bpf.LoadAbsolute{Off: off + 40, Size: 1}) // the Fragment header's next header
 	a.jumpIf(bpf.JumpEqual, 17, hit6, drop6)
+	a.mark(t6)
+	a.jump(tcp6)
 	a.mark(udp6)
 	checkPorts(bpf.LoadAbsolute{Off: off + 40, Size: 2}, hit6)
 	checkPorts(bpf.LoadAbsolute{Off: off + 42, Size: 2}, hit6)
 	a.mark(drop6)
 	a.emit(bpf.RetConstant{Val: 0})
 	a.mark(hit6)
+	a.jump(accept)
+
+	// TCP: the ports are at the same places as UDP's; a fragment of a
+	// TCP segment is not kept.
+	ports = tcp
+	a.mark(tcp4)
+	hitT4, dropT4 := a.newLabel(), a.newLabel()
+	a.emit(bpf.LoadAbsolute{Off: off + 6, Size: 2})
+	a.jumpIf(bpf.JumpBitsSet, 0x1fff, dropT4, next) // not the first fragment
+	a.emit(bpf.LoadMemShift{Off: off})
+	checkPorts(bpf.LoadIndirect{Off: off, Size: 2}, hitT4)
+	checkPorts(bpf.LoadIndirect{Off: off + 2, Size: 2}, hitT4)
+	a.mark(dropT4)
+	a.emit(bpf.RetConstant{Val: 0})
+	a.mark(hitT4)
+	a.jump(accept)
+
+	a.mark(tcp6)
+	hitT6 := a.newLabel()
+	checkPorts(bpf.LoadAbsolute{Off: off + 40, Size: 2}, hitT6)
+	checkPorts(bpf.LoadAbsolute{Off: off + 42, Size: 2}, hitT6)
+	a.emit(bpf.RetConstant{Val: 0})
+	a.mark(hitT6)
 	a.jump(accept)
 }
 

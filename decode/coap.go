@@ -236,6 +236,7 @@ func (m *Message) Decode(b []byte) error {
 
 func (m *Message) reset(b []byte) {
 	m.Version, m.Type, m.Code, m.MessageID = 0, 0, 0, 0
+	m.Framing = FramingUDP
 	m.Token = nil
 	m.Options = m.Options[:0]
 	m.Payload = nil
@@ -284,6 +285,13 @@ func (m *Message) decode(b []byte) FormatError {
 	if fe.Err != nil {
 		return fe
 	}
+	return m.decodeBody(b, tkl, off)
+}
+
+// decodeBody decodes the token of tkl bytes at off, then the options and
+// the payload up to the end of b: the part of a message that every
+// framing shares.
+func (m *Message) decodeBody(b []byte, tkl, off int) FormatError {
 	if len(b)-off < tkl {
 		return FormatError{Off: off, Field: "Token", Err: ErrTruncated}
 	}
@@ -339,9 +347,16 @@ func tokenLength(b []byte, tkl int) (n, off int, fe FormatError) {
 }
 
 // checkOption records the anomalies of one decoded option. repeated says
-// that the previous option had the same number.
+// that the previous option had the same number. The options of a
+// signaling message (class 7, RFC 8323 section 5, reliable transports
+// only) are numbered per code.
 func (m *Message) checkOption(o Option, repeated bool) {
-	d := lookupOption(o.ID)
+	var d *OptionDef
+	if m.Framing != FramingUDP && m.Code.IsSignaling() {
+		d = lookupSignalOption(m.Code, o.ID)
+	} else {
+		d = lookupOption(o.ID)
+	}
 	if d == nil {
 		if o.ID.Critical() {
 			m.anomaly(o.Span.Off, AnomalyUnknownCritical, o.ID)
@@ -360,7 +375,9 @@ func (m *Message) checkOption(o Option, repeated bool) {
 		if n > 0 && o.Value[0] == 0 {
 			m.anomaly(o.Span.Off, AnomalyUintLeadingZero, o.ID)
 		}
-		if isBlock(o.ID) && n <= 3 {
+		// SZX 7 is reserved over UDP; over reliable transports it is BERT
+		// (RFC 8323 section 6).
+		if isBlock(o.ID) && n <= 3 && m.Framing == FramingUDP {
 			if _, _, szx := ParseBlock(o.Value); szx == 7 {
 				m.anomaly(o.Span.Off, AnomalyBlockSZX, o.ID)
 			}

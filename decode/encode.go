@@ -1,7 +1,5 @@
 package decode
 
-import "slices"
-
 // Append appends the encoding of m to b (RFC 7252 section 3, with the
 // extended token lengths of RFC 8974): version 1, m's type, token, code
 // and Message ID, its options in increasing number order (options of one
@@ -26,18 +24,7 @@ func (m *Message) Append(b []byte) []byte {
 		b = append(b, byte(n-13))
 	}
 	b = append(b, m.Token...)
-	if slices.IsSortedFunc(m.Options, cmpOption) {
-		b = AppendOptions(b, m.Options)
-	} else {
-		opts := slices.Clone(m.Options)
-		slices.SortStableFunc(opts, cmpOption)
-		b = AppendOptions(b, opts)
-	}
-	if len(m.Payload) > 0 {
-		b = append(b, 0xff)
-		b = append(b, m.Payload...)
-	}
-	return b
+	return m.appendOptionsPayload(b)
 }
 
 func cmpOption(a, b Option) int { return int(a.ID) - int(b.ID) }
@@ -70,4 +57,18 @@ func nibble(v int) (n int, ext [2]byte, len int) {
 	}
 	v -= 269
 	return 14, [2]byte{byte(v >> 8), byte(v)}, 2
+}
+
+// AppendUint appends v as a uint option value in its shortest form (RFC
+// 7252 section 3.2: no leading zero bytes, zero as no bytes), the inverse
+// of DecodeUint.
+func AppendUint(b []byte, v uint32) []byte {
+	n := 0
+	for x := v; x != 0; x >>= 8 {
+		n++
+	}
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, byte(v>>(8*i)))
+	}
+	return b
 }

@@ -51,3 +51,15 @@ func TestAppendSortsAndExtends(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+func TestAppendUint(t *testing.T) {
+	for _, v := range []uint32{0, 1, 0xff, 0x100, 0x1234, 0xffffff, 0x1000000, 0xffffffff} {
+		b := AppendUint([]byte{0xee}, v)
+		if b[0] != 0xee || DecodeUint(b[1:]) != v || len(b) > 1 && b[1] == 0 {
+			t.Errorf("%#x: % x", v, b)
+		}
+	}
+	if n := len(AppendUint(nil, 0)); n != 0 {
+		t.Errorf("zero takes %d bytes", n)
+	}
+}

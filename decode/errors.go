@@ -59,6 +59,7 @@ const (
 	AnomalyDTLSVersion                   // unexpected DTLS record version
 	AnomalyDTLSLength                    // DTLS record or handshake length inconsistent
 	AnomalyBlockSZX                      // Block option with the reserved size exponent 7 (RFC 7959 2.2)
+	AnomalyWSLength                      // WebSocket-framed message whose Len nibble is not zero (RFC 8323 4.2)
 )
 
 var anomalyNames = [...]string{
@@ -76,6 +77,7 @@ var anomalyNames = [...]string{
 	AnomalyDTLSVersion:       "dtls-version",
 	AnomalyDTLSLength:        "dtls-length",
 	AnomalyBlockSZX:          "block-szx-reserved",
+	AnomalyWSLength:          "ws-length-nonzero",
 }
 
 func (k AnomalyKind) String() string {

@@ -43,11 +43,16 @@ type Option struct {
 	Span Span
 }
 
-// Message is a decoded CoAP-over-UDP message. All slices borrow the buffer
+// Message is a decoded CoAP message (over UDP unless Framing says
+// otherwise). All slices borrow the buffer
 // given to Decode; Options is reused across calls (Decode truncates it to
 // zero length and appends), so a Message reused in a loop allocates only
 // when a message has more options than any before it.
 type Message struct {
+	// Framing says how the message was framed: over UDP (Decode), TCP or
+	// TLS (DecodeTCP) or WebSockets (DecodeWS). Version, Type and
+	// MessageID exist only in the UDP framing; they are zero otherwise.
+	Framing   Framing
 	Version   uint8
 	Type      Type
 	Code      Code

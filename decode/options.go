@@ -310,13 +310,19 @@ func isBlock(id OptionID) bool {
 // decimal; a string as itself; an empty value as nothing; anything else,
 // and any value that does not fit its format, as lowercase hex.
 func AppendOptionValue(dst []byte, id OptionID, v []byte) []byte {
-	switch id.Format() {
+	return appendFormatted(dst, id.Format(), isBlock(id), v)
+}
+
+// appendFormatted appends v as AppendOptionValue does, for an option of
+// format f; block says it is a block option.
+func appendFormatted(dst []byte, f OptionFormat, block bool, v []byte) []byte {
+	switch f {
 	case FormatEmpty:
 		if len(v) == 0 {
 			return dst
 		}
 	case FormatUint:
-		if isBlock(id) && len(v) <= 3 {
+		if block && len(v) <= 3 {
 			num, more, szx := ParseBlock(v)
 			dst = strconv.AppendUint(dst, uint64(num), 10)
 			if more {

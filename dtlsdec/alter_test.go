@@ -14,6 +14,7 @@ import (
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/internal/tlscrypto"
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
@@ -48,14 +49,13 @@ func alterCapture(t *testing.T) []byte {
 			pt := bytes.Replace(res.Records[0].Plaintext, []byte(alteredFrom), []byte(alteredTo), 1)
 			s := x.sessions[dissect.MakePair(d.Src, d.Dst)]
 			k := s.keys[dirIndex(res.Records[0].FromClient)]
-			if k.p.bulk != bulkAESGCM {
+			if k.Params().Bulk != tlscrypto.BulkAESGCM {
 				t.Fatalf("frame %d: not AES-GCM", d.Number)
 			}
-			nonce := append(k.fixedIV[:4:4], rec.Fragment[:8]...)
 			var aad [300]byte
-			sealed := k.aead.Seal(nil, nonce, pt, additionalData(aad[:], rec, len(pt)))
-			off := d.PayloadOff + rec.Span.Off + rec.HeaderLen + 8
-			if copy(data[off:], sealed) != len(rec.Fragment)-8 {
+			sealed := k.Seal(nil, rec.Fragment[:8], uint64(rec.Epoch)<<48|rec.Seq, pt, additionalData(aad[:], rec))
+			off := d.PayloadOff + rec.Span.Off + rec.HeaderLen
+			if copy(data[off:], sealed) != len(rec.Fragment) {
 				t.Fatal("sealed record changed length")
 			}
 			done = true

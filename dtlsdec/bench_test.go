@@ -17,7 +17,14 @@ func establishedRun(tb testing.TB, suite dtls.CipherSuiteID) (*Decrypter, *pionR
 	psk := []byte("0123456789abcdef")
 	run := runPion(tb, pionOpts{suite: suite, psk: psk, identity: "alice"})
 	p, _ := tlskeys.ParsePSK(fmt.Sprintf("alice=%x", psk))
-	x := New(Config{Keys: &tlskeys.Keys{PSKs: []tlskeys.PSK{p}}})
+	x, d := followRun(tb, run, &tlskeys.Keys{PSKs: []tlskeys.PSK{p}})
+	return x, run, d
+}
+
+// followRun returns a Decrypter with keys that has followed run, and the
+// decoded last datagram of application data from the client.
+func followRun(tb testing.TB, run *pionRun, keys *tlskeys.Keys) (*Decrypter, *decode.DTLS) {
+	x := New(Config{Keys: keys})
 	var res Result
 	last := -1
 	for i, g := range run.log {
@@ -39,7 +46,7 @@ func establishedRun(tb testing.TB, suite dtls.CipherSuiteID) (*Decrypter, *pionR
 	if err := d.Decode(run.log[last].b); err != nil {
 		tb.Fatal(err)
 	}
-	return x, run, d
+	return x, d
 }
 
 func TestDecryptAllocs(t *testing.T) {
@@ -73,16 +80,21 @@ func BenchmarkDecrypt(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			x, run, d := establishedRun(b, tc.suite)
-			var res Result
-			b.ReportAllocs()
-			b.SetBytes(int64(len(d.Raw)))
-			for b.Loop() {
-				x.Datagram(0, run.client, run.server, d, &res)
-			}
-			if len(res.Records) != 1 {
-				b.Fatalf("%d records decrypted", len(res.Records))
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			benchDatagram(b, x, run, d)
 		})
 	}
+}
+
+// benchDatagram decrypts datagram d of run with x once per op.
+func benchDatagram(b *testing.B, x *Decrypter, run *pionRun, d *decode.DTLS) {
+	var res Result
+	b.ReportAllocs()
+	b.SetBytes(int64(len(d.Raw)))
+	for b.Loop() {
+		x.Datagram(0, run.client, run.server, d, &res)
+	}
+	if len(res.Records) != 1 {
+		b.Fatalf("%d records decrypted", len(res.Records))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

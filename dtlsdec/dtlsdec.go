@@ -17,8 +17,13 @@
 // with HMAC-SHA1/256/384 (MAC-then-encrypt and encrypt-then-MAC), both
 // directions, retransmitted handshakes, fragmented handshake messages, and
 // tls12_cid records (RFC 9146), and abbreviated handshakes that resume a
-// session by ID. Not supported: renegotiation (epochs past 1), DTLS 1.3,
-// and resumption by session ticket without a key log.
+// session by ID. DTLS 1.3 (RFC 9147) from the key log's traffic secrets:
+// unified headers (connection ID, 8- or 16-bit sequence numbers, with or
+// without length), record number encryption, epoch and sequence number
+// reconstruction, the inner content type, Finished verification of
+// unfragmented Finished messages, KeyUpdate. Not supported: renegotiation
+// (epochs past 1 in DTLS 1.2), resumption by session ticket without a key
+// log, DTLS 1.3 0-RTT data.
 package dtlsdec
 
 import (
@@ -28,60 +33,31 @@ import (
 
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
+	"github.com/coapaudit/coapaudit/internal/tlscrypto"
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
-// Status is how far decryption of a session got.
-type Status uint8
+// Status is how far decryption of a session got (StatusNotTLS is not
+// used for DTLS).
+type Status = tlskeys.State
 
 const (
-	// StatusHandshake: the handshake is under way; no encrypted record yet.
-	StatusHandshake Status = iota
-	// StatusDecrypting: a key decrypted and authenticated the session's
-	// records.
-	StatusDecrypting
-	// StatusKeyMismatch: keys were given for this session but none
-	// decrypts it.
-	StatusKeyMismatch
-	// StatusNoKey: no key log entry or PSK applies to the session (an
-	// ECDHE suite without a key log entry, or no --psk at all).
-	StatusNoKey
-	// StatusNoHandshake: encrypted records whose handshake the capture
-	// lacks (it started before the capture, or was lost).
-	StatusNoHandshake
-	// StatusUnsupported: the cipher suite or protocol version is not one
-	// the decrypter handles.
-	StatusUnsupported
+	StatusHandshake   = tlskeys.StateHandshake
+	StatusDecrypting  = tlskeys.StateDecrypting
+	StatusKeyMismatch = tlskeys.StateKeyMismatch
+	StatusNoKey       = tlskeys.StateNoKey
+	StatusNoHandshake = tlskeys.StateNoHandshake
+	StatusUnsupported = tlskeys.StateUnsupported
 )
-
-var statusNames = [...]string{
-	StatusHandshake:   "handshake",
-	StatusDecrypting:  "decrypting",
-	StatusKeyMismatch: "key does not match this session",
-	StatusNoKey:       "no key for this session",
-	StatusNoHandshake: "handshake not in capture",
-	StatusUnsupported: "not supported",
-}
-
-func (s Status) String() string {
-	if int(s) < len(statusNames) {
-		return statusNames[s]
-	}
-	return "Status(?)"
-}
 
 // Finished is the state of one side's Finished message.
-type Finished uint8
+type Finished = tlskeys.Finished
 
 const (
-	FinishedUnseen   Finished = iota // not decrypted (yet)
-	FinishedVerified                 // verify_data matches the transcript
-	FinishedMismatch                 // decrypted, but verify_data differs
+	FinishedUnseen   = tlskeys.FinishedUnseen
+	FinishedVerified = tlskeys.FinishedVerified
+	FinishedMismatch = tlskeys.FinishedMismatch
 )
-
-var finishedNames = [...]string{"unseen", "verified", "mismatch"}
-
-func (f Finished) String() string { return finishedNames[f%3] }
 
 // KeySource says where a session's key came from.
 type KeySource uint8
@@ -260,7 +236,7 @@ func (x *Decrypter) Datagram(frame int, src, dst netip.AddrPort, d *decode.DTLS,
 			s = x.newSession(key, frame, src, dst)
 			s.info.Status = StatusNoHandshake
 		}
-		x.record(s, i, r, src, res)
+		x.record(s, i, r, src, d.Raw, res)
 	}
 	if s != nil {
 		res.Session = &s.info
@@ -371,28 +347,8 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 		return s // a retransmission of the first ClientHello
 	}
 	fromClient := src == s.info.Client
-	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello && !s.haveSH {
-		sh := &d.ServerHello
-		copy(s.serverRandom[:], sh.Random)
-		s.haveSH = true
-		s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
-		s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
-		s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
-		if n := len(sh.SessionID); n > 0 && n <= 32 {
-			copy(s.sessionID[:], sh.SessionID)
-			s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
-		}
-		if sh.HasConnID && s.cidOffered {
-			s.info.ConnID = true
-			s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
-		}
-		if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
-			s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is not DTLS 1.2"
-		} else if p, ok := paramsFor(sh.CipherSuite); ok {
-			s.params = p
-		} else {
-			s.info.Status, s.info.Detail = StatusUnsupported, "cipher suite "+sh.CipherSuite.String()
-		}
+	if hs.Type == decode.HandshakeServerHello && !fromClient && hs.Complete() && d.HasServerHello {
+		x.serverHello(s, &d.ServerHello)
 	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && d.HasClientKeyExchange && s.haveSH {
 		if id, ok := d.PSKIdentity(s.info.Suite, true); ok {
@@ -403,10 +359,57 @@ func (x *Decrypter) handshake(s *session, key dissect.Pair, frame int, src, dst 
 	if !s.hs.add(fromClient, hs, cookieless) {
 		s.info.Detail = "handshake too large to follow"
 	}
+	if hs.Type == decode.HandshakeServerHello && !fromClient && !hs.Complete() {
+		// A ServerHello in fragments (DTLS 1.3 ones with large key
+		// shares are): read it once reassembled.
+		if m := s.hs.find(false, hs.MessageSeq); m != nil && m.missing == 0 {
+			var whole decode.DTLS
+			rec := make([]byte, 13, 13+len(m.data))
+			rec[0], rec[1], rec[2] = byte(decode.ContentHandshake), 0xfe, 0xfd
+			rec[11], rec[12] = byte(len(m.data)>>8), byte(len(m.data))
+			if whole.Decode(append(rec, m.data...)); whole.HasServerHello {
+				x.serverHello(s, &whole.ServerHello)
+			}
+		}
+	}
 	if hs.Type == decode.HandshakeClientKeyExchange && fromClient && s.sessionHashLen == 0 {
 		s.sessionHashLen = len(s.hs.msgs)
 	}
 	return s
+}
+
+// serverHello takes the session's ServerHello (or a DTLS 1.3
+// HelloRetryRequest).
+func (x *Decrypter) serverHello(s *session, sh *decode.DTLSServerHello) {
+	if sh.RetryRequest {
+		s.hrr13 = true
+		return
+	}
+	if s.haveSH {
+		return
+	}
+	copy(s.serverRandom[:], sh.Random)
+	s.haveSH = true
+	s.info.Suite, s.info.HasSuite = sh.CipherSuite, true
+	s.info.ExtendedMasterSecret = hasExtension(sh.Extensions, extExtendedMasterSecret)
+	s.info.EncryptThenMAC = hasExtension(sh.Extensions, extEncryptThenMAC)
+	if n := len(sh.SessionID); n > 0 && n <= 32 {
+		copy(s.sessionID[:], sh.SessionID)
+		s.info.Resumed = bytes.Equal(sh.SessionID, s.chSessionID)
+	}
+	if sh.HasConnID && s.cidOffered {
+		s.info.ConnID = true
+		s.cidLen = [2]int{len(sh.ConnID), s.cidToClientLen}
+	}
+	if sh.SelectedVersion == VersionDTLS13 {
+		x.start13(s, sh.CipherSuite)
+	} else if sh.Version != decode.VersionDTLS12 || sh.SelectedVersion != 0 {
+		s.info.Status, s.info.Detail = StatusUnsupported, "protocol version is neither DTLS 1.2 nor DTLS 1.3"
+	} else if p, ok := tlscrypto.ParamsFor(sh.CipherSuite); ok && !p.TLS13 {
+		s.params = p
+	} else {
+		s.info.Status, s.info.Detail = StatusUnsupported, "cipher suite "+sh.CipherSuite.String()
+	}
 }
 
 // TLS extension numbers read from the ServerHello.
@@ -431,12 +434,16 @@ func hasExtension(exts []byte, typ uint16) bool {
 }
 
 // record decrypts protected record i.
-func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.AddrPort, res *Result) {
+func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.AddrPort, raw []byte, res *Result) {
 	fromClient := src == s.info.Client
 	fail := func() {
 		s.info.Failed++
 		x.stats.Failed++
 		res.Failed++
+	}
+	if s.v13 != nil {
+		x.record13(s, i, r, raw, fromClient, res, fail)
+		return
 	}
 	if r.Unified || r.Epoch != 1 || r.ConnIDUnknown {
 		fail()
@@ -451,7 +458,7 @@ func (x *Decrypter) record(s *session, i int, r *decode.DTLSRecord, src netip.Ad
 	}
 	k := s.keys[dirIndex(fromClient)]
 	out := x.buf[len(x.buf):cap(x.buf)]
-	pt, typ, err := k.open(out, r, x.aad[:])
+	pt, typ, err := open(k, out, r, x.aad[:])
 	if err != nil {
 		fail()
 		return
@@ -525,12 +532,12 @@ func (x *Decrypter) establish(s *session, r *decode.DTLSRecord, fromClient bool)
 		}
 		var sh []byte
 		if s.info.ExtendedMasterSecret {
-			sh = s.hs.hash(s.params.prf, s.sessionHashLen)
+			sh = s.hs.hash(s.params.PRF, s.sessionHashLen)
 		}
 		x.candidates = x.keys.PSKCandidates(x.candidates[:0], s.pskIdentity)
 		for _, p := range x.candidates {
 			tried = true
-			masterSecret(s.params.prf, pskPremaster(p.Key), s.info.ExtendedMasterSecret, sh, s.clientRandom[:], s.serverRandom[:], &master)
+			tlscrypto.MasterSecret(s.params.PRF, tlscrypto.PSKPremaster(p.Key), s.info.ExtendedMasterSecret, sh, s.clientRandom[:], s.serverRandom[:], &master)
 			if x.tryMaster(s, &master, r, fromClient) {
 				s.info.Key = KeyPSK
 				return
@@ -587,19 +594,8 @@ func (x *Decrypter) keyLog() *tlskeys.KeyLog {
 // tryMaster derives the key block from master and keeps it when it
 // decrypts r.
 func (x *Decrypter) tryMaster(s *session, master *[48]byte, r *decode.DTLSRecord, fromClient bool) bool {
-	p := &s.params
-	macLen, keyLen, ivLen := p.macKeyLen(), p.keyLen, p.fixedIVLen()
-	kb := make([]byte, 2*(macLen+keyLen+ivLen))
-	seed := make([]byte, 0, 64)
-	seed = append(append(seed, s.serverRandom[:]...), s.clientRandom[:]...)
-	prf12(p.prf, master[:], "key expansion", seed, kb)
-	defer clear(kb)
-	cm, sm := kb[:macLen], kb[macLen:2*macLen]
-	ck, sk := kb[2*macLen:2*macLen+keyLen], kb[2*macLen+keyLen:2*(macLen+keyLen)]
-	civ, siv := kb[2*(macLen+keyLen):2*(macLen+keyLen)+ivLen], kb[2*(macLen+keyLen)+ivLen:]
-	c, err1 := newDirKeys(p, cm, ck, civ, s.info.EncryptThenMAC)
-	sv, err2 := newDirKeys(p, sm, sk, siv, s.info.EncryptThenMAC)
-	if err1 != nil || err2 != nil {
+	c, sv, err := tlscrypto.KeyBlock12(&s.params, master[:], s.clientRandom[:], s.serverRandom[:], s.info.EncryptThenMAC)
+	if err != nil {
 		return false
 	}
 	k := c
@@ -607,10 +603,10 @@ func (x *Decrypter) tryMaster(s *session, master *[48]byte, r *decode.DTLSRecord
 		k = sv
 	}
 	scratch := make([]byte, len(r.Fragment))
-	if _, _, err := k.open(scratch, r, x.aad[:]); err != nil {
+	if _, _, err := open(k, scratch, r, x.aad[:]); err != nil {
 		return false
 	}
-	s.keys = [2]*dirKeys{c, sv}
+	s.keys = [2]*tlscrypto.Keys12{c, sv}
 	s.master = *master
 	x.remember(s)
 	s.info.Status = StatusDecrypting
@@ -623,7 +619,7 @@ type session struct {
 	info                       SessionInfo
 	haveCH, haveSH             bool
 	clientRandom, serverRandom [32]byte
-	params                     suiteParams
+	params                     tlscrypto.Params
 	pskIdentity                []byte
 	cidOffered                 bool
 	cidToClientLen             int
@@ -635,7 +631,9 @@ type session struct {
 	hs                         transcript
 	sessionHashLen             int // messages in the transcript through the ClientKeyExchange
 	master                     [48]byte
-	keys                       [2]*dirKeys
+	keys                       [2]*tlscrypto.Keys12
+	hrr13                      bool    // a DTLS 1.3 HelloRetryRequest was seen
+	v13                        *sess13 // DTLS 1.3 state, nil for DTLS 1.2
 }
 
 // finished checks a decrypted handshake record that holds a Finished
@@ -648,13 +646,11 @@ func (s *session) finished(pt []byte, fromClient bool) {
 	if s.hs.has(fromClient, seq) {
 		return // a retransmission
 	}
-	label := "server finished"
 	st := &s.info.ServerFinished
 	if fromClient {
-		label, st = "client finished", &s.info.ClientFinished
+		st = &s.info.ClientFinished
 	}
-	var want [12]byte
-	prf12(s.params.prf, s.master[:], label, s.hs.hash(s.params.prf, len(s.hs.msgs)), want[:])
+	want := tlscrypto.Finished12(s.params.PRF, s.master[:], fromClient, s.hs.hash(s.params.PRF, len(s.hs.msgs)))
 	if hmac.Equal(want[:], pt[12:]) {
 		*st = FinishedVerified
 	} else {

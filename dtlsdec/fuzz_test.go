@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/pion/dtls/v3"
@@ -32,10 +33,25 @@ func FuzzDecrypter(f *testing.F) {
 		}
 		f.Add(b.Bytes())
 	}
+	// A DTLS 1.3 session built from fixed secrets (dtls13_test.go), its
+	// key log given too.
+	s13 := newDTLS13Session(f, 0x1301, bytes.NewReader(bytes.Repeat([]byte{0x5a}, 1024)))
+	dgs, _ := s13.flights(0x1301)
+	var b bytes.Buffer
+	for _, g := range dgs {
+		b.WriteByte(map[bool]byte{true: 0, false: 1}[g.fromClient])
+		binary.Write(&b, binary.BigEndian, uint16(len(g.b)))
+		b.Write(g.b)
+	}
+	f.Add(b.Bytes())
+	kl := &tlskeys.KeyLog{}
+	if err := kl.Read(strings.NewReader(s13.keyLog), "keylog"); err != nil {
+		f.Fatal(err)
+	}
 	client := netip.MustParseAddrPort("127.0.3.2:40000")
 	server := netip.MustParseAddrPort("127.0.3.1:5684")
 	p, _ := tlskeys.ParsePSK("alice=6b")
-	keys := &tlskeys.Keys{PSKs: []tlskeys.PSK{p}}
+	keys := &tlskeys.Keys{PSKs: []tlskeys.PSK{p}, Log: kl}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		x := New(Config{Keys: keys, MaxSessions: 2, MaxEnded: 2})
 		var d decode.DTLS

@@ -143,10 +143,60 @@ func runPion(t testing.TB, o pionOpts) *pionRun {
 	}
 	//lint:ignore SA1019 as above
 	ln, err := dtls.Listen("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 1)}, scfg)
+	srv, run, stop := startEcho(t, ln, err)
+	defer stop()
+	for conn := range max(o.conns, 1) {
+		rc := newRecConn(t)
+		if conn == 0 {
+			run.client = rc.client
+		}
+		//lint:ignore SA1019 as above
+		c, err := dtls.Client(rc, srv, ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HandshakeContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, c, run, fmt.Sprintf("%d.", conn), nil)
+		c.Close()
+		run.log = append(run.log, rc.datagrams()...)
+	}
+	stop()
+	klMu.Lock()
+	run.keyLog = keyLog.String()
+	klMu.Unlock()
+	return run
+}
+
+// exchange sends three messages on c (named by prefix) and reads the
+// echo of each into run; after, if not nil, runs after each.
+func exchange(t testing.TB, c net.Conn, run *pionRun, prefix string, after func(i int)) {
+	buf := make([]byte, 2048)
+	for i := range 3 {
+		msg := fmt.Sprintf("message %s%d %s", prefix, i, strings.Repeat("x", 10*i))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.sent = append(run.sent, msg)
+		run.echoed = append(run.echoed, string(buf[:n]))
+		if after != nil {
+			after(i)
+		}
+	}
+}
+
+// startEcho echoes on every connection ln (listening with error err)
+// accepts, and returns its address, a run naming it as the server, and
+// stop, which closes ln and waits for the connections to end.
+func startEcho(t testing.TB, ln net.Listener, err error) (*net.UDPAddr, *pionRun, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -159,61 +209,41 @@ func runPion(t testing.TB, o pionOpts) *pionRun {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 2048)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(append([]byte("echo:"), buf[:n]...)); err != nil {
-						return
-					}
-				}
+				serveEcho(c)
 			}()
 		}
 	}()
 	srv := ln.Addr().(*net.UDPAddr)
-	run := &pionRun{server: srv.AddrPort()}
-	for conn := range max(o.conns, 1) {
-		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 2)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc := &recConn{PacketConn: uc, client: uc.LocalAddr().(*net.UDPAddr).AddrPort()}
-		if conn == 0 {
-			run.client = rc.client
-		}
-		//lint:ignore SA1019 as above
-		c, err := dtls.Client(rc, srv, ccfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.HandshakeContext(ctx); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 2048)
-		for i := range 3 {
-			msg := fmt.Sprintf("message %d.%d %s", conn, i, strings.Repeat("x", 10*i))
-			if _, err := c.Write([]byte(msg)); err != nil {
-				t.Fatal(err)
-			}
-			n, err := c.Read(buf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run.sent = append(run.sent, msg)
-			run.echoed = append(run.echoed, string(buf[:n]))
-		}
-		c.Close()
-		run.log = append(run.log, rc.datagrams()...)
+	return srv, &pionRun{server: srv.AddrPort()}, func() {
+		ln.Close()
+		wg.Wait()
 	}
-	ln.Close()
-	wg.Wait()
-	klMu.Lock()
-	run.keyLog = keyLog.String()
-	klMu.Unlock()
-	return run
+}
+
+// newRecConn opens a UDP socket on 127.0.3.2 that records what it sends
+// and receives.
+func newRecConn(t testing.TB) *recConn {
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recConn{PacketConn: uc, client: uc.LocalAddr().(*net.UDPAddr).AddrPort()}
+}
+
+// serveEcho answers every message read from c with "echo:" and the
+// message, until an error; then it closes c.
+func serveEcho(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := c.Write(append([]byte("echo:"), buf[:n]...)); err != nil {
+			return
+		}
+	}
 }
 
 type writerFunc func([]byte) (int, error)

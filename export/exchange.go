@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/flows"
 )
 
@@ -18,7 +19,7 @@ type Exchange struct {
 	// together: every list of frame numbers then has a list of the files
 	// they are in beside it ("request_frames" and "request_files"), and
 	// CSV cells name frames "file#frame". Nil for one file.
-	Refs *FrameRefs
+	Refs *capture.FrameRefs
 }
 
 // Type implements Record.
@@ -71,7 +72,7 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ']')
 	}
 	dst = strconv.AppendInt(append(dst, `,"notifications":`...), int64(e.Notifications), 10)
-	dst = refs.appendFrames(dst, `,"frames":`, `,"frame_files":`, e.Frames)
+	dst = appendRefFrames(refs, dst, `,"frames":`, `,"frame_files":`, e.Frames)
 	if e.FramesOmitted != 0 {
 		dst = strconv.AppendInt(append(dst, `,"frames_omitted":`...), int64(e.FramesOmitted), 10)
 	}
@@ -112,7 +113,7 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			dst = appendXString(append(dst, `,"ended":`...), o.Ended)
 		}
 		if o.EndFrame != 0 {
-			dst = refs.appendFrame(dst, `,"end_frame":`, `,"end_file":`, o.EndFrame)
+			dst = appendRefFrame(refs, dst, `,"end_frame":`, `,"end_file":`, o.EndFrame)
 		}
 		dst = appendIntOmitEmpty(dst, `,"late":`, o.Late)
 		if o.LastCode != "" {
@@ -177,7 +178,7 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			}
 			dst = appendXString(append(dst, `{"kind":`...), l.Kind)
 			dst = appendXString(append(dst, `,"exchange":`...), l.Exchange)
-			dst = refs.appendFrame(dst, `,"frame":`, `,"file":`, l.Frame)
+			dst = appendRefFrame(refs, dst, `,"frame":`, `,"file":`, l.Frame)
 			if l.Peer != (netip.AddrPort{}) {
 				dst = appendAddrPort(append(dst, `,"peer":`...), l.Peer)
 			}
@@ -206,8 +207,8 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 			dst = appendXString(append(dst, `,"field":`...), d.Field)
 			dst = appendXString(append(dst, `,"client":`...), d.Client)
 			dst = appendXString(append(dst, `,"server":`...), d.Server)
-			dst = refs.appendFrame(dst, `,"client_frame":`, `,"client_file":`, d.ClientFrame)
-			dst = refs.appendFrame(dst, `,"server_frame":`, `,"server_file":`, d.ServerFrame)
+			dst = appendRefFrame(refs, dst, `,"client_frame":`, `,"client_file":`, d.ClientFrame)
+			dst = appendRefFrame(refs, dst, `,"server_frame":`, `,"server_file":`, d.ServerFrame)
 			dst = appendAddrPort(append(dst, `,"proxy":`...), d.Proxy)
 			if d.Allowed != "" {
 				dst = appendXString(append(dst, `,"allowed":`...), d.Allowed)
@@ -222,15 +223,21 @@ func (x Exchange) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-func appendLeg(dst []byte, l *flows.Leg, refs *FrameRefs) []byte {
+func appendLeg(dst []byte, l *flows.Leg, refs *capture.FrameRefs) []byte {
 	dst = appendAddrPort(append(dst, `{"from":`...), l.From)
 	dst = appendAddrPort(append(dst, `,"to":`...), l.To)
 	dst = appendHex(append(dst, `,"token":`...), l.Token)
 	dst = appendXString(append(dst, `,"type":`...), l.Type)
-	dst = refs.appendFrames(dst, `,"request_frames":`, `,"request_files":`, l.RequestFrames)
-	dst = refs.appendFrames(dst, `,"response_frames":`, `,"response_files":`, l.ResponseFrames)
+	if l.Transport != "" {
+		dst = appendXString(append(dst, `,"transport":`...), l.Transport)
+	}
+	if l.Protection != "" {
+		dst = appendXString(append(dst, `,"protection":`...), l.Protection)
+	}
+	dst = appendRefFrames(refs, dst, `,"request_frames":`, `,"request_files":`, l.RequestFrames)
+	dst = appendRefFrames(refs, dst, `,"response_frames":`, `,"response_files":`, l.ResponseFrames)
 	if len(l.OtherFrames) > 0 {
-		dst = refs.appendFrames(dst, `,"other_frames":`, `,"other_files":`, l.OtherFrames)
+		dst = appendRefFrames(refs, dst, `,"other_frames":`, `,"other_files":`, l.OtherFrames)
 	}
 	dst = appendRFC3339(append(dst, `,"request_time":`...), l.RequestTime)
 	if !l.ResponseTime.IsZero() {
@@ -469,8 +476,8 @@ func (x Exchange) CSVRow(dst []string) []string {
 		r.b = appendAddrCell(r.b, l.From)
 		r.b = append(r.b, '>')
 		r.b = appendAddrCell(r.b, l.To)
-		r.b = refs.appendJoined(append(r.b, " req="...), l.RequestFrames, ',')
-		r.b = refs.appendJoined(append(r.b, " resp="...), l.ResponseFrames, ',')
+		r.b = appendRefsJoined(refs, append(r.b, " req="...), l.RequestFrames, ',')
+		r.b = appendRefsJoined(refs, append(r.b, " resp="...), l.ResponseFrames, ',')
 	}
 	r.done(xcLegs)
 	for i := range e.Residence {
@@ -534,7 +541,7 @@ func (x Exchange) CSVRow(dst []string) []string {
 		r.b = refs.AppendName(append(r.b, '@'), l.Frame)
 	}
 	r.done(xcLinks)
-	r.b = refs.appendJoined(r.b, e.Frames, ';')
+	r.b = appendRefsJoined(refs, r.b, e.Frames, ';')
 	r.done(xcFrames)
 	for i := range e.Diff {
 		d := &e.Diff[i]

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
@@ -10,7 +11,7 @@ type Finding struct {
 	*rules.Finding
 	// Refs name the frames when several capture files are analysed
 	// together (see Exchange.Refs); nil for one file.
-	Refs *FrameRefs
+	Refs *capture.FrameRefs
 }
 
 // Type implements Record.
@@ -30,7 +31,7 @@ func (f Finding) AppendJSON(dst []byte) []byte {
 	if x.Frames == nil {
 		dst = append(appendKey(dst, "frames"), "[]"...)
 	} else {
-		dst = f.Refs.appendFrames(dst, `,"frames":`, `,"frame_files":`, x.Frames)
+		dst = appendRefFrames(f.Refs, dst, `,"frames":`, `,"frame_files":`, x.Frames)
 	}
 	dst = appendStr(dst, "message", x.Message)
 	dst = appendStr(dst, "seed", x.Seed)

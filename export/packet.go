@@ -4,70 +4,26 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/coapaudit/coapaudit/analysis"
+
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
-// Packet is one frame as `coapaudit packets` reports it. It points at the
-// capture layer's datagram, the dissector's result and, for OSCORE, the
-// decryption result; all of them are borrowed for the duration of a Write.
+// Packet is the packet record of one frame: the engine's analysis.Packet
+// with what output needs besides. Everything is borrowed for the
+// duration of a Write.
 type Packet struct {
-	D      *capture.Datagram
-	F      *dissect.Frame
-	OSCORE *oscore.Result // nil when the message has no OSCORE option
-	// File names the capture file when several are read.
-	File string
+	*analysis.Packet
 	// Refs, with several capture files analysed together, name the
 	// frames OSCORE refers to (first_frame, request_frame), which are
 	// then references (FrameRefs); nil otherwise.
-	Refs *FrameRefs
-	// PSKIdentity is the DTLS PSK identity found in this frame, if any.
-	PSKIdentity []byte
-	// DTLSDec is what decrypting a DTLS frame's protected records found;
-	// nil without DTLS keys or when the frame has no protected record.
-	// When it holds a CoAP message, F.CoAP is the first one (and OSCORE
-	// its OSCORE result), written as for a plain CoAP frame.
-	DTLSDec *DTLSDecryption
+	Refs *capture.FrameRefs
 	// Times, when set, speeds up timestamp formatting; it is owned by the
 	// goroutine that writes the packet.
 	Times *TimeCache
-}
-
-// DTLSDecryption is what decrypting one DTLS datagram found. It holds no
-// key material: Key names where the session's key came from, and
-// Identity is the PSK identity, which the handshake sends in clear.
-type DTLSDecryption struct {
-	// Decrypted and Failed count the datagram's protected records.
-	Decrypted, Failed int
-	// Key is the key source of the session: psk, keylog or resumed
-	// (empty when no key applies).
-	Key string
-	// Identity is the PSK identity of a session decrypted with --psk.
-	Identity string
-	// CoAP counts the CoAP messages found in decrypted application data.
-	CoAP int
-}
-
-// Inner reports whether the packet is a DTLS frame with a decrypted CoAP
-// message in F.CoAP.
-func (p *Packet) Inner() bool {
-	return p.F.Proto == dissect.ProtoDTLS && p.DTLSDec != nil && p.DTLSDec.CoAP > 0
-}
-
-// ProtoName is the packet record's proto field.
-func (p *Packet) ProtoName() string {
-	switch p.D.Kind {
-	case capture.KindUDP:
-		if p.F.Proto == dissect.ProtoOther {
-			return "udp"
-		}
-		return p.F.Proto.String()
-	case capture.KindFragment:
-		return "ip-fragment"
-	}
-	return "other"
 }
 
 // Addrs returns the source and destination as ip:port for UDP, as the bare
@@ -77,7 +33,7 @@ func (p *Packet) Addrs() (src, dst string) {
 	if !d.Src.IsValid() {
 		return "", ""
 	}
-	if d.Kind == capture.KindUDP {
+	if d.Kind == capture.KindUDP || d.Kind == capture.KindTCP {
 		return d.Src.String(), d.Dst.String()
 	}
 	return d.Src.Addr().String(), d.Dst.Addr().String()
@@ -85,7 +41,7 @@ func (p *Packet) Addrs() (src, dst string) {
 
 func (p *Packet) appendAddr(dst []byte, a netip.AddrPort) []byte {
 	dst = append(dst, '"')
-	if p.D.Kind == capture.KindUDP {
+	if p.D.Kind == capture.KindUDP || p.D.Kind == capture.KindTCP {
 		dst = a.AppendTo(dst)
 	} else {
 		dst = a.Addr().AppendTo(dst)
@@ -108,8 +64,11 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 	}
 	dst = appendStr(dst, "proto", p.ProtoName())
 	dst = appendInt(dst, "frame_len", int64(d.OrigLen))
-	if d.Kind == capture.KindUDP {
+	switch d.Kind {
+	case capture.KindUDP:
 		dst = appendInt(dst, "udp_len", int64(len(d.Payload)))
+	case capture.KindTCP:
+		dst = appendInt(dst, "tcp_len", int64(len(d.Payload)))
 	}
 	if d.Kind != capture.KindUDP && d.Reason != "" {
 		dst = appendStr(dst, "info", d.Reason)
@@ -131,10 +90,10 @@ func (p *Packet) AppendJSON(dst []byte) []byte {
 	if f.Heuristic {
 		dst = appendBool(dst, "heuristic", true)
 	}
-	switch f.Proto {
-	case dissect.ProtoCoAP:
+	switch {
+	case f.Proto.Clear():
 		dst = p.appendCoAP(dst)
-	case dissect.ProtoDTLS:
+	case f.Proto == dissect.ProtoDTLS:
 		dst = p.appendDTLS(dst)
 		if p.Inner() {
 			dst = p.appendCoAP(dst)
@@ -152,6 +111,27 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 	if len(m.Raw) < 4 {
 		return dst
 	}
+	dst = appendCoAPFields(dst, m)
+	if n := p.F.NumCoAP; n > 1 {
+		// The frame's other messages (several DTLS records, a layer's
+		// framing): their CoAP fields, in order.
+		dst = appendKey(dst, "more_coap")
+		dst = append(dst, '[')
+		for i := 1; i < n; i++ {
+			if i > 1 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '{')
+			dst = appendCoAPFields(dst, p.F.Clear(i))
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return p.appendOSCORE(dst)
+}
+
+// appendCoAPFields appends the CoAP fields of m, each with a leading comma.
+func appendCoAPFields(dst []byte, m *decode.Message) []byte {
 	dst = appendStr(dst, "msgtype", m.Type.String())
 	dst = appendKey(dst, "code")
 	dst = appendCode(dst, m.Code)
@@ -167,6 +147,11 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 	if len(m.Anomalies) > 0 {
 		dst = appendAnomalies(dst, m.Anomalies)
 	}
+	return dst
+}
+
+// appendOSCORE appends what OSCORE found in the frame's (first) message.
+func (p *Packet) appendOSCORE(dst []byte) []byte {
 	if r := p.OSCORE; r != nil {
 		dst = appendKey(dst, "oscore")
 		dst = append(dst, '{')
@@ -182,12 +167,12 @@ func (p *Packet) appendCoAP(dst []byte) []byte {
 		if r.Replay != oscore.NotChecked {
 			dst = appendStr(dst, "replay", r.Replay.String())
 			if r.FirstFrame > 0 {
-				dst = p.Refs.appendFrame(dst, `,"first_frame":`, `,"first_file":`, r.FirstFrame)
+				dst = appendRefFrame(p.Refs, dst, `,"first_frame":`, `,"first_file":`, r.FirstFrame)
 			}
 		}
 		if !r.IsRequest {
 			if r.RequestFrame > 0 {
-				dst = p.Refs.appendFrame(dst, `,"request_frame":`, `,"request_file":`, r.RequestFrame)
+				dst = appendRefFrame(p.Refs, dst, `,"request_frame":`, `,"request_file":`, r.RequestFrame)
 			}
 			if r.Guessed {
 				dst = appendBool(dst, "request_guessed", true)

@@ -22,6 +22,7 @@ var packetHeader = []string{
 	"dtls_records", "dtls_handshake", "dtls_cipher_suite", "psk_identity",
 	"dtls_decrypted", "dtls_key", "dtls_key_identity",
 	"malformed", "malformed_offset", "anomalies", "info", "heuristic", "truncated", "fragments", "file",
+	"tcp_len",
 }
 
 // CSVHeader implements Record.
@@ -39,7 +40,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	dst = append(dst, strconv.Itoa(d.Number), d.Time.UTC().Format(timeLayout), src, dstAddr,
 		p.ProtoName(), strconv.Itoa(d.OrigLen), udpLen)
 	var msgtype, code, codeName, mid, token, opts, uri, plen string
-	if f.Proto == dissect.ProtoCoAP && len(f.CoAP.Raw) >= 4 || p.Inner() {
+	if f.Proto.Clear() && len(f.CoAP.Raw) >= 4 || p.Inner() {
 		m := &f.CoAP
 		msgtype, code, codeName = m.Type.String(), m.Code.String(), m.Code.Name()
 		mid, token = strconv.Itoa(int(m.MessageID)), hex.EncodeToString(m.Token)
@@ -77,7 +78,7 @@ func (p *Packet) CSVRow(dst []string) []string {
 	if f.Err != nil {
 		mal, moff = f.Err.Error(), strconv.Itoa(dissect.ErrorOffset(f.Err))
 	}
-	if f.Proto == dissect.ProtoCoAP || p.Inner() {
+	if f.Proto.Clear() || p.Inner() {
 		anom = csvAnomalies(f.CoAP.Anomalies)
 	}
 	info := ""
@@ -88,7 +89,12 @@ func (p *Packet) CSVRow(dst []string) []string {
 	for _, n := range d.Fragments {
 		frags = append(frags, strconv.Itoa(n))
 	}
-	return append(dst, mal, moff, anom, info, boolCell(f.Heuristic), boolCell(d.Truncated), strings.Join(frags, ";"), p.File)
+	tcpLen := ""
+	if d.Kind == capture.KindTCP {
+		tcpLen = strconv.Itoa(len(d.Payload))
+	}
+	return append(dst, mal, moff, anom, info, boolCell(f.Heuristic), boolCell(d.Truncated), strings.Join(frags, ";"), p.File,
+		tcpLen)
 }
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"

@@ -82,13 +82,13 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 	b = appendPadRight(b, dst, 21)
 	b = append(b, ' ')
 	proto := p.ProtoName()
-	switch f.Proto {
-	case dissect.ProtoCoAP:
+	switch {
+	case f.Proto.Clear():
 		proto = "CoAP"
 		if p.OSCORE != nil {
 			proto = "OSCORE"
 		}
-	case dissect.ProtoDTLS:
+	case f.Proto == dissect.ProtoDTLS:
 		proto = "DTLS"
 		if p.Inner() {
 			// tshark shows a decrypted record's CoAP message as the frame's.
@@ -101,10 +101,10 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 	b = appendPadRight(b, proto, 6)
 	b = appendPadLeft(b, strconv.Itoa(d.OrigLen), 5)
 	b = append(b, ' ')
-	switch f.Proto {
-	case dissect.ProtoCoAP:
+	switch {
+	case f.Proto.Clear():
 		b = p.appendCoAPInfo(b)
-	case dissect.ProtoDTLS:
+	case f.Proto == dissect.ProtoDTLS:
 		if p.Inner() {
 			b = p.appendCoAPInfo(b)
 			b = p.appendDTLSKey(append(b, " [DTLS decrypted"...))
@@ -119,6 +119,11 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 		} else {
 			b = append(b, d.Reason...)
 		}
+	}
+	if n := f.NumCoAP; n > 1 && (f.Proto.Clear() || p.Inner()) {
+		b = append(b, " [+"...)
+		b = strconv.AppendInt(b, int64(n-1), 10)
+		b = append(b, " more CoAP]"...)
 	}
 	if f.Err != nil {
 		b = append(b, " [Malformed: "...)

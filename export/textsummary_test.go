@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/coapaudit/coapaudit/analysis"
 )
 
 // TestSummaryTextForPeople checks that the packets summary writes counts
@@ -11,8 +13,8 @@ import (
 func TestSummaryTextForPeople(t *testing.T) {
 	var b bytes.Buffer
 	w := NewTextWriter(&b)
-	if err := w.Write(&Summary{Frames: 1234567, CoAPFrames: 1234000, OtherFrames: 567, OtherBy: map[string]int{"udp": 567},
-		Exchanges: 203041, Evicted: map[string]int{"exchanges-early": 203040}}); err != nil {
+	if err := w.Write(&Summary{&analysis.Summary{Frames: 1234567, CoAPFrames: 1234000, OtherFrames: 567, OtherBy: map[string]int{"udp": 567},
+		Exchanges: 203041, Evicted: map[string]int{"exchanges-early": 203040}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -150,7 +150,7 @@ func (t *Tracker) score(u *hop, p *Packet, v *view, now int64) (int, evidence) {
 	if len(m.Token) > 0 && bytes.Equal(um.Token, m.Token) {
 		s, ev = s+scoreToken, ev|evToken
 	}
-	if um.MessageID == m.MessageID {
+	if um.MessageID == m.MessageID && !p.Reliable && !t.carrierOf(u).reliable {
 		s, ev = s+scoreMID, ev|evMID
 	}
 	if u.method == v.code {

@@ -76,7 +76,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	case root.oscore:
 		e.Protected = "oscore"
 	case root.secure:
-		e.Protected = "dtls"
+		e.Protected = t.carrierOf(root).security
 	}
 
 	// Legs: the path first, then any other leg (retries, replays), then a
@@ -312,7 +312,12 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 	if len(l.OtherFrames) == 0 {
 		l.OtherFrames = nil
 	}
-	if h.kind != kindOrphan {
+	c := t.carrierOf(h)
+	l.Transport = c.transport
+	if c.security != "" {
+		l.Protection = c.security
+	}
+	if h.kind != kindOrphan && !c.reliable {
 		l.Type = h.typ.String()
 		l.RequestTime = time.Unix(0, h.firstReq).UTC()
 	}

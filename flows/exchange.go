@@ -128,8 +128,15 @@ type Leg struct {
 	From  netip.AddrPort `json:"from"`
 	To    netip.AddrPort `json:"to"`
 	Token HexBytes       `json:"token"`
-	// Type is the message type of the first request ("CON", "NON").
+	// Type is the message type of the first request ("CON", "NON"),
+	// empty on a reliable transport, which has none.
 	Type string `json:"type"`
+	// Transport is what carried the leg when it is not UDP or DTLS:
+	// "tcp", "tls", "ws", "wss" (RFC 8323), or a registered layer's
+	// name. Protection is the hop-by-hop security ("dtls", "tls"),
+	// empty in clear.
+	Transport  string `json:"transport,omitempty"`
+	Protection string `json:"protection,omitempty"`
 	// RequestFrames are the frames of every request message and copy;
 	// ResponseFrames those of every response and notification;
 	// OtherFrames the empty ACKs and RSTs.

@@ -81,10 +81,23 @@ type Packet struct {
 	// (decode.Message.Decode sets it). Options decoded before a framing
 	// error are used as they are.
 	Msg *decode.Message
-	// Size is the length of the UDP payload.
+	// Frames, for a message whose bytes came in several frames (a
+	// reliable transport), lists them all, Frame last; nil otherwise.
+	Frames []int
+	// Size is the length of what carried the message: the UDP payload,
+	// or the framed message on a reliable transport.
 	Size int
-	// Secure says that the message was carried in DTLS and decrypted.
-	Secure bool
+	// Secure says that the message was carried in DTLS or TLS and
+	// decrypted; Security names that protection ("dtls" when empty).
+	Secure   bool
+	Security string
+	// Transport names what carried the message when it is not UDP or
+	// DTLS ("tcp", "tls", "ws", "wss", or a registered layer's name).
+	// Reliable transports (RFC 8323) have no Message IDs and no
+	// CON/ACK: their messages are matched by token alone and are never
+	// copies.
+	Transport string
+	Reliable  bool
 	// OSCORE carries what the OSCORE layer learnt about the message, or nil.
 	// A message with an OSCORE option and no OSCORE info is treated as
 	// protected with an unknown verification result.

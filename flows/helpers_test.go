@@ -104,6 +104,9 @@ type sim struct {
 	out   []*Exchange
 	m     decode.Message
 	buf   []byte
+	// transport, when set, names a reliable transport the next messages
+	// travel on ("tcp"); empty for UDP.
+	transport string
 }
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -136,6 +139,7 @@ func (s *sim) sendOSCORE(src, dst string, c *cm, o *OSCOREInfo) int {
 		Frame: s.frame, File: s.file, Time: s.now,
 		Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
 		Msg: &s.m, Size: len(s.buf), OSCORE: o,
+		Transport: s.transport, Reliable: s.transport != "",
 	})
 	clear(s.buf)
 	return s.frame

@@ -17,7 +17,7 @@ func (t *Tracker) ping(p *Packet, v *view, now int64) {
 	h.kind = kindPing
 	h.from, h.to = p.Src, p.Dst
 	h.typ = m.Type
-	h.secure = p.Secure
+	t.carry(h, p)
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
 	h.reqSize = p.Size
 	h.requests = 1

@@ -20,6 +20,14 @@ func (t *Tracker) request(p *Packet, v *view, now int64) {
 		}
 		t.stats.MessageIDReuse++
 	}
+	h := t.newRequest(p, v, now)
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, tok: t.tokHash(m.Token), hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleRequest})
+	t.touch(h.x)
+}
+
+// newRequest takes a request message that is not a copy: it continues a
+// leg (Observe, block-wise) or starts one.
+func (t *Tracker) newRequest(p *Packet, v *view, now int64) *hop {
 	t.stats.Requests++
 	t.deregOf = ref{}
 	h := t.joinRequest(p, v, now)
@@ -30,8 +38,7 @@ func (t *Tracker) request(p *Packet, v *view, now int64) {
 			t.addLinkPeer(o.x, LinkDeregisteredBy, h.x.id, p.Frame, netip.AddrPort{})
 		}
 	}
-	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, tok: t.tokHash(m.Token), hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleRequest})
-	t.touch(h.x)
+	return h
 }
 
 // tokHash identifies a token in a message entry.
@@ -185,7 +192,7 @@ func (t *Tracker) subHop(main *hop, p *Packet, v *view, tk tokKey, now int64) *h
 	h.token = append(h.token[:0], m.Token...)
 	h.method = v.code
 	h.typ = m.Type
-	h.secure = p.Secure
+	t.carry(h, p)
 	h.oscore = v.hasOSCORE
 	h.uri = append(h.uri[:0], main.uri...)
 	h.pathHash = v.pathHash
@@ -259,11 +266,11 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 		h.tk.server = endpoint{}
 	}
 	h.typ = m.Type
-	h.secure = p.Secure
+	t.carry(h, p)
 	h.oscore = v.hasOSCORE
 	h.proxyHint = v.hasProxy
 	h.target = parseTarget(v, m)
-	h.uri = appendURI(h.uri[:0], v, m, p.Dst, p.Secure)
+	h.uri = appendURI(h.uri[:0], v, m, p.Dst, t.carrierOf(h).scheme(p.Secure))
 	h.pathHash = v.pathHash
 	h.path = append(h.path[:0], v.path...)
 	h.reqRaw = append(h.reqRaw[:0], m.Raw...)

@@ -17,15 +17,22 @@ func (t *Tracker) response(p *Packet, v *view, now int64) {
 		}
 		t.stats.MessageIDReuse++
 	}
+	h := t.newResponse(p, v, now)
+	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleResponse, frame: uint32(p.Frame)})
+	t.touch(h.x)
+}
+
+// newResponse takes a response message that is not a copy, matched by
+// token and endpoints, or an orphan.
+func (t *Tracker) newResponse(p *Packet, v *view, now int64) *hop {
 	t.stats.Responses++
-	h := t.findResponseHop(v.dst, v.src, m.Token, v)
+	h := t.findResponseHop(v.dst, v.src, p.Msg.Token, v)
 	if h != nil {
 		t.addResponse(h, p, v, now, false)
 	} else {
 		h = t.orphan(p, v, now)
 	}
-	t.putMsg(k, msgEntry{t: now, last: now, hash: sum, hop: h.ref(), file: int32(p.File), typ: m.Type, role: roleResponse, frame: uint32(p.Frame)})
-	t.touch(h.x)
+	return h
 }
 
 func (t *Tracker) responseCopy(e *msgEntry, p *Packet, now int64) {
@@ -126,7 +133,7 @@ func (t *Tracker) orphan(p *Packet, v *view, now int64) *hop {
 	h.tk = t.tokKey(v.dst, v.src, m.Token)
 	h.token = append(h.token[:0], m.Token...)
 	h.typ = m.Type
-	h.secure = p.Secure
+	t.carry(h, p)
 	h.oscore = v.hasOSCORE
 	h.lastAct = now
 	t.indexTok(h)
@@ -143,7 +150,7 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 	switch {
 	case h.obs.established || h.obs.registered && v.hasObserve || h.kind == kindOrphan && v.hasObserve:
 		notif = t.observeResponse(h, p, v, now)
-		if notif && p.Msg.Type == decode.Confirmable {
+		if notif && !p.Reliable && p.Msg.Type == decode.Confirmable {
 			h.noteConNotification(p.Frame)
 		}
 	case !piggy && h.waiting == 0 && h.hasResp && !h.b1.open() && !h.b2.open():

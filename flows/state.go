@@ -166,6 +166,7 @@ type hop struct {
 	method    decode.Code
 	typ       decode.Type
 	secure    bool
+	carrier   uint8 // index in Tracker.carriers: transport, protection
 	oscore    bool
 	multicast bool
 	proxyHint bool // Proxy-Uri or Proxy-Scheme: addressed to a forward proxy

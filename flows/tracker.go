@@ -16,8 +16,16 @@ import (
 type Tracker struct {
 	cfg  Config
 	emit func(*Exchange)
-	h    hasher
-	now  int64 // the latest capture time seen (Unix ns)
+	// carriers are the transports and protections seen, which hops
+	// name by index (0 is UDP in clear).
+	carriers []carrier
+	// canon, canonBuf and canonPkt hold a reliable transport's message
+	// in UDP framing (canonical).
+	canon    decode.Message
+	canonBuf []byte
+	canonPkt Packet
+	h        hasher
+	now      int64 // the latest capture time seen (Unix ns)
 
 	// Durations of cfg in nanoseconds.
 	life, nonLife, linger, obsLife, maxRes, minGap, mergeWin int64
@@ -163,6 +171,9 @@ func (t *Tracker) Add(p *Packet) {
 	if m == nil {
 		return
 	}
+	if m.Framing != decode.FramingUDP {
+		p, m = t.canonical(p), &t.canon
+	}
 	now := p.Time.UnixNano()
 	if now > t.now {
 		t.now = now
@@ -174,6 +185,8 @@ func (t *Tracker) Add(p *Packet) {
 	v.fill(p, t.h, t.pathBuf[:0])
 	t.pathBuf = v.path[:0]
 	switch {
+	case p.Reliable:
+		t.reliable(p, &v, now)
 	case m.Type == decode.Acknowledgement || m.Type == decode.Reset:
 		t.ackOrReset(p, &v, now)
 	case m.Code == decode.CodeEmpty:

@@ -272,8 +272,12 @@ func schemeOf(u []byte) string {
 
 func defaultPort(scheme string) uint16 {
 	switch scheme {
-	case "coaps", "coaps+tcp", "coaps+ws":
+	case "coaps", "coaps+tcp":
 		return 5684
+	case "coap+ws":
+		return 80
+	case "coaps+ws":
+		return 443
 	}
 	return 5683
 }
@@ -339,13 +343,9 @@ func lastColonOutsideBrackets(b []byte) int {
 // section 6.5): Proxy-Uri verbatim, or the URI composed from Proxy-Scheme,
 // Uri-Host, Uri-Port, the destination and the Uri-Path and Uri-Query of
 // v.uriMsg.
-func appendURI(dst []byte, v *view, outer *decode.Message, to netip.AddrPort, secure bool) []byte {
+func appendURI(dst []byte, v *view, outer *decode.Message, to netip.AddrPort, scheme string) []byte {
 	if len(v.proxyURI) > 0 {
 		return append(dst, v.proxyURI...)
-	}
-	scheme := "coap"
-	if secure {
-		scheme = "coaps"
 	}
 	if len(v.proxyScheme) > 0 {
 		scheme = string(v.proxyScheme)

@@ -128,7 +128,7 @@ func (r *DelayResult) sortOutliers() {
 // are always scored. A Delays is not safe for concurrent use.
 type Delays struct {
 	lim    Limits
-	res    reservoir
+	res    stats.Reservoir
 	sample []delaySample
 	high   []delaySample // min-heap on value: the largest values seen
 	low    []delaySample // max-heap on value: the smallest values seen
@@ -144,7 +144,7 @@ type delaySample struct {
 // NewDelays returns an empty accumulator.
 func NewDelays(lim Limits, seed uint64) *Delays {
 	lim = lim.withDefaults()
-	return &Delays{lim: lim, res: newReservoir(lim.MaxPoints, seed)}
+	return &Delays{lim: lim, res: stats.NewReservoir(lim.MaxPoints, newRand(seed, streamReservoir))}
 }
 
 // Add offers one residence time in seconds; id names it in Outliers (it is
@@ -154,8 +154,8 @@ func (d *Delays) Add(id string, seconds float64) {
 		d.drop++
 		return
 	}
-	s := delaySample{seq: d.res.seen, id: id, v: seconds}
-	switch slot := d.res.offer(); {
+	s := delaySample{seq: d.res.Seen(), id: id, v: seconds}
+	switch slot := d.res.Offer(); {
 	case slot == len(d.sample):
 		d.sample = append(d.sample, s)
 	case slot >= 0:
@@ -206,7 +206,7 @@ func siftDown(h []delaySample, less func(a, b float64) bool) {
 }
 
 // N returns the number of values offered; Dropped the number refused.
-func (d *Delays) N() int       { return d.res.seen }
+func (d *Delays) N() int       { return d.res.Seen() }
 func (d *Delays) Dropped() int { return d.drop }
 
 // Result computes the statistics of the values so far.
@@ -216,7 +216,7 @@ func (d *Delays) Result() DelayResult {
 		vals[i] = s.v
 	}
 	r := robust(vals)
-	r.N = d.res.seen
+	r.N = d.res.Seen()
 	scored := make(map[int]bool, len(d.sample)+len(d.high)+len(d.low))
 	for _, set := range [][]delaySample{d.sample, d.high, d.low} {
 		for _, s := range set {
@@ -251,5 +251,6 @@ func (r DelayResult) Leak(scope string) Leak {
 			"sampled":  r.Sampled,
 			"outliers": out,
 		},
+		Delay: &r,
 	}
 }

@@ -142,6 +142,10 @@ type Leak struct {
 	Baseline   *float64       `json:"baseline,omitempty"`
 	N          int            `json:"n"`
 	Extra      map[string]any `json:"extra,omitempty"`
+	// Padding and Delay are the typed results behind padding and
+	// proxy_delay records (Extra holds them for output); nil otherwise.
+	Padding *PaddingResult `json:"-"`
+	Delay   *DelayResult   `json:"-"`
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -414,11 +414,12 @@ func (r PaddingResult) Leak(scope string) Leak {
 		x["mi_ci_hi"] = r.MI.CI.Hi
 	}
 	return Leak{
-		Metric: MetricPadding,
-		Scope:  scope,
-		Value:  r.Overhead,
-		Unit:   UnitPercent,
-		N:      r.MI.N,
-		Extra:  x,
+		Metric:  MetricPadding,
+		Scope:   scope,
+		Value:   r.Overhead,
+		Unit:    UnitPercent,
+		N:       r.MI.N,
+		Extra:   x,
+		Padding: &r,
 	}
 }

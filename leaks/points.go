@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // DefaultK is the neighbour count of the k-NN classifier and of Ross's
@@ -23,7 +25,7 @@ type Points struct {
 	lim   Limits
 	ids   map[string]LabelID
 	names []string
-	res   reservoir
+	res   stats.Reservoir
 	lab   []LabelID
 	feat  []float64 // len(lab) * dim
 	drop  int
@@ -39,7 +41,7 @@ func NewPoints(dim int, lim Limits, seed uint64) *Points {
 		dim: dim,
 		lim: lim,
 		ids: make(map[string]LabelID),
-		res: newReservoir(lim.MaxPoints, seed),
+		res: stats.NewReservoir(lim.MaxPoints, newRand(seed, streamReservoir)),
 	}
 }
 
@@ -81,7 +83,7 @@ func (p *Points) AddID(id LabelID, features ...float64) {
 			return
 		}
 	}
-	slot := p.res.offer()
+	slot := p.res.Offer()
 	switch {
 	case slot < 0:
 		return
@@ -95,7 +97,7 @@ func (p *Points) AddID(id LabelID, features ...float64) {
 }
 
 // Seen returns the number of points offered and accepted (kept or not).
-func (p *Points) Seen() int { return p.res.seen }
+func (p *Points) Seen() int { return p.res.Seen() }
 
 // Len returns the number of points kept.
 func (p *Points) Len() int { return len(p.lab) }
@@ -135,7 +137,7 @@ func (p *Points) KNNAccuracy(k int) KNNResult {
 		k = DefaultK
 	}
 	n := len(p.lab)
-	r := KNNResult{K: k, N: n, Seen: p.res.seen}
+	r := KNNResult{K: k, N: n, Seen: p.res.Seen()}
 	if n == 0 {
 		return r
 	}
@@ -504,7 +506,7 @@ func (p *Points) MutualInformation(feature, k int) ContinuousMIResult {
 	if k <= 0 {
 		k = DefaultK
 	}
-	r := ContinuousMIResult{K: k, Seen: p.res.seen}
+	r := ContinuousMIResult{K: k, Seen: p.res.Seen()}
 	counts := make([]int, len(p.names))
 	for _, x := range p.lab {
 		counts[x]++

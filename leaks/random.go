@@ -3,6 +3,8 @@ package leaks
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // Independent PCG streams, one per purpose, so that a result does not
@@ -15,15 +17,6 @@ const (
 
 func newRand(seed, stream uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, stream))
-}
-
-// uniformOpen returns a uniform variate in the open interval (0, 1).
-func uniformOpen(r *rand.Rand) float64 {
-	for {
-		if u := r.Float64(); u > 0 {
-			return u
-		}
-	}
 }
 
 // logFactSmall holds ln(k!) for small k; larger k use Stirling's series.
@@ -234,7 +227,7 @@ func hyperHRUA(r *rand.Rand, total, good, draws int) int {
 	// remaining mass is far below double precision.
 	bound := math.Min(float64(min(draws, good)+1), math.Floor(a+16*c))
 	for {
-		u := uniformOpen(r)
+		u := stats.UniformOpen(r)
 		v := r.Float64()
 		x := a + h*(v-0.5)/u
 		if x < 0 || x >= bound {

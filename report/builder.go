@@ -14,11 +14,13 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // Options bound what a Builder keeps. Zero values take the defaults.
@@ -47,7 +49,7 @@ type Options struct {
 	// FrameRefs names the frames of several capture files analysed
 	// together (analysis.Options.FrameRefs): the page shows "b.pcap#12".
 	// Nil for one file.
-	FrameRefs *export.FrameRefs
+	FrameRefs *capture.FrameRefs
 }
 
 func (o *Options) fill() {
@@ -126,11 +128,11 @@ type chart struct {
 	x        *flows.Exchange
 	evidence map[int]bool
 	findings []string
-	refs     *export.FrameRefs
+	refs     *capture.FrameRefs
 }
 
 type sizeSeries struct {
-	req, resp reservoir[float64]
+	req, resp stats.Sample[float64]
 }
 
 type residenceSample struct {
@@ -141,7 +143,7 @@ type residenceSample struct {
 }
 
 type residenceSeries struct {
-	samples reservoir[residenceSample]
+	samples stats.Sample[residenceSample]
 }
 
 type role uint8
@@ -163,23 +165,9 @@ type node struct {
 type edgeKey struct {
 	from, to  netip.AddrPort
 	protected string
-}
-
-// reservoir keeps a uniform sample of at most cap values (algorithm R).
-type reservoir[T any] struct {
-	v    []T
-	seen int
-}
-
-func (r *reservoir[T]) add(v T, capacity int, rng *rand.Rand) {
-	r.seen++
-	if len(r.v) < capacity {
-		r.v = append(r.v, v)
-		return
-	}
-	if i := rng.IntN(r.seen); i < capacity {
-		r.v[i] = v
-	}
+	// transport is the hop's when it is not UDP or DTLS (tcp, tls, ws,
+	// wss).
+	transport string
 }
 
 // New returns a Builder. Samples are drawn with a fixed seed, so that
@@ -303,16 +291,16 @@ func (b *Builder) addSizes(x *flows.Exchange) {
 			b.moreResources++
 			return
 		}
-		s = &sizeSeries{}
+		s = &sizeSeries{req: stats.NewSample[float64](b.opt.MaxSizeSamples, b.rng), resp: stats.NewSample[float64](b.opt.MaxSizeSamples, b.rng)}
 		b.sizes[name] = s
 		b.sizeOrder = append(b.sizeOrder, name)
 	}
 	l := &x.Legs[0]
 	if l.RequestSize > 0 {
-		s.req.add(float64(l.RequestSize), b.opt.MaxSizeSamples, b.rng)
+		s.req.Add(float64(l.RequestSize))
 	}
 	if l.ResponseSize > 0 {
-		s.resp.add(float64(l.ResponseSize), b.opt.MaxSizeSamples, b.rng)
+		s.resp.Add(float64(l.ResponseSize))
 	}
 }
 
@@ -324,20 +312,20 @@ func (b *Builder) addResidence(x *flows.Exchange) {
 				b.moreProxies++
 				continue
 			}
-			s = &residenceSeries{}
+			s = &residenceSeries{samples: stats.NewSample[residenceSample](b.opt.MaxResidence, b.rng)}
 			b.residence[r.Proxy] = s
 			b.proxyOrder = append(b.proxyOrder, r.Proxy)
 		}
 		at := x.Start.Sub(b.first)
 		if r.Request.Valid {
-			s.samples.add(residenceSample{at, r.Request.D.Seconds(), false, x.ID}, b.opt.MaxResidence, b.rng)
+			s.samples.Add(residenceSample{at, r.Request.D.Seconds(), false, x.ID})
 		}
 		if r.Response.Valid {
 			at := at
 			if len(x.Legs) > 0 && !x.Legs[0].ResponseTime.IsZero() {
 				at = x.Legs[0].ResponseTime.Sub(b.first)
 			}
-			s.samples.add(residenceSample{at, r.Response.D.Seconds(), true, x.ID}, b.opt.MaxResidence, b.rng)
+			s.samples.Add(residenceSample{at, r.Response.D.Seconds(), true, x.ID})
 		}
 	}
 }
@@ -385,7 +373,10 @@ func (b *Builder) addTopology(x *flows.Exchange) {
 		n.exchanges++
 	}
 	for i := 1; i < len(p); i++ {
-		k := edgeKey{p[i-1], p[i], observedProtection(x)}
+		k := edgeKey{from: p[i-1], to: p[i], protected: observedProtection(x)}
+		if i-1 < len(x.Legs) {
+			k.transport = x.Legs[i-1].Transport
+		}
 		if _, ok := b.edges[k]; ok || len(b.edges) < b.opt.MaxNodes {
 			b.edges[k]++
 		}

@@ -55,19 +55,19 @@ func TestBuilderBounds(t *testing.T) {
 		t.Errorf("%d resources plotted, %d exchanges beyond; cap %d", len(b.sizeOrder), b.moreResources, opt.MaxResources)
 	}
 	for name, s := range b.sizes {
-		if len(s.req.v) > opt.MaxSizeSamples || len(s.resp.v) > opt.MaxSizeSamples {
-			t.Errorf("%s: %d/%d sizes kept, cap %d", name, len(s.req.v), len(s.resp.v), opt.MaxSizeSamples)
+		if len(s.req.Values) > opt.MaxSizeSamples || len(s.resp.Values) > opt.MaxSizeSamples {
+			t.Errorf("%s: %d/%d sizes kept, cap %d", name, len(s.req.Values), len(s.resp.Values), opt.MaxSizeSamples)
 		}
-		if s.req.seen != n/10 {
-			t.Errorf("%s: %d request sizes seen, want %d", name, s.req.seen, n/10)
+		if s.req.Seen() != n/10 {
+			t.Errorf("%s: %d request sizes seen, want %d", name, s.req.Seen(), n/10)
 		}
 	}
 	if len(b.residence) != opt.MaxProxies {
 		t.Errorf("%d proxies with residence times, cap %d", len(b.residence), opt.MaxProxies)
 	}
 	for a, r := range b.residence {
-		if len(r.samples.v) != opt.MaxResidence || r.samples.seen != 2*n/5 {
-			t.Errorf("%v: %d kept of %d seen", a, len(r.samples.v), r.samples.seen)
+		if len(r.samples.Values) != opt.MaxResidence || r.samples.Seen() != 2*n/5 {
+			t.Errorf("%v: %d kept of %d seen", a, len(r.samples.Values), r.samples.Seen())
 		}
 	}
 	if len(b.nodes) > opt.MaxNodes || len(b.edges) > opt.MaxNodes || b.moreNodes == 0 {

@@ -11,10 +11,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/leaks"
 	"github.com/coapaudit/coapaudit/leaks/collect"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/stats"
 )
 
 // maxLeakRows bounds the leak table; per-value anonymity rows are left
@@ -137,10 +138,10 @@ func (b *Builder) page() *page {
 	var rows []sizeRow
 	for _, name := range b.sizeOrder {
 		s := b.sizes[name]
-		for d, r := range []*reservoir[float64]{&s.req, &s.resp} {
-			v := slices.Clone(r.v)
+		for d, r := range []*stats.Sample[float64]{&s.req, &s.resp} {
+			v := slices.Clone(r.Values)
 			slices.Sort(v)
-			rows = append(rows, sizeRow{label: name, response: d == 1, v: v, seen: r.seen})
+			rows = append(rows, sizeRow{label: name, response: d == 1, v: v, seen: r.Seen()})
 		}
 	}
 	if len(rows) > 0 {
@@ -149,8 +150,8 @@ func (b *Builder) page() *page {
 	p.MoreResources = b.moreResources
 	for _, a := range b.proxyOrder {
 		r := b.residence[a]
-		svg, n := residencePlot(a, r.samples.v, r.samples.seen)
-		p.Residence = append(p.Residence, residenceView{a.String(), svg, n, r.samples.seen})
+		svg, n := residencePlot(a, r.samples.Values, r.samples.Seen())
+		p.Residence = append(p.Residence, residenceView{a.String(), svg, n, r.samples.Seen()})
 	}
 	p.MoreProxies = b.moreProxies
 	for _, o := range b.delayOutlier {
@@ -315,7 +316,7 @@ func (b *Builder) findingGroups(p *page) {
 
 // frameList shows at most 12 frame numbers (named with their file when
 // refs is not nil).
-func frameList(f []int, refs *export.FrameRefs) string {
+func frameList(f []int, refs *capture.FrameRefs) string {
 	var s strings.Builder
 	for i, n := range f {
 		if i == 12 {
@@ -341,13 +342,13 @@ func (b *Builder) leakTables(p *page) {
 	skipped, rows := 0, 0
 	group := map[string]int{}
 	for _, l := range b.leaks {
-		if l.Metric == "padding" {
+		if r := l.Padding; r != nil {
 			p.Padding = append(p.Padding, paddingRow{
 				What:   strings.Join(nonEmpty(observableName(l.Observable), viewName(l.View), l.Scope), " · "),
-				Scheme: extraString(l, "desc"),
+				Scheme: r.Scheme.Desc,
 				Cost:   fmtFloat(l.Value) + " " + unitName(l.Unit, l.Label, l.Value),
-				Added:  extraString(l, "added_bytes"),
-				Left:   extraString(l, "mi_bits"),
+				Added:  strconv.FormatUint(r.Added, 10),
+				Left:   fmtFloat(r.MI.Bits),
 			})
 			continue
 		}
@@ -356,7 +357,7 @@ func (b *Builder) leakTables(p *page) {
 			continue
 		}
 		rows++
-		r := leakRow{Measure: measureName(l.Metric, l.Label), Value: leakValue(l.Value, l.Unit, l.Label), N: l.N}
+		r := leakRow{Measure: leaks.MeasureName(l.Metric, l.Label), Value: leakValue(l.Value, l.Unit, l.Label), N: l.N}
 		if l.Scope != "all" {
 			r.Scope = l.Scope
 		}
@@ -366,7 +367,7 @@ func (b *Builder) leakTables(p *page) {
 		if l.Baseline != nil {
 			r.Baseline = leakValue(*l.Baseline, l.Unit, l.Label)
 		}
-		q := leakQuestion(l)
+		q := leaks.Question(l.Metric, observableName(l.Observable), l.Label, viewName(l.View))
 		i, ok := group[q]
 		if !ok {
 			i = len(p.LeakGroups)
@@ -376,26 +377,6 @@ func (b *Builder) leakTables(p *page) {
 		p.LeakGroups[i].Rows = append(p.LeakGroups[i].Rows, r)
 	}
 	p.MoreLeaks = skipped
-}
-
-// leakQuestion is the question a leak record answers, in words: "What
-// does the request size reveal about the resource, on the wire?"
-func leakQuestion(l leaks.Leak) string {
-	obs := observableName(l.Observable)
-	switch l.Metric {
-	case "linkability":
-		return "Can an observer link " + obs + " across the proxy?"
-	case "proxy_delay":
-		return "How long does the proxy hold " + strings.TrimPrefix(obs, "the ") + "?"
-	}
-	q := "What does " + obs + " reveal"
-	if l.Label != "" {
-		q += " about the " + l.Label
-	}
-	if v := viewName(l.View); v != "" {
-		q += ", " + v
-	}
-	return q + "?"
 }
 
 var observableNames = map[string]string{
@@ -428,26 +409,6 @@ func viewName(v string) string {
 		return "inside OSCORE"
 	}
 	return v
-}
-
-var measureNames = map[string]string{
-	"mutual_information":  "information it carries",
-	"bayes_vulnerability": "chance an observer guesses right",
-	"anonymity_set":       "%ss sharing a value (anonymity set)",
-	"knn_accuracy":        "nearest-neighbour guesses right",
-	"linkability":         "share linked with certainty",
-	"proxy_delay":         "median time held",
-}
-
-func measureName(metric, label string) string {
-	n, ok := measureNames[metric]
-	if !ok {
-		return strings.ReplaceAll(metric, "_", " ")
-	}
-	if label == "" {
-		label = "label"
-	}
-	return strings.Replace(n, "%s", label, 1)
 }
 
 func ciText(ci *leaks.Interval, unit string) string {
@@ -505,20 +466,4 @@ func nonEmpty(s ...string) []string {
 		}
 	}
 	return out
-}
-
-func extraString(l leaks.Leak, key string) string {
-	v, ok := l.Extra[key]
-	if !ok {
-		return ""
-	}
-	switch v := v.(type) {
-	case string:
-		return v
-	case float64:
-		return fmtFloat(v)
-	case int:
-		return strconv.Itoa(v)
-	}
-	return fmt.Sprint(v)
 }

@@ -109,3 +109,18 @@ func TestLeakTableByQuestion(t *testing.T) {
 		t.Errorf("the outlier table's z-score differs from the leak summary's %v", z)
 	}
 }
+
+// TestTopologyNamesTransports checks that a hop over a reliable transport
+// says so, apart from a UDP hop between the same nodes.
+func TestTopologyNamesTransports(t *testing.T) {
+	b := New(Options{})
+	x := synth(0, 1, 2)
+	y := synth(1, 1, 2)
+	y.Legs[len(y.Legs)-1].Transport = "tcp"
+	b.AddExchange(x)
+	b.AddExchange(y)
+	svg := string(topologySVG(b.nodes, b.edges, 12))
+	if !strings.Contains(svg, " over tcp, 1 exchanges</title>") || strings.Count(svg, " over tcp") != 2 {
+		t.Errorf("the TCP hop is not named:\n%s", svg)
+	}
+}

@@ -364,8 +364,8 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 	}
 	// Merge edges onto drawn nodes, then draw them thinnest first.
 	type drawn struct {
-		from, to *topoNode
-		prot     string
+		from, to        *topoNode
+		prot, transport string
 	}
 	merged := map[drawn]int{}
 	for k, n := range edges {
@@ -373,19 +373,22 @@ func topologySVG(nodes map[netip.AddrPort]*node, edges map[edgeKey]int, maxPerRo
 		if f == nil || t == nil || f == t {
 			continue
 		}
-		merged[drawn{f, t, k.protected}] += n
+		merged[drawn{f, t, k.protected, k.transport}] += n
 	}
 	keys := make([]drawn, 0, len(merged))
 	for k := range merged {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b drawn) int {
-		return cmp.Or(cmp.Compare(merged[a], merged[b]), cmp.Compare(a.from.label, b.from.label), cmp.Compare(a.to.label, b.to.label), cmp.Compare(a.prot, b.prot))
+		return cmp.Or(cmp.Compare(merged[a], merged[b]), cmp.Compare(a.from.label, b.from.label), cmp.Compare(a.to.label, b.to.label), cmp.Compare(a.prot, b.prot), cmp.Compare(a.transport, b.transport))
 	})
 	// Edges that share both ends but differ in protection fan out.
 	fan := map[[2]*topoNode]int{}
 	for _, k := range keys {
 		label, col := protLabel(k.prot)
+		if k.transport != "" {
+			label += " over " + k.transport
+		}
 		i := fan[[2]*topoNode{k.from, k.to}]
 		fan[[2]*topoNode{k.from, k.to}]++
 		x1, y1 := k.from.x+boxW/2, k.from.y+float64(i)*6

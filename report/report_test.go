@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/oscore"
@@ -43,7 +44,7 @@ func evilProxyReport(t *testing.T) (string, map[rules.Severity]int) {
 	b.SetLeakReport(eng.LeakReport())
 	sum := *eng.Summary()
 	sum.Files = []string{filepath.Base(pcap)}
-	b.SetSummary(&sum)
+	b.SetSummary(&export.Summary{Summary: &sum})
 	var out bytes.Buffer
 	if err := b.WriteHTML(&out); err != nil {
 		t.Fatal(err)

@@ -166,7 +166,7 @@ func (h *hopByHop) session(pk *Packet) *dtlsSession {
 func (h *hopByHop) packet(pk *Packet) {
 	d := pk.DTLS
 	if d == nil {
-		if pk.Secure && pk.CoAP != nil {
+		if pk.Secure && pk.CoAP != nil && (pk.Transport == nil || pk.Transport == dissect.DTLS) {
 			h.plain(pk)
 		}
 		return

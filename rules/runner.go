@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/oscore"
 )
@@ -22,8 +23,15 @@ type Packet struct {
 	Frame, File int
 	Time        time.Time
 	Src, Dst    netip.AddrPort
-	// Size is the UDP payload length.
+	// Size is the length of what carried the message: the UDP payload
+	// (the whole DTLS datagram for DTLS), or the framed message on a
+	// reliable transport.
 	Size int
+	// Transport is what carried a CoAP message (nil means UDP, or DTLS
+	// when Secure); Frames lists every frame a message spread over,
+	// Frame last (nil when it came whole in Frame).
+	Transport *dissect.Transport
+	Frames    []int
 	// CoAP is the decoded message (with at least its header), nil when
 	// the frame is not CoAP.
 	CoAP *decode.Message
@@ -31,8 +39,8 @@ type Packet struct {
 	OSCORE *oscore.Result
 	// DTLS is the decoded record layer, nil when the frame is not DTLS.
 	DTLS *decode.DTLS
-	// Secure says that CoAP was carried in DTLS and decrypted (DTLS is
-	// then nil: the frame's records were passed on before).
+	// Secure says that CoAP was carried in DTLS or TLS and decrypted
+	// (DTLS is then nil: the frame's records were passed on before).
 	Secure bool
 	// PSKIdentity is the PSK identity a DTLS ClientKeyExchange in this
 	// frame sends in clear.
@@ -71,7 +79,7 @@ type Config struct {
 	// need them are skipped, which Stats.FramesForgotten counts.
 	MaxFrames int
 	// FrameStride, for frame references of n capture files
-	// (export.FrameRefs) of which only a few carry frames, is n: the
+	// (capture.FrameRefs) of which only a few carry frames, is n: the
 	// frame table then keys its entries by the frame number in the file,
 	// since the references of one file all share their low bits. 0 or 1:
 	// by the reference.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/dissect"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/rules"
 )
@@ -364,7 +363,7 @@ func captureFrames(t *testing.T, path string) []frameRec {
 	t.Helper()
 	var out []frameRec
 	_, err := analysis.RunFiles([]string{path}, analysis.Options{},
-		func(p *export.Packet) {
+		func(p *analysis.Packet) {
 			m := &p.F.CoAP
 			if p.F.Proto != dissect.ProtoCoAP || len(m.Raw) < 4 {
 				return

@@ -18,7 +18,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/export"
 )
 
 // ConsumerConfig configures an analyzer's consumption.
@@ -154,7 +153,7 @@ type Session struct {
 	// estimated: the clock offsets were estimated (or there was no
 	// time to); Offsets are those of every file but the reference.
 	estimated bool
-	Offsets   []export.ClockOffset
+	Offsets   []analysis.ClockOffset
 }
 
 type delivery struct {
@@ -716,7 +715,7 @@ func (s *Session) estimate() {
 		switch {
 		case src == ref:
 		case src.manual:
-			s.Offsets = append(s.Offsets, export.ClockOffset{File: src.name, Offset: src.offset.Seconds(), Applied: true, Source: "manual"})
+			s.Offsets = append(s.Offsets, analysis.ClockOffset{File: src.name, Offset: src.offset.Seconds(), Applied: true, Source: "manual"})
 		case ref.sample != nil && src.sample != nil:
 			o := analysis.EstimateOffset(ref.sample, src.sample)
 			o.File = src.name

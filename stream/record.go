@@ -21,8 +21,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -107,7 +107,7 @@ var encMode, _ = cbor.CoreDetEncOptions().EncMode()
 // NewRecord makes the record of a message seen by sensor. refs are the
 // sensor's frame references (nil for one file): they name its files and
 // the frames the OSCORE result refers to.
-func NewRecord(sensor string, refs *export.FrameRefs, m *analysis.CoAPMessage) *Record {
+func NewRecord(sensor string, refs *capture.FrameRefs, m *analysis.CoAPMessage) *Record {
 	r := &Record{V: Version, Sensor: sensor, Time: m.Time.UnixNano(), File: refs.FileName(m.File), Frame: m.Frame, Size: m.Size}
 	r.Src, _ = m.Src.MarshalBinary()
 	r.Dst, _ = m.Dst.MarshalBinary()

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -27,7 +27,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err := inner.Decode([]byte{0x41, 0x01, 0x12, 0x34, 0x01, 0xb4, 't', 'i', 'm', 'e'}); err != nil {
 		t.Fatal(err)
 	}
-	refs := &export.FrameRefs{Files: []string{"a.pcap", "b.pcap"}}
+	refs := &capture.FrameRefs{Files: []string{"a.pcap", "b.pcap"}}
 	first, _ := refs.Ref(1, 3)
 	m := &analysis.CoAPMessage{File: 0, Frame: 7, Time: time.Unix(100, 42), Src: netip.MustParseAddrPort("10.0.0.1:40000"),
 		Dst: netip.MustParseAddrPort("[2001:db8::1]:5683"), Msg: &msg, Size: len(oscoreGET),

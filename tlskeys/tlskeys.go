@@ -32,6 +32,7 @@ const (
 	LabelServerHandshake    = "SERVER_HANDSHAKE_TRAFFIC_SECRET"
 	LabelClientTraffic0     = "CLIENT_TRAFFIC_SECRET_0"
 	LabelServerTraffic0     = "SERVER_TRAFFIC_SECRET_0"
+	LabelClientEarly        = "CLIENT_EARLY_TRAFFIC_SECRET"
 	masterSecretLen         = 48
 	clientRandomLen         = 32
 	maxSecretLen            = 64
@@ -54,6 +55,8 @@ const (
 type TLS13Secrets struct {
 	ClientHandshake, ServerHandshake Secret
 	ClientTraffic0, ServerTraffic0   Secret
+	// ClientEarly protects TLS 1.3 0-RTT data.
+	ClientEarly Secret
 }
 
 // LogValue names the secrets present, without their values.
@@ -62,7 +65,7 @@ func (s TLS13Secrets) LogValue() slog.Value {
 	for _, x := range []struct {
 		n string
 		v Secret
-	}{{"client_hs", s.ClientHandshake}, {"server_hs", s.ServerHandshake}, {"client_ap0", s.ClientTraffic0}, {"server_ap0", s.ServerTraffic0}} {
+	}{{"client_hs", s.ClientHandshake}, {"server_hs", s.ServerHandshake}, {"client_ap0", s.ClientTraffic0}, {"server_ap0", s.ServerTraffic0}, {"client_early", s.ClientEarly}} {
 		if x.v != nil {
 			have = append(have, x.n)
 		}
@@ -182,7 +185,7 @@ func (k *KeyLog) addLine(line []byte) string {
 		}
 		k.master[cr] = secret
 		return ""
-	case LabelClientHandshake, LabelServerHandshake, LabelClientTraffic0, LabelServerTraffic0:
+	case LabelClientHandshake, LabelServerHandshake, LabelClientTraffic0, LabelServerTraffic0, LabelClientEarly:
 		if len(secret) != 32 && len(secret) != 48 {
 			return errKeyLogSecretLen
 		}
@@ -204,6 +207,8 @@ func (k *KeyLog) addLine(line []byte) string {
 			slot = &s.ServerHandshake
 		case LabelClientTraffic0:
 			slot = &s.ClientTraffic0
+		case LabelClientEarly:
+			slot = &s.ClientEarly
 		default:
 			slot = &s.ServerTraffic0
 		}

@@ -30,6 +30,7 @@ func TestKeyLogRead(t *testing.T) {
 		"CLIENT_RANDOM " + strings.ToUpper(cr1) + " " + ms1 + "\n" + // same entry again: fine
 		"CLIENT_HANDSHAKE_TRAFFIC_SECRET " + cr1 + " " + ts1 + "\n" +
 		"SERVER_TRAFFIC_SECRET_0 " + cr1 + " " + ts1 + "\n" +
+		"CLIENT_EARLY_TRAFFIC_SECRET " + cr1 + " " + ts1 + "\n" +
 		"EXPORTER_SECRET " + cr1 + " " + ts1 // no final newline
 	var k KeyLog
 	if err := k.Read(strings.NewReader(in), "keys.log"); err != nil {
@@ -42,7 +43,7 @@ func TestKeyLogRead(t *testing.T) {
 		t.Error("MasterSecret found an entry that is not there")
 	}
 	s := k.TLS13(mustHex(t, cr1))
-	if s == nil || s.ClientHandshake == nil || s.ServerTraffic0 == nil || s.ClientTraffic0 != nil {
+	if s == nil || s.ClientHandshake == nil || s.ServerTraffic0 == nil || s.ClientEarly == nil || s.ClientTraffic0 != nil {
 		t.Fatalf("TLS13 = %v", s)
 	}
 	if k.Ignored != 1 || k.Len() != 2 {

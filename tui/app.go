@@ -10,7 +10,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
-	"github.com/coapaudit/coapaudit/export"
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/human"
 	"github.com/coapaudit/coapaudit/rules"
@@ -141,7 +141,7 @@ type App struct {
 	read      int
 	done      bool
 	loadErr   error
-	summary   *export.Summary
+	summary   *analysis.Summary
 	drops     uint64
 	xDropped  int
 	fDropped  int

@@ -154,6 +154,9 @@ func (a *App) buildLegs(x *flows.Exchange) []legCol {
 	for i := range x.Legs {
 		l := &x.Legs[i]
 		c := legCol{title: legTitle(x, i) + "  " + addr(l.From) + " → " + addr(l.To)}
+		if l.Transport != "" {
+			c.title += "  over " + l.Transport
+		}
 		add := func(sp ...span) { c.lines = append(c.lines, dline{spans: sp}) }
 		// The header lines of a message point at its first frame.
 		addFrame := func(frames []int, pair uint32, sp ...span) {
@@ -168,7 +171,10 @@ func (a *App) buildLegs(x *flows.Exchange) []legCol {
 		fw, bw := pairHash(l.From, l.To), pairHash(l.To, l.From)
 
 		// Request.
-		req := "request " + l.Type + "  at " + a.relTime(l.RequestTime)
+		req := "request  at " + a.relTime(l.RequestTime)
+		if l.Type != "" {
+			req = "request " + l.Type + "  at " + a.relTime(l.RequestTime)
+		}
 		addFrame(l.RequestFrames, fw, span{req, stHeader})
 		info := "frames " + frameList(l.RequestFrames) + "  " + strconv.Itoa(l.RequestSize) + " B"
 		if l.Retransmissions > 0 {

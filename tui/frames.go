@@ -49,7 +49,7 @@ type frameRec struct {
 	flags    uint8
 }
 
-func (r *frameRec) coap() bool { return r.proto == uint8(dissect.ProtoCoAP) && r.coapOff >= 0 }
+func (r *frameRec) coap() bool { return dissect.Proto(r.proto).Clear() && r.coapOff >= 0 }
 
 var pairSeed = maphash.MakeSeed()
 

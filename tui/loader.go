@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
-	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
@@ -132,7 +129,7 @@ type batch struct {
 	leaks     []LeakRow
 	read      int // frames read so far
 	first     int64
-	summary   *export.Summary
+	summary   *analysis.Summary
 	drops     uint64 // kernel drops of a live capture
 	err       error
 	done      bool
@@ -177,7 +174,7 @@ func (l *Loader) Finding(f FindingRow) { l.cur.findings = append(l.cur.findings,
 func (l *Loader) Leak(r LeakRow) { l.cur.leaks = append(l.cur.leaks, r) }
 
 // Summary sets the summary shown once loading is done.
-func (l *Loader) Summary(s *export.Summary) {
+func (l *Loader) Summary(s *analysis.Summary) {
 	c := *s
 	l.cur.summary = &c
 }
@@ -185,7 +182,7 @@ func (l *Loader) Summary(s *export.Summary) {
 // Packet records one frame as the engine returned it (file is the index
 // of its capture file). The bytes of CoAP frames, and what OSCORE
 // decrypted, are kept for the detail and hex panes.
-func (l *Loader) Packet(pk *export.Packet, file int) {
+func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	d, f := pk.D, pk.F
 	l.read++
 	l.since++
@@ -209,7 +206,7 @@ func (l *Loader) Packet(pk *export.Packet, file int) {
 	if f.Err != nil {
 		r.flags |= flagMalformed
 	}
-	if m := &f.CoAP; f.Proto == dissect.ProtoCoAP && len(m.Raw) >= 4 {
+	if m := &f.CoAP; f.Proto.Clear() && len(m.Raw) >= 4 {
 		r.typ, r.code, r.mid = uint8(m.Type), uint8(m.Code), m.MessageID
 		data, off := d.Data, d.PayloadOff
 		if off < 0 || off+len(m.Raw) > len(data) {
@@ -305,12 +302,11 @@ func (l *Loader) post() {
 // the viewer quits, then finishes the engine. A capture that ends early is
 // reported in the error (after everything before it was analysed).
 func (l *Loader) ReadFiles(eng *analysis.Engine, m *analysis.Merge) error {
-	for f := m.Next(); f != nil; f = m.Next() {
-		if l.read&255 == 0 && l.ctx.Err() != nil {
-			return l.ctx.Err()
-		}
-		l.Packet(eng.Frame(&f.D, f.Index, ""), f.Index)
-		f.Advance()
+	err := analysis.Run(l.ctx, &analysis.MergeSource{M: m}, eng, analysis.RunOptions{
+		OnPacket: func(pk *analysis.Packet, file int) error { l.Packet(pk, file); return nil },
+	})
+	if errors.Is(err, analysis.ErrInterrupted) {
+		return l.ctx.Err()
 	}
 	var errs []error
 	for _, f := range m.Files {
@@ -327,40 +323,19 @@ func (l *Loader) ReadFiles(eng *analysis.Engine, m *analysis.Merge) error {
 // viewer quits (or the capture is closed), expiring exchanges by the
 // clock so that they appear while the capture goes on.
 func (l *Loader) ReadLive(eng *analysis.Engine, lv *capture.Live) error {
-	stop := context.AfterFunc(l.ctx, func() { lv.Close() })
-	defer stop()
-	r := lv.Reader()
-	var d capture.Datagram
-	tick := l.flushEvery
-	next := time.Now().Add(tick)
-	if err := lv.SetReadDeadline(next); err != nil {
-		return err
-	}
-	for {
-		err := r.Next(&d)
-		switch {
-		case err == nil:
-			l.Packet(eng.Frame(&d, 0, ""), 0)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-		case err == io.EOF:
-			l.Summary(eng.Finish())
-			return nil
-		default:
-			l.Summary(eng.Finish())
-			return err
-		}
-		if now := time.Now(); !now.Before(next) {
-			eng.Flush(now)
+	err := analysis.Run(l.ctx, &analysis.LiveSource{L: lv}, eng, analysis.RunOptions{
+		Tick:     l.flushEvery,
+		OnPacket: func(pk *analysis.Packet, _ int) error { l.Packet(pk, 0); return nil },
+		OnTick: func() error {
 			if st, err := lv.Stats(); err == nil {
 				l.cur.drops = st.Dropped
 			}
 			l.post()
-			next = now.Add(tick)
-			if err := lv.SetReadDeadline(next); err != nil {
-				return err
-			}
-		}
-	}
+			return nil
+		},
+	})
+	l.Summary(eng.Finish())
+	return err
 }
 
 // runLoader runs load on the calling goroutine and posts the final

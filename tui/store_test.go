@@ -10,7 +10,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/dissect"
-	"github.com/coapaudit/coapaudit/export"
 )
 
 func blob(i, n int) []byte {
@@ -114,7 +113,7 @@ func TestFramesOnDemand(t *testing.T) {
 	ld := newLoader(t.Context(), nil, st, nil)
 	ld.flushFrames = 1 << 30
 	ld.flushEvery = 1 << 62
-	_, err := analysis.RunFiles([]string{name}, opts, func(pk *export.Packet) {
+	_, err := analysis.RunFiles([]string{name}, opts, func(pk *analysis.Packet) {
 		ld.Packet(pk, 0)
 		if pk.F.Proto != dissect.ProtoCoAP {
 			return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -111,7 +112,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	for i, f := range files {
 		names[i] = displayName(f)
 	}
-	refs := export.NewFrameRefs(names)
+	refs := capture.NewFrameRefs(names)
 	if stream.IsURL(files[0]) {
 		if rem, err = openRemote(e, af, files[0], &opts); err != nil {
 			return err
@@ -208,18 +209,20 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	}
 	m := analysis.NewMerge(files, readers)
 	applyOffsets(m, offsets)
-	for f := m.Next(); f != nil && writeErr == nil; f = m.Next() {
-		if e.ctx.Err() != nil {
-			warnf(e, "interrupted after %d frames", eng.Summary().Frames)
-			break
-		}
-		pk := eng.Frame(&f.D, f.Index, refs.FileName(f.Index))
-		if dir != nil {
-			if err := dir.Write(pk); err != nil && writeErr == nil {
-				writeErr = err
+	recs := newPacketRecords(refs)
+	err = analysis.Run(e.ctx, &analysis.MergeSource{M: m}, eng, analysis.RunOptions{
+		FileName: refs.FileName,
+		OnPacket: func(pk *analysis.Packet, _ int) error {
+			if dir != nil {
+				if err := dir.Write(recs.of(pk)); err != nil && writeErr == nil {
+					writeErr = err
+				}
 			}
-		}
-		f.Advance()
+			return writeErr
+		},
+	})
+	if errors.Is(err, analysis.ErrInterrupted) {
+		warnf(e, "%v", err)
 	}
 	if err := mergeEnded(e, eng, m); err != nil && writeErr == nil {
 		writeErr = err
@@ -275,7 +278,7 @@ type analyzeText struct {
 	counts [rules.High + 1]int
 	stats  rules.Stats
 	color  palette
-	refs   *export.FrameRefs // frame names with several files
+	refs   *capture.FrameRefs // frame names with several files
 }
 
 const maxTextFindings = 500
@@ -576,7 +579,7 @@ func writeSummaryLine(w io.Writer, s *export.Summary, width int) error {
 // frameRange shows a frame list briefly: "1-6" or "3,7,9" or "3,7,...,41
 // (12)". With several files (refs not nil) each file's frames are shown
 // so after its name: "a.pcap#1-4 b.pcap#1,2".
-func frameRange(f []int, refs *export.FrameRefs) string {
+func frameRange(f []int, refs *capture.FrameRefs) string {
 	if refs == nil {
 		return frameNumbers(f)
 	}

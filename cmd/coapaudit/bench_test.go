@@ -52,13 +52,14 @@ func TestPacketLoopAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := export.NewNDJSONWriter(io.Discard)
+		recs := newPacketRecords(nil)
 		var d capture.Datagram
 		// Warm up: let the reused slices grow.
 		for i := 0; i < 2000; i++ {
 			if r.Next(&d) != nil {
 				break
 			}
-			w.Write(eng.Frame(&d, 0, ""))
+			w.Write(recs.of(eng.Frame(&d, 0, "")))
 		}
 		r.Close()
 		r, _ = capture.Open(path)
@@ -73,7 +74,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 				return
 			}
 			frames++
-			w.Write(eng.Frame(&d, 0, ""))
+			w.Write(recs.of(eng.Frame(&d, 0, "")))
 		})
 		r.Close()
 		if frames < 70 {

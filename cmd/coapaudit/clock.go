@@ -11,7 +11,6 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/dissect"
-	"github.com/coapaudit/coapaudit/export"
 )
 
 // clockFlags are analyze's flags for captures taken with several clocks.
@@ -73,7 +72,7 @@ func parseOffset(s string) (time.Duration, error) {
 // clockOffsets estimates (or takes from --clock-offset) the clock offset
 // of every file after the first, warns about those not applied, and
 // returns them; nil for one file.
-func (c *clockFlags) estimate(e *env, files, names []string, dcfg dissect.Config) ([]export.ClockOffset, error) {
+func (c *clockFlags) estimate(e *env, files, names []string, dcfg dissect.Config) ([]analysis.ClockOffset, error) {
 	if len(files) < 2 {
 		if len(c.offsetArgs) > 0 {
 			return nil, usageErr("--clock-offset needs several capture files")
@@ -108,7 +107,7 @@ func (c *clockFlags) estimate(e *env, files, names []string, dcfg dissect.Config
 }
 
 // applyOffsets sets the applied offsets on the merge.
-func applyOffsets(m *analysis.Merge, offs []export.ClockOffset) {
+func applyOffsets(m *analysis.Merge, offs []analysis.ClockOffset) {
 	for i, o := range offs {
 		if o.Applied {
 			m.SetOffset(i+1, time.Duration(math.Round(o.Offset*float64(time.Second))))
@@ -118,7 +117,7 @@ func applyOffsets(m *analysis.Merge, offs []export.ClockOffset) {
 
 // formatOffsets writes the clock offsets for the text summary:
 // "clock offsets: b.pcap -50.012 ms (14 pairs)".
-func formatOffsets(offs []export.ClockOffset) string {
+func formatOffsets(offs []analysis.ClockOffset) string {
 	var b strings.Builder
 	for i, o := range offs {
 		if i == 0 {

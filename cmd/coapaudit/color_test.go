@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/testenv"
@@ -74,7 +75,7 @@ func TestTextForcedColor(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		var b bytes.Buffer
 		w := &analyzeText{w: &b, color: palette{on: on}}
-		for _, r := range []export.Record{fs[0], fs[1], fs[2], xs[0], xs[1], &export.Summary{}} {
+		for _, r := range []export.Record{fs[0], fs[1], fs[2], xs[0], xs[1], &export.Summary{Summary: &analysis.Summary{}}} {
 			if err := w.Write(r); err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func TestTextForcedColor(t *testing.T) {
 		plain := strings.NewReplacer(esc+"1;31m", "", esc+"33m", "", esc+"36m", "", esc+"31m", "", esc+"0m", "").Replace(out)
 		var ref bytes.Buffer
 		w = &analyzeText{w: &ref}
-		for _, r := range []export.Record{fs[0], fs[1], fs[2], xs[0], xs[1], &export.Summary{}} {
+		for _, r := range []export.Record{fs[0], fs[1], fs[2], xs[0], xs[1], &export.Summary{Summary: &analysis.Summary{}}} {
 			w.Write(r)
 		}
 		if plain != ref.String() {

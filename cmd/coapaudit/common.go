@@ -19,6 +19,7 @@ import (
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
+	"github.com/coapaudit/coapaudit/tlsdec"
 	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
@@ -32,6 +33,9 @@ type commonFlags struct {
 	report    string
 	ports     []int
 	dtlsPorts []int
+	tcpPorts  []int
+	tlsPorts  []int
+	noTCP     bool
 	noHeur    bool
 	profile   string
 	// records is --records, one of recordTypes (see csvout.go).
@@ -45,12 +49,15 @@ type commonFlags struct {
 func (c *commonFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&c.keys, "keys", nil, "OSCORE security contexts in `FILE`: coapaudit JSON, aiocoap settings.json or Wireshark oscore_contexts (repeatable)")
-	f.StringArrayVar(&c.keylogs, "keylog", nil, "DTLS key log `FILE` in NSS format (SSLKEYLOGFILE of GnuTLS, OpenSSL, pion; Wireshark's tls.keylog_file) (repeatable)")
-	f.StringArrayVar(&c.psks, "psk", nil, "DTLS pre-shared key as `[IDENTITY=]HEX`, e.g. alice=686f704b6579 or Wireshark's dtls.psk value (repeatable)")
+	f.StringArrayVar(&c.keylogs, "keylog", nil, "DTLS and TLS key log `FILE` in NSS format (SSLKEYLOGFILE of GnuTLS, OpenSSL, Go, pion; Wireshark's tls.keylog_file) (repeatable)")
+	f.StringArrayVar(&c.psks, "psk", nil, "DTLS or TLS pre-shared key as `[IDENTITY=]HEX`, e.g. alice=686f704b6579 or Wireshark's dtls.psk value (repeatable)")
 	f.StringVar(&c.format, "format", "", "output `FORMAT` on stdout: text, json, ndjson or csv (default text on a terminal, ndjson otherwise)")
 	f.Var(portsValue{&c.ports}, "port", "treat UDP port N as CoAP (repeatable; 5683 always is)")
 	f.Var(portsValue{&c.dtlsPorts}, "dtls-port", "treat UDP port N as DTLS (repeatable; 5684 always is)")
-	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP and DTLS on other ports")
+	f.Var(portsValue{&c.tcpPorts}, "tcp-port", "treat TCP port N as CoAP over TCP, coap+tcp (repeatable; 5683 always is)")
+	f.Var(portsValue{&c.tlsPorts}, "tls-port", "treat TCP port N as TLS carrying CoAP, coaps+tcp or coaps+ws (repeatable; 5684 always is)")
+	f.BoolVar(&c.noTCP, "no-tcp", false, "leave TCP alone: no CoAP over TCP, TLS or WebSockets")
+	f.BoolVar(&c.noHeur, "no-heuristics", false, "do not detect CoAP, DTLS, CoAP over TCP and TLS on other ports")
 	f.StringVar(&c.out, "out", "", "also write every record type as .ndjson and .csv files in `DIR`")
 	f.StringVar(&c.filterSrc, "filter", "", filterUsage)
 }
@@ -71,6 +78,19 @@ func (c *commonFlags) options() (analysis.Options, error) {
 		return opts, err
 	}
 	opts.Dissect = cfg
+	opts.TCP.Off = c.noTCP
+	for _, p := range c.tcpPorts {
+		if p < 1 || p > 65535 {
+			return opts, usageErr("--tcp-port %d: not a TCP port", p)
+		}
+		opts.TCP.CoAPPorts = append(opts.TCP.CoAPPorts, uint16(p))
+	}
+	for _, p := range c.tlsPorts {
+		if p < 1 || p > 65535 {
+			return opts, usageErr("--tls-port %d: not a TCP port", p)
+		}
+		opts.TCP.TLSPorts = append(opts.TCP.TLSPorts, uint16(p))
+	}
 	if opts.Keys, err = c.keyring(); err != nil {
 		return opts, err
 	}
@@ -257,28 +277,45 @@ func displayName(name string) string {
 	return filepath.Base(name)
 }
 
-// warnDTLS names every DTLS session the keys did not decrypt, and why:
-// one line per session, never a key.
+// warnDTLS names every DTLS session and TLS connection the keys did not
+// decrypt, and why: one line each, never a key.
 func warnDTLS(e *env, eng *analysis.Engine) {
 	for _, s := range eng.DTLSSessions() {
 		if s.Status == dtlsdec.StatusDecrypting {
 			continue
 		}
-		what := s.Status.String()
-		if s.Detail != "" {
-			what += " (" + s.Detail + ")"
-		}
-		suite := "suite unknown"
-		if s.HasSuite {
-			suite = s.Suite.String()
-		}
-		id := ""
-		if s.PSKIdentity != "" {
-			id = fmt.Sprintf(", PSK identity %q", s.PSKIdentity)
-		}
-		warnf(e, "DTLS session %v -> %v (from frame %d, %s%s): %s; %d records not decrypted",
-			s.Client, s.Server, s.FirstFrame, suite, id, what, s.Failed)
+		suite, what := sessionWords(s.Status.String(), s.Detail, s.HasSuite, s.Suite.String(), s.PSKIdentity)
+		warnf(e, "DTLS session %v -> %v (from frame %d, %s): %s; %d records not decrypted",
+			s.Client, s.Server, s.FirstFrame, suite, what, s.Failed)
 	}
+	for _, c := range eng.TLSConns() {
+		s := c.Status()
+		if s.State == tlskeys.StateDecrypting || s.State == tlskeys.StateHandshake && s.Failed == 0 {
+			continue // decrypted, or nothing protected to decrypt
+		}
+		suite, what := sessionWords(s.State.String(), s.Detail, s.HasSuite, s.Suite.String(), s.PSKIdentity)
+		if v := tlsdec.VersionName(s.Version); v != "" {
+			suite = v + " " + suite
+		}
+		warnf(e, "TLS connection %v -> %v (%s): %s; %d records not decrypted", c.Client, c.Server, suite, what, s.Failed)
+	}
+}
+
+// sessionWords describes a session's suite (with its PSK identity, sent
+// in clear) and state for a warning.
+func sessionWords(state, detail string, hasSuite bool, cs, identity string) (suite, what string) {
+	what = state
+	if detail != "" {
+		what += " (" + detail + ")"
+	}
+	suite = "suite unknown"
+	if hasSuite {
+		suite = cs
+	}
+	if identity != "" {
+		suite += fmt.Sprintf(", PSK identity %q", identity)
+	}
+	return suite, what
 }
 
 func warnf(e *env, format string, args ...any) {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/testenv"
@@ -159,7 +160,7 @@ func TestLiveTextTopTables(t *testing.T) {
 		rep.Clients = append(rep.Clients, flows.EndpointCount{Addr: netip.MustParseAddrPort(c), Exchanges: 1})
 	}
 	lt.tables(rep, nil, 2)
-	if err := lt.Write(&export.Summary{Frames: 9}); err != nil {
+	if err := lt.Write(&export.Summary{Summary: &analysis.Summary{Frames: 9}}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

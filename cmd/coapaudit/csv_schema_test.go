@@ -59,6 +59,7 @@ var jsonOnly = map[string]string{
 	"exchange.evicted":        "a state of the tracker, counted in the summary's evicted column",
 	"exchange.open":           "exchanges still open at the end, counted in the summary",
 	"leak.error":              "set only on estimators that failed, with value empty",
+	"packet.more_coap":        "a frame's messages after the first; CSV has a row per frame",
 	"exchange.frame_files":    "with several files, CSV names each frame file#frame in the frames column",
 	"finding.frame_files":     "with several files, CSV names each frame file#frame in the frames column",
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 
 	"github.com/coapaudit/coapaudit/analysis"
+	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/atomicfile"
@@ -22,7 +23,7 @@ type htmlReport struct {
 // openReport creates the report's temporary file at once, so that a path
 // that cannot be written fails before the analysis runs; finish renames it
 // into place, and a run that fails leaves the file that was there.
-func openReport(name string, refs *export.FrameRefs) (*htmlReport, error) {
+func openReport(name string, refs *capture.FrameRefs) (*htmlReport, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -46,7 +47,7 @@ func (r *htmlReport) finding(f *rules.Finding) {
 }
 
 // finish writes the report once the engine has finished.
-func (r *htmlReport) finish(eng *analysis.Engine, sum *export.Summary) error {
+func (r *htmlReport) finish(eng *analysis.Engine, sum *analysis.Summary) error {
 	if r == nil {
 		return nil
 	}
@@ -55,7 +56,7 @@ func (r *htmlReport) finish(eng *analysis.Engine, sum *export.Summary) error {
 		st := run.Stats()
 		r.b.SetSuppressed(st.SuppressedBySeverity, st.Suppressed)
 	}
-	r.b.SetSummary(sum)
+	r.b.SetSummary(&export.Summary{Summary: sum})
 	w := bufio.NewWriter(r.f)
 	err := r.b.WriteHTML(w)
 	if err == nil {

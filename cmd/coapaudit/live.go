@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -39,8 +37,9 @@ func liveCmd(e *env) *cobra.Command {
 		Long: `live captures on a network interface (Linux, AF_PACKET, no libpcap needed;
 root or CAP_NET_RAW) and streams exchanges as they complete, with the same
 records and flags as analyze. By default only UDP to or from the CoAP and
-DTLS ports (5683, 5684, --port, --dtls-port) is captured; --all-udp or
---bpf widen or narrow that.`,
+DTLS ports (5683, 5684, --port, --dtls-port) and TCP to or from the CoAP
+over TCP and TLS ports (5683, 5684, --tcp-port, --tls-port) is captured;
+--all-udp (every frame) or --bpf widen or narrow that.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLive(e, &lf)
@@ -96,6 +95,7 @@ func runLive(e *env, lf *liveFlags) error {
 	lo := capture.LiveOptions{Snaplen: lf.snaplen, Filter: lf.bpf}
 	if !lf.allUDP {
 		lo.Ports = livePorts(opts.Dissect)
+		lo.TCPPorts = liveTCPPorts(opts.TCP)
 	}
 	live, err := capture.OpenLive(lf.iface, lo)
 	if err != nil {
@@ -144,70 +144,29 @@ func runLive(e *env, lf *liveFlags) error {
 	if lf.duration > 0 {
 		deadline = start.Add(lf.duration)
 	}
-	// On Ctrl-C, wake a blocked read; the loop then drains what the
-	// kernel already queued and stops.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-e.ctx.Done():
-			live.SetReadDeadline(time.Now())
-		case <-stop:
-		}
-	}()
 	if e.liveReady != nil {
 		e.liveReady()
 	}
-	r := live.Reader()
-	var d capture.Datagram
-	const (
-		tick  = 250 * time.Millisecond
-		drain = 100 * time.Millisecond // quiet time that ends a stop
-	)
-	draining := false
-	for writeErr == nil {
-		now := time.Now()
-		if !draining && (e.ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))) {
-			draining = true
-		}
-		next := now.Add(tick)
-		switch {
-		case draining:
-			next = now.Add(drain)
-		case !deadline.IsZero() && deadline.Before(next):
-			next = deadline
-		}
-		if e.ctx.Err() == nil || draining {
-			live.SetReadDeadline(next)
-		}
-		err := r.Next(&d)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if draining {
-					break // everything queued has been read
+	recs := newPacketRecords(nil)
+	err = analysis.Run(e.ctx, &analysis.LiveSource{L: live}, eng, analysis.RunOptions{
+		Deadline: deadline,
+		OnPacket: func(pk *analysis.Packet, _ int) error {
+			if pw != nil {
+				if err := pw.WriteFrame(&pk.D.Frame); err != nil {
+					writeErr = fmt.Errorf("-w: %w", err)
 				}
-				// Quiet link: let state expire on the clock.
-				eng.Flush(time.Now())
-				continue
 			}
-			if err == io.EOF {
-				break
+			if dir != nil {
+				if err := dir.Write(recs.of(pk)); err != nil && writeErr == nil {
+					writeErr = err
+				}
 			}
-			eng.SetTruncated(err)
-			warnf(e, "capture on %s: %v", lf.iface, err)
-			break
-		}
-		pk := eng.Frame(&d, 0, "")
-		if pw != nil {
-			if err := pw.WriteFrame(&d.Frame); err != nil {
-				writeErr = fmt.Errorf("-w: %w", err)
-			}
-		}
-		if dir != nil {
-			if err := dir.Write(pk); err != nil && writeErr == nil {
-				writeErr = err
-			}
-		}
+			return writeErr
+		},
+		OnTick: func() error { return writeErr },
+	})
+	if err != nil && err != writeErr {
+		warnf(e, "capture on %s: %v", lf.iface, err)
 	}
 	sum := eng.Finish()
 	warnDTLS(e, eng)
@@ -232,6 +191,17 @@ func runLive(e *env, lf *liveFlags) error {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}
 	return runErr
+}
+
+// liveTCPPorts are the TCP ports the live capture keeps by default: CoAP
+// over TCP and TLS (none with --no-tcp).
+func liveTCPPorts(o analysis.TCPOptions) []uint16 {
+	if o.Off {
+		return nil
+	}
+	ports := []uint16{dissect.PortCoAP, dissect.PortCoAPS}
+	ports = append(ports, o.CoAPPorts...)
+	return append(ports, o.TLSPorts...)
 }
 
 // livePorts are the UDP ports the live capture keeps by default.

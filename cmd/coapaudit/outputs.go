@@ -47,8 +47,8 @@ func (o *outputs) packets() export.Writer {
 // finish writes the summary and closes stdout's writer; then, when the run
 // wrote everything (runErr nil), puts the output files in place, or else
 // discards them. It returns the first error.
-func (o *outputs) finish(runErr error, sum *export.Summary) error {
-	if err := o.writer().Write(sum); err != nil && runErr == nil {
+func (o *outputs) finish(runErr error, sum *analysis.Summary) error {
+	if err := o.writer().Write(&export.Summary{Summary: sum}); err != nil && runErr == nil {
 		runErr = err
 	}
 	if err := o.stdout.Close(); err != nil && runErr == nil {
@@ -121,8 +121,27 @@ func (p *pcapOutput) Abort() { p.f.Abort() }
 type reportOutput struct {
 	rep *htmlReport
 	eng *analysis.Engine
-	sum *export.Summary
+	sum *analysis.Summary
 }
 
 func (r *reportOutput) Commit() error { return r.rep.finish(r.eng, r.sum) }
 func (r *reportOutput) Abort()        { r.rep.close() }
+
+// packetRecords makes the packet records of the engine's packets, reusing
+// one record and one timestamp cache: a record is valid until the next.
+type packetRecords struct {
+	rec   export.Packet
+	times export.TimeCache
+}
+
+func newPacketRecords(refs *capture.FrameRefs) *packetRecords {
+	p := &packetRecords{}
+	p.rec.Refs, p.rec.Times = refs, &p.times
+	return p
+}
+
+// of returns the record of pk.
+func (p *packetRecords) of(pk *analysis.Packet) *export.Packet {
+	p.rec.Packet = pk
+	return &p.rec
+}

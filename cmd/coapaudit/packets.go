@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,7 +66,11 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 	w = out.writer()
 	eng := analysis.New(opts, nil)
 	var runErr error
+	recs := newPacketRecords(nil)
 	for _, name := range files {
+		if e.ctx.Err() != nil {
+			break
+		}
 		r, err := openCapture(e, name)
 		if err != nil {
 			runErr = err
@@ -78,7 +81,7 @@ func runPackets(e *env, cf *commonFlags, files []string) error {
 		if len(files) > 1 {
 			file = displayName(name)
 		}
-		err = readAll(e, eng, r, name, file, func(pk *export.Packet) error { return w.Write(pk) })
+		err = readAll(e, eng, r, file, func(pk *analysis.Packet) error { return w.Write(recs.of(pk)) })
 		r.Close()
 		if err != nil {
 			runErr = err
@@ -103,23 +106,18 @@ func isUsage(err error) bool {
 // readAll runs every frame of r through eng, calling emit for each. A
 // truncated or corrupt capture ends the file with a warning and the
 // summary's truncated flag set.
-func readAll(e *env, eng *analysis.Engine, r *capture.Reader, name, file string, emit func(*export.Packet) error) error {
-	var d capture.Datagram
+func readAll(e *env, eng *analysis.Engine, r *capture.Reader, file string, emit func(*analysis.Packet) error) error {
 	defer func() { eng.ReaderStats(r.Stats()) }()
-	for {
-		if err := e.ctx.Err(); err != nil {
-			warnf(e, "interrupted after %d frames", eng.Summary().Frames)
-			return nil
-		}
-		err := r.Next(&d)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return captureEnded(e, eng, r, err)
-		}
-		if err := emit(eng.Frame(&d, 0, file)); err != nil {
-			return err
-		}
+	src := &analysis.ReaderSource{R: r}
+	err := analysis.Run(e.ctx, src, eng, analysis.RunOptions{FileName: func(int) string { return file }, OnPacket: func(pk *analysis.Packet, _ int) error { return emit(pk) }})
+	switch {
+	case errors.Is(err, analysis.ErrInterrupted):
+		warnf(e, "%v", err)
+		return nil
+	case err != nil:
+		return err
+	case src.Err != nil:
+		return captureEnded(e, eng, r, src.Err)
 	}
+	return nil
 }

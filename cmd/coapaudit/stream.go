@@ -132,10 +132,10 @@ func startSensor(af *analyzeFlags, opts *analysis.Options, names []string, maxBl
 		nc.Close()
 		return nil, err
 	}
-	refs := export.NewFrameRefs(names)
+	refs := capture.NewFrameRefs(names)
 	if refs == nil {
 		// One capture: its name still goes in the records.
-		refs = &export.FrameRefs{Files: names}
+		refs = &capture.FrameRefs{Files: names}
 	}
 	opts.FrameRefs = refs
 	opts.TrackExchanges, opts.Rules, opts.Leaks = false, nil, false
@@ -210,7 +210,7 @@ func runSensor(e *env, af *analyzeFlags, files []string) error {
 // remote is an analyzer's run over the stream.
 type remote struct {
 	sess    *stream.Session
-	refs    *export.FrameRefs
+	refs    *capture.FrameRefs
 	sources map[string]int
 	nc      *nats.Conn
 	// sensorKeys: --sensor-keys was given.
@@ -273,7 +273,7 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		return nil, fmt.Errorf("stream: %w", err)
 	}
 	r := &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share > 0,
-		refs: &export.FrameRefs{Files: make([]string, s.maxSources)}, parts: make([]string, s.maxSources)}
+		refs: &capture.FrameRefs{Files: make([]string, s.maxSources)}, parts: make([]string, s.maxSources)}
 	if s.results {
 		if r.results, err = openResults(e.ctx, nc, js, s.streamName, r); err != nil {
 			r.close()

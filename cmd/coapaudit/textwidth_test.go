@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/testenv"
@@ -39,8 +40,8 @@ func TestAnalyzeTextWidth(t *testing.T) {
 			Certainty: rules.Did, Exchange: "X1", Frames: []int{5, 6}, Message: msg, Time: now}},
 		export.Exchange{Exchange: &flows.Exchange{ID: "X1", Client: a, Server: a, Proxy: p, Method: "GET", URI: uri,
 			Code: "2.05", Protected: "oscore", Status: flows.Complete, Frames: []int{1, 2, 3, 4}, Start: now}},
-		&export.Summary{Frames: 1234567, CoAPFrames: 1234567, Exchanges: 203041,
-			Evicted: map[string]int{"exchanges-early": 203040, "message-ids": 12}},
+		&export.Summary{Summary: &analysis.Summary{Frames: 1234567, CoAPFrames: 1234567, Exchanges: 203041,
+			Evicted: map[string]int{"exchanges-early": 203040, "message-ids": 12}}},
 	}
 	for _, width := range []int{80, 120, 200} {
 		var b bytes.Buffer

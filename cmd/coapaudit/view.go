@@ -102,6 +102,7 @@ func runView(e *env, vf *viewFlags, files []string) error {
 		lo := capture.LiveOptions{Snaplen: vf.snaplen, Filter: vf.bpf}
 		if !vf.allUDP {
 			lo.Ports = livePorts(opts.Dissect)
+			lo.TCPPorts = liveTCPPorts(opts.TCP)
 		}
 		live, err := capture.OpenLive(vf.iface, lo)
 		if err != nil {

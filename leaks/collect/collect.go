@@ -114,7 +114,7 @@ type Config struct {
 	Window int
 	// FrameRef, with several capture files analysed together, gives the
 	// file and the frame number in it of a frame as the analysis numbers
-	// it (export.FrameRefs.FileFrame): proxy_delay outliers then list
+	// it (capture.FrameRefs.FileFrame): proxy_delay outliers then list
 	// their files beside their frames, and verdicts write "b.pcap#12".
 	// Nil for one file.
 	FrameRef func(ref int) (file string, frame int)

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// ref numbers frames of two files as export.FrameRefs does.
+// ref numbers frames of two files as capture.FrameRefs does.
 func ref(file, frame int) (int, bool) { return frame*2 + file, true }
 
 func TestLabelsResolveFiles(t *testing.T) {

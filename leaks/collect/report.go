@@ -368,10 +368,12 @@ func splitID(id string, dir int) (string, []int) {
 // the proxy in; with several capture files (ref not nil) files lists
 // their files, item by item.
 func outlierFields(l leaks.Leak, dir int, ref func(int) (string, int)) {
+	if l.Delay == nil {
+		return
+	}
 	out, _ := l.Extra["outliers"].([]map[string]any)
-	for _, o := range out {
-		id, _ := o["id"].(string)
-		x, frames := splitID(id, dir)
+	for i, o := range out {
+		x, frames := splitID(l.Delay.Outliers[i].ID, dir)
 		o["id"] = x
 		o["frames"] = frames
 		if ref != nil {

@@ -97,26 +97,3 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
-
-func TestCoAPOptionEncoding(t *testing.T) {
-	w := coapWriter{}
-	w.header(typeCON, codeGET, 0x1234, []byte{0xaa})
-	w.uintOption(optObserve, 0)
-	w.stringOption(optURIPath, "sensors")
-	w.uintOption(optBlock2, 0x1234)
-	w.stringOption(optProxyURI, string(bytes.Repeat([]byte("u"), 300)))
-	w.uintOption(60, 5)   // delta 25: one extended byte
-	w.uintOption(2053, 1) // delta 1993: two extended bytes
-	w.payload([]byte("hi"))
-	want := []byte{0x41, 0x01, 0x12, 0x34, 0xaa,
-		0x60,                                    // Observe 0: delta 6, empty
-		0x57, 's', 'e', 'n', 's', 'o', 'r', 's', // Uri-Path: delta 5, length 7
-		0xc2, 0x12, 0x34, // Block2: delta 12, length 2
-		0xce, 0x00, 0x1f, // Proxy-Uri: delta 12, length 269+31
-	}
-	want = append(want, bytes.Repeat([]byte("u"), 300)...)
-	want = append(want, 0xd1, 25-13, 5, 0xe1, 0x06, 0xbc, 1, 0xff, 'h', 'i') // 1993-269 = 0x06bc
-	if !bytes.Equal(w.buf, want) {
-		t.Errorf("encoded\n% x\nwant\n% x", w.buf, want)
-	}
-}

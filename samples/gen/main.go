@@ -25,11 +25,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/coapaudit/coapaudit/decode"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -228,8 +231,10 @@ type generator struct {
 	heap     []*exchange
 	free     []*exchange
 	buf      []byte
-	observe  uint32 // Observe sequence numbers
-	events   uint16 // Location-Path of created events
+	opts     []decode.Option // options of the message being encoded
+	vals     []byte          // and their values
+	observe  uint32          // Observe sequence numbers
+	events   uint16          // Location-Path of created events
 }
 
 func newGenerator(seed uint64, proxy bool) *generator {
@@ -297,48 +302,45 @@ func (g *generator) run(n int, emit func(at int64, frame []byte) error) error {
 // frame encodes the step's message in an Ethernet frame.
 func (g *generator) frame(x *exchange, st *step) []byte {
 	m := &st.m
-	w := coapWriter{buf: g.buf[:headerLen]}
-	w.header(m.typ, m.code, m.mid, m.tok.b[:m.tok.n])
+	opts, vals := g.opts[:0], g.vals[:0]
+	uintOpt := func(num uint16, v uint32) {
+		n := len(vals)
+		vals = decode.AppendUint(vals, v)
+		opts = append(opts, decode.Option{ID: decode.OptionID(num), Value: vals[n:len(vals):len(vals)]})
+	}
+	strOpt := func(num uint16, v string) {
+		n := len(vals)
+		vals = append(vals, v...)
+		opts = append(opts, decode.Option{ID: decode.OptionID(num), Value: vals[n:len(vals):len(vals)]})
+	}
 	if m.observe >= 0 {
-		w.uintOption(optObserve, uint32(m.observe))
+		uintOpt(optObserve, uint32(m.observe))
 	}
 	if m.location != 0 {
-		w.stringOption(optLocationPath, "events")
-		w.uintOptionText(optLocationPath, m.location)
+		strOpt(optLocationPath, "events")
+		strOpt(optLocationPath, strconv.Itoa(int(m.location)))
 	}
 	if m.uri == uriPath {
 		for _, seg := range x.res.segs {
-			w.stringOption(optURIPath, seg)
+			strOpt(optURIPath, seg)
 		}
 	}
 	if m.cf >= 0 {
-		w.uintOption(optContentFormat, uint32(m.cf))
+		uintOpt(optContentFormat, uint32(m.cf))
 	}
 	if m.block2 >= 0 {
-		w.uintOption(optBlock2, uint32(m.block2))
+		uintOpt(optBlock2, uint32(m.block2))
 	}
 	if m.uri == uriProxy {
-		w.stringOption(optProxyURI, g.proxyURI[x.srv][x.ri])
+		strOpt(optProxyURI, g.proxyURI[x.srv][x.ri])
 	}
-	w.payload(m.payload)
-	finishFrame(w.buf, st.src, st.dst)
-	g.buf = w.buf
-	return w.buf
-}
-
-// uintOptionText adds a decimal number as a string option.
-func (w *coapWriter) uintOptionText(num uint16, v uint16) {
-	var d [5]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	w.bytesOption(num, d[i:])
+	cm := decode.Message{Version: 1, Type: decode.Type(m.typ), Code: decode.Code(m.code), MessageID: m.mid,
+		Token: m.tok.b[:m.tok.n], Options: opts, Payload: m.payload}
+	buf := cm.Append(g.buf[:headerLen])
+	g.opts, g.vals = opts, vals
+	finishFrame(buf, st.src, st.dst)
+	g.buf = buf
+	return buf
 }
 
 // newExchange scripts an exchange starting at time t.
