@@ -30,14 +30,10 @@ type Tracker struct {
 	live    int
 	nextID  uint64
 
-	msgs map[midKey]uint32 // slot in ring
-	// msgDeletes counts deletions from msgs since it was last rebuilt: Go
-	// maps do not shrink, and steady churn at the cap makes them grow, so
-	// the map is rebuilt after rebuildDeletes times its cap in deletions.
-	msgDeletes int
-	ring       []ringEntry
-	ringHead   int
-	ringLen    int
+	msgs     msgIndex // slot in ring
+	ring     []ringEntry
+	ringHead int
+	ringLen  int
 
 	toks  map[tokKey]ref
 	blks  map[blkKey]ref
@@ -125,7 +121,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		maxRes:    int64(cfg.MaxResidence),
 		minGap:    int64(cfg.MinRetransmitGap),
 		mergeWin:  int64(cfg.MergeWindow),
-		msgs:      make(map[midKey]uint32),
+		msgs:      newMsgIndex(cfg.MaxMessages),
 		toks:      make(map[tokKey]ref),
 		blks:      make(map[blkKey]ref),
 		fwd:       make(map[uint64]fwdList),
@@ -151,7 +147,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 func (t *Tracker) Stats() Stats {
 	s := t.stats
 	s.LiveExchanges = t.live
-	s.LiveMessages = len(t.msgs)
+	s.LiveMessages = t.msgs.n
 	return s
 }
 
@@ -211,7 +207,7 @@ func (t *Tracker) Close() {
 		t.finish(x, false)
 	}
 	t.closing = false
-	clear(t.msgs)
+	t.msgs.reset()
 	t.ringHead, t.ringLen = 0, 0
 	t.now = math.MinInt64
 }

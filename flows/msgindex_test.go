@@ -1,0 +1,58 @@
+package flows
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMsgIndex drives the Message-ID ring and its index with random
+// messages from few endpoints (so that keys repeat and runs of the table
+// collide) against a map that holds the newest slot of every key, and
+// checks every lookup, the count, the growth of the ring and of the
+// table, and that the table never exceeds its bound.
+func TestMsgIndex(t *testing.T) {
+	for _, maxMsgs := range []int{1, 7, 1000, 5000} {
+		tr := NewTracker(Config{MaxMessages: maxMsgs}, nil)
+		ref := map[midKey]int{}
+		rnd := rand.New(rand.NewPCG(1, uint64(maxMsgs)))
+		var keys []midKey
+		for i := range 40000 {
+			var k midKey
+			k.src.ip[15], k.dst.ip[15] = byte(rnd.IntN(3)), byte(rnd.IntN(3))
+			k.src.port = uint16(rnd.IntN(4))
+			k.mid = uint16(rnd.IntN(3000))
+			keys = append(keys, k)
+			tr.now = int64(i)
+			if tr.ringLen == maxMsgs {
+				old := tr.ring[tr.ringHead].k
+				if ref[old] == tr.ringHead {
+					delete(ref, old)
+				}
+			}
+			tr.putMsg(k, msgEntry{t: int64(i), frame: uint32(i)})
+			ref[k] = (tr.ringHead + tr.ringLen - 1) % len(tr.ring)
+			if tr.msgs.n != len(ref) {
+				t.Fatalf("cap %d step %d: index holds %d keys, want %d", maxMsgs, i, tr.msgs.n, len(ref))
+			}
+			if i%97 == 0 {
+				for _, q := range keys[max(0, len(keys)-300):] {
+					s, ok := tr.msgs.get(tr.ring, &q)
+					want, wok := ref[q]
+					if ok != wok || ok && s != want {
+						t.Fatalf("cap %d step %d: key %v at %d,%v, want %d,%v", maxMsgs, i, q, s, ok, want, wok)
+					}
+					if ok && tr.ring[s].k != q {
+						t.Fatalf("slot %d holds another key", s)
+					}
+				}
+			}
+		}
+		if len(tr.msgs.tab) > tr.msgs.max || tr.msgs.max < 2*maxMsgs || len(tr.ring) != maxMsgs {
+			t.Errorf("cap %d: table %d (bound %d), ring %d", maxMsgs, len(tr.msgs.tab), tr.msgs.max, len(tr.ring))
+		}
+		tr.Close()
+		if tr.msgs.n != 0 {
+			t.Errorf("cap %d: %d keys left after Close", maxMsgs, tr.msgs.n)
+		}
+	}
+}
