@@ -21,32 +21,32 @@ type msgIndex struct {
 	max  int // the largest table needed: twice MaxMessages, a power of two
 }
 
-// msgSlot is one entry: the ring slot plus one (0: empty), and the upper
-// half of the key's hash, to skip most keys without reading the ring.
+// msgSlot is one entry: the ring slot plus one (0: empty), and the key's
+// hash, which places the entry (its low bits) and skips most other keys
+// without reading the ring.
 type msgSlot struct {
 	slot uint32
-	tag  uint32
+	h    uint32
 }
 
 func newMsgIndex(maxMessages int) msgIndex {
 	return msgIndex{seed: maphash.MakeSeed(), max: 1 << bits.Len(uint(2*maxMessages-1))}
 }
 
-func (x *msgIndex) hash(k *midKey) uint64 { return maphash.Comparable(x.seed, *k) }
+func (x *msgIndex) hash(k *midKey) uint32 { return uint32(maphash.Comparable(x.seed, *k)) }
 
 // find returns the position in tab of k's entry, or -1.
-func (x *msgIndex) find(ring []ringEntry, k *midKey, h uint64) int {
+func (x *msgIndex) find(ring []ringEntry, k *midKey, h uint32) int {
 	if len(x.tab) == 0 {
 		return -1
 	}
 	mask := len(x.tab) - 1
-	tag := uint32(h >> 32)
 	for i := int(h) & mask; ; i = (i + 1) & mask {
 		e := x.tab[i]
 		if e.slot == 0 {
 			return -1
 		}
-		if e.tag == tag && ring[e.slot-1].k == *k {
+		if e.h == h && ring[e.slot-1].k == *k {
 			return i
 		}
 	}
@@ -70,15 +70,15 @@ func (x *msgIndex) put(ring []ringEntry, k *midKey, s int) {
 		return
 	}
 	if 2*(x.n+1) > len(x.tab) && len(x.tab) < x.max {
-		x.resize(ring, min(max(2*len(x.tab), 1024), x.max))
+		x.resize(min(max(2*len(x.tab), 1024), x.max))
 	}
-	x.insert(msgSlot{uint32(s + 1), uint32(h >> 32)}, h)
+	x.insert(msgSlot{uint32(s + 1), h})
 	x.n++
 }
 
-func (x *msgIndex) insert(e msgSlot, h uint64) {
+func (x *msgIndex) insert(e msgSlot) {
 	mask := len(x.tab) - 1
-	i := int(h) & mask
+	i := int(e.h) & mask
 	for x.tab[i].slot != 0 {
 		i = (i + 1) & mask
 	}
@@ -95,7 +95,7 @@ func (x *msgIndex) del(ring []ringEntry, k *midKey, s int) bool {
 	// their home position allows it.
 	mask := len(x.tab) - 1
 	for j := (i + 1) & mask; x.tab[j].slot != 0; j = (j + 1) & mask {
-		home := int(x.hash(&ring[x.tab[j].slot-1].k)) & mask
+		home := int(x.tab[j].h) & mask
 		if (j-home)&mask >= (j-i)&mask {
 			x.tab[i] = x.tab[j]
 			i = j
@@ -107,12 +107,12 @@ func (x *msgIndex) del(ring []ringEntry, k *midKey, s int) bool {
 }
 
 // resize rebuilds the table with n positions from its entries.
-func (x *msgIndex) resize(ring []ringEntry, n int) {
+func (x *msgIndex) resize(n int) {
 	old := x.tab
 	x.tab = make([]msgSlot, n)
 	for _, e := range old {
 		if e.slot != 0 {
-			x.insert(e, x.hash(&ring[e.slot-1].k))
+			x.insert(e)
 		}
 	}
 }
