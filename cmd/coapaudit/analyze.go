@@ -27,8 +27,10 @@ type analyzeFlags struct {
 	proxies []string
 	top     int
 	noLeaks bool
-	labels  string
-	stream  streamFlags
+	// memLimit is --memory-limit, in MiB.
+	memLimit int
+	labels   string
+	stream   streamFlags
 }
 
 func analyzeCmd(e *env) *cobra.Command {
@@ -92,6 +94,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if err != nil {
 		return err
 	}
+	restore, err := af.setMemoryLimit()
+	if err != nil {
+		return err
+	}
+	defer restore()
 	format, err := af.outputFormat(e.stdout)
 	if err != nil {
 		return err
