@@ -151,6 +151,9 @@ func (t *Tracker) release(x *xstate) {
 				r.x.sharedSnap = &l
 			}
 		}
+		if h.recent != nil {
+			t.freeRecent(h.recent)
+		}
 		h.clear()
 		h.gen++
 		if h.gen == 0 {
@@ -166,6 +169,25 @@ func (t *Tracker) release(x *xstate) {
 	}
 	t.xFree = append(t.xFree, x.idx)
 	t.live--
+}
+
+// newRecent returns an empty set of recent responses, from the pool when
+// it has one.
+func (t *Tracker) newRecent() *recentSet {
+	if n := len(t.recentFree); n > 0 {
+		s := t.recentFree[n-1]
+		t.recentFree = t.recentFree[:n-1]
+		return s
+	}
+	return new(recentSet)
+}
+
+// freeRecent empties s, keeping the capacity of its copies, and pools it.
+func (t *Tracker) freeRecent(s *recentSet) {
+	for i := range s {
+		s[i] = recentResp{raw: s[i].raw[:0]}
+	}
+	t.recentFree = append(t.recentFree, s)
 }
 
 func (t *Tracker) reqFrame(h *hop, p *Packet) {

@@ -24,11 +24,13 @@ type Tracker struct {
 
 	hops    []*hop
 	hopFree []uint32
-	xs      []*xstate
-	xFree   []uint32
-	heap    []*xstate
-	live    int
-	nextID  uint64
+	// recentFree pools the response sets of legs (hop.recent).
+	recentFree []*recentSet
+	xs         []*xstate
+	xFree      []uint32
+	heap       []*xstate
+	live       int
+	nextID     uint64
 
 	msgs     msgIndex // slot in ring
 	ring     []ringEntry
@@ -69,6 +71,10 @@ type Tracker struct {
 	outOf   map[netip.Addr][]netip.Addr
 	// outEPs are the endpoints proxies were confirmed sending from.
 	outEPs map[netip.AddrPort]struct{}
+
+	// uris and evNames hold strings shared among emitted exchanges.
+	uris    map[string]string
+	evNames map[evidence][]string
 
 	pathBuf []byte         // scratch for view.path
 	scratch decode.Message // scratch for decoding remembered messages
@@ -132,6 +138,8 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		residence: make(map[netip.AddrPort]int64),
 		outOf:     make(map[netip.Addr][]netip.Addr),
 		outEPs:    make(map[netip.AddrPort]struct{}),
+		uris:      make(map[string]string),
+		evNames:   make(map[evidence][]string),
 	}
 	for _, p := range cfg.Proxies {
 		if p.Port() == 0 {
