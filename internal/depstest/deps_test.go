@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 	"internal/depstest":    {},
 	"internal/natstest":    {"internal/testenv"},
 	"stream":               {"analysis", "decode", "export", "oscore"},
-	"oscore":               {"decode"},
+	"oscore":               {"decode", "internal/ccm"},
 	"tlskeys":              {"oscore"},
 	"dtlsdec":              {"decode", "dissect", "internal/ccm", "tlskeys"},
 	"flows":                {"decode", "stats"},
