@@ -8,9 +8,11 @@
 # one of N never-answered requests with unique tokens (samples/gen
 # -flood). Each measurement is repeated RUNS times (default 3), coapaudit
 # and tshark back to back in the same round, and reported as the range
-# (min-max) of frames/s and of peak RSS; the ratio is coapaudit analyze
-# over tshark -2 (two-pass, which links requests and responses), the
-# best over the best and the worst over the worst. tshark runs only up to
+# (min-max) of frames per second of wall time, frames per second of CPU
+# time (user + system: less disturbed by other work on a shared machine)
+# and peak RSS; the ratios are coapaudit analyze over tshark -2
+# (two-pass, which links requests and responses), the worst over the
+# worst and the best over the best. tshark runs only up to
 # TSHARK_MAX frames (default 1000000; it keeps state per frame and needs
 # gigabytes beyond). Set COAPAUDIT_BENCH_PACKETS=1 to add the decoder
 # alone (coapaudit packets and tshark one-pass).
@@ -28,13 +30,12 @@ have_tshark=0; command -v tshark >/dev/null && have_tshark=1
 fields=(-T fields -e frame.number -e coap.type -e coap.code -e coap.mid -e coap.token -e coap.opt.uri_path)
 
 # once LABEL N CMD...: runs CMD with output to /dev/null, appends
-# "LABEL frames/s KiB" to $tmp/results.
+# "LABEL frames/s frames/CPU-s KiB" to $tmp/results.
 once() {
   local label=$1 n=$2; shift 2
-  /usr/bin/time -o "$tmp/time" -f '%e %M' "$@" >/dev/null 2>/dev/null || true
-  local out; out=$(tail -n 1 "$tmp/time")
-  local secs=${out% *} kb=${out#* }
-  awk -v l="$label" -v n="$n" -v s="$secs" -v kb="$kb" 'BEGIN { printf "%s\t%.0f\t%d\n", l, n/(s>0?s:0.001), kb }' >>"$tmp/results"
+  /usr/bin/time -o "$tmp/time" -f '%e %U %S %M' "$@" >/dev/null 2>/dev/null || true
+  tail -n 1 "$tmp/time" | awk -v l="$label" -v n="$n" \
+    '{ cpu = $2 + $3; printf "%s\t%.0f\t%.0f\t%d\n", l, n/($1>0?$1:0.01), n/(cpu>0?cpu:0.01), $4 }' >>"$tmp/results"
 }
 
 for n in "${sizes[@]}"; do
@@ -59,15 +60,21 @@ for n in "${sizes[@]}"; do
   done
   echo "== $n frames, $runs runs (min-max) =="
   awk -F'\t' '
-    { if (!($1 in lo)) { order[++k] = $1; lo[$1] = hi[$1] = $2; mlo[$1] = mhi[$1] = $3 }
-      if ($2 < lo[$1]) lo[$1] = $2; if ($2 > hi[$1]) hi[$1] = $2
-      if ($3 < mlo[$1]) mlo[$1] = $3; if ($3 > mhi[$1]) mhi[$1] = $3 }
+    function upd(a, l, v) { if (!((l, a) in lo) || v < lo[l, a]) lo[l, a] = v; if (!((l, a) in hi) || v > hi[l, a]) hi[l, a] = v }
+    { if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 }
+      upd(1, $1, $2); upd(2, $1, $3); upd(3, $1, $4 / 1024) }
+    function ratio(name, a, b, col) {
+      if (((a, col) in lo) && ((b, col) in lo))
+        printf "%-34s %6.1f - %-6.1f\n", name, lo[a, col] / lo[b, col], hi[a, col] / hi[b, col]
+    }
     END {
-      printf "%-20s %24s %22s\n", "", "frames/s", "peak RSS (MiB)"
+      printf "%-20s %23s %23s %17s\n", "", "frames/s (wall)", "frames/CPU-s", "peak RSS (MiB)"
       for (i = 1; i <= k; i++) { l = order[i]
-        printf "%-20s %11d - %-10d %9.1f - %-9.1f\n", l, lo[l], hi[l], mlo[l]/1024, mhi[l]/1024 }
-      if ("tshark -2" in lo) printf "ratio analyze / tshark -2:        %.1f - %.1f\n", lo["analyze"]/lo["tshark -2"], hi["analyze"]/hi["tshark -2"]
-      if ("tshark -2, flood" in lo) printf "ratio, flood:                     %.1f - %.1f\n", lo["analyze, flood"]/lo["tshark -2, flood"], hi["analyze, flood"]/hi["tshark -2, flood"]
-      printf "flood per frame vs ordinary:      %.2f - %.2f times the time\n", lo["analyze"]/hi["analyze, flood"], hi["analyze"]/lo["analyze, flood"]
+        printf "%-20s %10d - %-10d %10d - %-10d %7.1f - %-7.1f\n", l, lo[l, 1], hi[l, 1], lo[l, 2], hi[l, 2], lo[l, 3], hi[l, 3] }
+      ratio("analyze / tshark -2 (wall)", "analyze", "tshark -2", 1)
+      ratio("analyze / tshark -2 (CPU)", "analyze", "tshark -2", 2)
+      ratio("flood: analyze / tshark -2 (wall)", "analyze, flood", "tshark -2, flood", 1)
+      ratio("flood: analyze / tshark -2 (CPU)", "analyze, flood", "tshark -2, flood", 2)
+      ratio("analyze: ordinary / flood (CPU)", "analyze", "analyze, flood", 2)
     }' "$tmp/results"
 done
