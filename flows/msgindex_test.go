@@ -56,3 +56,28 @@ func TestMsgIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestMsgIndexAllocs: once the ring is at its cap, remembering a message
+// (forgetting the oldest) and looking one up allocate nothing.
+func TestMsgIndexAllocs(t *testing.T) {
+	tr := NewTracker(Config{MaxMessages: 1000}, nil)
+	var k midKey
+	i := 0
+	put := func() {
+		k.mid = uint16(i)
+		k.src.port = uint16(i >> 16)
+		tr.now = int64(i)
+		tr.putMsg(k, msgEntry{t: int64(i)})
+		tr.getMsg(k, int64(i))
+		i++
+	}
+	for range 5000 {
+		put()
+	}
+	if n := testing.AllocsPerRun(1000, put); n != 0 {
+		t.Errorf("%v allocations per message at the cap", n)
+	}
+	if tr.msgs.n != 1000 {
+		t.Errorf("%d messages indexed, want the cap, 1000", tr.msgs.n)
+	}
+}
