@@ -81,3 +81,22 @@ func TestMsgIndexAllocs(t *testing.T) {
 		t.Errorf("%d messages indexed, want the cap, 1000", tr.msgs.n)
 	}
 }
+
+// TestPooledBuffersStaySmall: buffers of released legs and response sets
+// are kept for reuse only while small, so that the pools do not grow to
+// the largest message ever seen.
+func TestPooledBuffersStaySmall(t *testing.T) {
+	tr := NewTracker(Config{}, nil)
+	s := tr.newRecent()
+	s[0].raw = make([]byte, 100)
+	s[1].raw = make([]byte, 2000)
+	tr.freeRecent(s)
+	if got := tr.newRecent(); got != s || cap(got[0].raw) != 100 || len(got[0].raw) != 0 || got[1].raw != nil {
+		t.Errorf("pooled set: same %v, caps %d and %d", got == s, cap(got[0].raw), cap(got[1].raw))
+	}
+	h := &hop{reqRaw: make([]byte, 4000), uri: make([]byte, 10)}
+	h.clear()
+	if h.reqRaw != nil || h.uri == nil {
+		t.Errorf("cleared leg keeps a request copy of %d bytes, uri %v", cap(h.reqRaw), h.uri)
+	}
+}

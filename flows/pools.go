@@ -182,10 +182,24 @@ func (t *Tracker) newRecent() *recentSet {
 	return new(recentSet)
 }
 
-// freeRecent empties s, keeping the capacity of its copies, and pools it.
+// maxPooledBytes is the largest buffer a pooled leg or response set
+// keeps for reuse: larger ones (block-wise bodies, long URIs) would make
+// every pooled buffer grow to the largest message ever seen.
+const maxPooledBytes = 512
+
+// small returns b emptied, or nil when it is larger than maxPooledBytes.
+func small(b []byte) []byte {
+	if cap(b) > maxPooledBytes {
+		return nil
+	}
+	return b[:0]
+}
+
+// freeRecent empties s, keeping the small buffers of its copies, and
+// pools it.
 func (t *Tracker) freeRecent(s *recentSet) {
 	for i := range s {
-		s[i] = recentResp{raw: s[i].raw[:0]}
+		s[i] = recentResp{raw: small(s[i].raw)}
 	}
 	t.recentFree = append(t.recentFree, s)
 }

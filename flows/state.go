@@ -274,7 +274,7 @@ func (h *hop) clear() {
 		token:       h.token[:0],
 		uri:         h.uri[:0],
 		path:        h.path[:0],
-		reqRaw:      h.reqRaw[:0],
+		reqRaw:      small(h.reqRaw),
 		diffs:       h.diffs[:0],
 		kid:         h.kid[:0],
 		kidContext:  h.kidContext[:0],

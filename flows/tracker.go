@@ -37,11 +37,13 @@ type Tracker struct {
 	ringHead int
 	ringLen  int
 
-	toks  map[tokKey]ref
-	blks  map[blkKey]ref
-	fwd   map[uint64]fwdList
-	pairs map[pairKey]*pairState
-	spare []*pairState
+	toks map[tokKey]ref
+	// tokDeletes counts deletions from toks since it was last rebuilt.
+	tokDeletes int
+	blks       map[blkKey]ref
+	fwd        map[uint64]fwdList
+	pairs      map[pairKey]*pairState
+	spare      []*pairState
 
 	proxies    map[netip.AddrPort]struct{}
 	proxyAddrs []netip.Addr // configured with port 0
