@@ -28,8 +28,10 @@ type analyzeFlags struct {
 	proxies []string
 	top     int
 	noLeaks bool
-	labels  string
-	stream  streamFlags
+	// memLimit is --memory-limit, in MiB.
+	memLimit int
+	labels   string
+	stream   streamFlags
 }
 
 func analyzeCmd(e *env) *cobra.Command {
@@ -93,6 +95,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if err != nil {
 		return err
 	}
+	restore, err := af.setMemoryLimit()
+	if err != nil {
+		return err
+	}
+	defer restore()
 	format, err := af.outputFormat(e.stdout)
 	if err != nil {
 		return err
