@@ -115,24 +115,62 @@ func EstimateOffsets(in []SkewInput, cfg SkewConfig) ([]ClockOffset, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := estimateSkew(matchSamples(ref, s), cfg.MinPairs)
-		o.Pairs, o.Note = e.pairs, e.note
-		if !e.ok {
-			continue
-		}
-		o.Offset = -time.Duration(e.theta).Seconds()
-		o.Uncertainty = time.Duration(e.unc).Seconds()
-		if cfg.MaxSkew < 0 {
-			o.Note = "estimates are not applied (--max-skew 0)"
-			continue
-		}
-		if d := time.Duration(e.theta); d > cfg.MaxSkew || d < -cfg.MaxSkew {
-			o.Note = fmt.Sprintf("estimate %v is beyond --max-skew %v: not applied", -d, cfg.MaxSkew)
-			continue
-		}
-		o.Applied = true
+		offsetFrom(estimateSkew(matchSamples(ref, s), cfg.MinPairs), &cfg, o)
 	}
 	return out, nil
+}
+
+// offsetFrom fills o from an estimate.
+func offsetFrom(e skewEstimate, cfg *SkewConfig, o *ClockOffset) {
+	o.Pairs, o.Note = e.pairs, e.note
+	if !e.ok {
+		return
+	}
+	o.Offset = -time.Duration(e.theta).Seconds()
+	o.Uncertainty = time.Duration(e.unc).Seconds()
+	if cfg.MaxSkew < 0 {
+		o.Note = "estimates are not applied (--max-skew 0)"
+		return
+	}
+	if d := time.Duration(e.theta); d > cfg.MaxSkew || d < -cfg.MaxSkew {
+		o.Note = fmt.Sprintf("estimate %v is beyond --max-skew %v: not applied", -d, cfg.MaxSkew)
+		return
+	}
+	o.Applied = true
+}
+
+// SkewSample gathers the fingerprints of one capture's CoAP messages as
+// they come, for captures that are not files to read twice (the records
+// of a stream's sensors).
+type SkewSample struct {
+	cfg SkewConfig
+	s   *fileSample
+	buf []byte
+}
+
+// NewSkewSample returns an empty sample.
+func NewSkewSample(cfg SkewConfig) *SkewSample {
+	cfg.defaults()
+	x := &SkewSample{cfg: cfg}
+	x.s = newFileSample(&x.cfg)
+	return x
+}
+
+// Add takes a CoAP message that was the UDP payload between src and dst,
+// captured at t in frame number frame.
+func (x *SkewSample) Add(src, dst netip.AddrPort, payload []byte, t time.Time, frame int, m *decode.Message) {
+	d := capture.Datagram{Src: src, Dst: dst, Payload: payload}
+	d.Time, d.Number = t, frame
+	x.buf = x.s.addMessage(x.buf[:0], &d, m)
+}
+
+// EstimateOffset estimates the clock offset of sample b against sample a
+// (what to add to b's times), as EstimateOffsets does for files; File is
+// left empty.
+func EstimateOffset(a, b *SkewSample) ClockOffset {
+	o := ClockOffset{Source: "estimate"}
+	offsetFrom(estimateSkew(matchSamples(a.s, b.s), a.cfg.MinPairs), &a.cfg, &o)
+	return o
 }
 
 // Fingerprint kinds, strongest evidence first.

@@ -36,6 +36,21 @@ const (
 
 var evidenceNames = [...]string{"oscore", "token", "message-id", "method", "uri", "payload", "timing", "oscore-option", "order", "uri-suffix", "proxy-endpoint"}
 
+// evidenceNames returns e.names(), shared among the exchanges that have
+// the same evidence (with no spare capacity).
+func (t *Tracker) evidenceNames(e evidence) []string {
+	if e == 0 {
+		return nil
+	}
+	if s, ok := t.evNames[e]; ok {
+		return s
+	}
+	s := e.names()
+	s = s[:len(s):len(s)]
+	t.evNames[e] = s // at most one per combination of evidenceNames
+	return s
+}
+
 // names lists the facts in e.
 func (e evidence) names() []string {
 	var out []string
@@ -546,7 +561,7 @@ func (t *Tracker) downResp(h *hop, now int64, ok func(*recentResp) bool) *recent
 	var best *recentResp
 	self := h.ref()
 	for _, d := range h.x.hops {
-		if d.up != self {
+		if d.up != self || d.recent == nil {
 			continue
 		}
 		for i := range d.recent {
@@ -565,7 +580,7 @@ func (t *Tracker) downResp(h *hop, now int64, ok func(*recentResp) bool) *recent
 // it still holds them.
 func (t *Tracker) sameResp(r respRec, m *decode.Message) bool {
 	d := t.hop(r.hop)
-	if d == nil {
+	if d == nil || d.recent == nil {
 		return false
 	}
 	for i := range d.recent {

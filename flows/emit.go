@@ -34,17 +34,47 @@ func (t *Tracker) chain(x *xstate, c []*hop) []*hop {
 	return c
 }
 
+// exchangeBlock is the storage of an emitted Exchange with the legs,
+// residence and proxy of a common proxied exchange: one allocation. The
+// slices handed out have no spare capacity, so that appending to one never
+// writes into another.
+type exchangeBlock struct {
+	x       Exchange
+	legs    [2]Leg
+	res     [1]Residence
+	proxies [1]netip.AddrPort
+}
+
+// maxURIs bounds the URI strings shared among emitted exchanges.
+const maxURIs = 4096
+
+// uriString returns b as a string, shared with earlier exchanges of the
+// same URI.
+func (t *Tracker) uriString(b []byte) string {
+	if s, ok := t.uris[string(b)]; ok {
+		return s
+	}
+	if len(t.uris) >= maxURIs {
+		clear(t.uris)
+	}
+	s := string(b)
+	t.uris[s] = s
+	return s
+}
+
 // build turns x into the Exchange handed out, copying everything.
 func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	root := x.hops[0]
 	var buf [8]*hop
 	ch := t.chain(x, buf[:0])
 	last := ch[len(ch)-1]
-	e := &Exchange{
+	blk := new(exchangeBlock)
+	e := &blk.x
+	*e = Exchange{
 		ID:            exchangeID(x.id),
 		Client:        root.from,
 		Server:        last.to,
-		URI:           string(root.uri),
+		URI:           t.uriString(root.uri),
 		Protected:     "none",
 		Notifications: root.notifications,
 		FramesOmitted: x.omitted,
@@ -52,12 +82,16 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	switch {
 	case len(ch) > 1:
 		e.Proxy = root.to
+		if len(ch)-1 <= len(blk.proxies) {
+			e.Proxies = blk.proxies[: 0 : len(ch)-1]
+		}
 		for _, h := range ch[:len(ch)-1] {
 			e.Proxies = append(e.Proxies, h.to)
 		}
 	case root.kind == kindRequest && (root.proxyHint || t.isProxy(root.to)):
 		e.Proxy = root.to
-		e.Proxies = []netip.AddrPort{root.to}
+		blk.proxies[0] = root.to
+		e.Proxies = blk.proxies[:1:1]
 		e.Server = root.target
 	}
 	switch root.kind {
@@ -93,7 +127,11 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		ntok += len(s.token)
 	}
 	a := &legAlloc{ints: make([]int, 0, 2*n), bytes: make([]byte, 0, ntok)}
-	e.Legs = make([]Leg, 0, len(x.hops)+1)
+	if nl := len(x.hops) + 1; nl <= len(blk.legs) {
+		e.Legs = blk.legs[:0:nl]
+	} else {
+		e.Legs = make([]Leg, 0, nl)
+	}
 	for _, h := range ch {
 		e.Legs = append(e.Legs, t.leg(h, a))
 	}
@@ -135,6 +173,9 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.RTT = someDuration(time.Duration(root.firstResp - root.firstReq))
 	}
 
+	if len(ch) > 1 && len(ch)-1 <= len(blk.res) {
+		e.Residence = blk.res[: 0 : len(ch)-1]
+	}
 	for i := 0; i+1 < len(ch); i++ {
 		up, down := ch[i], ch[i+1]
 		r := Residence{Proxy: up.to, Relayed: up.relayed}
@@ -307,7 +348,7 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 		Notifications:           h.notifications,
 		BlockSize:               max(h.b1.maxSize, h.b2.maxSize),
 		Replay:                  h.replay,
-		LinkEvidence:            h.linkEv.names(),
+		LinkEvidence:            t.evidenceNames(h.linkEv),
 	}
 	if len(l.OtherFrames) == 0 {
 		l.OtherFrames = nil

@@ -43,7 +43,10 @@ const (
 )
 
 // Exchange is one request and everything that belongs to it, on every leg
-// it travelled. The emit callback owns the value.
+// it travelled. The emit callback owns the value, except that the
+// elements of Leg.LinkEvidence are shared with other exchanges (the
+// slices have no spare capacity: appending copies) and must not be
+// changed in place.
 type Exchange struct {
 	// ID is "X" and a number counting exchanges in the order they started.
 	ID string `json:"id"`

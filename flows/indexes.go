@@ -39,11 +39,29 @@ func (t *Tracker) unindexTok(h *hop) {
 		t.toks[h.tk] = h.tokOlder
 	} else {
 		delete(t.toks, h.tk)
+		if t.tokDeletes++; t.tokDeletes >= rebuildDeletes*t.cfg.MaxPending {
+			t.rebuildToks()
+		}
 	}
 	if older != nil {
 		older.tokNewer = h.tokNewer
 	}
 	h.inTok, h.tokOlder, h.tokNewer = false, ref{}, ref{}
+}
+
+// rebuildDeletes is how many times MaxPending deletions the token map
+// takes before it is copied into a fresh one: Go maps do not shrink, and
+// steady churn makes them grow with the capture; the copy costs
+// O(entries) and so adds a constant per deletion.
+const rebuildDeletes = 4
+
+func (t *Tracker) rebuildToks() {
+	m := make(map[tokKey]ref, len(t.toks))
+	for k, v := range t.toks {
+		m[k] = v
+	}
+	t.toks = m
+	t.tokDeletes = 0
 }
 
 func (t *Tracker) indexFwd(h *hop) {

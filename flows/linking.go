@@ -200,6 +200,9 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 	key := t.h.contentKey(p.Msg, v)
 	slot := contentSlot(p.Msg, v)
 	if h.up.ok() {
+		if h.recent == nil {
+			h.recent = t.newRecent()
+		}
 		r := &h.recent[h.recentNext%uint8(len(h.recent))]
 		*r = recentResp{t: now, key: key, hop: h.ref(), frame: uint32(p.Frame), raw: append(r.raw[:0], p.Msg.Raw...)}
 		h.recentNext++

@@ -62,7 +62,7 @@ func (g *trafficGen) next() []Packet {
 
 // liveState counts the entries of every table of t.
 func liveState(t *Tracker) (exchanges, msgs, toks, fwd, pairs, blks, pool int) {
-	return t.live, len(t.msgs), len(t.toks), len(t.fwd), len(t.pairs), len(t.blks), len(t.hops)
+	return t.live, t.msgs.n, len(t.toks), len(t.fwd), len(t.pairs), len(t.blks), len(t.hops)
 }
 
 // TestMemoryFlat feeds a million packets spread over hours of capture time
@@ -106,11 +106,10 @@ func TestMemoryFlat(t *testing.T) {
 					t.Fatalf("after %d packets: %d exchanges (cap %d), %d messages (cap %d)", packets, x, cfg.MaxPending, m, cfg.MaxMessages)
 				}
 			}
-			// The message map is rebuilt as deletions pile up (Go maps
-			// never shrink), so deletions since the last rebuild stay
-			// below the threshold however long the capture.
-			if tr.msgDeletes >= rebuildDeletes*cfg.MaxMessages {
-				t.Errorf("%d deletions from the message map without a rebuild (cap %d)", tr.msgDeletes, cfg.MaxMessages)
+			// The Message-ID index stays within twice the cap, whatever
+			// the churn.
+			if len(tr.msgs.tab) > tr.msgs.max || tr.msgs.max > 4*cfg.MaxMessages {
+				t.Errorf("message index of %d positions (cap %d messages)", len(tr.msgs.tab), cfg.MaxMessages)
 			}
 			tr.Close()
 			st := tr.Stats()

@@ -6,8 +6,8 @@ import "github.com/coapaudit/coapaudit/decode"
 // section 4.5) in a ring with expiry.
 
 // The Message IDs are remembered in a ring in arrival order, which makes
-// expiry and the MaxMessages cap first-in first-out; the map points into
-// the ring.
+// expiry and the MaxMessages cap first-in first-out; the index (msgIndex)
+// points into the ring.
 
 func (t *Tracker) liveMsg(e *msgEntry, now int64) bool {
 	life := t.life
@@ -20,7 +20,7 @@ func (t *Tracker) liveMsg(e *msgEntry, now int64) bool {
 // getMsg returns the live entry for k, or nil. The pointer is valid until
 // the next putMsg.
 func (t *Tracker) getMsg(k midKey, now int64) *msgEntry {
-	i, ok := t.msgs[k]
+	i, ok := t.msgs.get(t.ring, &k)
 	if !ok {
 		return nil
 	}
@@ -35,11 +35,10 @@ func (t *Tracker) getMsg(k midKey, now int64) *msgEntry {
 // full.
 func (t *Tracker) putMsg(k midKey, e msgEntry) {
 	if t.ringLen == t.cfg.MaxMessages {
-		r := &t.ring[t.ringHead]
-		if i, ok := t.msgs[r.k]; ok && int(i) == t.ringHead && t.liveMsg(&r.e, t.now) {
+		live := t.liveMsg(&t.ring[t.ringHead].e, t.now)
+		if t.popRing() && live {
 			t.stats.EvictedMessages++
 		}
-		t.popRing()
 	}
 	if t.ringLen == len(t.ring) {
 		t.growRing()
@@ -47,49 +46,30 @@ func (t *Tracker) putMsg(k midKey, e msgEntry) {
 	slot := (t.ringHead + t.ringLen) % len(t.ring)
 	t.ring[slot] = ringEntry{k: k, e: e}
 	t.ringLen++
-	t.msgs[k] = uint32(slot)
-	if n := len(t.msgs); n > t.stats.PeakMessages {
+	t.msgs.put(t.ring, &k, slot)
+	if n := t.msgs.n; n > t.stats.PeakMessages {
 		t.stats.PeakMessages = n
 	}
 }
 
-func (t *Tracker) popRing() {
-	r := &t.ring[t.ringHead]
-	if i, ok := t.msgs[r.k]; ok && int(i) == t.ringHead {
-		delete(t.msgs, r.k)
-		if t.msgDeletes++; t.msgDeletes >= rebuildDeletes*t.cfg.MaxMessages {
-			t.rebuildMsgs()
-		}
-	}
+// popRing forgets the oldest message; it reports whether the index still
+// pointed at it (a newer message with the same key replaces it there).
+func (t *Tracker) popRing() bool {
+	ok := t.msgs.del(t.ring, &t.ring[t.ringHead].k, t.ringHead)
 	t.ringHead = (t.ringHead + 1) % len(t.ring)
 	t.ringLen--
-}
-
-// rebuildDeletes is how many times MaxMessages deletions the message map
-// takes before it is copied into a fresh one: the copy costs O(MaxMessages)
-// and so adds a constant per message.
-const rebuildDeletes = 4
-
-// rebuildMsgs copies the live entries of msgs into a new map, dropping the
-// space that deletions left behind.
-func (t *Tracker) rebuildMsgs() {
-	m := make(map[midKey]uint32, len(t.msgs))
-	for k, v := range t.msgs {
-		m[k] = v
-	}
-	t.msgs = m
-	t.msgDeletes = 0
+	return ok
 }
 
 func (t *Tracker) growRing() {
 	n := min(max(2*len(t.ring), 1024), t.cfg.MaxMessages)
 	r := make([]ringEntry, n)
 	for i := range t.ringLen {
-		old := (t.ringHead + i) % len(t.ring)
-		r[i] = t.ring[old]
-		if s, ok := t.msgs[r[i].k]; ok && int(s) == old {
-			t.msgs[r[i].k] = uint32(i)
-		}
+		r[i] = t.ring[(t.ringHead+i)%len(t.ring)]
+	}
+	if len(t.ring) > 0 {
+		head, size := t.ringHead, len(t.ring)
+		t.msgs.renumber(func(s int) int { return (s - head + size) % size })
 	}
 	t.ring, t.ringHead = r, 0
 }

@@ -151,6 +151,9 @@ func (t *Tracker) release(x *xstate) {
 				r.x.sharedSnap = &l
 			}
 		}
+		if h.recent != nil {
+			t.freeRecent(h.recent)
+		}
 		h.clear()
 		h.gen++
 		if h.gen == 0 {
@@ -166,6 +169,39 @@ func (t *Tracker) release(x *xstate) {
 	}
 	t.xFree = append(t.xFree, x.idx)
 	t.live--
+}
+
+// newRecent returns an empty set of recent responses, from the pool when
+// it has one.
+func (t *Tracker) newRecent() *recentSet {
+	if n := len(t.recentFree); n > 0 {
+		s := t.recentFree[n-1]
+		t.recentFree = t.recentFree[:n-1]
+		return s
+	}
+	return new(recentSet)
+}
+
+// maxPooledBytes is the largest buffer a pooled leg or response set
+// keeps for reuse: larger ones (block-wise bodies, long URIs) would make
+// every pooled buffer grow to the largest message ever seen.
+const maxPooledBytes = 512
+
+// small returns b emptied, or nil when it is larger than maxPooledBytes.
+func small(b []byte) []byte {
+	if cap(b) > maxPooledBytes {
+		return nil
+	}
+	return b[:0]
+}
+
+// freeRecent empties s, keeping the small buffers of its copies, and
+// pools it.
+func (t *Tracker) freeRecent(s *recentSet) {
+	for i := range s {
+		s[i] = recentResp{raw: small(s[i].raw)}
+	}
+	t.recentFree = append(t.recentFree, s)
 }
 
 func (t *Tracker) reqFrame(h *hop, p *Packet) {

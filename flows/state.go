@@ -245,8 +245,10 @@ type hop struct {
 	hasRespRes    bool
 	maxNotifRes   int64
 	relayed       bool
-	recent        [4]recentResp
-	recentNext    uint8
+	// recent are the last responses a leg towards a server received,
+	// from the Tracker's pool once it gets one; nil on other legs.
+	recent     *recentSet
+	recentNext uint8
 
 	reqFrames, respFrames, otherFrames []uint32
 }
@@ -261,16 +263,19 @@ func (h *hop) blocks() *hop {
 	return h
 }
 
-// clear resets h for reuse, keeping the capacity of its slices.
+// recentSet holds the last responses of a leg.
+type recentSet [4]recentResp
+
+// clear resets h for reuse, keeping the capacity of its slices; its
+// recent responses must have gone back to the pool.
 func (h *hop) clear() {
-	rec := h.recent
 	*h = hop{
 		gen:         h.gen,
 		idx:         h.idx,
 		token:       h.token[:0],
 		uri:         h.uri[:0],
 		path:        h.path[:0],
-		reqRaw:      h.reqRaw[:0],
+		reqRaw:      small(h.reqRaw),
 		diffs:       h.diffs[:0],
 		kid:         h.kid[:0],
 		kidContext:  h.kidContext[:0],
@@ -279,9 +284,6 @@ func (h *hop) clear() {
 		respFrames:  h.respFrames[:0],
 		otherFrames: h.otherFrames[:0],
 		sharers:     h.sharers[:0],
-	}
-	for i := range rec {
-		h.recent[i].raw = rec[i].raw[:0]
 	}
 }
 

@@ -32,26 +32,26 @@ type Tracker struct {
 
 	hops    []*hop
 	hopFree []uint32
-	xs      []*xstate
-	xFree   []uint32
-	heap    []*xstate
-	live    int
-	nextID  uint64
+	// recentFree pools the response sets of legs (hop.recent).
+	recentFree []*recentSet
+	xs         []*xstate
+	xFree      []uint32
+	heap       []*xstate
+	live       int
+	nextID     uint64
 
-	msgs map[midKey]uint32 // slot in ring
-	// msgDeletes counts deletions from msgs since it was last rebuilt: Go
-	// maps do not shrink, and steady churn at the cap makes them grow, so
-	// the map is rebuilt after rebuildDeletes times its cap in deletions.
-	msgDeletes int
-	ring       []ringEntry
-	ringHead   int
-	ringLen    int
+	msgs     msgIndex // slot in ring
+	ring     []ringEntry
+	ringHead int
+	ringLen  int
 
-	toks  map[tokKey]ref
-	blks  map[blkKey]ref
-	fwd   map[uint64]fwdList
-	pairs map[pairKey]*pairState
-	spare []*pairState
+	toks map[tokKey]ref
+	// tokDeletes counts deletions from toks since it was last rebuilt.
+	tokDeletes int
+	blks       map[blkKey]ref
+	fwd        map[uint64]fwdList
+	pairs      map[pairKey]*pairState
+	spare      []*pairState
 
 	proxies    map[netip.AddrPort]struct{}
 	proxyAddrs []netip.Addr // configured with port 0
@@ -81,6 +81,10 @@ type Tracker struct {
 	outOf   map[netip.Addr][]netip.Addr
 	// outEPs are the endpoints proxies were confirmed sending from.
 	outEPs map[netip.AddrPort]struct{}
+
+	// uris and evNames hold strings shared among emitted exchanges.
+	uris    map[string]string
+	evNames map[evidence][]string
 
 	pathBuf []byte         // scratch for view.path
 	scratch decode.Message // scratch for decoding remembered messages
@@ -133,7 +137,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		maxRes:    int64(cfg.MaxResidence),
 		minGap:    int64(cfg.MinRetransmitGap),
 		mergeWin:  int64(cfg.MergeWindow),
-		msgs:      make(map[midKey]uint32),
+		msgs:      newMsgIndex(cfg.MaxMessages),
 		toks:      make(map[tokKey]ref),
 		blks:      make(map[blkKey]ref),
 		fwd:       make(map[uint64]fwdList),
@@ -144,6 +148,8 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		residence: make(map[netip.AddrPort]int64),
 		outOf:     make(map[netip.Addr][]netip.Addr),
 		outEPs:    make(map[netip.AddrPort]struct{}),
+		uris:      make(map[string]string),
+		evNames:   make(map[evidence][]string),
 	}
 	for _, p := range cfg.Proxies {
 		if p.Port() == 0 {
@@ -159,7 +165,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 func (t *Tracker) Stats() Stats {
 	s := t.stats
 	s.LiveExchanges = t.live
-	s.LiveMessages = len(t.msgs)
+	s.LiveMessages = t.msgs.n
 	return s
 }
 
@@ -224,7 +230,7 @@ func (t *Tracker) Close() {
 		t.finish(x, false)
 	}
 	t.closing = false
-	clear(t.msgs)
+	t.msgs.reset()
 	t.ringHead, t.ringLen = 0, 0
 	t.now = math.MinInt64
 }

@@ -9,9 +9,11 @@ import (
 	"hash"
 	"strconv"
 	"strings"
+	"sync"
 
-	"github.com/pion/dtls/v3/pkg/crypto/ccm"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/coapaudit/coapaudit/internal/ccm"
 )
 
 // Algorithm is a COSE AEAD algorithm identifier (RFC 9053, IANA "COSE
@@ -200,8 +202,36 @@ func (a Algorithm) newAEAD(key []byte) (cipher.AEAD, error) {
 		if err != nil {
 			return nil, err
 		}
-		return ccm.NewCCM(b, in.tagLen, in.nonceLen)
+		c, err := ccm.New(b, in.tagLen, in.nonceLen)
+		if err != nil {
+			return nil, err
+		}
+		return &lockedAEAD{a: c}, nil
 	}
+}
+
+// lockedAEAD serialises an AES-CCM of internal/ccm, which keeps scratch
+// blocks instead of allocating, so that a Context stays safe to share
+// between Decryptors (a Keyring may be shared); uncontended, the lock
+// costs far less than the allocations of a CCM without scratch.
+type lockedAEAD struct {
+	mu sync.Mutex
+	a  *ccm.AEAD
+}
+
+func (l *lockedAEAD) NonceSize() int { return l.a.NonceSize() }
+func (l *lockedAEAD) Overhead() int  { return l.a.Overhead() }
+
+func (l *lockedAEAD) Seal(dst, nonce, plaintext, adata []byte) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.a.Seal(dst, nonce, plaintext, adata)
+}
+
+func (l *lockedAEAD) Open(dst, nonce, ciphertext, adata []byte) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.a.Open(dst, nonce, ciphertext, adata)
 }
 
 // hkdfAlg is an HKDF algorithm: its name and hash. OSCORE's default is

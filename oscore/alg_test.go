@@ -6,11 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coapaudit/coapaudit/decode"
 )
 
 func TestParseAlgorithm(t *testing.T) {
@@ -337,4 +342,54 @@ func TestPIVEncoding(t *testing.T) {
 	if err := makeNonce(make([]byte, 7), make([]byte, 7), []byte{1, 2}, []byte{1}); !errors.Is(err, ErrIDTooLong) {
 		t.Errorf("makeNonce with a 2-byte ID and a 7-byte nonce: %v", err)
 	}
+}
+
+// TestSharedContextConcurrent: Decryptors in several goroutines share one
+// Keyring, and so the AES-CCM of its contexts, which keeps scratch state:
+// every request must still verify.
+func TestSharedContextConcurrent(t *testing.T) {
+	k := fuzzKeyring(t)
+	msgs := protectedRequests(t, k.Contexts()[0], 300, 64)
+	client, server := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:5683")
+	var wg sync.WaitGroup
+	failed := make(chan string, 4*len(msgs))
+	for range 4 {
+		wg.Go(func() {
+			d := NewDecryptor(k)
+			for i := range msgs {
+				if r := d.Process(time.Time{}, i, client, server, &msgs[i]); !r.Verified {
+					failed <- r.Err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(failed)
+	for err := range failed {
+		t.Fatalf("a request failed to verify: %s", err)
+	}
+}
+
+// protectedRequests returns n GET requests protected by ctx with Partial
+// IVs 0 to n-1, decoded; request i carries i%maxPayload payload bytes
+// (none when maxPayload is 0).
+func protectedRequests(t testing.TB, ctx *Context, n, maxPayload int) []decode.Message {
+	msgs := make([]decode.Message, n)
+	for i := range msgs {
+		m := &decode.Message{
+			Type: decode.Confirmable, Code: 0x01, MessageID: uint16(i), Token: []byte{byte(i), byte(i >> 8)},
+			Options: []decode.Option{{ID: decode.OptURIPath, Value: []byte("sensors")}, {ID: decode.OptURIPath, Value: []byte("temp")}},
+		}
+		if maxPayload > 0 {
+			m.Payload = bytes.Repeat([]byte{byte(i)}, i%maxPayload)
+		}
+		wire, _, err := ctx.ProtectRequest(m, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := msgs[i].Decode(wire); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return msgs
 }

@@ -64,21 +64,8 @@ func BenchmarkProcessCapture(b *testing.B) {
 // Partial IV each time, as in a long capture.
 func BenchmarkProcessRequest(b *testing.B) {
 	k := fuzzKeyring(b)
-	ctx := k.Contexts()[0]
 	const n = 1024
-	msgs := make([]decode.Message, n)
-	for i := range msgs {
-		wire, _, err := ctx.ProtectRequest(&decode.Message{
-			Type: decode.Confirmable, Code: 0x01, MessageID: uint16(i), Token: []byte{byte(i), byte(i >> 8)},
-			Options: []decode.Option{{ID: decode.OptURIPath, Value: []byte("sensors")}, {ID: decode.OptURIPath, Value: []byte("temp")}},
-		}, uint64(i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := msgs[i].Decode(wire); err != nil {
-			b.Fatal(err)
-		}
-	}
+	msgs := protectedRequests(b, k.Contexts()[0], n, 0)
 	client, server := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:5683")
 	d := NewDecryptor(k)
 	i := 0

@@ -28,7 +28,7 @@ can link its sessions. One finding per identity and server address.`,
 			if len(pk.PSKIdentity) == 0 {
 				return
 			}
-			if !p.once(seen, string(pk.PSKIdentity)+"|"+pk.Dst.Addr().String()) {
+			if !once(p, seen, string(pk.PSKIdentity)+"|"+pk.Dst.Addr().String()) {
 				return
 			}
 			p.Report(Finding{

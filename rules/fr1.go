@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"net/netip"
 	"strconv"
 
 	"github.com/coapaudit/coapaudit/decode"
@@ -26,7 +27,11 @@ finding per proxy, method and URI.`,
 	Seed:     "2.2.1.2",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		seen := newBoundedSet[string](p.Config.MaxState)
+		type seenKey struct {
+			proxy       netip.AddrPort
+			method, uri string
+		}
+		seen := newBoundedSet[seenKey](p.Config.MaxState)
 		p.OnExchange(func(x *flows.Exchange) {
 			if !x.Proxy.IsValid() || len(x.Legs) == 0 || p.Profile(x) != Forwarding {
 				return
@@ -42,7 +47,7 @@ finding per proxy, method and URI.`,
 					if !ok || !cacheable(f.Code) || f.Has(FrameMaxAge) && f.MaxAge == 0 {
 						continue
 					}
-					if !p.once(seen, x.Proxy.String()+"|"+x.Method+"|"+x.URI) {
+					if !once(p, seen, seenKey{x.Proxy, x.Method, x.URI}) {
 						return
 					}
 					age := "has no Max-Age (so 60 s)"
@@ -94,6 +99,7 @@ proxy and URI.`,
 			return nil
 		}
 		seen := newBoundedSet[string](p.Config.MaxState)
+		var key []byte // destination "|" Proxy-Uri
 		p.OnPacket(func(pk *Packet) {
 			m := pk.CoAP
 			if m == nil || !m.Code.IsRequest() {
@@ -103,7 +109,8 @@ proxy and URI.`,
 			if !ok || !uriHasPath(v) {
 				return
 			}
-			if !p.once(seen, pk.Dst.String()+"|"+string(v)) {
+			key = append(append(pk.Dst.AppendTo(key[:0]), '|'), v...)
+			if hasBytes(seen, key) || !once(p, seen, string(key)) {
 				return
 			}
 			sev, prot := Low, ""

@@ -35,7 +35,7 @@ sender and malformed field.`,
 			if errors.As(pk.Err, &fe) {
 				field = fe.Field
 			}
-			if !p.once(seen, proto+"|"+pk.Src.String()+"|"+field) {
+			if !once(p, seen, proto+"|"+pk.Src.String()+"|"+field) {
 				return
 			}
 			p.Report(Finding{

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,7 +31,13 @@ proxy, server, method and URI.`,
 	Seed:     "2.2.1.5",
 	Requires: RequiresExchanges,
 	Run: func(p *Pass) error {
-		seen := newBoundedSet[string](p.Config.MaxState)
+		// What was reported: proxy, server, method, URI and profile.
+		type seenKey struct {
+			proxy, server netip.AddrPort
+			method, uri   string
+			prof          Profile
+		}
+		seen := newBoundedSet[seenKey](p.Config.MaxState)
 		p.OnExchange(func(x *flows.Exchange) {
 			if x.Protected != "none" || len(x.Legs) == 0 || x.Status == flows.Unmatched {
 				return
@@ -39,6 +47,7 @@ proxy, server, method and URI.`,
 				return
 			}
 			var e exposure
+			e.frames = e.buf[:0]
 			for i := range x.Legs {
 				l := &x.Legs[i]
 				if l.Replay || l.Shared != "" {
@@ -49,8 +58,7 @@ proxy, server, method and URI.`,
 			if e.empty() {
 				return
 			}
-			key := x.Proxy.String() + "|" + x.Server.String() + "|" + x.Method + "|" + x.URI + "|" + prof.String()
-			if !p.once(seen, key) {
+			if !once(p, seen, seenKey{x.Proxy, x.Server, x.Method, x.URI, prof}) {
 				return
 			}
 			who := "Anyone on the path between " + x.Client.String() + " and " + addrString(x.Server)
@@ -59,7 +67,7 @@ proxy, server, method and URI.`,
 				who, sev = "Proxy "+x.Proxy.String(), Medium
 			}
 			p.Report(Finding{
-				Severity: sev, Certainty: Could, Exchange: x.ID, Frames: e.frames, Seed: prof.ConfidentialitySeed(), Time: x.End,
+				Severity: sev, Certainty: Could, Exchange: x.ID, Frames: slices.Clone(e.frames), Seed: prof.ConfidentialitySeed(), Time: x.End,
 				Message: who + " could read in clear, in " + what(x) + ": " + e.String() + " (" + prof.String() + " profile).",
 			})
 		})
@@ -72,7 +80,8 @@ type exposure struct {
 	reqOpts, respOpts       OptionSet
 	reqPayload, respPayload int
 	proxyURIPath            bool
-	frames                  []int
+	frames                  []int // evidence, in buf while few
+	buf                     [8]int
 }
 
 func (e *exposure) empty() bool { return len(e.frames) == 0 }

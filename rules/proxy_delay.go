@@ -25,7 +25,11 @@ baseline, separately for each direction: the modified z-score
 0.6745 (x - median) / MAD of leaks.Delays must exceed 3.5, and x must
 exceed the median by Config.MinDelay, so that the jitter of a fast proxy
 is not taken for an attack. Residence times are measured at the proxy, so
-the delay is proven; whether it was malice the capture cannot say. A
+the delay is proven; whether it was malice the capture cannot say. On an
+exchange whose legs were linked by arrival order among identical requests
+in flight at once (flows.Exchange.Ambiguous) the residence may join one
+client's request to what the proxy sent for another: the finding is then
+low and "could". A
 delayed actuation (any method but GET and FETCH) is rated high, as the
 seed names actuators as the case where delay matters (for OSCORE only
 when the inner method is known). Until a proxy has
@@ -188,16 +192,25 @@ func (d *delayRule) judge(k delayKey, st *delayState, s delaySample) {
 	}
 	held := time.Duration(s.seconds * float64(time.Second))
 	median := time.Duration(res.Median * float64(time.Second))
-	d.p.Report(Finding{
+	stats := " (frame " + strconv.Itoa(in) + " in, frame " + strconv.Itoa(out) + " out), against a median of " +
+		seconds(median) + " over its " + plural(res.N, "residence time") + " (modified z-score " +
+		strconv.FormatFloat(z, 'f', 1, 64) + ")"
+	f := Finding{
 		Severity:  sev,
 		Certainty: Did,
 		Exchange:  x.ID,
 		Frames:    []int{in, out},
 		Time:      x.End,
 		Seed:      map[bool]string{false: "2.1.2.2", true: "2.1.1.2"}[k.response],
-		Message: "Proxy " + k.proxy.String() + " did hold " + dir + what(x) + " for " + seconds(held) +
-			" (frame " + strconv.Itoa(in) + " in, frame " + strconv.Itoa(out) + " out), against a median of " +
-			seconds(median) + " over its " + plural(res.N, "residence time") + " (modified z-score " +
-			strconv.FormatFloat(z, 'f', 1, 64) + ").",
-	})
+		Message:   "Proxy " + k.proxy.String() + " did hold " + dir + what(x) + " for " + seconds(held) + stats + ".",
+	}
+	if x.Ambiguous {
+		// The legs were linked by arrival order among identical
+		// requests in flight at once: the residence may join one
+		// client's request to what the proxy sent for another.
+		f.Severity, f.Certainty = Low, Could
+		f.Message = "Proxy " + k.proxy.String() + " could have held " + dir + what(x) + " for " + seconds(held) + stats +
+			", but other clients sent the same request at the same time, so the legs measured may belong to different exchanges."
+	}
+	d.p.Report(f)
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/flows"
+	"net/netip"
 )
 
 // Unauthenticated reports proxied exchanges without end-to-end
@@ -24,7 +25,7 @@ finding per proxy and server.`,
 	Seed:     "2.2.1.4",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		seen := newBoundedSet[string](p.Config.MaxState)
+		seen := newBoundedSet[[2]netip.AddrPort](p.Config.MaxState) // proxy, server
 		p.OnExchange(func(x *flows.Exchange) {
 			if x.Protected != "none" || !x.Proxy.IsValid() || !x.Server.IsValid() || x.Method == "" || x.Method == "PING" || len(x.Legs) == 0 {
 				return
@@ -41,7 +42,7 @@ finding per proxy and server.`,
 					opts = opts.Union(f.Options.Filter(func(id decode.OptionID) bool { return prof.AuthenticOption(id, true) }))
 				}
 			}
-			if !p.once(seen, x.Proxy.String()+"|"+x.Server.String()) {
+			if !once(p, seen, [2]netip.AddrPort{x.Proxy, x.Server}) {
 				return
 			}
 			frames := []int{c.RequestFrames[0]}

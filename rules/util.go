@@ -46,9 +46,15 @@ func (s *boundedSet[K]) has(k K) bool {
 	return ok
 }
 
+// hasBytes reports whether s holds the string b, without allocating.
+func hasBytes(s *boundedSet[string], b []byte) bool {
+	_, ok := s.m[string(b)]
+	return ok
+}
+
 // once reports whether k is reported for the first time, remembering it;
 // keys pushed out of the full set count as dropped state of the pass.
-func (p *Pass) once(s *boundedSet[string], k string) bool {
+func once[K comparable](p *Pass, s *boundedSet[K], k K) bool {
 	before := s.evicted
 	ok := s.add(k)
 	if s.evicted > before {

@@ -44,7 +44,10 @@ start=$(date +%s.%N)
 "$tmp/coapaudit" analyze --format ndjson "$urls" --stream BENCH --idle $idle >"$tmp/remote.ndjson"
 end=$(date +%s.%N)
 python3 -c "print('consume and analyze: %d records in %.2f s (without the %d s idle end): %.0f records/s' % ($n, $end-$start-$idle, $idle, $n/($end-$start-$idle)))"
+start=$(date +%s.%N)
 "$tmp/coapaudit" analyze --format ndjson "$tmp/gen.pcap" >"$tmp/local.ndjson"
+end=$(date +%s.%N)
+python3 -c "print('local analyze (one process): %d frames in %.2f s: %.0f frames/s' % ($n, $end-$start, $n/($end-$start)))"
 python3 - "$tmp/local.ndjson" "$tmp/remote.ndjson" <<'PY'
 import json, sys, collections
 def view(f):

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,7 +20,9 @@ type StreamConfig struct {
 	Duplicates time.Duration
 }
 
-// InitStream creates the stream, or updates its limits when it exists.
+// InitStream creates the stream, or updates its limits when it exists,
+// and the buckets of the analyzers' checkpoints and leases beside it
+// (with as many replicas).
 func InitStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Stream, error) {
 	if c.Name == "" {
 		c.Name = "COAPAUDIT"
@@ -30,9 +33,19 @@ func InitStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (je
 	if c.Duplicates <= 0 {
 		c.Duplicates = 10 * time.Minute
 	}
-	return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: c.Name, Subjects: []string{SubjectPrefix + ">"}, Retention: jetstream.LimitsPolicy,
 		Discard: jetstream.DiscardOld, MaxAge: c.MaxAge, MaxBytes: c.MaxBytes, Replicas: c.Replicas,
 		Storage: jetstream.FileStorage, Duplicates: c.Duplicates,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := buckets(ctx, js, c.Name, DefaultLease); err != nil {
+		return nil, err
+	}
+	if _, err := InitResults(ctx, js, c); err != nil {
+		return nil, fmt.Errorf("results stream: %w", err)
+	}
+	return st, nil
 }

@@ -3,9 +3,11 @@
 // stream. A sensor runs the per-packet stages (capture, dissection,
 // decoding, OSCORE and DTLS decryption) where the packets are and
 // publishes every CoAP message as a Record on subject
-// coapaudit.msg.<partition>; an analyzer consumes one or more partitions
-// through a durable consumer, merges the sensors' records by capture time
-// and runs the exchange tracker, the rules and the leak analysis.
+// coapaudit.msg.<partition>; an analyzer reads one or more partitions
+// (leased, so that one analyzer reads a partition at a time) from its
+// checkpoints, merges the sensors' records by capture time, and runs the
+// exchange tracker, the rules and the leak analysis; it may publish its
+// exchanges and findings back (results.go).
 package stream
 
 import (
@@ -62,6 +64,9 @@ type Record struct {
 	// Keyed: the sensor had OSCORE keys, so the rules that need them
 	// apply (analyze --sensor-keys).
 	Keyed bool `cbor:"11,keyasint,omitempty"`
+	// Partition is the partition the analyzer received the record on
+	// (not published: the subject says it).
+	Partition string `cbor:"-"`
 }
 
 // OSCORE is the decryptor's result for a message with an OSCORE option

@@ -20,29 +20,18 @@ func publishN(t *testing.T, urls, sensor string, n int) PublishStats {
 	return publishFrames(t, urls, sensor, 1, n, PublisherConfig{})
 }
 
-func openJS(t *testing.T, urls string) jetstream.JetStream {
-	t.Helper()
-	nc, err := Connect(ConnOptions{URLs: urls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
+func openJS(t *testing.T, urls string) jetstream.JetStream { return natstest.Connect(t, urls) }
 
 // consume runs a session over partition lab and returns the frames fed.
 func consume(t *testing.T, js jetstream.JetStream, ack bool) []int {
 	t.Helper()
 	ctx := context.Background()
 	s, err := Open(ctx, js, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"},
-		Idle: 3 * time.Second, Duration: 30 * time.Second, AckWait: time.Second})
+		Idle: 3 * time.Second, Duration: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	var frames []int
 	if err := s.Run(ctx, func(r *Record) error { frames = append(frames, r.Frame); return nil }); err != nil {
 		t.Fatal(err)
@@ -55,10 +44,10 @@ func consume(t *testing.T, js jetstream.JetStream, ack bool) []int {
 	return frames
 }
 
-// TestRestartResumes: a run that ends without acknowledging (a crashed
-// analyzer) leaves its records to the next run, which gets them once the
-// ack wait has passed; a run that acknowledged leaves nothing, and a
-// record published again (same ID) is stored once.
+// TestRestartResumes: a run that ends without a checkpoint (a crashed
+// analyzer) leaves its records to the next run, at once (there is no ack
+// wait); a run that checkpointed leaves nothing, and a record published
+// again (same ID) is stored once.
 func TestRestartResumes(t *testing.T) {
 	cl := natstest.Start(t, 1)
 	js := openJS(t, cl.URLs())
@@ -73,18 +62,11 @@ func TestRestartResumes(t *testing.T) {
 	if got := consume(t, js, false); len(got) != 50 || got[0] != 1 || got[49] != 50 {
 		t.Fatalf("first run got %d records (%v), want 1..50", len(got), got)
 	}
-	// The next run gets the records again, after the ack wait: the
-	// session's idle limit starts only when nothing comes, so keep
-	// consuming until they do, within a deadline.
-	var got []int
-	for deadline := time.Now().Add(20 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
-		got = consume(t, js, true)
-	}
-	if len(got) != 50 {
-		t.Fatalf("run after a crash got %d records, want 50", len(got))
+	if got := consume(t, js, true); len(got) != 50 || got[0] != 1 || got[49] != 50 {
+		t.Fatalf("run after a crash got %d records (%v), want 1..50", len(got), got)
 	}
 	if got := consume(t, js, true); len(got) != 0 {
-		t.Errorf("run after an acknowledged run got %d records", len(got))
+		t.Errorf("run after a checkpointed run got %d records", len(got))
 	}
 }
 
@@ -132,9 +114,12 @@ func TestEngineBack(t *testing.T) {
 	}
 }
 
-// TestClusterNodeLoss: on three nodes with three replicas, one node stops
-// while a sensor publishes and comes back: every record is received once,
-// and the analyzer's acknowledgement goes through.
+// TestClusterNodeLoss: on three nodes with three replicas, one node
+// stops while a sensor publishes and comes back; then, while the analyzer
+// consumes, the node its consumer lives on stops (and comes back), and
+// later the node its connection goes through. Every record is received
+// once, none is missing, and the checkpoint goes through: a second run
+// finds nothing left.
 func TestClusterNodeLoss(t *testing.T) {
 	cl := natstest.Start(t, 3)
 	ctx := context.Background()
@@ -150,34 +135,86 @@ func TestClusterNodeLoss(t *testing.T) {
 	cl.Nodes[0].Start()
 	cl.WaitReady(t, 30*time.Second)
 
-	s, err := Open(ctx, js, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"},
-		Idle: 10 * time.Second, Duration: 60 * time.Second})
+	nc, err := Connect(ConnOptions{URLs: cl.URLs()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The loss of a node while the analyzer consumes is not tested here:
-	// the consumer was seen to stop receiving for longer than any idle
-	// limit after its node went away (an open problem).
+	defer nc.Close()
+	ajs, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small pulls, so that most records are still on the servers when
+	// a node goes.
+	s, err := Open(ctx, ajs, ConsumerConfig{Stream: "R", Durable: "d", Partitions: []string{"lab"}, Batch: 50,
+		Idle: 3 * time.Second, Duration: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	node := func(name string) *natstest.Node {
+		for _, n := range cl.Nodes {
+			if n.Name == name {
+				return n
+			}
+		}
+		t.Fatalf("no node %q", name)
+		return nil
+	}
+	var stopped []string
 	seen := map[int]int{}
+	n := 0
 	err = s.Run(ctx, func(r *Record) error {
 		seen[r.Frame]++
+		n++
+		switch n {
+		case 400:
+			// The node the consumer lives on goes away mid-run.
+			info, err := s.cons[0].c.Info(ctx)
+			if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
+				t.Fatalf("consumer info: %v %+v", err, info)
+			}
+			nd := node(info.Cluster.Leader)
+			nd.Stop()
+			stopped = append(stopped, "consumer's "+nd.Name)
+		case 900:
+			for _, nd := range cl.Nodes {
+				nd.Start() // the running ones are left alone
+			}
+			cl.WaitReady(t, 30*time.Second)
+			// Another node may go once this one has caught up.
+			cl.WaitCurrent(t, 60*time.Second, "R", "KV_R_checkpoints", "KV_R_leases", "R_RESULTS")
+		case 1300:
+			// Then the node the analyzer is connected to.
+			nd := node(nc.ConnectedServerName())
+			nd.Stop()
+			stopped = append(stopped, "connection's "+nd.Name)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(stopped) != 2 {
+		t.Fatalf("nodes stopped: %v; %d records", stopped, n)
+	}
 	for f := 1; f <= 2*half; f++ {
 		if seen[f] != 1 {
-			t.Fatalf("frame %d received %d times (%d frames in all; %+v)", f, seen[f], len(seen), s.Stats)
+			t.Fatalf("frame %d received %d times (%d frames in all, after stopping %v; %+v)", f, seen[f], len(seen), stopped, s.Stats)
 		}
 	}
-	if len(seen) != 2*half {
-		t.Errorf("%d frames received, want %d", len(seen), 2*half)
+	if len(seen) != 2*half || n != 2*half {
+		t.Errorf("%d frames received (%d records), want %d", len(seen), n, 2*half)
 	}
+	t.Logf("stopped %v: %+v", stopped, s.Stats)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := s.Ack(actx); err != nil {
-		t.Errorf("ack after a node loss: %v", err)
+		t.Errorf("checkpoint after a node loss: %v", err)
+	}
+	s.Close()
+	if got := consume(t, js, true); len(got) != 0 {
+		t.Errorf("the run after the checkpoint got %d records", len(got))
 	}
 }
 

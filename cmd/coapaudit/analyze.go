@@ -28,8 +28,10 @@ type analyzeFlags struct {
 	proxies []string
 	top     int
 	noLeaks bool
-	labels  string
-	stream  streamFlags
+	// memLimit is --memory-limit, in MiB.
+	memLimit int
+	labels   string
+	stream   streamFlags
 }
 
 func analyzeCmd(e *env) *cobra.Command {
@@ -93,6 +95,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	if err != nil {
 		return err
 	}
+	restore, err := af.setMemoryLimit()
+	if err != nil {
+		return err
+	}
+	defer restore()
 	format, err := af.outputFormat(e.stdout)
 	if err != nil {
 		return err
@@ -164,6 +171,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	case export.FormatCSV:
 		w = af.newCSVStdout(e)
 	}
+	if rem != nil && rem.results != nil {
+		w = export.Multi{w, rem.results} // the results go where stdout's records go
+	}
 	out := &outputs{stdout: w, filter: af.filter}
 	defer out.abort()
 	if out.dir, err = af.outDir(); err != nil {
@@ -228,6 +238,9 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	sum.ClockOffsets = offsets
+	if rem != nil {
+		sum.ClockOffsets = rem.sess.Offsets // between the sensors' files
+	}
 	if text != nil {
 		text.report = eng.Report()
 		text.leaks = eng.LeakReport()

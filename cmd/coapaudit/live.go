@@ -68,6 +68,11 @@ func runLive(e *env, lf *liveFlags) error {
 	if err != nil {
 		return err
 	}
+	restore, err := lf.setMemoryLimit()
+	if err != nil {
+		return err
+	}
+	defer restore()
 	format, err := lf.outputFormat(e.stdout)
 	if err != nil {
 		return err

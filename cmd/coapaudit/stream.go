@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/stream"
 )
 
@@ -34,6 +38,9 @@ type streamFlags struct {
 	maxHeld    int
 	maxSources int
 	sensorKeys bool
+	share      int
+	results    bool
+	clockRef   string
 
 	creds, nkey, ca, cert, key string
 }
@@ -44,7 +51,11 @@ func (s *streamFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&s.streamName, "stream", "COAPAUDIT", "JetStream stream `NAME`")
 	f.StringArrayVar(&s.partitions, "partition", nil, "consume only partition `P` (repeatable; default all)")
-	f.StringVar(&s.durable, "durable", "coapaudit", "durable consumer `NAME`: a run resumes after what the last one with this name acknowledged")
+	f.StringVar(&s.durable, "durable", "coapaudit", "checkpoint `NAME`: a run resumes each partition after what the last run with this name checkpointed")
+	f.BoolVar(&s.results, "publish-results", false, "also publish every exchange and finding (its NDJSON object) to coapaudit.exchange.<partition> and coapaudit.finding.<partition> in stream NAME_RESULTS")
+	f.StringVar(&s.clockRef, "clock-reference", "", "`SENSOR` (or SENSOR/FILE) whose clock the others' offsets are estimated against (default: the first by name)")
+	f.IntVar(&s.share, "share", 0, "split the --partition list with the other analyzers running with the same --durable, each partition read by one at a time; --share alone: among those running, --share=N: among at least N")
+	f.Lookup("share").NoOptDefVal = "1"
 	f.Float64Var(&s.idle, "idle", 5, "end after `SECONDS` without records (0: no limit)")
 	f.DurationVar(&s.duration, "duration", 0, "end after this long (0: no limit)")
 	f.DurationVar(&s.window, "window", 2*time.Second, "reordering window: how long a sensor quiet for this long may still send older records")
@@ -201,12 +212,17 @@ type remote struct {
 	sess    *stream.Session
 	refs    *capture.FrameRefs
 	sources map[string]int
-	nc      interface{ Close() }
+	nc      *nats.Conn
 	// sensorKeys: --sensor-keys was given.
 	sensorKeys bool
+	share      bool
+	// parts are the partitions of the sources (by file index); results
+	// publishes exchanges and findings (--publish-results).
+	parts   []string
+	results *resultsWriter
 }
 
-// openRemote connects to the stream and opens the durable consumers.
+// openRemote connects to the stream and claims the partitions.
 // The frame references hold up to --max-sources capture files, named as
 // their records arrive ("sensor/file").
 func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (*remote, error) {
@@ -218,6 +234,25 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 	if s.maxSources < 1 {
 		return nil, usageErr("--max-sources must be at least 1")
 	}
+	// --clock-offset names sensors here, not files; --max-skew 0
+	// estimates nothing.
+	offsets := map[string]time.Duration{}
+	for _, a := range af.clockFlags.offsetArgs {
+		name, val, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, usageErr("--clock-offset %q: want SENSOR=OFFSET (or SENSOR/FILE=OFFSET) for a stream", a)
+		}
+		d, err := parseOffset(val)
+		if err != nil {
+			return nil, usageErr("--clock-offset %q: %v", a, err)
+		}
+		offsets[name] = d
+	}
+	af.clockFlags.offsetArgs = nil
+	maxSkew := af.clockFlags.maxSkew
+	if maxSkew == 0 {
+		maxSkew = -1
+	}
 	nc, err := stream.Connect(s.conn(urls, "coapaudit analyzer", false))
 	if err != nil {
 		return nil, err
@@ -228,23 +263,120 @@ func openRemote(e *env, af *analyzeFlags, urls string, opts *analysis.Options) (
 		return nil, err
 	}
 	sess, err := stream.Open(e.ctx, js, stream.ConsumerConfig{Stream: s.streamName, Durable: s.durable, Partitions: s.partitions,
-		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration})
+		Window: s.window, MaxBuffered: s.maxHeld, Idle: time.Duration(s.idle * float64(time.Second)), Duration: s.duration,
+		Share: s.share > 0, Analyzers: s.share, Offsets: offsets, MaxSkew: maxSkew, ClockReference: s.clockRef, Batch: testPullBatch})
 	if err != nil {
 		nc.Close()
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	r := &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys, share: s.share > 0,
+		refs: &capture.FrameRefs{Files: make([]string, s.maxSources)}, parts: make([]string, s.maxSources)}
+	if s.results {
+		if r.results, err = openResults(e.ctx, nc, js, s.streamName, r); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// openResults makes the results stream when missing and returns the
+// writer that publishes exchanges and findings to it.
+func openResults(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, name string, r *remote) (*resultsWriter, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, stream.ResultsStream(name)); errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		cfg := st.CachedInfo().Config
+		if _, err := stream.InitResults(ctx, js, stream.StreamConfig{Name: name, Replicas: cfg.Replicas, MaxAge: cfg.MaxAge,
+			MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates}); err != nil {
+			return nil, fmt.Errorf("results stream: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("results stream: %w", err)
+	}
+	pub, err := stream.NewResultPublisher(nc)
+	if err != nil {
 		return nil, err
 	}
-	return &remote{sess: sess, nc: nc, sources: map[string]int{}, sensorKeys: s.sensorKeys,
-		refs: &capture.FrameRefs{Files: make([]string, s.maxSources)}}, nil
+	return &resultsWriter{pub: pub, r: r}, nil
 }
+
+// resultsWriter publishes the exchanges and findings written to it.
+type resultsWriter struct {
+	pub *stream.ResultPublisher
+	r   *remote
+}
+
+// Write publishes an exchange or a finding as its JSON object; its
+// partition is that of its first frame, its ID derived from its frames
+// (and for a finding its rule and verdict).
+func (w *resultsWriter) Write(rec export.Record) error {
+	var frames []int
+	var facts []string
+	switch x := rec.(type) {
+	case export.Exchange:
+		frames = x.Frames
+	case export.Finding:
+		frames = x.Frames
+		facts = append(facts, x.Rule, x.Severity.String(), x.Certainty.String())
+	default:
+		return nil
+	}
+	part := w.r.partition(frames)
+	facts = append(facts, part)
+	for _, f := range frames {
+		facts = append(facts, w.r.refs.Name(f))
+	}
+	return w.pub.Publish(rec.Type(), part, stream.ResultID(rec.Type(), facts...), rec.AppendJSON(nil))
+}
+
+// Close waits for the stream to store every result.
+func (w *resultsWriter) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return w.pub.Close(ctx)
+}
+
+// partition is the partition of the record of the first of frames (with
+// none, the run's partition when it read one).
+func (r *remote) partition(frames []int) string {
+	if len(frames) > 0 {
+		file, _ := r.refs.Split(frames[0])
+		if file >= 0 && file < len(r.parts) && r.parts[file] != "" {
+			return r.parts[file]
+		}
+	}
+	if p := r.sess.Stats.Partitions; len(p) == 1 && p[0] != "" {
+		return p[0]
+	}
+	return stream.Fallback
+}
+
+// Tests set these: testPullBatch, records per pull (0: the default);
+// testOnRecord runs after each record is analysed.
+var (
+	testPullBatch int
+	testOnRecord  func(r *remote, n int)
+)
 
 // run feeds the stream's records to eng until the run ends.
 func (r *remote) run(e *env, eng *analysis.Engine) error {
-	bad, keyed := 0, false
+	bad, keyed, n := 0, false, 0
 	err := r.sess.Run(e.ctx, func(rec *stream.Record) error {
 		keyed = keyed || rec.Keyed
 		i, err := r.source(eng, rec.Sensor, rec.File)
 		if err != nil {
 			return err
+		}
+		if r.parts[i] == "" {
+			r.parts[i] = rec.Partition
 		}
 		m, err := rec.Message(i, func(file string, frame int) int {
 			j, err := r.source(eng, rec.Sensor, file)
@@ -260,9 +392,18 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 		if err != nil {
 			bad++
 		}
+		if n++; testOnRecord != nil {
+			testOnRecord(r, n)
+		}
 		return nil
 	})
 	st := r.sess.Stats
+	if r.share {
+		warnf(e, "stream: read partitions %q", st.Partitions)
+	}
+	if len(st.Lost) > 0 {
+		warnf(e, "stream: partitions %q were taken over by another analyzer during the run", st.Lost)
+	}
 	if keyed && !r.sensorKeys {
 		warnf(e, "stream: sensors decrypted OSCORE with keys; --sensor-keys runs the rules that need keys")
 	}
@@ -290,14 +431,19 @@ func (r *remote) source(eng *analysis.Engine, sensor, file string) (int, error) 
 	return i, nil
 }
 
-// ack acknowledges the run's records once its results are written.
+// ack checkpoints the run's records once its results are written.
 func (r *remote) ack() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// While a cluster elects the leader of the checkpoints' group (a
+	// node lost) writes wait: give it time.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return r.sess.Ack(ctx)
 }
 
-func (r *remote) close() { r.nc.Close() }
+func (r *remote) close() {
+	r.sess.Close()
+	r.nc.Close()
+}
 
 // streamsCmd manages the stream.
 func streamsCmd(e *env) *cobra.Command {

@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"internal/depstest":    {},
 	"internal/natstest":    {"internal/testenv"},
 	"stream":               {"analysis", "capture", "decode", "export", "oscore"},
-	"oscore":               {"decode"},
+	"oscore":               {"decode", "internal/ccm"},
 	"tlskeys":              {"oscore"},
 	"dtlsdec":              {"decode", "dissect", "internal/tlscrypto", "tlskeys"},
 	"internal/tlscrypto":   {"decode", "internal/ccm"},

@@ -101,9 +101,13 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// Start starts the node (again, after Stop) on its port and store.
+// Start starts the node (again, after Stop) on its port and store; a
+// running node is left alone.
 func (n *Node) Start() {
 	n.t.Helper()
+	if n.cmd != nil {
+		return
+	}
 	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		n.t.Fatal(err)
@@ -153,6 +157,22 @@ func (c *Cluster) WaitReady(t testing.TB, within time.Duration) {
 	}
 }
 
+// Connect connects a JetStream client to urls; the connection is closed
+// when the test ends.
+func Connect(t testing.TB, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func jetstreamReady(url string) error {
 	nc, err := nats.Connect(url, nats.Timeout(time.Second))
 	if err != nil {
@@ -169,9 +189,41 @@ func jetstreamReady(url string) error {
 	return err
 }
 
+// WaitCurrent waits until every named stream has a leader and every
+// replica is current and online: after a node came back, it has caught
+// up, so that the cluster survives the loss of another node.
+func (c *Cluster) WaitCurrent(t testing.TB, within time.Duration, names ...string) {
+	t.Helper()
+	c.waitStreams(t, within, names, func(si *jetstream.StreamInfo) error {
+		if err := hasLeader(si); err != nil {
+			return err
+		}
+		for _, r := range si.Cluster.Replicas {
+			if !r.Current || r.Offline {
+				return fmt.Errorf("replica %s not current", r.Name)
+			}
+		}
+		return nil
+	})
+}
+
 // WaitStream waits until stream name answers through the running nodes
 // (after a node stopped, its groups elect new leaders).
 func (c *Cluster) WaitStream(t testing.TB, name string, within time.Duration) {
+	t.Helper()
+	c.waitStreams(t, within, []string{name}, hasLeader)
+}
+
+func hasLeader(si *jetstream.StreamInfo) error {
+	if si.Cluster == nil || si.Cluster.Leader == "" {
+		return fmt.Errorf("no leader")
+	}
+	return nil
+}
+
+// waitStreams waits until check accepts the information of every named
+// stream, asked through the running nodes.
+func (c *Cluster) waitStreams(t testing.TB, within time.Duration, names []string, check func(*jetstream.StreamInfo) error) {
 	t.Helper()
 	var urls []string
 	for _, n := range c.Nodes {
@@ -179,32 +231,27 @@ func (c *Cluster) WaitStream(t testing.TB, name string, within time.Duration) {
 			urls = append(urls, n.URL())
 		}
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := Connect(t, strings.Join(urls, ","))
+	defer js.Conn().Close()
 	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := js.Stream(ctx, name)
-		if err == nil {
-			var si *jetstream.StreamInfo
-			if si, err = info.Info(ctx); err == nil && (si.Cluster == nil || si.Cluster.Leader == "") {
-				err = fmt.Errorf("no leader")
+	for _, name := range names {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := js.Stream(ctx, name)
+			if err == nil {
+				var si *jetstream.StreamInfo
+				if si, err = st.Info(ctx); err == nil {
+					err = check(si)
+				}
 			}
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stream %s not available: %v", name, err)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the servers, bounded by the deadline
 		}
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s not available: %v", name, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the servers, bounded by the deadline
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
 )
@@ -68,7 +69,7 @@ func TestGenerateFile(t *testing.T) {
 func TestGenerateDeterministic(t *testing.T) {
 	gen := func(seed uint64, proxy bool) []byte {
 		var b bytes.Buffer
-		if err := generate(&b, 3000, seed, proxy); err != nil {
+		if err := generate(&b, 3000, seed, proxy, false); err != nil {
 			t.Fatal(err)
 		}
 		return b.Bytes()
@@ -86,6 +87,46 @@ func TestGenerateDeterministic(t *testing.T) {
 	}
 	if proxied, direct := readBack(t, r); proxied != 0 || direct != 3000 {
 		t.Errorf("-proxy=false: %d frames through the proxy, %d direct", proxied, direct)
+	}
+}
+
+// TestFlood: with -flood every frame is a new confirmable GET to the
+// proxy (or a server), each with a token never seen before, and nothing
+// answers.
+func TestFlood(t *testing.T) {
+	for _, proxy := range []bool{true, false} {
+		var b bytes.Buffer
+		if err := generate(&b, 5000, 3, proxy, true); err != nil {
+			t.Fatal(err)
+		}
+		r, err := capture.NewReader(bytes.NewReader(b.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := map[string]bool{}
+		var d capture.Datagram
+		var first, last capture.Frame
+		for r.Next(&d) == nil {
+			p := d.Payload
+			if len(p) < 12 || p[0]>>4 != 0x4 || p[0]&0xf != 8 || p[1] != codeGET || d.Dst.Port() != 5683 {
+				t.Fatalf("proxy=%v frame %d: not a CON GET with an 8-byte token: % x", proxy, d.Number, p)
+			}
+			if (d.Dst.Addr() == proxyAddr) != proxy {
+				t.Fatalf("proxy=%v frame %d to %v", proxy, d.Number, d.Dst)
+			}
+			tokens[string(p[4:12])] = true
+			if first.Number == 0 {
+				first = d.Frame
+			}
+			last = d.Frame
+		}
+		if len(tokens) != 5000 || r.Frames() != 5000 {
+			t.Errorf("proxy=%v: %d tokens in %d frames, want 5000", proxy, len(tokens), r.Frames())
+		}
+		// 10,000 requests a second.
+		if span := last.Time.Sub(first.Time); span < 400*time.Millisecond || span > 600*time.Millisecond {
+			t.Errorf("proxy=%v: 5000 requests over %v", proxy, span)
+		}
 	}
 }
 

@@ -1,7 +1,7 @@
 // Command gen writes a large pcap of synthetic but realistic CoAP traffic
 // on Ethernet/IPv4/UDP, for load tests and benchmarks of coapaudit.
 //
-//	go run ./samples/gen -o FILE -n N [-seed S] [-proxy=false]
+//	go run ./samples/gen -o FILE -n N [-seed S] [-proxy=false] [-flood]
 //
 // Several hundred clients send confirmable GET, PUT and POST requests to a
 // handful of origin servers. Most go through a forward proxy: Proxy-Uri on
@@ -14,7 +14,13 @@
 // server makes the client retransmit, and a few requests are never
 // answered. Timestamps grow realistically, about 10,000 frames per second.
 //
-// The output depends only on -n and -seed. Frames are written as they are
+// With -flood every frame is instead a new confirmable GET, with a token
+// and Message ID of its own, that is never answered nor retransmitted:
+// 10,000 a second from the same clients (to the proxy, which never
+// forwards them, or with -proxy=false straight to the servers), for
+// measuring how the analysis bounds the state of requests that never end.
+//
+// The output depends only on -n, -seed and the mode flags. Frames are written as they are
 // generated, so memory stays constant whatever N is.
 package main
 
@@ -44,21 +50,22 @@ func run(args []string, stderr io.Writer) int {
 	n := fs.Int("n", 100000, "number of frames")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed gives the same file")
 	proxy := fs.Bool("proxy", true, "route most exchanges through the forward proxy (false: all direct)")
+	flood := fs.Bool("flood", false, "only never-answered requests, each with a new token")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *out == "" || *n < 0 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: gen -o FILE -n N [-seed S] [-proxy=false]")
+		fmt.Fprintln(stderr, "usage: gen -o FILE -n N [-seed S] [-proxy=false] [-flood]")
 		return 2
 	}
-	if err := writeFile(*out, *n, *seed, *proxy); err != nil {
+	if err := writeFile(*out, *n, *seed, *proxy, *flood); err != nil {
 		fmt.Fprintf(stderr, "gen: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func writeFile(name string, n int, seed uint64, proxy bool) (err error) {
+func writeFile(name string, n int, seed uint64, proxy, flood bool) (err error) {
 	f, err := os.Create(name)
 	if err != nil {
 		return err
@@ -69,19 +76,20 @@ func writeFile(name string, n int, seed uint64, proxy bool) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := generate(bw, n, seed, proxy); err != nil {
+	if err := generate(bw, n, seed, proxy, flood); err != nil {
 		return err
 	}
 	return bw.Flush()
 }
 
 // generate writes a pcap of n frames to w.
-func generate(w io.Writer, n int, seed uint64, proxy bool) error {
+func generate(w io.Writer, n int, seed uint64, proxy, flood bool) error {
 	pw := pcapgo.NewWriter(w)
 	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return err
 	}
 	g := newGenerator(seed, proxy)
+	g.flood = flood
 	return g.run(n, func(at int64, frame []byte) error {
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, at), CaptureLength: len(frame), Length: len(frame)}
 		return pw.WritePacket(ci, frame)
@@ -97,6 +105,8 @@ const (
 	// About 4.6 frames per exchange on average: 2,200 new exchanges per
 	// second make about 10,000 frames per second.
 	meanArrival = s / 2200
+	// A flood sends 10,000 requests a second, one frame each.
+	floodArrival = s / 10000
 	ackTimeout  = 2 * s // RFC 7252 ACK_TIMEOUT; the first wait is 2-3 s
 	maxRetx     = 4     // MAX_RETRANSMIT
 )
@@ -223,6 +233,7 @@ func (x *exchange) add(at int64, src, dst *node, m msg) {
 type generator struct {
 	rnd      *rand.Rand
 	proxy    bool
+	flood    bool // -flood: never-answered requests only
 	clients  []*node
 	servers  []*node
 	pxFront  *node      // the proxy towards clients
@@ -281,7 +292,11 @@ func (g *generator) run(n int, emit func(at int64, frame []byte) error) error {
 			if x := g.newExchange(arrival); len(x.steps) > 0 {
 				g.push(x)
 			}
-			arrival += int64(g.rnd.ExpFloat64() * float64(meanArrival))
+			mean := meanArrival
+			if g.flood {
+				mean = floodArrival
+			}
+			arrival += int64(g.rnd.ExpFloat64() * float64(mean))
 		}
 		x := g.heap[0]
 		st := &x.steps[x.i]
@@ -358,6 +373,16 @@ func (g *generator) newExchange(t int64) *exchange {
 	client := g.clients[g.rnd.IntN(len(g.clients))]
 	method := x.res.methods[g.rnd.IntN(len(x.res.methods))]
 	proxied := g.proxy && g.rnd.IntN(100) < 85
+	if g.flood {
+		// One request, a token of 8 random bytes, never answered.
+		req := msg{typ: typeCON, code: codeGET, mid: client.nextMID(), tok: g.token(8), uri: uriPath, observe: -1, block2: -1, cf: -1}
+		server := g.servers[x.srv]
+		if g.proxy {
+			req.uri, server = uriProxy, g.pxFront
+		}
+		x.add(t, client, server, req)
+		return x
+	}
 
 	var kind string
 	switch p := g.rnd.IntN(1000); {

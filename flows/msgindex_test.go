@@ -1,0 +1,102 @@
+package flows
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMsgIndex drives the Message-ID ring and its index with random
+// messages from few endpoints (so that keys repeat and runs of the table
+// collide) against a map that holds the newest slot of every key, and
+// checks every lookup, the count, the growth of the ring and of the
+// table, and that the table never exceeds its bound.
+func TestMsgIndex(t *testing.T) {
+	for _, maxMsgs := range []int{1, 7, 1000, 5000} {
+		tr := NewTracker(Config{MaxMessages: maxMsgs}, nil)
+		ref := map[midKey]int{}
+		rnd := rand.New(rand.NewPCG(1, uint64(maxMsgs)))
+		var keys []midKey
+		for i := range 40000 {
+			var k midKey
+			k.src.ip[15], k.dst.ip[15] = byte(rnd.IntN(3)), byte(rnd.IntN(3))
+			k.src.port = uint16(rnd.IntN(4))
+			k.mid = uint16(rnd.IntN(3000))
+			keys = append(keys, k)
+			tr.now = int64(i)
+			if tr.ringLen == maxMsgs {
+				old := tr.ring[tr.ringHead].k
+				if ref[old] == tr.ringHead {
+					delete(ref, old)
+				}
+			}
+			tr.putMsg(k, msgEntry{t: int64(i), frame: uint32(i)})
+			ref[k] = (tr.ringHead + tr.ringLen - 1) % len(tr.ring)
+			if tr.msgs.n != len(ref) {
+				t.Fatalf("cap %d step %d: index holds %d keys, want %d", maxMsgs, i, tr.msgs.n, len(ref))
+			}
+			if i%97 == 0 {
+				for _, q := range keys[max(0, len(keys)-300):] {
+					s, ok := tr.msgs.get(tr.ring, &q)
+					want, wok := ref[q]
+					if ok != wok || ok && s != want {
+						t.Fatalf("cap %d step %d: key %v at %d,%v, want %d,%v", maxMsgs, i, q, s, ok, want, wok)
+					}
+					if ok && tr.ring[s].k != q {
+						t.Fatalf("slot %d holds another key", s)
+					}
+				}
+			}
+		}
+		if len(tr.msgs.tab) > tr.msgs.max || tr.msgs.max < 2*maxMsgs || len(tr.ring) != maxMsgs {
+			t.Errorf("cap %d: table %d (bound %d), ring %d", maxMsgs, len(tr.msgs.tab), tr.msgs.max, len(tr.ring))
+		}
+		tr.Close()
+		if tr.msgs.n != 0 {
+			t.Errorf("cap %d: %d keys left after Close", maxMsgs, tr.msgs.n)
+		}
+	}
+}
+
+// TestMsgIndexAllocs: once the ring is at its cap, remembering a message
+// (forgetting the oldest) and looking one up allocate nothing.
+func TestMsgIndexAllocs(t *testing.T) {
+	tr := NewTracker(Config{MaxMessages: 1000}, nil)
+	var k midKey
+	i := 0
+	put := func() {
+		k.mid = uint16(i)
+		k.src.port = uint16(i >> 16)
+		tr.now = int64(i)
+		tr.putMsg(k, msgEntry{t: int64(i)})
+		tr.getMsg(k, int64(i))
+		i++
+	}
+	for range 5000 {
+		put()
+	}
+	if n := testing.AllocsPerRun(1000, put); n != 0 {
+		t.Errorf("%v allocations per message at the cap", n)
+	}
+	if tr.msgs.n != 1000 {
+		t.Errorf("%d messages indexed, want the cap, 1000", tr.msgs.n)
+	}
+}
+
+// TestPooledBuffersStaySmall: buffers of released legs and response sets
+// are kept for reuse only while small, so that the pools do not grow to
+// the largest message ever seen.
+func TestPooledBuffersStaySmall(t *testing.T) {
+	tr := NewTracker(Config{}, nil)
+	s := tr.newRecent()
+	s[0].raw = make([]byte, 100)
+	s[1].raw = make([]byte, 2000)
+	tr.freeRecent(s)
+	if got := tr.newRecent(); got != s || cap(got[0].raw) != 100 || len(got[0].raw) != 0 || got[1].raw != nil {
+		t.Errorf("pooled set: same %v, caps %d and %d", got == s, cap(got[0].raw), cap(got[1].raw))
+	}
+	h := &hop{reqRaw: make([]byte, 4000), uri: make([]byte, 10)}
+	h.clear()
+	if h.reqRaw != nil || h.uri == nil {
+		t.Errorf("cleared leg keeps a request copy of %d bytes, uri %v", cap(h.reqRaw), h.uri)
+	}
+}
