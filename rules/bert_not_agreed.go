@@ -31,7 +31,7 @@ Connection state is bounded by Config.MaxState.`,
 					break
 				}
 			}
-			if opt == "" || !p.once(seen, pk.Src.String()+"|"+pk.Dst.String()) {
+			if opt == "" || !once(p, seen, pk.Src.String()+"|"+pk.Dst.String()) {
 				return
 			}
 			without := c.side[s].csm

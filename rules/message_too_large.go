@@ -24,7 +24,7 @@ connection forgotten first.`,
 		seen := newBoundedSet[string](p.Config.MaxState)
 		onConn(p, func(pk *Packet, c *conn, s int) {
 			peer := &c.side[1-s]
-			if peer.csm == 0 || pk.Size <= int(peer.maxSize) || !p.once(seen, pk.Src.String()+"|"+pk.Dst.String()) {
+			if peer.csm == 0 || pk.Size <= int(peer.maxSize) || !once(p, seen, pk.Src.String()+"|"+pk.Dst.String()) {
 				return
 			}
 			limit := "the Max-Message-Size of " + strconv.FormatUint(uint64(peer.maxSize), 10) + " bytes its CSM announced (" + frameNo(peer.csm) + ")"
