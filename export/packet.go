@@ -160,14 +160,20 @@ func (p *Packet) appendMsgFrames(dst []byte, i int) []byte {
 }
 
 // appendCoAPFields appends the CoAP fields of m, each with a leading comma.
+// The type and Message ID exist only over UDP (RFC 8323 has neither).
 func appendCoAPFields(dst []byte, m *decode.Message) []byte {
-	dst = appendStr(dst, "msgtype", m.Type.String())
+	udp := m.Framing == decode.FramingUDP
+	if udp {
+		dst = appendStr(dst, "msgtype", m.Type.String())
+	}
 	dst = appendKey(dst, "code")
 	dst = appendCode(dst, m.Code)
 	if name := m.Code.Name(); name != "" {
 		dst = appendStr(dst, "code_name", name)
 	}
-	dst = appendInt(dst, "mid", int64(m.MessageID))
+	if udp {
+		dst = appendInt(dst, "mid", int64(m.MessageID))
+	}
 	dst = appendHex(appendKey(dst, "token"), m.Token)
 	dst = appendOptions(dst, m)
 	dst = appendKey(dst, "uri_path")

@@ -42,8 +42,10 @@ func (p *Packet) CSVRow(dst []string) []string {
 	var msgtype, code, codeName, mid, token, opts, uri, plen string
 	if f.Proto.Clear() && hasCoAP(&f.CoAP) || p.Inner() {
 		m := &f.CoAP
-		msgtype, code, codeName = m.Type.String(), m.Code.String(), m.Code.Name()
-		mid, token = strconv.Itoa(int(m.MessageID)), hex.EncodeToString(m.Token)
+		code, codeName, token = m.Code.String(), m.Code.Name(), hex.EncodeToString(m.Token)
+		if m.Framing == decode.FramingUDP { // RFC 8323 has no type and no Message ID
+			msgtype, mid = m.Type.String(), strconv.Itoa(int(m.MessageID))
+		}
 		opts, uri, plen = csvOptions(m), string(m.URIPath(nil)), strconv.Itoa(len(m.Payload))
 	}
 	dst = append(dst, msgtype, code, codeName, mid, token, opts, uri, plen)

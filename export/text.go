@@ -135,13 +135,16 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 
 func (p *Packet) appendCoAPInfo(b []byte) []byte {
 	m := &p.F.CoAP
-	if len(m.Raw) < 4 {
+	udp := m.Framing == decode.FramingUDP
+	if len(m.Raw) == 0 || udp && len(m.Raw) < 4 {
 		return b
 	}
-	b = append(b, m.Type.String()...)
-	b = append(b, ", MID:"...)
-	b = strconv.AppendUint(b, uint64(m.MessageID), 10)
-	b = append(b, ", "...)
+	if udp { // RFC 8323 has no type and no Message ID
+		b = append(b, m.Type.String()...)
+		b = append(b, ", MID:"...)
+		b = strconv.AppendUint(b, uint64(m.MessageID), 10)
+		b = append(b, ", "...)
+	}
 	b = appendCodeText(b, m.Code)
 	if len(m.Token) > 0 {
 		b = append(b, ", TKN:"...)
