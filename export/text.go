@@ -82,7 +82,11 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 	b = appendPadRight(b, dst, 21)
 	b = append(b, ' ')
 	proto := p.ProtoName()
+	// A segment of a CoAP connection that completed no message.
+	bare := f.Proto.Reliable() && f.NumCoAP == 0
 	switch {
+	case bare:
+		proto = "TCP"
 	case f.Proto.Clear():
 		proto = "CoAP"
 		if p.OSCORE != nil {
@@ -102,6 +106,10 @@ func (t *TextWriter) appendPacket(b []byte, p *Packet) []byte {
 	b = appendPadLeft(b, strconv.Itoa(d.OrigLen), 5)
 	b = append(b, ' ')
 	switch {
+	case bare:
+		b = append(b, "TCP, "...)
+		b = strconv.AppendInt(b, int64(len(d.Payload)), 10)
+		b = append(b, " bytes"...)
 	case f.Proto.Clear():
 		b = p.appendCoAPInfo(b)
 	case f.Proto == dissect.ProtoDTLS:
