@@ -107,8 +107,8 @@ const (
 	meanArrival = s / 2200
 	// A flood sends 10,000 requests a second, one frame each.
 	floodArrival = s / 10000
-	ackTimeout  = 2 * s // RFC 7252 ACK_TIMEOUT; the first wait is 2-3 s
-	maxRetx     = 4     // MAX_RETRANSMIT
+	ackTimeout   = 2 * s // RFC 7252 ACK_TIMEOUT; the first wait is 2-3 s
+	maxRetx      = 4     // MAX_RETRANSMIT
 )
 
 var epoch = time.Date(2024, 6, 3, 8, 0, 0, 0, time.UTC).UnixNano()
