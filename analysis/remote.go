@@ -81,7 +81,14 @@ func (e *Engine) Message(m *CoAPMessage) error {
 		return nil
 	}
 	f := &e.f
-	if err := f.CoAP.Decode(m.Msg.Raw); err != nil || f.CoAP.Version != 1 {
+	t := m.Transport
+	if t == nil {
+		t = dissect.UDP
+		if m.Secure {
+			t = dissect.DTLS
+		}
+	}
+	if err := DecodeOn(t, m.Msg.Raw, &f.CoAP); err != nil {
 		return fmt.Errorf("frame %d: not a CoAP message: %v", m.Frame, err)
 	}
 	f.Proto, f.Err = dissect.ProtoCoAP, nil
@@ -90,9 +97,15 @@ func (e *Engine) Message(m *CoAPMessage) error {
 		e.first = m.Time
 	}
 	e.last = m.Time
-	if m.Secure {
+	switch {
+	case t.Reliable:
+		if s.ReliableMessages == nil {
+			s.ReliableMessages = map[string]int{}
+		}
+		s.ReliableMessages[t.Name]++
+	case m.Secure:
 		s.DTLSCoAP++
-	} else {
+	default:
 		s.Frames++
 		s.CoAPFrames++
 		s.Anomalies += len(f.CoAP.Anomalies)
@@ -104,14 +117,41 @@ func (e *Engine) Message(m *CoAPMessage) error {
 			s.DecryptFailures++
 		}
 	}
-	t := m.Transport
-	if t == nil {
-		t = dissect.UDP
-		if m.Secure {
-			t = dissect.DTLS
-		}
-	}
 	e.msg = dissect.Message{Transport: t, Src: m.Src, Dst: m.Dst, Time: m.Time, Frame: m.Frame, Frames: m.Frames, Size: m.Size, CoAP: &f.CoAP}
 	e.stages(m.File, num, e.refFrames(m.File, m.Frames), &e.msg, m.OSCORE)
+	return nil
+}
+
+// DecodeOn decodes raw as framed on transport t (nil: UDP): RFC 8323 framing on TCP
+// and TLS, a WebSocket message's payload on WS and WSS, RFC 7252
+// otherwise.
+func DecodeOn(t *dissect.Transport, raw []byte, m *decode.Message) error {
+	switch t {
+	case dissect.TCP, dissect.TLS:
+		n, err := m.DecodeTCP(raw)
+		if err == nil && n != len(raw) {
+			err = fmt.Errorf("%d bytes after the message", len(raw)-n)
+		}
+		return err
+	case dissect.WS, dissect.WSS:
+		return m.DecodeWS(raw)
+	}
+	if err := m.Decode(raw); err != nil {
+		return err
+	}
+	if m.Version != 1 {
+		return fmt.Errorf("version %d", m.Version)
+	}
+	return nil
+}
+
+// TransportNamed returns the transport of a name as records give it
+// (udp, dtls, tcp, tls, ws, wss), or nil.
+func TransportNamed(name string) *dissect.Transport {
+	for _, t := range []*dissect.Transport{dissect.UDP, dissect.DTLS, dissect.TCP, dissect.TLS, dissect.WS, dissect.WSS} {
+		if t.Name == name {
+			return t
+		}
+	}
 	return nil
 }

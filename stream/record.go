@@ -38,7 +38,18 @@ const (
 	// payload), for the handshake and record rules; the CoAP messages
 	// the sensor decrypted from it follow as TransportDTLS records.
 	TransportDTLSDatagram = 2
+	// CoAP over TCP, TLS, WebSockets and WebSockets in TLS (RFC 8323):
+	// Raw is the message as framed on its transport (decrypted for TLS
+	// and WSS), Frames the frames its bytes came in when several did.
+	TransportTCP = 3
+	TransportTLS = 4
+	TransportWS  = 5
+	TransportWSS = 6
 )
+
+// reliableNames are the names of the reliable transports, by record
+// transport.
+var reliableNames = map[int]string{TransportTCP: "tcp", TransportTLS: "tls", TransportWS: "ws", TransportWSS: "wss"}
 
 // Record is one CoAP message as published: CBOR, a map with small
 // integer keys. Raw is the CoAP message as it was on the wire (the DTLS
@@ -64,6 +75,9 @@ type Record struct {
 	// Keyed: the sensor had OSCORE keys, so the rules that need them
 	// apply (analyze --sensor-keys).
 	Keyed bool `cbor:"11,keyasint,omitempty"`
+	// Frames lists the frames a message on a reliable transport came in,
+	// Frame last, when there were several.
+	Frames []int `cbor:"12,keyasint,omitempty"`
 	// Partition is the partition the analyzer received the record on
 	// (not published: the subject says it).
 	Partition string `cbor:"-"`
@@ -116,6 +130,15 @@ func NewRecord(sensor string, refs *capture.FrameRefs, m *analysis.CoAPMessage) 
 		r.Transport = TransportDTLSDatagram
 		r.Raw = append([]byte(nil), m.Datagram...)
 		return r
+	case m.Transport != nil && m.Transport.Reliable:
+		for k, v := range reliableNames {
+			if v == m.Transport.Name {
+				r.Transport = k
+			}
+		}
+		if len(m.Frames) > 1 {
+			r.Frames = append([]int(nil), m.Frames...)
+		}
 	case m.Secure:
 		r.Transport = TransportDTLS
 	}
@@ -196,10 +219,16 @@ func (r *Record) Message(file int, ref func(file string, frame int) int) (*analy
 		return m, nil
 	case TransportUDP, TransportDTLS:
 	default:
-		return nil, fmt.Errorf("transport %d unknown", r.Transport)
+		name, ok := reliableNames[r.Transport]
+		if !ok {
+			return nil, fmt.Errorf("transport %d unknown", r.Transport)
+		}
+		m.Transport = analysis.TransportNamed(name)
+		m.Secure = m.Transport.Security != ""
+		m.Frames = r.Frames
 	}
 	m.Msg = &decode.Message{}
-	if err := m.Msg.Decode(r.Raw); err != nil {
+	if err := analysis.DecodeOn(m.Transport, r.Raw, m.Msg); err != nil {
 		return nil, err
 	}
 	if o := r.OSCORE; o != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +12,10 @@ import (
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/flows"
+	"github.com/coapaudit/coapaudit/internal/testenv"
 	"github.com/coapaudit/coapaudit/oscore"
+	"github.com/coapaudit/coapaudit/tlskeys"
 )
 
 // a CON GET with token 0x01 and an OSCORE option (flags 0x09: PIV of one
@@ -161,5 +165,80 @@ func TestReorderWindow(t *testing.T) {
 	}
 	if s.Stats.Late != 1 || s.Stats.Fed != 8 {
 		t.Errorf("stats %+v", s.Stats)
+	}
+}
+
+// TestReliableRecordsRoundTrip publishes the messages of CoAP over TCP and
+// over TLS captures as records (encoded and decoded) and analyses them
+// elsewhere: the same exchanges, legs naming their transport and
+// protection, the frames of a message several segments carried kept.
+func TestReliableRecordsRoundTrip(t *testing.T) {
+	root := testenv.RepoRoot()
+	for _, c := range []struct{ file, keylog, transport, protection string }{
+		{"coaptcp/testdata/gocoap-tcp.pcap", "", "tcp", ""},
+		{"tlsdec/testdata/go-tls13.pcap", "tlsdec/testdata/go-tls13.keylog", "tls", "tls"},
+		{"coaptcp/testdata/ws.pcap", "", "ws", ""},
+	} {
+		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			opts := analysis.Options{TrackExchanges: true}
+			if c.keylog != "" {
+				kl, err := tlskeys.LoadKeyLog(filepath.Join(root, c.keylog))
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.TLSKeys = &tlskeys.Keys{Log: kl}
+			}
+			var records []*Record
+			multi := 0
+			opts.OnCoAP = func(m *analysis.CoAPMessage) {
+				r := NewRecord("s", nil, m)
+				b, err := r.Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, err = Unmarshal(b); err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Frames) > 1 {
+					multi++
+				}
+				records = append(records, r)
+			}
+			var local []string
+			_, err := analysis.RunFiles([]string{filepath.Join(root, c.file)}, opts, nil, func(x *flows.Exchange) {
+				local = append(local, x.Method+" "+x.URI+" "+x.Code+" "+string(x.Status))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var remote []string
+			e := analysis.New(analysis.Options{TrackExchanges: true}, func(x *flows.Exchange) {
+				remote = append(remote, x.Method+" "+x.URI+" "+x.Code+" "+string(x.Status))
+				for _, l := range x.Legs {
+					if l.Transport != c.transport || l.Protection != c.protection {
+						t.Errorf("%s leg %+v", x.ID, l)
+					}
+				}
+			})
+			for _, r := range records {
+				m, err := r.Message(0, func(string, int) int { return 0 })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Message(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := e.Finish()
+			if len(local) == 0 || !slices.Equal(local, remote) {
+				t.Errorf("exchanges differ:\nlocal  %q\nremote %q", local, remote)
+			}
+			if s.ReliableMessages[c.transport] != len(records) {
+				t.Errorf("%v messages by transport, %d records", s.ReliableMessages, len(records))
+			}
+			if c.transport == "tcp" && multi == 0 {
+				t.Error("no record kept the frames of a message several segments carried")
+			}
+		})
 	}
 }
