@@ -209,7 +209,9 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	if m := &f.CoAP; f.Proto.Clear() && len(m.Raw) >= 4 {
 		r.typ, r.code, r.mid = uint8(m.Type), uint8(m.Code), m.MessageID
 		data, off := d.Data, d.PayloadOff
-		if off < 0 || off+len(m.Raw) > len(data) {
+		// A message on a reliable transport may start anywhere in its
+		// segment, or in an earlier one: its bytes are kept as framed.
+		if off < 0 || off+len(m.Raw) > len(data) || f.Proto.Reliable() {
 			data, off = m.Raw, 0
 		}
 		r.coapOff, r.coapLen = int32(off), uint32(len(m.Raw))
