@@ -15,13 +15,10 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			t.stats.UnmatchedResets++
 			return
 		}
-		e.acks++
-		h := t.hop(e.hop)
+		h := t.acked(e, now)
 		if h == nil {
-			t.stats.Detached++
 			return
 		}
-		h.lastAct = now
 		switch e.role {
 		case rolePing:
 			t.respFrame(h, p)
@@ -53,13 +50,10 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			t.stats.UnmatchedACKs++
 			return
 		}
-		e.acks++
-		h := t.hop(e.hop)
+		h := t.acked(e, now)
 		if h == nil {
-			t.stats.Detached++
 			return
 		}
-		h.lastAct = now
 		if e.acks > e.copies+1 {
 			t.stats.DuplicateACKs++
 		}
@@ -125,4 +119,17 @@ func (t *Tracker) answerPing(h *hop, now int64) {
 		t.setWaiting(h, 0)
 		h.responses = 1
 	}
+}
+
+// acked counts an ACK or RST of the message of e and returns its leg, or
+// nil when the leg is gone.
+func (t *Tracker) acked(e *msgEntry, now int64) *hop {
+	e.acks++
+	h := t.hop(e.hop)
+	if h == nil {
+		t.stats.Detached++
+		return nil
+	}
+	h.lastAct = now
+	return h
 }

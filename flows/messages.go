@@ -73,3 +73,26 @@ func (t *Tracker) growRing() {
 	}
 	t.ring, t.ringHead = r, 0
 }
+
+// copyOf counts a copy of the message of e and returns its leg (nil when
+// the leg is gone) and the time since the last copy. A copy from another
+// capture file within MergeWindow is the same transmission seen twice:
+// its frame is added with frame and merged is true, and there is nothing
+// more to classify.
+func (t *Tracker) copyOf(e *msgEntry, p *Packet, now int64, frame func(*hop, *Packet)) (h *hop, gap int64, merged bool) {
+	e.copies++
+	gap = now - e.last
+	h = t.hop(e.hop)
+	if h == nil {
+		t.stats.Detached++
+	}
+	if int32(p.File) != e.file && gap <= t.mergeWin {
+		t.stats.CaptureDuplicates++
+		if h != nil {
+			frame(h, p)
+		}
+		return h, gap, true
+	}
+	e.last = now
+	return h, gap, false
+}

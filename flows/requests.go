@@ -47,20 +47,10 @@ func (t *Tracker) tokHash(tok []byte) uint64 { return t.h.bytes(tok) }
 // requestCopy classifies a request sent again with the same Message ID
 // and content (RFC 7252 section 4.5).
 func (t *Tracker) requestCopy(e *msgEntry, p *Packet, now int64) {
-	e.copies++
-	gap := now - e.last
-	h := t.hop(e.hop)
-	if h == nil {
-		t.stats.Detached++
-	}
-	if int32(p.File) != e.file && gap <= t.mergeWin {
-		t.stats.CaptureDuplicates++
-		if h != nil {
-			t.reqFrame(h, p)
-		}
+	h, gap, merged := t.copyOf(e, p, now, t.reqFrame)
+	if merged {
 		return
 	}
-	e.last = now
 	if h == nil {
 		if e.acks > 0 {
 			t.stats.Replays++

@@ -36,20 +36,10 @@ func (t *Tracker) newResponse(p *Packet, v *view, now int64) *hop {
 }
 
 func (t *Tracker) responseCopy(e *msgEntry, p *Packet, now int64) {
-	e.copies++
-	gap := now - e.last
-	h := t.hop(e.hop)
-	if h == nil {
-		t.stats.Detached++
-	}
-	if int32(p.File) != e.file && gap <= t.mergeWin {
-		t.stats.CaptureDuplicates++
-		if h != nil {
-			t.respFrame(h, p)
-		}
+	h, gap, merged := t.copyOf(e, p, now, t.respFrame)
+	if merged {
 		return
 	}
-	e.last = now
 	retrans := e.typ == decode.Confirmable && e.acks == 0 && gap >= t.minGap
 	if retrans {
 		t.stats.ResponseRetransmissions++
