@@ -144,14 +144,3 @@ func DecodeOn(t *dissect.Transport, raw []byte, m *decode.Message) error {
 	}
 	return nil
 }
-
-// TransportNamed returns the transport of a name as records give it
-// (udp, dtls, tcp, tls, ws, wss), or nil.
-func TransportNamed(name string) *dissect.Transport {
-	for _, t := range []*dissect.Transport{dissect.UDP, dissect.DTLS, dissect.TCP, dissect.TLS, dissect.WS, dissect.WSS} {
-		if t.Name == name {
-			return t
-		}
-	}
-	return nil
-}

@@ -49,13 +49,6 @@ type tcpState struct {
 	msgFrames [][]int
 }
 
-var reliableTransports = map[string]*dissect.Transport{
-	coaptcp.TransportTCP: dissect.TCP,
-	coaptcp.TransportTLS: dissect.TLS,
-	coaptcp.TransportWS:  dissect.WS,
-	coaptcp.TransportWSS: dissect.WSS,
-}
-
 func (e *Engine) startTCP(opts Options) {
 	o := opts.TCP
 	if o.Off {
@@ -101,8 +94,8 @@ func (e *Engine) tcpSegment(d *capture.Datagram, num int) bool {
 // tcpMessage runs one message of a reliable transport through the stages.
 func (e *Engine) tcpMessage(cm *coaptcp.Message) {
 	t := e.tcp
-	tr := reliableTransports[cm.Transport]
-	if tr == nil {
+	tr := dissect.TransportNamed(cm.Transport)
+	if tr == nil || !tr.Reliable {
 		return
 	}
 	s := &e.sum

@@ -31,6 +31,17 @@ var (
 	WSS  = &Transport{Name: "wss", Reliable: true, Security: "tls"}
 )
 
+// TransportNamed returns the built-in transport of a name (udp, dtls,
+// tcp, tls, ws, wss), or nil.
+func TransportNamed(name string) *Transport {
+	for _, t := range []*Transport{UDP, DTLS, TCP, TLS, WS, WSS} {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
 // Message is one CoAP message found in the capture, whatever carried it:
 // a UDP datagram, a DTLS record, a registered framing over UDP, or bytes
 // of a reliable transport spread over several frames. Everything in it is

@@ -23,6 +23,7 @@ import (
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
 	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/dissect"
 	"github.com/coapaudit/coapaudit/oscore"
 )
 
@@ -223,7 +224,7 @@ func (r *Record) Message(file int, ref func(file string, frame int) int) (*analy
 		if !ok {
 			return nil, fmt.Errorf("transport %d unknown", r.Transport)
 		}
-		m.Transport = analysis.TransportNamed(name)
+		m.Transport = dissect.TransportNamed(name)
 		m.Secure = m.Transport.Security != ""
 		m.Frames = r.Frames
 	}

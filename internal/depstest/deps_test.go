@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/truthtest":   {},
 	"internal/depstest":    {},
 	"internal/natstest":    {"internal/testenv"},
-	"stream":               {"analysis", "capture", "decode", "export", "oscore"},
+	"stream":               {"analysis", "capture", "decode", "dissect", "export", "oscore"},
 	"oscore":               {"decode", "internal/ccm"},
 	"tlskeys":              {"oscore"},
 	"dtlsdec":              {"decode", "dissect", "internal/tlscrypto", "tlskeys"},
