@@ -38,7 +38,8 @@ func liveCmd(e *env) *cobra.Command {
 root or CAP_NET_RAW) and streams exchanges as they complete, with the same
 records and flags as analyze. By default only UDP to or from the CoAP and
 DTLS ports (5683, 5684, --port, --dtls-port) and TCP to or from the CoAP
-over TCP and TLS ports (5683, 5684, --tcp-port, --tls-port) is captured;
+over TCP and TLS ports (5683, 5684, --tcp-port, --tls-port) and the
+WebSocket ports (80, 443, 8080) is captured;
 --all-udp (every frame) or --bpf widen or narrow that.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -199,12 +200,14 @@ func runLive(e *env, lf *liveFlags) error {
 }
 
 // liveTCPPorts are the TCP ports the live capture keeps by default: CoAP
-// over TCP and TLS (none with --no-tcp).
+// over TCP and TLS, and the web ports WebSockets use (80, 443, 8080),
+// where a connection is CoAP only when its Upgrade asks for it (none with
+// --no-tcp).
 func liveTCPPorts(o analysis.TCPOptions) []uint16 {
 	if o.Off {
 		return nil
 	}
-	ports := []uint16{dissect.PortCoAP, dissect.PortCoAPS}
+	ports := []uint16{dissect.PortCoAP, dissect.PortCoAPS, 80, 443, 8080}
 	ports = append(ports, o.CoAPPorts...)
 	return append(ports, o.TLSPorts...)
 }
