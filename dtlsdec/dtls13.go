@@ -26,7 +26,10 @@ type sess13 struct {
 	params  tlscrypto.Params
 	secrets *tlskeys.TLS13Secrets
 	dir     [2][]epochKeys // per direction, oldest first
-	hrr     bool
+	// next are the keys of each direction's epoch after its newest, for
+	// records under them before (or without) the KeyUpdate.
+	next [2]*epochKeys
+	hrr  bool
 	// extra holds the handshake messages decrypted so far, TLS-style
 	// (4-byte header), in order; seen names them by sender and
 	// message_seq so that retransmissions are dropped.
@@ -70,6 +73,11 @@ func (x *Decrypter) start13(s *session, suite decode.CipherSuite) {
 func (v *sess13) addEpoch(i int, epoch uint64, secret []byte) {
 	if len(secret) != v.params.PRF.Size() {
 		return
+	}
+	for _, ek := range v.dir[i] {
+		if ek.epoch == epoch {
+			return // installed already (a record under it came first)
+		}
 	}
 	k, err := tlscrypto.NewKeys13(&v.params, secret, true)
 	if err != nil {
@@ -126,33 +134,66 @@ func (x *Decrypter) open13(s *session, r *decode.DTLSRecord, raw []byte, fromCli
 		if ek.epoch&3 != uint64(r.Epoch) {
 			continue
 		}
-		mask, err := ek.k.SNMask(r.Fragment)
-		if err != nil {
-			continue
+		if content, t, n, ok := x.try13(ek, r, hdr, seqOff, bits, out); ok {
+			return content, t, ek.epoch, n, true
 		}
-		ad := x.aad[:len(hdr)]
-		copy(ad, hdr)
-		ad[seqOff] ^= mask[0]
-		low := uint64(ad[seqOff])
-		if bits == 16 {
-			ad[seqOff+1] ^= mask[1]
-			low = low<<8 | uint64(ad[seqOff+1])
+	}
+	// The sender's next epoch, when the capture lacks its KeyUpdate or
+	// has it after records under the new keys: the keys follow from the
+	// newest secret (RFC 8446 7.2), and only a record that authenticates
+	// under them installs them.
+	if n := len(keys); n > 0 && keys[n-1].epoch >= epochApplication && (keys[n-1].epoch+1)&3 == uint64(r.Epoch) {
+		d := dirIndex(fromClient)
+		last := &keys[n-1]
+		ek := v.next[d]
+		if ek == nil || ek.epoch != last.epoch+1 {
+			// Derived once per epoch, not per record that fails.
+			secret := tlscrypto.NextSecret(v.params.PRF, last.secret, true)
+			k, err := tlscrypto.NewKeys13(&v.params, secret, true)
+			if err != nil {
+				return nil, 0, 0, 0, false
+			}
+			ek = &epochKeys{epoch: last.epoch + 1, k: k, secret: secret}
+			v.next[d] = ek
 		}
-		n := reconstruct(ek.next, low, bits)
-		p, err := ek.k.Open(out, r.Fragment, n, ad)
-		if err != nil {
-			continue
+		if content, t, seq, ok := x.try13(ek, r, hdr, seqOff, bits, out); ok {
+			v.addEpoch(d, ek.epoch, ek.secret)
+			v.dir[d][len(v.dir[d])-1].next = ek.next
+			v.next[d] = nil
+			return content, t, ek.epoch, seq, true
 		}
-		content, t, err := tlscrypto.InnerPlaintext(p)
-		if err != nil {
-			continue
-		}
-		if n >= ek.next {
-			ek.next = n + 1
-		}
-		return content, decode.ContentType(t), ek.epoch, n, true
 	}
 	return nil, 0, 0, 0, false
+}
+
+// try13 opens record r (header hdr, the sequence number at seqOff, bits
+// wide) with the keys of one epoch.
+func (x *Decrypter) try13(ek *epochKeys, r *decode.DTLSRecord, hdr []byte, seqOff int, bits uint, out []byte) ([]byte, decode.ContentType, uint64, bool) {
+	mask, err := ek.k.SNMask(r.Fragment)
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	ad := x.aad[:len(hdr)]
+	copy(ad, hdr)
+	ad[seqOff] ^= mask[0]
+	low := uint64(ad[seqOff])
+	if bits == 16 {
+		ad[seqOff+1] ^= mask[1]
+		low = low<<8 | uint64(ad[seqOff+1])
+	}
+	n := reconstruct(ek.next, low, bits)
+	p, err := ek.k.Open(out, r.Fragment, n, ad)
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	content, t, err := tlscrypto.InnerPlaintext(p)
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	if n >= ek.next {
+		ek.next = n + 1
+	}
+	return content, decode.ContentType(t), n, true
 }
 
 // record13 decrypts protected record i of a DTLS 1.3 session.

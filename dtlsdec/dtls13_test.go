@@ -245,3 +245,42 @@ func TestReconstruct(t *testing.T) {
 		}
 	}
 }
+
+// TestDTLS13KeyUpdateNotCaptured: the capture lacks the client's KeyUpdate;
+// the record after it, under the next epoch's keys, still decrypts (those
+// keys follow from the newest secret, and only a record that
+// authenticates under them installs them).
+func TestDTLS13KeyUpdateNotCaptured(t *testing.T) {
+	client := netip.MustParseAddrPort("127.0.0.1:40000")
+	server := netip.MustParseAddrPort("127.0.0.1:5684")
+	s := newDTLS13Session(t, 0x1301, rand.Reader)
+	dgs, want := s.flights(0x1301)
+	dgs = append(dgs[:len(dgs)-2:len(dgs)-2], dgs[len(dgs)-1]) // the KeyUpdate lost
+	kl := &tlskeys.KeyLog{}
+	if err := kl.Read(strings.NewReader(s.keyLog), "keylog"); err != nil {
+		t.Fatal(err)
+	}
+	x := New(Config{Keys: &tlskeys.Keys{Log: kl}})
+	var got []string
+	var res Result
+	var d decode.DTLS
+	for i, g := range dgs {
+		src, dst := client, server
+		if !g.fromClient {
+			src, dst = server, client
+		}
+		if err := d.Decode(g.b); err != nil {
+			t.Fatal(err)
+		}
+		x.Datagram(i+1, src, dst, &d, &res)
+		for _, r := range res.Records {
+			if r.Type == decode.ContentApplicationData && r.FromClient {
+				got = append(got, fmt.Sprintf("%s@%d", r.Plaintext, r.Epoch))
+			}
+		}
+	}
+	last := want[0][len(want[0])-1] + "@4"
+	if len(got) != len(want[0]) || got[len(got)-1] != last || res.Session.Failed != 0 {
+		t.Errorf("client data %q (want the last %q), session %+v", got, last, res.Session)
+	}
+}

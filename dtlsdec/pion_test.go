@@ -275,6 +275,9 @@ func decryptRunAll(t *testing.T, run *pionRun, keys *tlskeys.Keys) (toServer, to
 		if !g.fromClient {
 			src, dst = dst, src
 		}
+		// As the engine does: the connection IDs' length the session
+		// negotiated, which the record headers do not carry.
+		d.ConnIDLen = x.ConnIDLen(src, dst)
 		if err := d.Decode(g.b); err != nil {
 			t.Fatalf("datagram %d: %v", i, err)
 		}
