@@ -2,6 +2,8 @@ package rules
 
 import (
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -311,12 +313,39 @@ func TestHoldQueue(t *testing.T) {
 	}
 	r.version++
 	q.retry(p, false, time.Time{}, decide)
-	if len(decided) != 1 || decided[0] != "X2" || len(q.items) != 1 {
-		t.Fatalf("after learning: decided %v, held %d", decided, len(q.items))
+	if len(decided) != 1 || decided[0] != "X2" || q.len() != 1 {
+		t.Fatalf("after learning: decided %v, held %d", decided, q.len())
 	}
 	q.retry(p, true, time.Time{}, decide)
-	if len(decided) != 2 || decided[1] != "X3" || len(q.items) != 0 {
-		t.Fatalf("final: decided %v, held %d", decided, len(q.items))
+	if len(decided) != 2 || decided[1] != "X3" || q.len() != 0 {
+		t.Fatalf("final: decided %v, held %d", decided, q.len())
+	}
+}
+
+// A full queue gives back its items in the order they came, however many
+// pass through it, and holds at most max.
+func TestHoldQueueOrder(t *testing.T) {
+	r, err := NewRunner(nil, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pass{Rule: &Rule{ID: "q"}, Config: &r.cfg, r: r}
+	q := &holdQueue{max: 7}
+	xs := make([]*flows.Exchange, 1000)
+	for i := range xs {
+		xs[i] = &flows.Exchange{ID: strconv.Itoa(i)}
+		old := q.push(p, xs[i])
+		if want := i - q.max; want >= 0 && old != xs[want] || want < 0 && old != nil {
+			t.Fatalf("push %d gave back %v", i, old)
+		}
+		if q.len() > q.max || cap(q.items) > 4*q.max {
+			t.Fatalf("push %d: %d held in %d", i, q.len(), cap(q.items))
+		}
+	}
+	var got []string
+	q.retry(p, true, time.Time{}, func(x *flows.Exchange, _ bool) bool { got = append(got, x.ID); return true })
+	if strings.Join(got, " ") != "993 994 995 996 997 998 999" {
+		t.Fatalf("final retry decided %v", got)
 	}
 }
 

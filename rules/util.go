@@ -69,19 +69,30 @@ type held struct {
 	since time.Time
 }
 
-// holdQueue keeps exchanges for a later decision, at most max of them.
+// holdQueue keeps exchanges for a later decision, at most max of them,
+// oldest first from items[head].
 type holdQueue struct {
 	items   []held
+	head    int
 	max     int
 	checked uint64 // Pass.Learned at the last retry
 }
 
+func (q *holdQueue) len() int { return len(q.items) - q.head }
+
 // push holds x; when the queue is full the oldest item is returned to be
-// decided at once.
+// decided at once. The items move down only when the slice is full and
+// at least half of it is gone, so a push costs O(1) amortised.
 func (q *holdQueue) push(p *Pass, x *flows.Exchange) (oldest *flows.Exchange) {
-	if len(q.items) >= q.max {
-		oldest = q.items[0].x
-		q.items = append(q.items[:0], q.items[1:]...)
+	if q.len() >= q.max {
+		oldest = q.items[q.head].x
+		q.items[q.head] = held{}
+		q.head++
+	}
+	if len(q.items) == cap(q.items) && q.head > 0 && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
 	}
 	q.items = append(q.items, held{x: x, since: p.Now()})
 	return oldest
@@ -94,13 +105,13 @@ func (q *holdQueue) push(p *Pass, x *flows.Exchange) (oldest *flows.Exchange) {
 // last retry.
 func (q *holdQueue) retry(p *Pass, final bool, cutoff time.Time, decide func(x *flows.Exchange, final bool) bool) {
 	v := p.Learned()
-	if !final && cutoff.IsZero() && v == q.checked || len(q.items) == 0 {
+	if !final && cutoff.IsZero() && v == q.checked || q.len() == 0 {
 		q.checked = v
 		return
 	}
 	q.checked = v
 	keep := q.items[:0]
-	for _, h := range q.items {
+	for _, h := range q.items[q.head:] {
 		if final || !cutoff.IsZero() && h.since.Before(cutoff) {
 			decide(h.x, true)
 			continue
@@ -111,7 +122,7 @@ func (q *holdQueue) retry(p *Pass, final bool, cutoff time.Time, decide func(x *
 		keep = append(keep, h)
 	}
 	clear(q.items[len(keep):])
-	q.items = keep
+	q.items, q.head = keep, 0
 }
 
 // what names an exchange's request for messages: "GET
