@@ -86,6 +86,8 @@ type Engine struct {
 	first, last  time.Time
 	unreferenced int // frames beyond FrameRefs' reach
 
+	pipe *pipeline // the goroutines after decoding, while Run runs them
+
 	tcp    *tcpState
 	tcpRaw []byte // a reliable transport's message kept for a packet record
 
@@ -153,7 +155,7 @@ func NewEngine(opts Options, onExchange func(*flows.Exchange)) (*Engine, error) 
 	}
 	if opts.TrackExchanges || e.runner != nil {
 		e.report = flows.NewSummary(0)
-		e.tracker = flows.NewTracker(opts.Flows, e.emit)
+		e.tracker = flows.NewTracker(opts.Flows, e.exchange)
 	}
 	e.startLeaks(opts)
 	e.startTCP(opts)
@@ -166,6 +168,16 @@ func (e *Engine) finding(f *rules.Finding) {
 	if e.onFinding != nil {
 		e.onFinding(f)
 	}
+}
+
+// exchange receives the tracker's exchanges: in the pipeline's tracker
+// goroutine they are queued behind the message that finished them.
+func (e *Engine) exchange(x *flows.Exchange) {
+	if p := e.pipe; p != nil && p.tb != nil {
+		p.tb.events = append(p.tb.events, event{slot: -1, x: x})
+		return
+	}
+	e.emit(x)
 }
 
 func (e *Engine) emit(x *flows.Exchange) {
@@ -269,7 +281,7 @@ func (e *Engine) Frame(d *capture.Datagram, file int, fileName string) *Packet {
 					e.rp.DTLSSuite = s.Suite.String()
 				}
 			}
-			e.runner.Packet(&e.rp)
+			e.rulesRun(&e.rp)
 		}
 		if decrypt {
 			e.dtlsCoAP(d, num, file)
@@ -342,6 +354,7 @@ func (e *Engine) message(file, num int, m *dissect.Message) *oscore.Result {
 // tracker; num and frames are the numbers the stages know (references
 // with several files).
 func (e *Engine) stages(file, num int, frames []int, m *dissect.Message, res *oscore.Result) {
+	var rp *rules.Packet
 	if e.runner != nil {
 		e.rp = rules.Packet{Frame: num, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Size: m.Size,
 			CoAP: m.CoAP, OSCORE: res, Secure: m.Secure(), Transport: m.Transport, Frames: frames}
@@ -351,11 +364,33 @@ func (e *Engine) stages(file, num int, frames []int, m *dissect.Message, res *os
 		if e.tcp != nil {
 			e.rp.ConnFirst = e.tcp.first
 		}
-		e.runner.Packet(&e.rp)
+		rp = &e.rp
 	}
+	var fp *flows.Packet
 	if e.tracker != nil {
-		e.track(file, num, frames, m, res)
+		fp = e.flowPacket(file, num, frames, m, res)
 	}
+	if e.pipe != nil {
+		e.pipe.queue(rp, fp, res)
+		return
+	}
+	if rp != nil {
+		e.runner.Packet(rp)
+	}
+	if fp != nil {
+		e.leakPacket(fp, res)
+		e.tracker.Add(fp)
+	}
+}
+
+// rulesRun runs the rules' packet hooks on p, or queues a copy of it
+// behind the messages before it when the pipeline runs.
+func (e *Engine) rulesRun(p *rules.Packet) {
+	if e.pipe != nil {
+		e.pipe.queue(p, nil, nil)
+		return
+	}
+	e.runner.Packet(p)
 }
 
 // refFrames maps the frame numbers of a message that several frames
@@ -383,10 +418,12 @@ func (e *Engine) rulesPacket(t time.Time, src, dst netip.AddrPort, size, num, fi
 	}
 	e.rp = rules.Packet{Frame: num, File: file, Time: t, Src: src, Dst: dst, Size: size,
 		CoAP: m, OSCORE: res, Err: e.f.Err}
-	e.runner.Packet(&e.rp)
+	e.rulesRun(&e.rp)
 }
 
-func (e *Engine) track(file, num int, frames []int, m *dissect.Message, r *oscore.Result) {
+// flowPacket returns the tracker's view of a message, in the Engine's
+// storage until the next call.
+func (e *Engine) flowPacket(file, num int, frames []int, m *dissect.Message, r *oscore.Result) *flows.Packet {
 	t := m.Transport
 	e.fp = flows.Packet{Frame: num, Frames: frames, File: file, Time: m.Time, Src: m.Src, Dst: m.Dst, Msg: m.CoAP, Size: m.Size,
 		Secure: t.Security != "", Security: t.Security, Reliable: t.Reliable}
@@ -400,8 +437,7 @@ func (e *Engine) track(file, num int, frames []int, m *dissect.Message, r *oscor
 		}
 		e.fp.OSCORE = &e.oi
 	}
-	e.leakPacket(r)
-	e.tracker.Add(&e.fp)
+	return &e.fp
 }
 
 // otherKind names what an "other" frame is: udp, ip-fragment, or the

@@ -24,11 +24,11 @@ func (e *Engine) startLeaks(opts Options) {
 	}
 }
 
-// leakPacket records the message about to go to the tracker (e.fp), so
+// leakPacket records the message about to go to the tracker (fp), so
 // that the exchanges it finishes find its sizes.
-func (e *Engine) leakPacket(r *oscore.Result) {
+func (e *Engine) leakPacket(fp *flows.Packet, r *oscore.Result) {
 	if e.leaks != nil {
-		e.leaks.c.Packet(&e.fp, r)
+		e.leaks.c.Packet(fp, r)
 	}
 }
 

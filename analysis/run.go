@@ -43,6 +43,13 @@ type RunOptions struct {
 	OnTick func() error
 	// Deadline, for a live run, ends it at that time.
 	Deadline time.Time
+	// Pipeline, for a run over files, runs the tracker and the rules
+	// each in a goroutine of its own (worth it with more than one CPU),
+	// behind the decoding. The Engine's callbacks for exchanges and findings are
+	// then called from another goroutine than Run's (one at a time, in
+	// the same order as without); OnPacket still runs in Run's. Run
+	// returns when every stage has run every frame.
+	Pipeline bool
 }
 
 // ErrInterrupted ends a run over files whose context was cancelled; the
@@ -66,6 +73,10 @@ const drainQuiet = 100 * time.Millisecond
 func Run(ctx context.Context, src Source, e *Engine, o RunOptions) error {
 	if c, ok := src.(Clock); ok {
 		return runLive(ctx, src, c, e, &o)
+	}
+	if o.Pipeline && (e.tracker != nil || e.runner != nil) {
+		e.startPipeline()
+		defer e.stopPipeline()
 	}
 	for n := 0; ; n++ {
 		if n&255 == 0 && ctx.Err() != nil {

@@ -109,7 +109,7 @@ func (e *Engine) tcpMessage(cm *coaptcp.Message) {
 		if e.runner != nil {
 			e.rp = rules.Packet{Frame: cm.Frame, File: file, Time: cm.Time, Src: cm.Src, Dst: cm.Dst, Size: len(cm.Raw),
 				Transport: tr, Frames: cm.Frames, Err: cm.Err}
-			e.runner.Packet(&e.rp)
+			e.rulesRun(&e.rp)
 		}
 		return
 	}

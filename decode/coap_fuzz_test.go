@@ -82,6 +82,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m Message
 		err := m.Decode(b)
+		checkMessageClone(t, b, func(m *Message, b []byte) { m.Decode(b) })
 
 		// A reused Message, dirty from another message, decodes the same.
 		var m2 Message

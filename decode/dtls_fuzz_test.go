@@ -37,6 +37,7 @@ func FuzzDecodeDTLS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, cid uint8) {
 		cidLen := int(cid) % 20
 		d, err := fresh(b, cidLen)
+		checkDTLSClone(t, b, cidLen)
 
 		end := 0
 		for i, r := range d.Records {

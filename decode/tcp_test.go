@@ -238,6 +238,7 @@ func FuzzDecodeTCP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m Message
 		n, err := m.DecodeTCP(b)
+		checkMessageClone(t, b, func(m *Message, b []byte) { m.DecodeTCP(b) })
 		switch {
 		case err == ErrNeedMore:
 			if n != 0 && n <= len(b) {
@@ -291,6 +292,7 @@ func FuzzDecodeWS(f *testing.F) {
 	f.Add(coapHex(f, "00e1 22 0480"))
 	f.Add(coapHex(f, "0d4500 0102030405060708090a0b0c0d ff 00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkMessageClone(t, b, func(m *Message, b []byte) { m.DecodeWS(b) })
 		var m Message
 		if err := m.DecodeWS(b); err != nil {
 			var fe *FormatError

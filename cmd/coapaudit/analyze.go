@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -186,21 +188,17 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		return err
 	}
 	defer rep.close()
-	var writeErr error
+	var writeErr firstErr // exchanges and findings are written from the pipeline's goroutine
 	opts.RulesConfig.MaxFindings = af.maxFindings
 	if err := af.withRules(e, &opts, func(f *rules.Finding) {
 		rep.finding(f)
-		if err := w.Write(export.Finding{Finding: f, Refs: refs}); err != nil && writeErr == nil {
-			writeErr = err
-		}
+		writeErr.set(w.Write(export.Finding{Finding: f, Refs: refs}))
 	}); err != nil {
 		return err
 	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
 		rep.exchange(x)
-		if err := w.Write(export.Exchange{Exchange: x, Refs: refs}); err != nil && writeErr == nil {
-			writeErr = err
-		}
+		writeErr.set(w.Write(export.Exchange{Exchange: x, Refs: refs}))
 	})
 	var ro *reportOutput
 	if rep != nil {
@@ -208,7 +206,7 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 		out.files = append(out.files, ro)
 	}
 	if rem != nil {
-		writeErr = rem.run(e, eng) // it names the files as they come
+		writeErr.set(rem.run(e, eng)) // it names the files as they come
 	} else {
 		for _, name := range names {
 			eng.AddFile(name)
@@ -219,21 +217,18 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 	recs := newPacketRecords(refs)
 	err = analysis.Run(e.ctx, &analysis.MergeSource{M: m}, eng, analysis.RunOptions{
 		FileName: refs.FileName,
+		Pipeline: pipelineRuns && runtime.GOMAXPROCS(0) > 1,
 		OnPacket: func(pk *analysis.Packet, _ int) error {
 			if dir != nil {
-				if err := dir.Write(recs.of(pk)); err != nil && writeErr == nil {
-					writeErr = err
-				}
+				writeErr.set(dir.Write(recs.of(pk)))
 			}
-			return writeErr
+			return writeErr.get()
 		},
 	})
 	if errors.Is(err, analysis.ErrInterrupted) {
 		warnf(e, "%v", err)
 	}
-	if err := mergeEnded(e, eng, m); err != nil && writeErr == nil {
-		writeErr = err
-	}
+	writeErr.set(mergeEnded(e, eng, m))
 	sum := eng.Finish()
 	warnDTLS(e, eng)
 	sum.ElapsedSeconds = time.Since(start).Seconds()
@@ -248,13 +243,11 @@ func runAnalyze(e *env, af *analyzeFlags, files []string) error {
 			text.stats = run.Stats()
 		}
 	}
-	if err := writeLeaks(w, eng); err != nil && writeErr == nil {
-		writeErr = err
-	}
+	writeErr.set(writeLeaks(w, eng))
 	if ro != nil {
 		ro.sum = sum
 	}
-	runErr := out.finish(writeErr, sum)
+	runErr := out.finish(writeErr.get(), sum)
 	if runErr == nil && rem != nil {
 		runErr = rem.ack()
 	}
@@ -618,4 +611,25 @@ func frameNumbers(f []int) string {
 		return strings.Join(s, ",")
 	}
 	return strconv.Itoa(f[0]) + "," + strconv.Itoa(f[1]) + ",...," + strconv.Itoa(f[len(f)-1]) + " (" + strconv.Itoa(len(f)) + ")"
+}
+
+// pipelineRuns runs analyze's stages in goroutines of their own behind
+// the decoding (analysis.RunOptions.Pipeline); tests turn it off to
+// compare.
+var pipelineRuns = true
+
+// firstErr keeps the first error set, from any goroutine.
+type firstErr struct{ p atomic.Pointer[error] }
+
+func (f *firstErr) set(err error) {
+	if err != nil {
+		f.p.CompareAndSwap(nil, &err)
+	}
+}
+
+func (f *firstErr) get() error {
+	if p := f.p.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

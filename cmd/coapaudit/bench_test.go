@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/coapaudit/coapaudit/analysis"
@@ -14,17 +15,17 @@ import (
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
-// genCapture writes a generated capture of n frames (samples/gen) once per
-// test binary run.
-func genCapture(tb testing.TB, n int) string {
+// genCapture writes a generated capture of n frames (samples/gen, with
+// its flags args) once.
+func genCapture(tb testing.TB, n int, args ...string) string {
 	tb.Helper()
 	dir := filepath.Join(os.TempDir(), "coapaudit-bench")
 	os.MkdirAll(dir, 0o755)
-	p := filepath.Join(dir, "gen-"+itoa(n)+".pcap")
+	p := filepath.Join(dir, "gen-"+itoa(n)+strings.Join(args, "")+".pcap")
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	cmd := exec.Command("go", "run", "./samples/gen", "-o", p+".tmp", "-n", itoa(n))
+	cmd := exec.Command("go", append([]string{"run", "./samples/gen", "-o", p + ".tmp", "-n", itoa(n)}, args...)...)
 	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("samples/gen: %v: %s", err, out)

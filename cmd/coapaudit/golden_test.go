@@ -149,3 +149,37 @@ func readGzip(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestAnalyzePipelineSame runs analyze with its stages in goroutines of
+// their own and again in one goroutine, on every capture of the
+// repository and on generated ones (proxied traffic, and a flood of
+// requests never answered), and requires the same output byte for byte.
+func TestAnalyzePipelineSame(t *testing.T) {
+	cs := goldenCases(t)
+	gen := genCapture(t, 200000)
+	cs = append(cs, goldenCase{"gen", []string{gen}}, goldenCase{"gen, three files", []string{gen, gen, gen}},
+		goldenCase{"gen, no leak analysis", []string{"--no-leaks", gen}},
+		goldenCase{"gen, flood", []string{genCapture(t, 100000, "-flood")}})
+	defer func() { pipelineRuns = true }()
+	run := func(args []string, pipeline bool) []byte {
+		pipelineRuns = pipeline
+		code, out, stderr := runCmd(append([]string{"analyze", "--format", "ndjson"}, args...)...)
+		if code != exitOK && code != exitFindings {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		return elapsed.ReplaceAll([]byte(out), []byte(`"elapsed_seconds":0`))
+	}
+	for _, c := range cs {
+		t.Run(c.name, func(t *testing.T) {
+			one, three := run(c.args, false), run(c.args, true)
+			if !bytes.Equal(one, three) {
+				ol, tl := strings.Split(string(one), "\n"), strings.Split(string(three), "\n")
+				for i := range max(len(ol), len(tl)) {
+					if o, p := lineAt(ol, i), lineAt(tl, i); o != p {
+						t.Fatalf("line %d differs (%d lines, %d in one goroutine):\npipeline: %.600s\n     one: %.600s", i+1, len(tl), len(ol), p, o)
+					}
+				}
+			}
+		})
+	}
+}
