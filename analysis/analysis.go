@@ -465,6 +465,11 @@ func (e *Engine) SetTruncated(err error) {
 // captures call it as time passes without traffic.
 func (e *Engine) Flush(before time.Time) {
 	e.flushTCP(before)
+	if e.pipe != nil {
+		e.dec.Flush(before)
+		e.pipe.flush(before)
+		return
+	}
 	if e.runner != nil {
 		e.runner.Advance(before) // the rules judge what the tracker emits now at this time
 	}

@@ -1,13 +1,15 @@
 package analysis
 
 import (
+	"time"
+
 	"github.com/coapaudit/coapaudit/decode"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/oscore"
 	"github.com/coapaudit/coapaudit/rules"
 )
 
-// The pipeline spreads a run over files across three goroutines: the
+// The pipeline spreads a run across three goroutines: the
 // caller's reads, dissects, decodes and decrypts (Frame), one goroutine
 // tracks exchanges, one runs the rules, the leak measurements and the
 // callbacks that write exchanges and findings. Messages go between them
@@ -47,6 +49,8 @@ type batch struct {
 // both.
 type slot struct {
 	rules, track bool
+	flush        bool      // a live run's expiry by the wall clock: state before this time
+	before       time.Time // (Engine.Flush)
 	rp           rules.Packet
 	fp           flows.Packet
 	oi           flows.OSCOREInfo
@@ -55,10 +59,14 @@ type slot struct {
 	dtls         decode.DTLS
 }
 
-// event is a slot (x nil) or an exchange the tracker finished.
+// event is a slot (x nil) or an exchange the tracker finished. A flush
+// slot has two events, around the exchanges the flush finished: the
+// rules learn the time before them (after false) and expire their own
+// state after them.
 type event struct {
-	slot int32
-	x    *flows.Exchange
+	slot  int32
+	after bool
+	x     *flows.Exchange
 }
 
 // startPipeline starts the goroutines; stopPipeline must follow.
@@ -90,10 +98,16 @@ func (e *Engine) stopPipeline() {
 	e.pipe = nil
 }
 
-// queue copies a rules packet and a tracker packet of one message (either
-// may be nil) into the current batch; res is the message's OSCORE result,
-// which the caller hands over.
-func (p *pipeline) queue(rp *rules.Packet, fp *flows.Packet, res *oscore.Result) {
+// flush queues an expiry of the tracker's and the rules' state before the
+// given time, and sends what is queued.
+func (p *pipeline) flush(before time.Time) {
+	_, s := p.slot()
+	s.rules, s.track, s.flush, s.before, s.res = false, false, true, before, nil
+	p.send()
+}
+
+// slot returns the next slot of the current batch.
+func (p *pipeline) slot() (*batch, *slot) {
 	b := p.cur
 	if b == nil {
 		b = p.batch()
@@ -102,9 +116,16 @@ func (p *pipeline) queue(rp *rules.Packet, fp *flows.Packet, res *oscore.Result)
 	if b.n == len(b.slots) {
 		b.slots = append(b.slots, slot{})
 	}
-	s := &b.slots[b.n]
 	b.n++
-	s.rules, s.track, s.res = rp != nil, fp != nil, res
+	return b, &b.slots[b.n-1]
+}
+
+// queue copies a rules packet and a tracker packet of one message (either
+// may be nil) into the current batch; res is the message's OSCORE result,
+// which the caller hands over.
+func (p *pipeline) queue(rp *rules.Packet, fp *flows.Packet, res *oscore.Result) {
+	b, s := p.slot()
+	s.rules, s.track, s.flush, s.res = rp != nil, fp != nil, false, res
 	var msg *decode.Message
 	var frames []int
 	if rp != nil {
@@ -176,7 +197,14 @@ func (p *pipeline) tracker() {
 		p.tb = b
 		for i := 0; i < b.n; i++ {
 			b.events = append(b.events, event{slot: int32(i)})
-			if s := &b.slots[i]; s.track && t != nil {
+			s := &b.slots[i]
+			switch {
+			case s.flush:
+				if t != nil {
+					t.Flush(s.before)
+				}
+				b.events = append(b.events, event{slot: int32(i), after: true})
+			case s.track && t != nil:
 				t.Add(&s.fp)
 			}
 		}
@@ -197,6 +225,14 @@ func (p *pipeline) rules() {
 				continue
 			}
 			s := &b.slots[ev.slot]
+			if s.flush {
+				if e.runner != nil && !ev.after {
+					e.runner.Advance(s.before)
+				} else if e.runner != nil {
+					e.runner.Flush(s.before)
+				}
+				continue
+			}
 			if s.rules {
 				e.runner.Packet(&s.rp)
 			}

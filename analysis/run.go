@@ -43,12 +43,13 @@ type RunOptions struct {
 	OnTick func() error
 	// Deadline, for a live run, ends it at that time.
 	Deadline time.Time
-	// Pipeline, for a run over files, runs the tracker and the rules
-	// each in a goroutine of its own (worth it with more than one CPU),
-	// behind the decoding. The Engine's callbacks for exchanges and findings are
-	// then called from another goroutine than Run's (one at a time, in
-	// the same order as without); OnPacket still runs in Run's. Run
-	// returns when every stage has run every frame.
+	// Pipeline runs the tracker and the rules each in a goroutine of
+	// their own (worth it with more than one CPU), behind the decoding;
+	// live, each tick sends what is queued. The Engine's callbacks for
+	// exchanges and findings are then called from another goroutine than
+	// Run's (one at a time, in the same order as without); OnPacket and
+	// OnTick still run in Run's. Run returns when every stage has run
+	// every frame.
 	Pipeline bool
 }
 
@@ -71,12 +72,12 @@ const drainQuiet = 100 * time.Millisecond
 // passes, after reading what was queued, and returns nil; a capture
 // error there is recorded as truncation and returned.
 func Run(ctx context.Context, src Source, e *Engine, o RunOptions) error {
-	if c, ok := src.(Clock); ok {
-		return runLive(ctx, src, c, e, &o)
-	}
 	if o.Pipeline && (e.tracker != nil || e.runner != nil) {
 		e.startPipeline()
 		defer e.stopPipeline()
+	}
+	if c, ok := src.(Clock); ok {
+		return runLive(ctx, src, c, e, &o)
 	}
 	for n := 0; ; n++ {
 		if n&255 == 0 && ctx.Err() != nil {

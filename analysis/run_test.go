@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,10 +21,16 @@ import (
 // read deadline like a quiet interface.
 type fakeLive struct {
 	frames   []capture.Datagram
+	mu       sync.Mutex // a cancel sets the deadline from another goroutine
 	deadline time.Time
 }
 
-func (s *fakeLive) SetReadDeadline(t time.Time) error { s.deadline = t; return nil }
+func (s *fakeLive) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.deadline = t
+	s.mu.Unlock()
+	return nil
+}
 
 func (s *fakeLive) Next() (*capture.Datagram, int, error) {
 	if len(s.frames) > 0 {
@@ -31,7 +38,10 @@ func (s *fakeLive) Next() (*capture.Datagram, int, error) {
 		s.frames = s.frames[1:]
 		return d, 0, nil
 	}
-	time.Sleep(time.Until(s.deadline)) // a blocking read that times out
+	s.mu.Lock()
+	deadline := s.deadline
+	s.mu.Unlock()
+	time.Sleep(time.Until(deadline)) // a blocking read that times out
 	return nil, 0, fmt.Errorf("read: %w", os.ErrDeadlineExceeded)
 }
 

@@ -613,9 +613,9 @@ func frameNumbers(f []int) string {
 	return strconv.Itoa(f[0]) + "," + strconv.Itoa(f[1]) + ",...," + strconv.Itoa(f[len(f)-1]) + " (" + strconv.Itoa(len(f)) + ")"
 }
 
-// pipelineRuns runs analyze's stages in goroutines of their own behind
-// the decoding (analysis.RunOptions.Pipeline); tests turn it off to
-// compare.
+// pipelineRuns runs the stages of analyze and live in goroutines of
+// their own behind the decoding (analysis.RunOptions.Pipeline); tests
+// turn it off to compare.
 var pipelineRuns = true
 
 // firstErr keeps the first error set, from any goroutine.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -128,12 +129,10 @@ func runLive(e *env, lf *liveFlags) error {
 	}
 	w := out.writer()
 	dir := out.packets()
-	var writeErr error
+	var writeErr firstErr // exchanges and findings are written from the pipeline's goroutine
 	opts.RulesConfig.MaxFindings = lf.maxFindings
 	if err := lf.withRules(e, &opts, func(f *rules.Finding) {
-		if err := w.Write(export.Finding{Finding: f}); err != nil && writeErr == nil {
-			writeErr = err
-		}
+		writeErr.set(w.Write(export.Finding{Finding: f}))
 	}); err != nil {
 		return err
 	}
@@ -141,9 +140,7 @@ func runLive(e *env, lf *liveFlags) error {
 		opts.Rules = nil
 	}
 	eng := analysis.New(opts, func(x *flows.Exchange) {
-		if err := w.Write(export.Exchange{Exchange: x}); err != nil && writeErr == nil {
-			writeErr = err
-		}
+		writeErr.set(w.Write(export.Exchange{Exchange: x}))
 	})
 	eng.AddFile("live:" + lf.iface)
 	var deadline time.Time
@@ -156,22 +153,21 @@ func runLive(e *env, lf *liveFlags) error {
 	recs := newPacketRecords(nil)
 	err = analysis.Run(e.ctx, &analysis.LiveSource{L: live}, eng, analysis.RunOptions{
 		Deadline: deadline,
+		Pipeline: pipelineRuns && runtime.GOMAXPROCS(0) > 1,
 		OnPacket: func(pk *analysis.Packet, _ int) error {
 			if pw != nil {
 				if err := pw.WriteFrame(&pk.D.Frame); err != nil {
-					writeErr = fmt.Errorf("-w: %w", err)
+					writeErr.set(fmt.Errorf("-w: %w", err))
 				}
 			}
 			if dir != nil {
-				if err := dir.Write(recs.of(pk)); err != nil && writeErr == nil {
-					writeErr = err
-				}
+				writeErr.set(dir.Write(recs.of(pk)))
 			}
-			return writeErr
+			return writeErr.get()
 		},
-		OnTick: func() error { return writeErr },
+		OnTick: writeErr.get,
 	})
-	if err != nil && err != writeErr {
+	if err != nil && err != writeErr.get() {
 		warnf(e, "capture on %s: %v", lf.iface, err)
 	}
 	sum := eng.Finish()
@@ -181,18 +177,14 @@ func runLive(e *env, lf *liveFlags) error {
 		sum.KernelDropped = int(st.Dropped)
 	}
 	sum.ElapsedSeconds = time.Since(start).Seconds()
-	if err := writeLeaks(w, eng); err != nil && writeErr == nil {
-		writeErr = err
-	}
+	writeErr.set(writeLeaks(w, eng))
 	if lt, ok := sw.(*liveText); ok {
 		lt.tables(eng.Report(), eng.LeakReport(), lf.top)
 	}
 	if sensor != nil {
-		if err := sensor.finish(e, sum.Frames); err != nil && writeErr == nil {
-			writeErr = err
-		}
+		writeErr.set(sensor.finish(e, sum.Frames))
 	}
-	runErr := out.finish(writeErr, sum)
+	runErr := out.finish(writeErr.get(), sum)
 	if runErr == nil && sensor == nil {
 		runErr = failOn(failSev, eng.Rules().Stats())
 	}
