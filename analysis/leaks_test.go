@@ -26,7 +26,13 @@ func capturesDir(t *testing.T) string {
 
 func captureKeys(t *testing.T, dir string) *oscore.Keyring {
 	t.Helper()
-	params, err := oscore.LoadKeyFile(filepath.Join(dir, "keys", "oscore_contexts"))
+	return loadKeys(t, filepath.Join(dir, "keys", "oscore_contexts"))
+}
+
+// loadKeys reads an OSCORE key file.
+func loadKeys(t *testing.T, file string) *oscore.Keyring {
+	t.Helper()
+	params, err := oscore.LoadKeyFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,17 +21,7 @@ import (
 // summary must come out the same and in the same order.
 func TestPipelineSame(t *testing.T) {
 	root := testenv.RepoRoot()
-	keys := func(file string) *oscore.Keyring {
-		params, err := oscore.LoadKeyFile(filepath.Join(root, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ring, err := oscore.NewKeyring(params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ring
-	}
+	keys := func(file string) *oscore.Keyring { return loadKeys(t, filepath.Join(root, file)) }
 	psk, err := tlskeys.ParsePSK("686f704b6579")
 	if err != nil {
 		t.Fatal(err)
