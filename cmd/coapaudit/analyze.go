@@ -623,7 +623,8 @@ type firstErr struct{ p atomic.Pointer[error] }
 
 func (f *firstErr) set(err error) {
 	if err != nil {
-		f.p.CompareAndSwap(nil, &err)
+		first := err // on the heap only when there is an error
+		f.p.CompareAndSwap(nil, &first)
 	}
 }
 
