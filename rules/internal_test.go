@@ -396,3 +396,18 @@ func TestFrameIndexGrows(t *testing.T) {
 		t.Error("latest frame missing")
 	}
 }
+
+// Token keys are equal exactly when the tokens are.
+func TestTokenKey(t *testing.T) {
+	toks := []string{"", "\x00", "\x00\x00", "a", "abcdefgh", "abcdefghi", "abcdefghj", strings.Repeat("x", 300)}
+	for i, a := range toks {
+		for j, b := range toks {
+			if (tokenKeyOf([]byte(a)) == tokenKeyOf([]byte(b))) != (i == j) {
+				t.Errorf("%q and %q: keys equal %v", a, b, i != j)
+			}
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { _ = tokenKeyOf([]byte("12345678")) }); a != 0 {
+		t.Errorf("%v allocations for an 8-byte token", a)
+	}
+}

@@ -34,7 +34,10 @@ order), so it is only possible.`,
 				return
 			}
 			serverStale, proxied := 0, false
-			for _, i := range serverLegs(x, false) {
+			for i := range x.Legs {
+				if !serverLeg(x, i, false) {
+					continue
+				}
 				s, ok := staleNotifications(p, &x.Legs[i])
 				if !ok {
 					return

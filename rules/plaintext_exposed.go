@@ -38,6 +38,7 @@ proxy, server, method and URI.`,
 			prof          Profile
 		}
 		seen := newBoundedSet[seenKey](p.Config.MaxState)
+		e := new(exposure) // one, reset for each exchange
 		p.OnExchange(func(x *flows.Exchange) {
 			if x.Protected != "none" || len(x.Legs) == 0 || x.Status == flows.Unmatched {
 				return
@@ -46,7 +47,7 @@ proxy, server, method and URI.`,
 			if prof == PubSub {
 				return
 			}
-			var e exposure
+			*e = exposure{}
 			e.frames = e.buf[:0]
 			for i := range x.Legs {
 				l := &x.Legs[i]

@@ -41,7 +41,10 @@ after the answer).`,
 			if !ok {
 				return
 			}
-			for _, i := range serverLegs(x, true) {
+			for i := range x.Legs {
+				if !serverLeg(x, i, true) {
+					continue
+				}
 				l := &x.Legs[i]
 				sd, ok := duplicateRequests(p, l)
 				if !ok || len(sd) <= len(cd) {

@@ -38,11 +38,14 @@ Config.MaxState each, the oldest forgotten first.`,
 		rs := &reliableReplays{sent: map[reliableKey]reliableSent{}, asked: map[reliableKey]int64{}, max: p.Config.MaxState}
 		p.OnPacket(func(pk *Packet) {
 			if pk.CoAP != nil && pk.Err == nil && pk.CoAP.Code.IsRequest() {
-				rs.ask(p, reliableKey{pk.Src, pk.Dst, string(pk.CoAP.Token), 0}, pk.Time.UnixNano())
+				rs.ask(p, reliableKey{pk.Src, pk.Dst, tokenKeyOf(pk.CoAP.Token), 0}, pk.Time.UnixNano())
 			}
 		})
 		p.OnExchange(func(x *flows.Exchange) {
-			for _, i := range serverLegs(x, true) {
+			for i := range x.Legs {
+				if !serverLeg(x, i, true) {
+					continue
+				}
 				requestReplay(p, x, &x.Legs[i])
 			}
 			rs.exchange(p, x)
@@ -55,8 +58,28 @@ Config.MaxState each, the oldest forgotten first.`,
 // endpoints, the token and the content (code and payload).
 type reliableKey struct {
 	from, to netip.AddrPort
-	token    string
+	token    tokenKey
 	content  uint64
+}
+
+// tokenKey is a token as part of a map key: up to 8 bytes (RFC 7252's
+// tokens) in place, a longer one (RFC 8974) as a string, so that the key
+// of an ordinary token costs no allocation.
+type tokenKey struct {
+	b    [8]byte
+	n    uint8 // len, or longToken
+	long string
+}
+
+const longToken = 0xff
+
+func tokenKeyOf(t []byte) tokenKey {
+	var k tokenKey
+	if len(t) > len(k.b) {
+		return tokenKey{n: longToken, long: string(t)}
+	}
+	k.n = uint8(copy(k.b[:], t))
+	return k
 }
 
 // reliableSent is a request a proxy forwarded on a reliable connection and
@@ -110,7 +133,10 @@ func (rs *reliableReplays) remember(p *Pass, k reliableKey, s reliableSent) {
 func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 	if x.Proxy.IsValid() && len(x.Legs) >= 2 {
 		c := &x.Legs[0]
-		for _, i := range serverLegs(x, true) {
+		for i := range x.Legs {
+			if !serverLeg(x, i, true) {
+				continue
+			}
 			l := &x.Legs[i]
 			if !reliableLeg(l) || len(l.RequestFrames) == 0 || len(l.ResponseFrames) == 0 || len(c.RequestFrames) == 0 {
 				continue
@@ -121,9 +147,9 @@ func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 			if !ok1 || !ok2 || !ok3 {
 				continue
 			}
-			k := reliableKey{l.From, l.To, string(l.Token), req.Content}
+			k := reliableKey{l.From, l.To, tokenKeyOf(l.Token), req.Content}
 			s := reliableSent{x: x, frames: []int{c.RequestFrames[0], req.Frame, ans.Frame}, answered: ans.Time, clientAfter: last.Time, what: what(x),
-				client: reliableKey{c.From, c.To, string(c.Token), 0}}
+				client: reliableKey{c.From, c.To, tokenKeyOf(c.Token), 0}}
 			if lone, ok := rs.sent[k]; ok && lone.x == nil {
 				rs.report(p, s, lone)
 			}
@@ -142,7 +168,7 @@ func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 	if !ok {
 		return
 	}
-	k := reliableKey{l.From, l.To, string(l.Token), req.Content}
+	k := reliableKey{l.From, l.To, tokenKeyOf(l.Token), req.Content}
 	lone := reliableSent{frames: []int{req.Frame}, sent: req.Time}
 	if s, ok := rs.sent[k]; ok && s.x != nil {
 		rs.report(p, s, lone)

@@ -39,7 +39,10 @@ copies the server sent itself and the proxy relayed are rated low.`,
 			}
 			serverExtra := 0
 			proxied := false
-			for _, i := range serverLegs(x, true) {
+			for i := range x.Legs {
+				if !serverLeg(x, i, true) {
+					continue
+				}
 				proxied = true
 				e, _, ok := extraResponses(p, &x.Legs[i], single)
 				if !ok {

@@ -236,7 +236,10 @@ func (c *latestResponses) learn(p *Pass, x *flows.Exchange) {
 	if !x.Proxy.IsValid() || x.URI == "" || x.Method != "GET" && x.Method != "FETCH" {
 		return
 	}
-	for _, i := range serverLegs(x, false) {
+	for i := range x.Legs {
+		if !serverLeg(x, i, false) {
+			continue
+		}
 		l := &x.Legs[i]
 		for _, n := range l.ResponseFrames {
 			f, ok := p.Frame(n, l.To, l.From)

@@ -49,7 +49,10 @@ finding per proxy and server.`,
 			if len(c.ResponseFrames) > 0 {
 				frames = append(frames, c.ResponseFrames[0])
 			}
-			for _, i := range serverLegs(x, true) {
+			for i := range x.Legs {
+				if !serverLeg(x, i, true) {
+					continue
+				}
 				l := &x.Legs[i]
 				frames = append(frames, capFrames(l.RequestFrames, 1)...)
 				frames = append(frames, capFrames(l.ResponseFrames, 1)...)

@@ -217,18 +217,23 @@ func capFrames(f []int, n int) []int {
 // without a proxy has none (its other legs are the client's own, such as
 // the block-wise requests that fetch the rest of a notification).
 func serverLegs(x *flows.Exchange, skipShared bool) []int {
-	if !x.Proxy.IsValid() {
-		return nil
-	}
 	var out []int
-	for i := 1; i < len(x.Legs); i++ {
-		l := &x.Legs[i]
-		if l.Replay || skipShared && l.Shared != "" {
-			continue
+	for i := range x.Legs {
+		if serverLeg(x, i, skipShared) {
+			out = append(out, i)
 		}
-		out = append(out, i)
 	}
 	return out
+}
+
+// serverLeg reports whether leg i is one of serverLegs(x, skipShared),
+// for loops that need no slice.
+func serverLeg(x *flows.Exchange, i int, skipShared bool) bool {
+	if i < 1 || !x.Proxy.IsValid() {
+		return false
+	}
+	l := &x.Legs[i]
+	return !l.Replay && !(skipShared && l.Shared != "")
 }
 
 // addrString returns a's text, or "an unknown address".
