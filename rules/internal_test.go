@@ -411,3 +411,35 @@ func TestTokenKey(t *testing.T) {
 		t.Errorf("%v allocations for an 8-byte token", a)
 	}
 }
+
+// A full bounded map pushes out the key put in first; updating a key
+// does not move it; max 0 keeps everything.
+func TestBoundedMap(t *testing.T) {
+	b := newBoundedMap[int, string](3)
+	for i := range 3 {
+		if b.put(i, "v") {
+			t.Fatalf("put %d evicted in a map with room", i)
+		}
+	}
+	b.put(0, "again")
+	for i := 3; i < 10; i++ {
+		if !b.put(i, "v") {
+			t.Fatalf("put %d into a full map evicted nothing", i)
+		}
+		if _, ok := b.get(i - 3); ok || len(b.m) != 3 {
+			t.Fatalf("after %d: key %d kept, %d held", i, i-3, len(b.m))
+		}
+		if _, ok := b.get(i - 2); !ok {
+			t.Fatalf("after %d: key %d gone", i, i-2)
+		}
+	}
+	u := newBoundedMap[int, int](0)
+	for i := range 100 {
+		if u.put(i, i) {
+			t.Fatal("an unbounded map evicted")
+		}
+	}
+	if v, ok := u.get(0); !ok || v != 0 || len(u.m) != 100 {
+		t.Fatalf("unbounded: %d held", len(u.m))
+	}
+}

@@ -35,7 +35,8 @@ Config.MaxState each, the oldest forgotten first.`,
 	Seed:     "2.1.2.1",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		rs := &reliableReplays{sent: map[reliableKey]reliableSent{}, asked: map[reliableKey]int64{}, max: p.Config.MaxState}
+		rs := &reliableReplays{sent: newBoundedMap[reliableKey, reliableSent](p.Config.MaxState),
+			asked: newBoundedMap[reliableKey, int64](p.Config.MaxState)}
 		p.OnPacket(func(pk *Packet) {
 			if pk.CoAP != nil && pk.Err == nil && pk.CoAP.Code.IsRequest() {
 				rs.ask(p, reliableKey{pk.Src, pk.Dst, tokenKeyOf(pk.CoAP.Token), 0}, pk.Time.UnixNano())
@@ -94,37 +95,22 @@ type reliableSent struct {
 }
 
 type reliableReplays struct {
-	sent  map[reliableKey]reliableSent
-	order []reliableKey
+	sent *boundedMap[reliableKey, reliableSent]
 	// asked is when each client (endpoints and token) last sent a
 	// request: one sent again after the exchange was over is not in it.
-	asked      map[reliableKey]int64
-	askedOrder []reliableKey
-	max        int
+	asked *boundedMap[reliableKey, int64]
 }
 
 func (rs *reliableReplays) ask(p *Pass, k reliableKey, ns int64) {
-	if _, ok := rs.asked[k]; !ok {
-		if len(rs.askedOrder) >= rs.max && rs.max > 0 {
-			delete(rs.asked, rs.askedOrder[0])
-			rs.askedOrder = rs.askedOrder[1:]
-			p.Drop(1)
-		}
-		rs.askedOrder = append(rs.askedOrder, k)
+	if rs.asked.put(k, ns) {
+		p.Drop(1)
 	}
-	rs.asked[k] = ns
 }
 
 func (rs *reliableReplays) remember(p *Pass, k reliableKey, s reliableSent) {
-	if _, ok := rs.sent[k]; !ok {
-		if len(rs.order) >= rs.max && rs.max > 0 {
-			delete(rs.sent, rs.order[0])
-			rs.order = rs.order[1:]
-			p.Drop(1)
-		}
-		rs.order = append(rs.order, k)
+	if rs.sent.put(k, s) {
+		p.Drop(1)
 	}
-	rs.sent[k] = s
 }
 
 // exchange looks at the reliable legs of x: a forwarded request is
@@ -150,7 +136,7 @@ func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 			k := reliableKey{l.From, l.To, tokenKeyOf(l.Token), req.Content}
 			s := reliableSent{x: x, frames: []int{c.RequestFrames[0], req.Frame, ans.Frame}, answered: ans.Time, clientAfter: last.Time, what: what(x),
 				client: reliableKey{c.From, c.To, tokenKeyOf(c.Token), 0}}
-			if lone, ok := rs.sent[k]; ok && lone.x == nil {
+			if lone, ok := rs.sent.get(k); ok && lone.x == nil {
 				rs.report(p, s, lone)
 			}
 			rs.remember(p, k, s)
@@ -170,7 +156,7 @@ func (rs *reliableReplays) exchange(p *Pass, x *flows.Exchange) {
 	}
 	k := reliableKey{l.From, l.To, tokenKeyOf(l.Token), req.Content}
 	lone := reliableSent{frames: []int{req.Frame}, sent: req.Time}
-	if s, ok := rs.sent[k]; ok && s.x != nil {
+	if s, ok := rs.sent.get(k); ok && s.x != nil {
 		rs.report(p, s, lone)
 		return
 	}
@@ -183,7 +169,7 @@ func (rs *reliableReplays) report(p *Pass, s, lone reliableSent) {
 	if !lone.sent.After(s.answered) || !lone.sent.After(s.clientAfter) {
 		return
 	}
-	if t, ok := rs.asked[s.client]; ok && t > s.answered.UnixNano() && t <= lone.sent.UnixNano() {
+	if t, ok := rs.asked.get(s.client); ok && t > s.answered.UnixNano() && t <= lone.sent.UnixNano() {
 		return // the client asked again: the proxy passes that on
 	}
 	x := s.x

@@ -34,7 +34,7 @@ proxy's server side the capture cannot tell.`,
 	Seed:     "2.1.1.1",
 	Requires: RequiresExchanges | RequiresProxy,
 	Run: func(p *Pass) error {
-		cache := &latestResponses{m: map[latestKey]FrameInfo{}, max: p.Config.MaxState}
+		cache := &latestResponses{newBoundedMap[latestKey, FrameInfo](p.Config.MaxState)}
 		holdAndDecide(p, func(x *flows.Exchange) { cache.learn(p, x) }, func(x *flows.Exchange) bool {
 			return x.Proxy.IsValid() && len(x.Legs) > 0 && len(x.Legs[0].ResponseFrames) > 0 && x.Status != flows.Unmatched
 		}, func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final, cache) })
@@ -123,7 +123,7 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 		}
 	}
 	first := spoofed[0]
-	latest, latestOK := cache.get(x.Proxy, x.URI)
+	latest, latestOK := cache.get(latestKey{x.Proxy, x.URI})
 	if latestOK && latest.Content == first.Content {
 		latestOK = false
 	}
@@ -222,9 +222,7 @@ func spoofedResponse(p *Pass, x *flows.Exchange, final bool, cache *latestRespon
 // latestResponses remembers, per proxy and request URI, the newest
 // response the proxy received from a server: what its cache would hold.
 type latestResponses struct {
-	m     map[latestKey]FrameInfo
-	order []latestKey // keys in the order they were learnt
-	max   int
+	*boundedMap[latestKey, FrameInfo]
 }
 
 type latestKey struct {
@@ -247,23 +245,10 @@ func (c *latestResponses) learn(p *Pass, x *flows.Exchange) {
 				continue
 			}
 			k := latestKey{x.Proxy, x.URI}
-			if old, ok := c.m[k]; ok && !old.Time.Before(f.Time) {
+			if old, ok := c.get(k); ok && !old.Time.Before(f.Time) {
 				continue
 			}
-			if _, ok := c.m[k]; !ok {
-				if len(c.order) >= c.max && len(c.order) > 0 {
-					// Full: forget the resource learnt first.
-					delete(c.m, c.order[0])
-					c.order = c.order[1:]
-				}
-				c.order = append(c.order, k)
-			}
-			c.m[k] = f
+			c.put(k, f) // full: the resource learnt first is forgotten
 		}
 	}
-}
-
-func (c *latestResponses) get(proxy netip.AddrPort, uri string) (FrameInfo, bool) {
-	f, ok := c.m[latestKey{proxy, uri}]
-	return f, ok
 }

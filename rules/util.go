@@ -41,6 +41,40 @@ func (s *boundedSet[K]) add(k K) bool {
 	return true
 }
 
+// boundedMap maps at most max keys (all of them when max <= 0): a new
+// key in a full map pushes out the key put in first.
+type boundedMap[K comparable, V any] struct {
+	m     map[K]V
+	order []K // a ring from head when full
+	head  int
+	max   int
+}
+
+func newBoundedMap[K comparable, V any](max int) *boundedMap[K, V] {
+	return &boundedMap[K, V]{m: make(map[K]V), max: max}
+}
+
+func (b *boundedMap[K, V]) get(k K) (V, bool) {
+	v, ok := b.m[k]
+	return v, ok
+}
+
+// put sets k to v and reports whether a key was pushed out for it.
+func (b *boundedMap[K, V]) put(k K, v V) (evicted bool) {
+	if _, ok := b.m[k]; !ok && b.max > 0 {
+		if len(b.order) < b.max {
+			b.order = append(b.order, k)
+		} else {
+			delete(b.m, b.order[b.head])
+			b.order[b.head] = k
+			b.head = (b.head + 1) % b.max
+			evicted = true
+		}
+	}
+	b.m[k] = v
+	return evicted
+}
+
 func (s *boundedSet[K]) has(k K) bool {
 	_, ok := s.m[k]
 	return ok
