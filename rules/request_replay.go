@@ -38,7 +38,11 @@ Config.MaxState each, the oldest forgotten first.`,
 		rs := &reliableReplays{sent: newBoundedMap[reliableKey, reliableSent](p.Config.MaxState),
 			asked: newBoundedMap[reliableKey, int64](p.Config.MaxState)}
 		p.OnPacket(func(pk *Packet) {
-			if pk.CoAP != nil && pk.Err == nil && pk.CoAP.Code.IsRequest() {
+			// An ask matters only after an answer on a reliable
+			// transport (report), so none is kept before the first
+			// message of one.
+			rs.reliable = rs.reliable || pk.Transport != nil && pk.Transport.Reliable
+			if rs.reliable && pk.CoAP != nil && pk.Err == nil && pk.CoAP.Code.IsRequest() {
 				rs.ask(p, reliableKey{pk.Src, pk.Dst, tokenKeyOf(pk.CoAP.Token), 0}, pk.Time.UnixNano())
 			}
 		})
@@ -98,7 +102,8 @@ type reliableReplays struct {
 	sent *boundedMap[reliableKey, reliableSent]
 	// asked is when each client (endpoints and token) last sent a
 	// request: one sent again after the exchange was over is not in it.
-	asked *boundedMap[reliableKey, int64]
+	asked    *boundedMap[reliableKey, int64]
+	reliable bool // a message on a reliable transport was seen
 }
 
 func (rs *reliableReplays) ask(p *Pass, k reliableKey, ns int64) {
