@@ -12,7 +12,8 @@
 # time (user + system: less disturbed by other work on a shared machine)
 # and peak RSS; the ratios are coapaudit analyze over tshark -2
 # (two-pass, which links requests and responses), the worst over the
-# worst and the best over the best. tshark runs only up to
+# worst and the best over the best. "analyze, one CPU" runs with
+# GOMAXPROCS=1, without the pipeline that spreads analyze over the cores. tshark runs only up to
 # TSHARK_MAX frames (default 1000000; it keeps state per frame and needs
 # gigabytes beyond). Set COAPAUDIT_BENCH_PACKETS=1 to add the decoder
 # alone (coapaudit packets and tshark one-pass).
@@ -46,6 +47,7 @@ for n in "${sizes[@]}"; do
   tshark_ok=$(( have_tshark && n <= tshark_max ))
   for _ in $(seq "$runs"); do
     once "analyze" "$n" "$tmp/coapaudit" analyze --format ndjson "$f"
+    once "analyze, one CPU" "$n" env GOMAXPROCS=1 "$tmp/coapaudit" analyze --format ndjson "$f"
     if [ "$tshark_ok" = 1 ]; then
       once "tshark -2" "$n" tshark -2 -n -r "$f" "${fields[@]}" -e coap.response_in -e coap.response_to
     fi
@@ -76,5 +78,6 @@ for n in "${sizes[@]}"; do
       ratio("flood: analyze / tshark -2 (wall)", "analyze, flood", "tshark -2, flood", 1)
       ratio("flood: analyze / tshark -2 (CPU)", "analyze, flood", "tshark -2, flood", 2)
       ratio("analyze: ordinary / flood (CPU)", "analyze", "analyze, flood", 2)
+      ratio("analyze: pipeline / one CPU (wall)", "analyze", "analyze, one CPU", 1)
     }' "$tmp/results"
 done
