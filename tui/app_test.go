@@ -492,7 +492,11 @@ func TestLive(t *testing.T) {
 			if try == 1000 {
 				t.Fatalf("%s never reached the list", x.ID)
 			}
-			h.onUI(func() { got = h.a.xs.rows[len(h.a.xs.rows)-1].x.ID })
+			h.onUI(func() {
+				if n := len(h.a.xs.rows); n > 0 {
+					got = h.a.xs.id(n - 1)
+				}
+			})
 		}
 		if sel := h.selectedID(); sel != x.ID {
 			t.Fatalf("after %s arrived the cursor is on %q", x.ID, sel)
@@ -502,8 +506,8 @@ func TestLive(t *testing.T) {
 		if len(h.a.xs.rows) != 5 || h.a.xDropped != len(xs)-5 {
 			t.Errorf("%d exchanges kept and %d forgotten, want 5 and %d", len(h.a.xs.rows), h.a.xDropped, len(xs)-5)
 		}
-		if last := h.a.xs.rows[len(h.a.xs.rows)-1].x; last.ID != xs[len(xs)-1].ID {
-			t.Errorf("newest kept is %s", last.ID)
+		if last := h.a.xs.id(len(h.a.xs.rows) - 1); last != xs[len(xs)-1].ID {
+			t.Errorf("newest kept is %s", last)
 		}
 	})
 	if s := h.screen(); !strings.Contains(s, "· live") {

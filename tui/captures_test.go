@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coapaudit/coapaudit/analysis"
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/internal/testenv"
 )
 
@@ -30,13 +32,28 @@ func TestSharedCaptures(t *testing.T) {
 		name, _ := filepath.Rel(dir, f)
 		t.Run(name, func(t *testing.T) {
 			opts := analysis.Options{Keys: kr}
-			want := ids(expectedExchanges(t, opts, f))
+			xs := expectedExchanges(t, opts, f)
+			want := ids(xs)
 			total += len(want)
 			h := start(t, 80, 24, Config{}, fileLoad(t, opts, f))
 			h.loaded()
 			if got := h.viewIDs(); !slices.Equal(got, want) {
 				t.Fatalf("list has %d exchanges %v, want %d %v", len(got), got, len(want), want)
 			}
+			// The exchange decoded again from its stored record is the
+			// exchange the analysis reported, to the byte of its record.
+			h.onUI(func() {
+				for i, x := range xs {
+					row, ok := h.a.xs.row(x.ID)
+					if !ok {
+						t.Fatalf("%s not in the list", x.ID)
+					}
+					got := export.Exchange{Exchange: h.a.xs.exchange(row)}.AppendJSON(nil)
+					if w := (export.Exchange{Exchange: x}).AppendJSON(nil); !bytes.Equal(got, w) {
+						t.Fatalf("exchange %d decoded from the store:\n%s\nwant\n%s", i, got, w)
+					}
+				}
+			})
 			lines := h.lines()
 			if !strings.Contains(lines[0], "1 Exchanges "+strconv.Itoa(len(want))+" ") {
 				t.Errorf("tab bar %q", lines[0])

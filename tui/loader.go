@@ -124,7 +124,7 @@ type LoadFunc func(ctx context.Context, l *Loader) error
 // batch is what the loader posts to the UI goroutine.
 type batch struct {
 	frames    []frameRec
-	exchanges []*flows.Exchange
+	exchanges []xrec
 	findings  []FindingRow
 	leaks     []LeakRow
 	read      int // frames read so far
@@ -141,12 +141,15 @@ type Loader struct {
 	ctx   context.Context
 	out   chan<- *batch
 	store *byteStore
-	cur   *batch
-	read  int
-	first int64
-	last  time.Time // wall clock of the last post
-	since int       // frames read since the last post
-	note  []byte
+	// xstore keeps the exchanges' JSON records.
+	xstore *byteStore
+	rec    []byte
+	cur    *batch
+	read   int
+	first  int64
+	last   time.Time // wall clock of the last post
+	since  int       // frames read since the last post
+	note   []byte
 	// skip is set by the viewer when it keeps no more frames: the
 	// exchanges still to come will not be kept either.
 	skip *atomic.Bool
@@ -156,16 +159,24 @@ type Loader struct {
 	flushEvery  time.Duration
 }
 
-func newLoader(ctx context.Context, out chan<- *batch, st *byteStore, skip *atomic.Bool) *Loader {
+func newLoader(ctx context.Context, out chan<- *batch, st, xst *byteStore, skip *atomic.Bool) *Loader {
 	if skip == nil {
 		skip = new(atomic.Bool)
 	}
-	return &Loader{ctx: ctx, out: out, store: st, cur: &batch{}, skip: skip, flushFrames: 4096, flushEvery: 100 * time.Millisecond}
+	return &Loader{ctx: ctx, out: out, store: st, xstore: xst, cur: &batch{}, skip: skip, flushFrames: 4096, flushEvery: 100 * time.Millisecond}
 }
 
-// Exchange adds a finished exchange; the viewer takes ownership of x and
-// never modifies it. Its signature fits analysis.New.
-func (l *Loader) Exchange(x *flows.Exchange) { l.cur.exchanges = append(l.cur.exchanges, x) }
+// Exchange adds a finished exchange: what the list shows of it, and its
+// JSON record in the exchange store, from which the detail pane decodes
+// it again. x is not kept. Its signature fits analysis.New.
+func (l *Loader) Exchange(x *flows.Exchange) {
+	r := xrecOf(x)
+	if l.xstore != nil && !l.skip.Load() {
+		l.rec = export.Exchange{Exchange: x}.AppendJSON(l.rec[:0])
+		r.ref, r.n = l.xstore.add(l.rec), uint32(len(l.rec))
+	}
+	l.cur.exchanges = append(l.cur.exchanges, r)
+}
 
 // Finding adds a finding.
 func (l *Loader) Finding(f FindingRow) { l.cur.findings = append(l.cur.findings, f) }
@@ -342,8 +353,8 @@ func (l *Loader) ReadLive(eng *analysis.Engine, lv *capture.Live) error {
 
 // runLoader runs load on the calling goroutine and posts the final
 // batch. A panic in load is turned into an error.
-func runLoader(ctx context.Context, out chan<- *batch, st *byteStore, skip *atomic.Bool, load LoadFunc) {
-	l := newLoader(ctx, out, st, skip)
+func runLoader(ctx context.Context, out chan<- *batch, st, xst *byteStore, skip *atomic.Bool, load LoadFunc) {
+	l := newLoader(ctx, out, st, xst, skip)
 	var err error
 	func() {
 		defer func() {

@@ -2,14 +2,14 @@ package tui
 
 import (
 	"cmp"
+	"encoding/json"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/human"
@@ -45,64 +45,167 @@ var exchangeCols = []column{
 	xcFindings: {title: "F", min: 1, max: 4, right: true},
 }
 
-// xrow is an exchange with its columns formatted once.
+// xrec is a finished exchange as the loader passes it to the viewer: the
+// values of the list's columns, and where its record went.
+type xrec struct {
+	id                    string
+	start                 int64
+	client, proxy, server netip.AddrPort
+	method, uri, code     string
+	protected, prot       string
+	status                flows.Status
+	notif                 int
+	ref                   blobRef
+	n                     uint32 // bytes of the JSON record at ref; 0: not stored
+}
+
+// xrecOf takes what the list shows of x.
+func xrecOf(x *flows.Exchange) xrec {
+	return xrec{id: x.ID, start: x.Start.UnixNano(), client: x.Client, proxy: x.Proxy, server: x.Server,
+		method: x.Method, uri: x.URI, code: x.Code, protected: x.Protected, prot: protection(x),
+		status: x.Status, notif: x.Notifications}
+}
+
+// xrow is an exchange of the list, kept compactly: its strings and
+// addresses are indices into the exchanges' tables (they repeat from
+// exchange to exchange), and the exchange itself is its JSON record in
+// the exchange store, decoded again when it is selected or a filter
+// expression asks for its fields. Cells are formatted as they are drawn.
 type xrow struct {
-	x     *flows.Exchange
-	num   int // the number in the ID
-	start int64
-	cells [xcCount]string
-	text  string
-	// flds are the exchange record's fields, made when a filter
-	// expression first asks.
-	flds map[string]any
+	start                 int64
+	num                   uint32 // the number in the ID
+	id                    uint32 // index of the ID in strs when it is not "X" and num, else 0
+	client, proxy, server uint32 // indices into addrs
+	method, uri, code     uint32 // indices into strs
+	protected, prot       uint32
+	status                uint32
+	notif                 uint32
+	ref                   blobRef
+	n                     uint32
 }
 
 // exchanges is the exchange list's data: the exchanges kept, in the
 // order they finished.
 type exchanges struct {
 	rows     []xrow
-	byID     map[string]int // ID to index in rows
-	findings map[string]int // findings per exchange ID
-	first    int64          // capture time of the first frame
+	byNum    map[uint32]int32 // ID number to index in rows
+	findings map[string]int   // findings per exchange ID
+	first    int64            // capture time of the first frame
+	store    *byteStore       // the JSON records of the exchanges
+	strs     []string
+	strIdx   map[string]uint32
+	addrs    []netip.AddrPort
+	addrIdx  map[netip.AddrPort]uint32
 }
 
-func newExchanges() *exchanges {
-	return &exchanges{byID: map[string]int{}, findings: map[string]int{}}
+func newExchanges(st *byteStore) *exchanges {
+	return &exchanges{byNum: map[uint32]int32{}, findings: map[string]int{}, store: st,
+		strs: []string{""}, strIdx: map[string]uint32{"": 0}, addrs: []netip.AddrPort{{}}, addrIdx: map[netip.AddrPort]uint32{{}: 0}}
 }
 
-func (e *exchanges) add(x *flows.Exchange) {
-	// Keep a copy whose legs take no more room than they need: the
-	// tracker leaves spare capacity, which adds up over 100,000 rows.
-	c := *x
-	c.Legs = slices.Clone(x.Legs)
-	x = &c
-	r := xrow{x: x, start: x.Start.UnixNano()}
-	r.num, _ = strconv.Atoi(strings.TrimLeft(x.ID, "X"))
-	r.cells = [xcCount]string{
-		xcID:     x.ID,
-		xcTime:   relTime(r.start, e.first),
-		xcClient: addr(x.Client),
-		xcProxy:  addr(x.Proxy),
-		xcServer: addr(x.Server),
-		xcMethod: x.Method,
-		xcURI:    x.URI,
-		xcCode:   x.Code,
-		xcProt:   protection(x),
-		xcStatus: status(x),
+// str returns the index of s in the string table, adding a copy of s.
+func (e *exchanges) str(s string) uint32 {
+	if i, ok := e.strIdx[s]; ok {
+		return i
 	}
-	r.text = strings.ToLower(strings.Join(r.cells[:xcFindings], "\x00"))
-	e.byID[x.ID] = len(e.rows)
+	s = strings.Clone(s)
+	i := uint32(len(e.strs))
+	e.strs = append(e.strs, s)
+	e.strIdx[s] = i
+	return i
+}
+
+func (e *exchanges) addr(a netip.AddrPort) uint32 {
+	if i, ok := e.addrIdx[a]; ok {
+		return i
+	}
+	i := uint32(len(e.addrs))
+	e.addrs = append(e.addrs, a)
+	e.addrIdx[a] = i
+	return i
+}
+
+// idNumOf returns the number of an ID "X<n>", and whether the ID is
+// exactly that.
+func idNumOf(id string) (uint32, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(id, "X"), 10, 32)
+	return uint32(n), err == nil && id == "X"+strconv.FormatUint(n, 10)
+}
+
+func (e *exchanges) add(x xrec) {
+	r := xrow{start: x.start, client: e.addr(x.client), proxy: e.addr(x.proxy), server: e.addr(x.server),
+		method: e.str(x.method), uri: e.str(x.uri), code: e.str(x.code), protected: e.str(x.protected),
+		prot: e.str(x.prot), status: e.str(string(x.status)), notif: uint32(x.notif), ref: x.ref, n: x.n}
+	num, exact := idNumOf(x.id)
+	r.num = num
+	if !exact {
+		r.id = e.str(x.id)
+	}
+	if _, dup := e.byNum[num]; !dup || exact {
+		e.byNum[num] = int32(len(e.rows))
+	}
 	e.rows = append(e.rows, r)
+}
+
+// id returns the ID of row i.
+func (e *exchanges) id(i int) string {
+	r := &e.rows[i]
+	if r.id != 0 {
+		return e.strs[r.id]
+	}
+	return "X" + strconv.FormatUint(uint64(r.num), 10)
+}
+
+// row returns the index of the exchange with this ID.
+func (e *exchanges) row(id string) (int, bool) {
+	num, _ := idNumOf(id)
+	i, ok := e.byNum[num]
+	if !ok || e.id(int(i)) != id {
+		return 0, false
+	}
+	return int(i), true
+}
+
+// record returns the JSON record of row i, or nil when it was not kept.
+func (e *exchanges) record(i int) []byte {
+	r := &e.rows[i]
+	if r.n == 0 || e.store == nil {
+		return nil
+	}
+	b, err := e.store.read(r.ref, int(r.n))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// exchange decodes row i's exchange from its record; with no record, it
+// has what the list shows.
+func (e *exchanges) exchange(i int) *flows.Exchange {
+	x := new(flows.Exchange)
+	if b := e.record(i); b != nil && json.Unmarshal(b, x) == nil {
+		return x
+	}
+	r := &e.rows[i]
+	*x = flows.Exchange{ID: e.id(i), Client: e.addrs[r.client], Proxy: e.addrs[r.proxy], Server: e.addrs[r.server],
+		Method: e.strs[r.method], URI: e.strs[r.uri], Code: e.strs[r.code], Protected: e.strs[r.protected],
+		Status: flows.Status(e.strs[r.status]), Notifications: int(r.notif), Start: time.Unix(0, r.start)}
+	return x
 }
 
 // dropFront forgets the k oldest rows.
 func (e *exchanges) dropFront(k int) {
-	for _, r := range e.rows[:k] {
-		delete(e.byID, r.x.ID)
+	for i := range e.rows[:k] {
+		if n := e.rows[i].num; e.byNum[n] == int32(i) {
+			delete(e.byNum, n)
+		}
 	}
 	e.rows = append(e.rows[:0], e.rows[k:]...)
 	for i, r := range e.rows {
-		e.byID[r.x.ID] = i
+		e.byNum[r.num] = int32(i)
+	}
+	if e.store != nil && len(e.rows) > 0 {
+		e.store.dropBefore(e.rows[0].ref)
 	}
 }
 
@@ -137,34 +240,67 @@ func protection(x *flows.Exchange) string {
 	return x.Protected
 }
 
-func status(x *flows.Exchange) string {
-	s := string(x.Status)
-	if x.Notifications > 0 {
-		s += " (" + strconv.Itoa(x.Notifications) + ")"
+func statusText(status string, notifications uint32) string {
+	if notifications > 0 {
+		return status + " (" + strconv.FormatUint(uint64(notifications), 10) + ")"
 	}
-	return s
+	return status
 }
 
 func (e *exchanges) count() int { return len(e.rows) }
 
 func (e *exchanges) cell(row, col int) string {
-	if col == xcFindings {
-		if n := e.findings[e.rows[row].x.ID]; n > 0 {
+	r := &e.rows[row]
+	switch col {
+	case xcID:
+		return e.id(row)
+	case xcTime:
+		return relTime(r.start, e.first)
+	case xcClient:
+		return addr(e.addrs[r.client])
+	case xcProxy:
+		return addr(e.addrs[r.proxy])
+	case xcServer:
+		return addr(e.addrs[r.server])
+	case xcMethod:
+		return e.strs[r.method]
+	case xcURI:
+		return e.strs[r.uri]
+	case xcCode:
+		return e.strs[r.code]
+	case xcProt:
+		return e.strs[r.prot]
+	case xcStatus:
+		return statusText(e.strs[r.status], r.notif)
+	case xcFindings:
+		if n := e.findings[e.id(row)]; n > 0 {
 			return strconv.Itoa(n)
 		}
-		return ""
 	}
-	return e.rows[row].cells[col]
+	return ""
 }
 
-func (e *exchanges) text(row int) string { return e.rows[row].text }
-
-func (e *exchanges) fields(row int) map[string]any {
-	r := &e.rows[row]
-	if r.flds == nil {
-		r.flds = filter.FieldsOf(export.Exchange{Exchange: r.x}.AppendJSON(nil))
+// text is the row's searchable text: its cells but the findings count,
+// in lowercase.
+func (e *exchanges) text(row int) string {
+	var b strings.Builder
+	for c := range xcFindings {
+		if c > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(e.cell(row, c))
 	}
-	return r.flds
+	return strings.ToLower(b.String())
+}
+
+// fields are the exchange record's fields, decoded again on each call:
+// keeping them per row would cost kilobytes each.
+func (e *exchanges) fields(row int) map[string]any {
+	b := e.record(row)
+	if b == nil {
+		return nil
+	}
+	return filter.FieldsOf(b)
 }
 
 func (e *exchanges) compare(a, b, col int) int {
@@ -175,43 +311,47 @@ func (e *exchanges) compare(a, b, col int) int {
 	case xcTime:
 		return cmp.Compare(ra.start, rb.start)
 	case xcClient:
-		return ra.x.Client.Compare(rb.x.Client)
+		return e.addrs[ra.client].Compare(e.addrs[rb.client])
 	case xcProxy:
-		return ra.x.Proxy.Compare(rb.x.Proxy)
+		return e.addrs[ra.proxy].Compare(e.addrs[rb.proxy])
 	case xcServer:
-		return ra.x.Server.Compare(rb.x.Server)
+		return e.addrs[ra.server].Compare(e.addrs[rb.server])
 	case xcFindings:
-		return cmp.Compare(e.findings[ra.x.ID], e.findings[rb.x.ID])
+		return cmp.Compare(e.findings[e.id(a)], e.findings[e.id(b)])
+	case xcStatus:
+		if c := strings.Compare(e.strs[ra.status], e.strs[rb.status]); c != 0 || ra.notif == rb.notif {
+			return c
+		}
 	}
-	return strings.Compare(ra.cells[col], rb.cells[col])
+	return strings.Compare(e.cell(a, col), e.cell(b, col))
 }
 
 func (e *exchanges) style(row, col int) tcell.Style {
-	x := e.rows[row].x
+	r := &e.rows[row]
 	switch col {
 	case xcProt:
-		switch {
-		case strings.HasSuffix(e.rows[row].cells[col], "✗"):
+		switch prot := e.strs[r.protected]; {
+		case strings.HasSuffix(e.strs[r.prot], "✗"):
 			return stShould
-		case x.Protected == "oscore":
+		case prot == "oscore":
 			return stProtected
-		case x.Protected == "dtls":
+		case prot == "dtls":
 			return stExposed
 		}
 		return stShould
 	case xcStatus:
-		switch x.Status {
+		switch flows.Status(e.strs[r.status]) {
 		case flows.Withheld, flows.ServedByIntermediary, flows.Unmatched:
 			return stShould
 		case flows.Unanswered, flows.Evicted, flows.Incomplete, flows.Reset:
 			return stExposed
 		}
 	case xcFindings:
-		if e.findings[x.ID] > 0 {
+		if e.findings[e.id(row)] > 0 {
 			return stHigh
 		}
 	case xcCode:
-		if c := x.Code; len(c) > 0 && (c[0] == '4' || c[0] == '5') {
+		if c := e.strs[r.code]; len(c) > 0 && (c[0] == '4' || c[0] == '5') {
 			return stExposed
 		}
 	}

@@ -110,7 +110,7 @@ func TestFramesOnDemand(t *testing.T) {
 	st := newByteStore(0, 1<<30, t.TempDir())
 	defer st.close()
 	fs := frames{max: 1 << 20, store: st}
-	ld := newLoader(t.Context(), nil, st, nil)
+	ld := newLoader(t.Context(), nil, st, nil, nil)
 	ld.flushFrames = 1 << 30
 	ld.flushEvery = 1 << 62
 	_, err := analysis.RunFiles([]string{name}, opts, func(pk *analysis.Packet) {
