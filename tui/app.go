@@ -27,10 +27,11 @@ type Config struct {
 	// than the newest.
 	Live bool
 	// MaxExchanges, MaxFindings and MaxFrames (per capture file) bound
-	// what is kept (defaults 100,000, 100,000 and 2,000,000); the rest is
+	// what is kept (defaults 500,000, 100,000 and 2,000,000); the rest is
 	// counted.
 	MaxExchanges, MaxFindings, MaxFrames int
-	// MemBytes is how much frame data is held in memory (default 64 MiB);
+	// MemBytes is how much frame data is held in memory (default 16 MiB;
+	// the exchange records get an eighth of it, at least 2 MiB);
 	// older frame data goes to a temporary file in TempDir of at most
 	// DiskBytes (default 2 GiB; negative: none), and beyond that is
 	// dropped.
@@ -48,7 +49,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.MaxExchanges <= 0 {
-		c.MaxExchanges = 100_000
+		c.MaxExchanges = 500_000
 	}
 	if c.MaxFindings <= 0 {
 		c.MaxFindings = 100_000
@@ -57,7 +58,7 @@ func (c *Config) defaults() {
 		c.MaxFrames = 2_000_000
 	}
 	if c.MemBytes <= 0 {
-		c.MemBytes = 64 << 20
+		c.MemBytes = 16 << 20
 	}
 	switch {
 	case c.DiskBytes == 0:

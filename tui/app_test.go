@@ -154,7 +154,7 @@ func TestEnterShowsLegs(t *testing.T) {
 	h.onUI(func() {
 		f := h.a.hexFocus()
 		inner = f.inner
-		r := h.a.frames.files[f.key.file].get(int(f.key.num))
+		r := h.a.frames.get(int(f.key.file), int(f.key.num))
 		d := h.a.cache.get(h.a.store, r)
 		s := d.innerSpan(f.span)
 		pt := d.plaintext()

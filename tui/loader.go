@@ -123,7 +123,7 @@ type LoadFunc func(ctx context.Context, l *Loader) error
 
 // batch is what the loader posts to the UI goroutine.
 type batch struct {
-	frames    []frameRec
+	frames    []frameAt
 	exchanges []xrec
 	findings  []FindingRow
 	leaks     []LeakRow
@@ -150,6 +150,7 @@ type Loader struct {
 	last   time.Time // wall clock of the last post
 	since  int       // frames read since the last post
 	note   []byte
+	hdr    []byte
 	// skip is set by the viewer when it keeps no more frames: the
 	// exchanges still to come will not be kept either.
 	skip *atomic.Bool
@@ -203,7 +204,7 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	if l.since >= l.flushFrames || (l.since%256 == 0 && time.Since(l.last) >= l.flushEvery) {
 		defer l.post()
 	}
-	if l.skip.Load() {
+	if l.skip.Load() || l.store == nil {
 		return
 	}
 	r := frameRec{
@@ -217,17 +218,19 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	if f.Err != nil {
 		r.flags |= flagMalformed
 	}
+	// The stored bytes: the frame's, what OSCORE decrypted, and the note.
+	var data, inner []byte
+	l.note = l.note[:0]
 	if m := &f.CoAP; f.Proto.Clear() && len(m.Raw) >= 4 {
 		r.typ, r.code, r.mid = uint8(m.Type), uint8(m.Code), m.MessageID
-		data, off := d.Data, d.PayloadOff
+		off := d.PayloadOff
+		data = d.Data
 		// A message on a reliable transport may start anywhere in its
 		// segment, or in an earlier one: its bytes are kept as framed.
 		if off < 0 || off+len(m.Raw) > len(data) || f.Proto.Reliable() {
 			data, off = m.Raw, 0
 		}
 		r.coapOff, r.coapLen = int32(off), uint32(len(m.Raw))
-		var inner []byte
-		l.note = l.note[:0]
 		if res := pk.OSCORE; res != nil {
 			r.osc = oscNoKey
 			switch {
@@ -250,13 +253,16 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 		if len(l.note) > 0xffff {
 			l.note = l.note[:0xffff]
 		}
-		if l.store != nil && len(data) <= 1<<24 {
-			r.ref = l.store.add(data, inner, l.note)
+		if len(data) <= 1<<24 {
 			r.data, r.inner, r.note = uint32(len(data)), uint32(len(inner)), uint16(len(l.note))
 			r.flags |= flagStored
+		} else {
+			data, inner, l.note = nil, nil, l.note[:0]
 		}
 	}
-	l.cur.frames = append(l.cur.frames, r)
+	l.hdr = r.appendHeader(l.hdr[:0])
+	r.ref = l.store.add(l.hdr, data, inner, l.note)
+	l.cur.frames = append(l.cur.frames, frameAt{ref: r.ref, num: r.num, file: r.file})
 }
 
 // appendNote describes what OSCORE found, for the frames list.

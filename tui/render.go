@@ -183,7 +183,7 @@ func (a *App) drawExchanges(body rect) {
 	// legs get the rest.
 	bytes := 0
 	if f := a.hexFocus(); f.ok {
-		if r := a.frames.files[f.key.file].get(int(f.key.num)); r != nil {
+		if r := a.frames.get(int(f.key.file), int(f.key.num)); r != nil {
 			bytes = int(r.data)
 		}
 	}

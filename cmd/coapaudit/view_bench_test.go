@@ -23,6 +23,10 @@ type timedScreen struct {
 	ready chan struct{}
 	done  chan struct{}
 
+	// midProfile, when set, is where a heap profile is written when the
+	// top bar first says 50%.
+	midProfile string
+
 	mu               sync.Mutex
 	first, rows, end time.Duration
 }
@@ -42,6 +46,13 @@ func (s *timedScreen) Show() {
 	defer s.mu.Unlock()
 	if s.first == 0 && strings.Contains(text, " frames") {
 		s.first = d
+	}
+	if s.midProfile != "" && strings.Contains(text, " 50%") {
+		if f, err := os.Create(s.midProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		s.midProfile = ""
 	}
 	if s.rows == 0 && strings.Contains(text, "\nX1 ") {
 		s.rows = d
@@ -100,7 +111,9 @@ func vmHWM() uint64 {
 // reports the time to the first screen, to the first exchange row and to
 // the end of loading, the peak of the heap's objects and of all the
 // memory the runtime holds, and the heap in use once loaded. With
-// COAPAUDIT_VIEW_HEAPPROFILE=FILE it writes a heap profile once loaded.
+// COAPAUDIT_VIEW_HEAPPROFILE=FILE it writes a heap profile once loaded,
+// with COAPAUDIT_VIEW_HEAPPROFILE_MID=FILE one when half the capture was
+// read.
 func BenchmarkView(b *testing.B) {
 	frames := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("COAPAUDIT_VIEW_FRAMES")); err == nil && v > 0 {
@@ -110,7 +123,8 @@ func BenchmarkView(b *testing.B) {
 	var first, rows, end, peakObj, peakAll, inuse float64
 	for b.Loop() {
 		runtime.GC()
-		s := &timedScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), ready: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
+		s := &timedScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), ready: make(chan struct{}), done: make(chan struct{}), start: time.Now(),
+			midProfile: os.Getenv("COAPAUDIT_VIEW_HEAPPROFILE_MID")}
 		old := newScreen
 		newScreen = func() (tcell.Screen, error) { return s, nil }
 		stop := make(chan struct{})
