@@ -30,7 +30,7 @@ type Config struct {
 	// what is kept (defaults 500,000, 100,000 and 2,000,000); the rest is
 	// counted.
 	MaxExchanges, MaxFindings, MaxFrames int
-	// MemBytes is how much frame data is held in memory (default 16 MiB;
+	// MemBytes is how much frame data is held in memory (default 4 MiB;
 	// the exchange records get an eighth of it, at least 2 MiB);
 	// older frame data goes to a temporary file in TempDir of at most
 	// DiskBytes (default 2 GiB; negative: none), and beyond that is
@@ -58,7 +58,7 @@ func (c *Config) defaults() {
 		c.MaxFrames = 2_000_000
 	}
 	if c.MemBytes <= 0 {
-		c.MemBytes = 16 << 20
+		c.MemBytes = 4 << 20
 	}
 	switch {
 	case c.DiskBytes == 0:
@@ -280,7 +280,7 @@ func (a *App) apply(b *batch) {
 		a.frames.add(r)
 	}
 	for _, x := range b.exchanges {
-		if len(a.xs.rows) >= a.cfg.MaxExchanges {
+		if a.xs.count() >= a.cfg.MaxExchanges {
 			if !a.cfg.Live {
 				a.xDropped++
 				a.skipFrames.Store(true)
@@ -657,13 +657,13 @@ func (a *App) selectExchange() {
 	switch {
 	case i < 0 && a.cur == nil:
 		return
-	case i >= 0 && a.cur != nil && a.curRef == a.xs.rows[i].ref && a.cur.ID == a.xs.id(i):
+	case i >= 0 && a.cur != nil && a.curRef == a.xs.rows.at(i).ref && a.cur.ID == a.xs.id(i):
 		return
 	}
 	var x *flows.Exchange
 	if i >= 0 {
 		x = a.xs.exchange(i)
-		a.curRef = a.xs.rows[i].ref
+		a.curRef = a.xs.rows.at(i).ref
 	}
 	a.cur = x
 	a.legs, a.flines, a.hexLast = nil, nil, focusRef{}

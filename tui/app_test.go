@@ -493,7 +493,7 @@ func TestLive(t *testing.T) {
 				t.Fatalf("%s never reached the list", x.ID)
 			}
 			h.onUI(func() {
-				if n := len(h.a.xs.rows); n > 0 {
+				if n := h.a.xs.count(); n > 0 {
 					got = h.a.xs.id(n - 1)
 				}
 			})
@@ -503,10 +503,10 @@ func TestLive(t *testing.T) {
 		}
 	}
 	h.onUI(func() {
-		if len(h.a.xs.rows) != 5 || h.a.xDropped != len(xs)-5 {
-			t.Errorf("%d exchanges kept and %d forgotten, want 5 and %d", len(h.a.xs.rows), h.a.xDropped, len(xs)-5)
+		if h.a.xs.count() != 5 || h.a.xDropped != len(xs)-5 {
+			t.Errorf("%d exchanges kept and %d forgotten, want 5 and %d", h.a.xs.count(), h.a.xDropped, len(xs)-5)
 		}
-		if last := h.a.xs.id(len(h.a.xs.rows) - 1); last != xs[len(xs)-1].ID {
+		if last := h.a.xs.id(h.a.xs.count() - 1); last != xs[len(xs)-1].ID {
 			t.Errorf("newest kept is %s", last)
 		}
 	})
@@ -523,8 +523,8 @@ func TestCapKeepsFirst(t *testing.T) {
 	h := start(t, 120, 36, Config{MaxExchanges: 3}, fileLoad(t, opts, names...))
 	h.loaded()
 	h.onUI(func() {
-		if len(h.a.xs.rows) != 3 || h.a.xDropped != len(xs)-3 {
-			t.Errorf("kept %d, not kept %d; want 3 and %d", len(h.a.xs.rows), h.a.xDropped, len(xs)-3)
+		if h.a.xs.count() != 3 || h.a.xDropped != len(xs)-3 {
+			t.Errorf("kept %d, not kept %d; want 3 and %d", h.a.xs.count(), h.a.xDropped, len(xs)-3)
 		}
 	})
 	if s := h.lines()[0]; !strings.Contains(s, strconv.Itoa(len(xs)-3)+" exchanges not kept") {

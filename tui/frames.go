@@ -113,8 +113,8 @@ type frameAt struct {
 // frameIndex holds where the records of one capture file are, numbered
 // densely from base.
 type frameIndex struct {
-	base int // number of refs[0]
-	refs []blobRef
+	base int // number of the first in refs
+	refs chunked[blobRef]
 }
 
 // frames are the records of every file, bounded.
@@ -132,28 +132,28 @@ func (fs *frames) add(r frameAt) {
 		fs.files = append(fs.files, frameIndex{})
 	}
 	ix := &fs.files[r.file]
-	if len(ix.refs) >= fs.max && !fs.keepNewest {
+	if ix.refs.len() >= fs.max && !fs.keepNewest {
 		fs.notKept++
 		return
 	}
-	if len(ix.refs) > 0 && int(r.num) != ix.base+len(ix.refs) {
+	if ix.refs.len() > 0 && int(r.num) != ix.base+ix.refs.len() {
 		// Not the next number: start over rather than misnumber.
-		fs.notKept += len(ix.refs)
-		ix.refs = ix.refs[:0]
+		fs.notKept += ix.refs.len()
+		ix.refs.reset()
 	}
-	if len(ix.refs) == 0 {
+	if ix.refs.len() == 0 {
 		ix.base = int(r.num)
 	}
-	if len(ix.refs) >= fs.max {
-		n := max(1, len(ix.refs)/4)
+	if ix.refs.len() >= fs.max {
+		n := max(1, ix.refs.len()/4)
 		fs.notKept += n
 		ix.base += n
-		ix.refs = append(ix.refs[:0], ix.refs[n:]...)
-		if fs.store != nil && len(fs.files) == 1 && len(ix.refs) > 0 {
-			fs.store.dropBefore(ix.refs[0])
+		ix.refs.dropFront(n)
+		if fs.store != nil && len(fs.files) == 1 && ix.refs.len() > 0 {
+			fs.store.dropBefore(*ix.refs.at(0))
 		}
 	}
-	ix.refs = append(ix.refs, r.ref)
+	ix.refs.append(r.ref)
 }
 
 // get returns the record of frame num of file f, or nil when it is not
@@ -164,14 +164,15 @@ func (fs *frames) get(f, num int) *frameRec {
 	}
 	ix := &fs.files[f]
 	i := num - ix.base
-	if i < 0 || i >= len(ix.refs) {
+	if i < 0 || i >= ix.refs.len() {
 		return nil
 	}
-	b, err := fs.store.read(ix.refs[i], frameHdrSize)
+	ref := *ix.refs.at(i)
+	b, err := fs.store.read(ref, frameHdrSize)
 	if err != nil {
 		return nil
 	}
-	r := parseHeader(b, ix.refs[i])
+	r := parseHeader(b, ref)
 	return &r
 }
 

@@ -87,7 +87,7 @@ type xrow struct {
 // exchanges is the exchange list's data: the exchanges kept, in the
 // order they finished.
 type exchanges struct {
-	rows     []xrow
+	rows     chunked[xrow]
 	byNum    map[uint32]int32 // ID number to index in rows
 	findings map[string]int   // findings per exchange ID
 	first    int64            // capture time of the first frame
@@ -142,14 +142,14 @@ func (e *exchanges) add(x xrec) {
 		r.id = e.str(x.id)
 	}
 	if _, dup := e.byNum[num]; !dup || exact {
-		e.byNum[num] = int32(len(e.rows))
+		e.byNum[num] = int32(e.rows.len())
 	}
-	e.rows = append(e.rows, r)
+	e.rows.append(r)
 }
 
 // id returns the ID of row i.
 func (e *exchanges) id(i int) string {
-	r := &e.rows[i]
+	r := e.rows.at(i)
 	if r.id != 0 {
 		return e.strs[r.id]
 	}
@@ -168,7 +168,7 @@ func (e *exchanges) row(id string) (int, bool) {
 
 // record returns the JSON record of row i, or nil when it was not kept.
 func (e *exchanges) record(i int) []byte {
-	r := &e.rows[i]
+	r := e.rows.at(i)
 	if r.n == 0 || e.store == nil {
 		return nil
 	}
@@ -186,7 +186,7 @@ func (e *exchanges) exchange(i int) *flows.Exchange {
 	if b := e.record(i); b != nil && json.Unmarshal(b, x) == nil {
 		return x
 	}
-	r := &e.rows[i]
+	r := e.rows.at(i)
 	*x = flows.Exchange{ID: e.id(i), Client: e.addrs[r.client], Proxy: e.addrs[r.proxy], Server: e.addrs[r.server],
 		Method: e.strs[r.method], URI: e.strs[r.uri], Code: e.strs[r.code], Protected: e.strs[r.protected],
 		Status: flows.Status(e.strs[r.status]), Notifications: int(r.notif), Start: time.Unix(0, r.start)}
@@ -195,17 +195,17 @@ func (e *exchanges) exchange(i int) *flows.Exchange {
 
 // dropFront forgets the k oldest rows.
 func (e *exchanges) dropFront(k int) {
-	for i := range e.rows[:k] {
-		if n := e.rows[i].num; e.byNum[n] == int32(i) {
+	for i := range k {
+		if n := e.rows.at(i).num; e.byNum[n] == int32(i) {
 			delete(e.byNum, n)
 		}
 	}
-	e.rows = append(e.rows[:0], e.rows[k:]...)
-	for i, r := range e.rows {
-		e.byNum[r.num] = int32(i)
+	e.rows.dropFront(k)
+	for i := range e.rows.len() {
+		e.byNum[e.rows.at(i).num] = int32(i)
 	}
-	if e.store != nil && len(e.rows) > 0 {
-		e.store.dropBefore(e.rows[0].ref)
+	if e.store != nil && e.rows.len() > 0 {
+		e.store.dropBefore(e.rows.at(0).ref)
 	}
 }
 
@@ -247,10 +247,10 @@ func statusText(status string, notifications uint32) string {
 	return status
 }
 
-func (e *exchanges) count() int { return len(e.rows) }
+func (e *exchanges) count() int { return e.rows.len() }
 
 func (e *exchanges) cell(row, col int) string {
-	r := &e.rows[row]
+	r := e.rows.at(row)
 	switch col {
 	case xcID:
 		return e.id(row)
@@ -304,7 +304,7 @@ func (e *exchanges) fields(row int) map[string]any {
 }
 
 func (e *exchanges) compare(a, b, col int) int {
-	ra, rb := &e.rows[a], &e.rows[b]
+	ra, rb := e.rows.at(a), e.rows.at(b)
 	switch col {
 	case xcID:
 		return cmp.Compare(ra.num, rb.num)
@@ -327,7 +327,7 @@ func (e *exchanges) compare(a, b, col int) int {
 }
 
 func (e *exchanges) style(row, col int) tcell.Style {
-	r := &e.rows[row]
+	r := e.rows.at(row)
 	switch col {
 	case xcProt:
 		switch prot := e.strs[r.protected]; {

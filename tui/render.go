@@ -47,7 +47,7 @@ func (a *App) drawTabs(w int) {
 	fill(s, 0, 0, w, stBar)
 	x := 0
 	names := [3]string{
-		"1 Exchanges " + strconv.Itoa(len(a.xs.rows)),
+		"1 Exchanges " + strconv.Itoa(a.xs.count()),
 		"2 Findings " + strconv.Itoa(len(a.fs.rows)),
 		"3 Leaks " + strconv.Itoa(len(a.ls.rows)),
 	}

@@ -217,12 +217,12 @@ func TestFramesKeepNewest(t *testing.T) {
 		add(&fs, n)
 	}
 	if fs.lookup(20) == nil || fs.lookup(1) != nil {
-		t.Errorf("keepNewest kept %d..%d", fs.files[0].base, fs.files[0].base+len(fs.files[0].refs)-1)
+		t.Errorf("keepNewest kept %d..%d", fs.files[0].base, fs.files[0].base+fs.files[0].refs.len()-1)
 	}
 	if r := fs.lookup(20); r == nil || r.num != 20 || r.t != 20e6 || r.coapOff != -1 {
 		t.Errorf("record of frame 20 read back as %+v", r)
 	}
-	if got := fs.notKept + len(fs.files[0].refs); got != 20 {
+	if got := fs.notKept + fs.files[0].refs.len(); got != 20 {
 		t.Errorf("kept + forgotten = %d, want 20", got)
 	}
 	fs = frames{max: 8, store: st}
