@@ -66,6 +66,13 @@ func xrecOf(x *flows.Exchange) xrec {
 		status: x.Status, notif: x.Notifications}
 }
 
+// xkind is what few values an exchange's short columns take, kept once
+// for the exchanges that share them.
+type xkind struct {
+	method, code, protected, prot string
+	status                        flows.Status
+}
+
 // xrow is an exchange of the list, kept compactly: its strings and
 // addresses are indices into the exchanges' tables (they repeat from
 // exchange to exchange), and the exchange itself is its JSON record in
@@ -76,9 +83,8 @@ type xrow struct {
 	num                   uint32 // the number in the ID
 	id                    uint32 // index of the ID in strs when it is not "X" and num, else 0
 	client, proxy, server uint32 // indices into addrs
-	method, uri, code     uint32 // indices into strs
-	protected, prot       uint32
-	status                uint32
+	uri                   uint32 // index into strs
+	kind                  uint32 // index into kinds
 	notif                 uint32
 	ref                   blobRef
 	n                     uint32
@@ -96,11 +102,14 @@ type exchanges struct {
 	strIdx   map[string]uint32
 	addrs    []netip.AddrPort
 	addrIdx  map[netip.AddrPort]uint32
+	kinds    []xkind
+	kindIdx  map[xkind]uint32
 }
 
 func newExchanges(st *byteStore) *exchanges {
 	return &exchanges{byNum: map[uint32]int32{}, findings: map[string]int{}, store: st,
-		strs: []string{""}, strIdx: map[string]uint32{"": 0}, addrs: []netip.AddrPort{{}}, addrIdx: map[netip.AddrPort]uint32{{}: 0}}
+		strs: []string{""}, strIdx: map[string]uint32{"": 0}, addrs: []netip.AddrPort{{}}, addrIdx: map[netip.AddrPort]uint32{{}: 0},
+		kindIdx: map[xkind]uint32{}}
 }
 
 // str returns the index of s in the string table, adding a copy of s.
@@ -112,6 +121,17 @@ func (e *exchanges) str(s string) uint32 {
 	i := uint32(len(e.strs))
 	e.strs = append(e.strs, s)
 	e.strIdx[s] = i
+	return i
+}
+
+func (e *exchanges) kind(k xkind) uint32 {
+	if i, ok := e.kindIdx[k]; ok {
+		return i
+	}
+	k = xkind{strings.Clone(k.method), strings.Clone(k.code), strings.Clone(k.protected), strings.Clone(k.prot), flows.Status(strings.Clone(string(k.status)))}
+	i := uint32(len(e.kinds))
+	e.kinds = append(e.kinds, k)
+	e.kindIdx[k] = i
 	return i
 }
 
@@ -134,8 +154,8 @@ func idNumOf(id string) (uint32, bool) {
 
 func (e *exchanges) add(x xrec) {
 	r := xrow{start: x.start, client: e.addr(x.client), proxy: e.addr(x.proxy), server: e.addr(x.server),
-		method: e.str(x.method), uri: e.str(x.uri), code: e.str(x.code), protected: e.str(x.protected),
-		prot: e.str(x.prot), status: e.str(string(x.status)), notif: uint32(x.notif), ref: x.ref, n: x.n}
+		uri: e.str(x.uri), notif: uint32(x.notif), ref: x.ref, n: x.n,
+		kind: e.kind(xkind{method: x.method, code: x.code, protected: x.protected, prot: x.prot, status: x.status})}
 	num, exact := idNumOf(x.id)
 	r.num = num
 	if !exact {
@@ -188,8 +208,8 @@ func (e *exchanges) exchange(i int) *flows.Exchange {
 	}
 	r := e.rows.at(i)
 	*x = flows.Exchange{ID: e.id(i), Client: e.addrs[r.client], Proxy: e.addrs[r.proxy], Server: e.addrs[r.server],
-		Method: e.strs[r.method], URI: e.strs[r.uri], Code: e.strs[r.code], Protected: e.strs[r.protected],
-		Status: flows.Status(e.strs[r.status]), Notifications: int(r.notif), Start: time.Unix(0, r.start)}
+		Method: e.kinds[r.kind].method, URI: e.strs[r.uri], Code: e.kinds[r.kind].code, Protected: e.kinds[r.kind].protected,
+		Status: e.kinds[r.kind].status, Notifications: int(r.notif), Start: time.Unix(0, r.start)}
 	return x
 }
 
@@ -263,15 +283,15 @@ func (e *exchanges) cell(row, col int) string {
 	case xcServer:
 		return addr(e.addrs[r.server])
 	case xcMethod:
-		return e.strs[r.method]
+		return e.kinds[r.kind].method
 	case xcURI:
 		return e.strs[r.uri]
 	case xcCode:
-		return e.strs[r.code]
+		return e.kinds[r.kind].code
 	case xcProt:
-		return e.strs[r.prot]
+		return e.kinds[r.kind].prot
 	case xcStatus:
-		return statusText(e.strs[r.status], r.notif)
+		return statusText(string(e.kinds[r.kind].status), r.notif)
 	case xcFindings:
 		if n := e.findings[e.id(row)]; n > 0 {
 			return strconv.Itoa(n)
@@ -319,7 +339,7 @@ func (e *exchanges) compare(a, b, col int) int {
 	case xcFindings:
 		return cmp.Compare(e.findings[e.id(a)], e.findings[e.id(b)])
 	case xcStatus:
-		if c := strings.Compare(e.strs[ra.status], e.strs[rb.status]); c != 0 || ra.notif == rb.notif {
+		if c := strings.Compare(string(e.kinds[ra.kind].status), string(e.kinds[rb.kind].status)); c != 0 || ra.notif == rb.notif {
 			return c
 		}
 	}
@@ -330,8 +350,8 @@ func (e *exchanges) style(row, col int) tcell.Style {
 	r := e.rows.at(row)
 	switch col {
 	case xcProt:
-		switch prot := e.strs[r.protected]; {
-		case strings.HasSuffix(e.strs[r.prot], "✗"):
+		switch prot := e.kinds[r.kind].protected; {
+		case strings.HasSuffix(e.kinds[r.kind].prot, "✗"):
 			return stShould
 		case prot == "oscore":
 			return stProtected
@@ -340,7 +360,7 @@ func (e *exchanges) style(row, col int) tcell.Style {
 		}
 		return stShould
 	case xcStatus:
-		switch flows.Status(e.strs[r.status]) {
+		switch e.kinds[r.kind].status {
 		case flows.Withheld, flows.ServedByIntermediary, flows.Unmatched:
 			return stShould
 		case flows.Unanswered, flows.Evicted, flows.Incomplete, flows.Reset:
@@ -351,7 +371,7 @@ func (e *exchanges) style(row, col int) tcell.Style {
 			return stHigh
 		}
 	case xcCode:
-		if c := e.strs[r.code]; len(c) > 0 && (c[0] == '4' || c[0] == '5') {
+		if c := e.kinds[r.kind].code; len(c) > 0 && (c[0] == '4' || c[0] == '5') {
 			return stExposed
 		}
 	}
