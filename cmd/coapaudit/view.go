@@ -57,7 +57,7 @@ Press ? in the viewer for its keys.`,
 	f.StringVar(&vf.bpf, "bpf", "", "with -i: capture filter `EXPR`, compiled with tcpdump")
 	f.IntVar(&vf.snaplen, "snaplen", 0, "with -i: `BYTES` captured per frame (default 262144)")
 	f.BoolVar(&vf.allUDP, "all-udp", false, "with -i: capture all UDP, so that CoAP on other ports is found by heuristics")
-	registerMemoryLimit(cmd, &vf.memLimit)
+	registerMemoryLimit(cmd, &vf.memLimit, viewMemoryLimit)
 	vf.linger = 5 * time.Second
 	f.Var(durationValue{&vf.linger}, "linger", "with -i: how long a finished exchange waits for late copies before it is listed: seconds or a duration")
 	return cmd
