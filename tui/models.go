@@ -323,6 +323,44 @@ func (e *exchanges) fields(row int) map[string]any {
 	return filter.FieldsOf(b)
 }
 
+// someFields gives the fields an expression reads from the row alone,
+// without reading the record, when the row has them all: the list's
+// columns, as the record has them. Else it returns nil.
+func (e *exchanges) someFields(row int, names []string) map[string]any {
+	r := e.rows.at(row)
+	k := &e.kinds[r.kind]
+	m := make(map[string]any, len(names))
+	for _, n := range names {
+		switch n {
+		case "type":
+			m[n] = "exchange"
+		case "id":
+			m[n] = e.id(row)
+		case "client":
+			m[n] = addr(e.addrs[r.client])
+		case "proxy":
+			m[n] = addr(e.addrs[r.proxy])
+		case "server":
+			m[n] = addr(e.addrs[r.server])
+		case "method":
+			m[n] = k.method
+		case "uri":
+			m[n] = e.strs[r.uri]
+		case "code":
+			m[n] = k.code
+		case "protected":
+			m[n] = k.protected
+		case "status":
+			m[n] = string(k.status)
+		case "notifications":
+			m[n] = float64(r.notif)
+		default:
+			return nil
+		}
+	}
+	return m
+}
+
 func (e *exchanges) compare(a, b, col int) int {
 	ra, rb := e.rows.at(a), e.rows.at(b)
 	switch col {

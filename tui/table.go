@@ -95,8 +95,19 @@ func (t *table) less(a, b int) int {
 	return c
 }
 
+// someFields is a rowSource that can give some of a row's fields for
+// less than all of them; nil when it cannot.
+type someFields interface {
+	someFields(row int, names []string) map[string]any
+}
+
 func (t *table) match(row int) bool {
 	if t.expr != nil {
+		if sf, ok := t.src.(someFields); ok {
+			if f := sf.someFields(row, t.expr.Names()); f != nil {
+				return t.expr.Match(f)
+			}
+		}
 		return t.expr.Match(t.src.fields(row))
 	}
 	return t.filter == "" || strings.Contains(t.src.text(row), t.lower)
