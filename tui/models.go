@@ -94,7 +94,8 @@ type xrow struct {
 // order they finished.
 type exchanges struct {
 	rows     chunked[xrow]
-	byNum    map[uint32]int32 // ID number to index in rows
+	byNum    map[uint32]int32 // ID number to index in rows, for IDs "X" and a number
+	byStr    map[string]int32 // other IDs to index in rows
 	findings map[string]int   // findings per exchange ID
 	first    int64            // capture time of the first frame
 	store    *byteStore       // the JSON records of the exchanges
@@ -107,7 +108,7 @@ type exchanges struct {
 }
 
 func newExchanges(st *byteStore) *exchanges {
-	return &exchanges{byNum: map[uint32]int32{}, findings: map[string]int{}, store: st,
+	return &exchanges{byNum: map[uint32]int32{}, byStr: map[string]int32{}, findings: map[string]int{}, store: st,
 		strs: []string{""}, strIdx: map[string]uint32{"": 0}, addrs: []netip.AddrPort{{}}, addrIdx: map[netip.AddrPort]uint32{{}: 0},
 		kindIdx: map[xkind]uint32{}}
 }
@@ -158,11 +159,11 @@ func (e *exchanges) add(x xrec) {
 		kind: e.kind(xkind{method: x.method, code: x.code, protected: x.protected, prot: x.prot, status: x.status})}
 	num, exact := idNumOf(x.id)
 	r.num = num
-	if !exact {
-		r.id = e.str(x.id)
-	}
-	if _, dup := e.byNum[num]; !dup || exact {
+	if exact {
 		e.byNum[num] = int32(e.rows.len())
+	} else {
+		r.id = e.str(x.id)
+		e.byStr[x.id] = int32(e.rows.len())
 	}
 	e.rows.append(r)
 }
@@ -178,12 +179,14 @@ func (e *exchanges) id(i int) string {
 
 // row returns the index of the exchange with this ID.
 func (e *exchanges) row(id string) (int, bool) {
-	num, _ := idNumOf(id)
-	i, ok := e.byNum[num]
-	if !ok || e.id(int(i)) != id {
-		return 0, false
+	var i int32
+	var ok bool
+	if num, exact := idNumOf(id); exact {
+		i, ok = e.byNum[num]
+	} else {
+		i, ok = e.byStr[id]
 	}
-	return int(i), true
+	return int(i), ok
 }
 
 // record returns the JSON record of row i, or nil when it was not kept.
@@ -215,14 +218,15 @@ func (e *exchanges) exchange(i int) *flows.Exchange {
 
 // dropFront forgets the k oldest rows.
 func (e *exchanges) dropFront(k int) {
-	for i := range k {
-		if n := e.rows.at(i).num; e.byNum[n] == int32(i) {
-			delete(e.byNum, n)
-		}
-	}
 	e.rows.dropFront(k)
+	clear(e.byNum)
+	clear(e.byStr)
 	for i := range e.rows.len() {
-		e.byNum[e.rows.at(i).num] = int32(i)
+		if r := e.rows.at(i); r.id == 0 {
+			e.byNum[r.num] = int32(i)
+		} else {
+			e.byStr[e.strs[r.id]] = int32(i)
+		}
 	}
 	if e.store != nil && e.rows.len() > 0 {
 		e.store.dropBefore(e.rows.at(0).ref)
