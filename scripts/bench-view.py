@@ -7,7 +7,9 @@ Runs BINARY view CAPTURE under /usr/bin/time on a 120x36 pseudo-terminal,
 notes when the first screen (the top bar with the frame count) is drawn,
 waits until the process has used no CPU for a second (loading is done),
 sends 'q' and reports per run: seconds to the first screen, seconds until
-loading ended, user+system CPU seconds and peak RSS in MB.
+loading ended, user+system CPU seconds, peak RSS in MiB, and the size in
+MB of the viewer's temporary files (the spilled frame and exchange
+stores) when loading ended.
 """
 import fcntl
 import os
@@ -27,6 +29,22 @@ def cpu_ticks(pid):
         return sum(int(x) for x in fields[11:15])
     except OSError:
         return None
+
+
+def temp_bytes(pid):
+    """Bytes in the viewer's (unlinked) temporary files."""
+    total = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                if "coapaudit-view-" in os.readlink(path):
+                    total += os.stat(path).st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
 
 
 def child_of(pid):
@@ -52,6 +70,7 @@ def run(binary, capture, flags):
     seen = b""
     last_ticks, idle_since, viewer = None, None, None
     loaded = None
+    temp = 0
     sent_q = False
     while True:
         r, _, _ = select.select([fd], [], [], 0.1)
@@ -79,13 +98,14 @@ def run(binary, capture, flags):
             last_ticks, idle_since = ticks, now
         elif first is not None and now - idle_since >= 1.0:
             loaded = idle_since - t0
+            temp = temp_bytes(viewer)
             os.write(fd, b"q")
             sent_q = True
     os.waitpid(pid, 0)
     with open(timefile) as f:
         wall, user, sys_, rss = f.read().split()[-4:]
     os.remove(timefile)
-    return first, loaded, float(user) + float(sys_), int(rss) / 1024
+    return first, loaded, float(user) + float(sys_), int(rss) / 1024, temp / 1e6
 
 
 def main():
@@ -94,10 +114,10 @@ def main():
     if args[:1] == ["-r"]:
         runs, args = int(args[1]), args[2:]
     binary, capture, flags = args[0], args[1], args[2:]
-    print("first-screen-s\tloaded-s\tcpu-s\tpeak-RSS-MB")
+    print("first-screen-s\tloaded-s\tcpu-s\tpeak-RSS-MiB\ttemp-MB")
     for _ in range(runs):
-        first, loaded, cpu, rss = run(binary, capture, flags)
-        print(f"{first:.3f}\t{loaded:.1f}\t{cpu:.1f}\t{rss:.0f}")
+        first, loaded, cpu, rss, temp = run(binary, capture, flags)
+        print(f"{first:.3f}\t{loaded:.1f}\t{cpu:.1f}\t{rss:.0f}\t{temp:.0f}")
 
 
 if __name__ == "__main__":
