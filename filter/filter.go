@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -64,8 +65,9 @@ func rank(v any) (int, error) {
 
 // Filter is a compiled expression.
 type Filter struct {
-	src  string
-	prog *vm.Program
+	src   string
+	prog  *vm.Program
+	names []string
 }
 
 // compare returns the function behind one comparison operator on
@@ -90,7 +92,8 @@ func Compile(src string) (*Filter, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty filter")
 	}
-	if err := checkNames(src); err != nil {
+	names, err := checkNames(src)
+	if err != nil {
 		return nil, err
 	}
 	// Fields are typed at run time (a record has them or not); severity is
@@ -115,7 +118,7 @@ func Compile(src string) (*Filter, error) {
 	if err != nil {
 		return nil, columnError(err)
 	}
-	return &Filter{src: src, prog: prog}, nil
+	return &Filter{src: src, prog: prog, names: names}, nil
 }
 
 // columnError rewords an expr error as "column N: message".
@@ -141,6 +144,7 @@ type nameChecker struct {
 	callees  map[ast.Node]bool
 	declared map[string]bool
 	bad      *ast.IdentifierNode
+	names    []string // the record fields used
 }
 
 func (c *nameChecker) Visit(node *ast.Node) {
@@ -150,26 +154,32 @@ func (c *nameChecker) Visit(node *ast.Node) {
 	case *ast.VariableDeclaratorNode:
 		c.declared[n.Name] = true
 	case *ast.IdentifierNode:
-		if !known[n.Value] && !c.callees[n] && !c.declared[n.Value] && (c.bad == nil || n.Location().From < c.bad.Location().From) {
-			c.bad = n
+		switch {
+		case c.callees[n] || c.declared[n.Value]:
+		case !known[n.Value]:
+			if c.bad == nil || n.Location().From < c.bad.Location().From {
+				c.bad = n
+			}
+		case !slices.Contains(c.names, n.Value):
+			c.names = append(c.names, n.Value)
 		}
 	}
 }
 
 // checkNames refuses names that are no field of any record, with the
-// column of the first.
-func checkNames(src string) error {
+// column of the first, and returns the fields the expression uses.
+func checkNames(src string) ([]string, error) {
 	tree, err := parser.Parse(src)
 	if err != nil {
-		return columnError(err)
+		return nil, columnError(err)
 	}
 	c := &nameChecker{callees: map[ast.Node]bool{}, declared: map[string]bool{}}
 	ast.Walk(&tree.Node, c)
 	if c.bad == nil {
-		return nil
+		return c.names, nil
 	}
 	col := utf8.RuneCountInString(src[:min(len(src), byteOffset(src, c.bad.Location().From))]) + 1
-	return fmt.Errorf("column %d: unknown field %s (fields are those of the records: uri, code, severity, proxy, ...; see docs/records.md)", col, c.bad.Value)
+	return nil, fmt.Errorf("column %d: unknown field %s (fields are those of the records: uri, code, severity, proxy, ...; see docs/records.md)", col, c.bad.Value)
 }
 
 // byteOffset converts a rune offset in s to a byte offset.
@@ -183,6 +193,10 @@ func byteOffset(s string, runes int) int {
 	}
 	return len(s)
 }
+
+// Names returns the record fields the expression reads, each once: a
+// caller that has only these may pass a map with only them to Match.
+func (f *Filter) Names() []string { return f.names }
 
 // String returns the expression.
 func (f *Filter) String() string { return f.src }

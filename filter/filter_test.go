@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,6 +116,27 @@ func TestFieldsAreTheRecordFields(t *testing.T) {
 	for _, f := range Fields {
 		if !want[f] {
 			t.Errorf("Fields has %s, which no record has", f)
+		}
+	}
+}
+
+// TestNames checks the fields an expression is said to read: each once,
+// not the functions it calls.
+func TestNames(t *testing.T) {
+	for src, want := range map[string][]string{
+		`uri contains "/a" && code == "2.05" || uri == "x"`: {"uri", "code"},
+		`len(legs) > 1 && upper(method) == "GET"`:           {"legs", "method"},
+		`severity >= "medium"`:                              {"severity"},
+	} {
+		f, err := Compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got := slices.Clone(f.Names())
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: names %v, want %v", src, got, want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -281,14 +282,27 @@ type Link struct {
 type HexBytes []byte
 
 var (
-	_ encoding.TextMarshaler = HexBytes(nil)
-	_ slog.LogValuer         = HexBytes(nil)
-	_ json.Marshaler         = Duration{}
+	_ encoding.TextMarshaler   = HexBytes(nil)
+	_ encoding.TextUnmarshaler = (*HexBytes)(nil)
+	_ json.Unmarshaler         = (*Duration)(nil)
+	_ slog.LogValuer           = HexBytes(nil)
+	_ json.Marshaler           = Duration{}
 )
 
 // MarshalText implements encoding.TextMarshaler.
 func (b HexBytes) MarshalText() ([]byte, error) {
 	return hex.AppendEncode(nil, b), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler: the hex that
+// MarshalText writes.
+func (b *HexBytes) UnmarshalText(text []byte) error {
+	d, err := hex.AppendDecode(nil, text)
+	if err != nil {
+		return err
+	}
+	*b = d
+	return nil
 }
 
 // String returns b in lowercase hex.
@@ -319,6 +333,20 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return strconv.AppendFloat(nil, d.D.Seconds(), 'f', -1, 64), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: seconds, or null.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = Duration{}
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return err
+	}
+	*d = someDuration(time.Duration(math.Round(f * 1e9)))
+	return nil
 }
 
 // String returns d as time.Duration formats it, or "-" when unset.

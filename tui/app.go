@@ -27,10 +27,11 @@ type Config struct {
 	// than the newest.
 	Live bool
 	// MaxExchanges, MaxFindings and MaxFrames (per capture file) bound
-	// what is kept (defaults 100,000, 100,000 and 2,000,000); the rest is
+	// what is kept (defaults 500,000, 100,000 and 2,000,000); the rest is
 	// counted.
 	MaxExchanges, MaxFindings, MaxFrames int
-	// MemBytes is how much frame data is held in memory (default 64 MiB);
+	// MemBytes is how much frame data is held in memory (default 4 MiB;
+	// the exchange records get an eighth of it, at least 2 MiB);
 	// older frame data goes to a temporary file in TempDir of at most
 	// DiskBytes (default 2 GiB; negative: none), and beyond that is
 	// dropped.
@@ -48,7 +49,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.MaxExchanges <= 0 {
-		c.MaxExchanges = 100_000
+		c.MaxExchanges = 500_000
 	}
 	if c.MaxFindings <= 0 {
 		c.MaxFindings = 100_000
@@ -57,7 +58,7 @@ func (c *Config) defaults() {
 		c.MaxFrames = 2_000_000
 	}
 	if c.MemBytes <= 0 {
-		c.MemBytes = 64 << 20
+		c.MemBytes = 4 << 20
 	}
 	switch {
 	case c.DiskBytes == 0:
@@ -102,7 +103,9 @@ type App struct {
 	s     tcell.Screen
 	cfg   Config
 	store *byteStore
-	cache *frameCache
+	// xstore keeps the JSON records of the exchanges.
+	xstore *byteStore
+	cache  *frameCache
 
 	frames frames
 	xs     *exchanges
@@ -125,6 +128,7 @@ type App struct {
 
 	// The selected exchange and its detail state.
 	cur       *flows.Exchange
+	curRef    blobRef // where cur's record is
 	legs      []legCol
 	legCol    int
 	legRow    int
@@ -169,13 +173,14 @@ func newApp(s tcell.Screen, cfg Config) *App {
 		s:       s,
 		cfg:     cfg,
 		store:   newByteStore(cfg.MemBytes, cfg.DiskBytes, cfg.TempDir),
+		xstore:  newByteStore(cfg.MemBytes/8, cfg.DiskBytes, cfg.TempDir),
 		cache:   newFrameCache(256),
-		xs:      newExchanges(),
 		fs:      &findingRows{},
 		ls:      &leakRows{},
 		loaded:  make(chan struct{}),
 		hexFrom: paneLegs,
 	}
+	a.xs = newExchanges(a.xstore)
 	a.frames = frames{max: cfg.MaxFrames, keepNewest: cfg.Live, store: a.store}
 	a.xt = newTable(a.xs, exchangeCols, xcID)
 	a.ft = newTable(a.fs, findingCols, fcID)
@@ -203,6 +208,7 @@ func (a *App) run(ctx context.Context, load LoadFunc) error {
 		cancel()
 		wg.Wait()
 		a.store.close()
+		a.xstore.close()
 	}()
 	if err := a.s.Init(); err != nil {
 		return err
@@ -217,7 +223,7 @@ func (a *App) run(ctx context.Context, load LoadFunc) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runLoader(lctx, data, a.store, &a.skipFrames, load)
+		runLoader(lctx, data, a.store, a.xstore, &a.skipFrames, load)
 	}()
 	events := make(chan tcell.Event, 64)
 	stop := make(chan struct{})
@@ -274,7 +280,7 @@ func (a *App) apply(b *batch) {
 		a.frames.add(r)
 	}
 	for _, x := range b.exchanges {
-		if len(a.xs.rows) >= a.cfg.MaxExchanges {
+		if a.xs.count() >= a.cfg.MaxExchanges {
 			if !a.cfg.Live {
 				a.xDropped++
 				a.skipFrames.Store(true)
@@ -528,7 +534,7 @@ func (a *App) enter() {
 			return
 		}
 		f := a.fs.rows[i]
-		if _, ok := a.xs.byID[f.Exchange]; ok {
+		if _, ok := a.xs.row(f.Exchange); ok {
 			a.showExchange(f.Exchange, f.Frames)
 			return
 		}
@@ -559,7 +565,7 @@ func findingNote(f FindingRow) []string {
 // showExchange selects exchange id in the list (clearing the filter if
 // it hides it) and opens its detail on the first of frames.
 func (a *App) showExchange(id string, frames []int) {
-	row, ok := a.xs.byID[id]
+	row, ok := a.xs.row(id)
 	if !ok {
 		return
 	}
@@ -648,12 +654,16 @@ func clamp(v, lo, hi int) int {
 // the list cursor.
 func (a *App) selectExchange() {
 	i := a.xt.selected()
+	switch {
+	case i < 0 && a.cur == nil:
+		return
+	case i >= 0 && a.cur != nil && a.curRef == a.xs.rows.at(i).ref && a.cur.ID == a.xs.id(i):
+		return
+	}
 	var x *flows.Exchange
 	if i >= 0 {
-		x = a.xs.rows[i].x
-	}
-	if x == a.cur {
-		return
+		x = a.xs.exchange(i)
+		a.curRef = a.xs.rows.at(i).ref
 	}
 	a.cur = x
 	a.legs, a.flines, a.hexLast = nil, nil, focusRef{}

@@ -154,7 +154,7 @@ func TestEnterShowsLegs(t *testing.T) {
 	h.onUI(func() {
 		f := h.a.hexFocus()
 		inner = f.inner
-		r := h.a.frames.files[f.key.file].get(int(f.key.num))
+		r := h.a.frames.get(int(f.key.file), int(f.key.num))
 		d := h.a.cache.get(h.a.store, r)
 		s := d.innerSpan(f.span)
 		pt := d.plaintext()
@@ -492,18 +492,22 @@ func TestLive(t *testing.T) {
 			if try == 1000 {
 				t.Fatalf("%s never reached the list", x.ID)
 			}
-			h.onUI(func() { got = h.a.xs.rows[len(h.a.xs.rows)-1].x.ID })
+			h.onUI(func() {
+				if n := h.a.xs.count(); n > 0 {
+					got = h.a.xs.id(n - 1)
+				}
+			})
 		}
 		if sel := h.selectedID(); sel != x.ID {
 			t.Fatalf("after %s arrived the cursor is on %q", x.ID, sel)
 		}
 	}
 	h.onUI(func() {
-		if len(h.a.xs.rows) != 5 || h.a.xDropped != len(xs)-5 {
-			t.Errorf("%d exchanges kept and %d forgotten, want 5 and %d", len(h.a.xs.rows), h.a.xDropped, len(xs)-5)
+		if h.a.xs.count() != 5 || h.a.xDropped != len(xs)-5 {
+			t.Errorf("%d exchanges kept and %d forgotten, want 5 and %d", h.a.xs.count(), h.a.xDropped, len(xs)-5)
 		}
-		if last := h.a.xs.rows[len(h.a.xs.rows)-1].x; last.ID != xs[len(xs)-1].ID {
-			t.Errorf("newest kept is %s", last.ID)
+		if last := h.a.xs.id(h.a.xs.count() - 1); last != xs[len(xs)-1].ID {
+			t.Errorf("newest kept is %s", last)
 		}
 	})
 	if s := h.screen(); !strings.Contains(s, "· live") {
@@ -519,8 +523,8 @@ func TestCapKeepsFirst(t *testing.T) {
 	h := start(t, 120, 36, Config{MaxExchanges: 3}, fileLoad(t, opts, names...))
 	h.loaded()
 	h.onUI(func() {
-		if len(h.a.xs.rows) != 3 || h.a.xDropped != len(xs)-3 {
-			t.Errorf("kept %d, not kept %d; want 3 and %d", len(h.a.xs.rows), h.a.xDropped, len(xs)-3)
+		if h.a.xs.count() != 3 || h.a.xDropped != len(xs)-3 {
+			t.Errorf("kept %d, not kept %d; want 3 and %d", h.a.xs.count(), h.a.xDropped, len(xs)-3)
 		}
 	})
 	if s := h.lines()[0]; !strings.Contains(s, strconv.Itoa(len(xs)-3)+" exchanges not kept") {

@@ -480,7 +480,7 @@ func (a *App) hexView(f focusRef, bpr int) (rows []hexRow, markRow int, title st
 	if !f.ok {
 		return nil, -1, "hex"
 	}
-	r := a.frames.files[f.key.file].get(int(f.key.num))
+	r := a.frames.get(int(f.key.file), int(f.key.num))
 	if r == nil {
 		return nil, -1, "frame " + strconv.Itoa(int(f.key.num)) + " not kept"
 	}

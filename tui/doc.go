@@ -12,7 +12,10 @@
 // responsive while a capture loads and follows a live capture. What is
 // kept is bounded: a compact record per frame, the bytes of CoAP frames
 // in a store that spills to a temporary file, a capped number of
-// exchanges and findings. Frames are decoded again, from their stored
-// bytes, only when they come into focus, and the decoded frames are kept
-// in a small LRU cache.
+// exchanges and findings. An exchange is kept as a fixed-size row of
+// indices into tables of the strings and addresses that repeat, and its
+// JSON record in a second such store; the selected exchange is decoded
+// again from its record, and filter expressions read the records too.
+// Frames are decoded again, from their stored bytes, only when they come
+// into focus, and the decoded frames are kept in a small LRU cache.
 package tui

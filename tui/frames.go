@@ -2,6 +2,7 @@ package tui
 
 import (
 	"container/list"
+	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
 
@@ -25,19 +26,22 @@ const (
 	flagStored // the bytes are in the store
 )
 
-// frameRec is what the viewer keeps of every frame: enough for the frames
-// list, and where its bytes are. The frame is decoded again from those
-// bytes when it comes into focus.
+// frameRec is what the viewer knows of every frame: enough for the frames
+// list, and where its bytes are. It is not kept in memory: it is written
+// to the byte store as a fixed-size header (frameHdrSize bytes) followed
+// by the frame's bytes, and the viewer keeps only where that went, 8
+// bytes a frame. The header is read again when the frame is listed, and
+// the frame decoded again from its bytes when it comes into focus.
 type frameRec struct {
 	t        int64 // capture time, Unix nanoseconds
 	num      uint32
 	file     uint16
-	ref      blobRef
-	data     uint32 // stored frame (or reassembled datagram) bytes
-	inner    uint32 // stored inner message bytes after the frame
-	note     uint16 // stored note bytes after those
-	innerHdr uint16 // header and token bytes of the inner message
-	coapOff  int32  // offset of the CoAP message in the stored bytes
+	ref      blobRef // where the header is; the stored bytes follow it
+	data     uint32  // stored frame (or reassembled datagram) bytes
+	inner    uint32  // stored inner message bytes after the frame
+	note     uint16  // stored note bytes after those
+	innerHdr uint16  // header and token bytes of the inner message
+	coapOff  int32   // offset of the CoAP message in the stored bytes
 	coapLen  uint32
 	wire     uint32 // length on the wire
 	pair     uint32 // hash of source and destination
@@ -47,6 +51,38 @@ type frameRec struct {
 	code     uint8
 	osc      uint8
 	flags    uint8
+}
+
+// frameHdrSize is the size of a frameRec in the store.
+const frameHdrSize = 8 + 4 + 2 + 4 + 4 + 2 + 2 + 4 + 4 + 4 + 4 + 2 + 5
+
+// appendHeader appends r as stored (all but ref).
+func (r *frameRec) appendHeader(b []byte) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint64(b, uint64(r.t))
+	b = le.AppendUint32(b, r.num)
+	b = le.AppendUint16(b, r.file)
+	b = le.AppendUint32(b, r.data)
+	b = le.AppendUint32(b, r.inner)
+	b = le.AppendUint16(b, r.note)
+	b = le.AppendUint16(b, r.innerHdr)
+	b = le.AppendUint32(b, uint32(r.coapOff))
+	b = le.AppendUint32(b, r.coapLen)
+	b = le.AppendUint32(b, r.wire)
+	b = le.AppendUint32(b, r.pair)
+	b = le.AppendUint16(b, r.mid)
+	return append(b, r.proto, r.typ, r.code, r.osc, r.flags)
+}
+
+// parseHeader reads a header that appendHeader wrote at ref.
+func parseHeader(b []byte, ref blobRef) frameRec {
+	le := binary.LittleEndian
+	return frameRec{
+		t: int64(le.Uint64(b)), num: le.Uint32(b[8:]), file: le.Uint16(b[12:]), ref: ref,
+		data: le.Uint32(b[14:]), inner: le.Uint32(b[18:]), note: le.Uint16(b[22:]), innerHdr: le.Uint16(b[24:]),
+		coapOff: int32(le.Uint32(b[26:])), coapLen: le.Uint32(b[30:]), wire: le.Uint32(b[34:]), pair: le.Uint32(b[38:]),
+		mid: le.Uint16(b[42:]), proto: b[44], typ: b[45], code: b[46], osc: b[47], flags: b[48],
+	}
 }
 
 func (r *frameRec) coap() bool { return dissect.Proto(r.proto).Clear() && r.coapOff >= 0 }
@@ -66,19 +102,19 @@ func pairHash(src, dst netip.AddrPort) uint32 {
 	return uint32(h.Sum64())
 }
 
-// frameIndex holds the records of one capture file, numbered densely from
-// base.
-type frameIndex struct {
-	base int // number of recs[0]
-	recs []frameRec
+// frameAt is a frame as the loader passes it to the viewer: its number,
+// its file, and where its record went in the store.
+type frameAt struct {
+	ref  blobRef
+	num  uint32
+	file uint16
 }
 
-func (ix *frameIndex) get(num int) *frameRec {
-	i := num - ix.base
-	if i < 0 || i >= len(ix.recs) {
-		return nil
-	}
-	return &ix.recs[i]
+// frameIndex holds where the records of one capture file are, numbered
+// densely from base.
+type frameIndex struct {
+	base int // number of the first in refs
+	refs chunked[blobRef]
 }
 
 // frames are the records of every file, bounded.
@@ -91,38 +127,53 @@ type frames struct {
 }
 
 // add appends a record. Records of a file arrive in frame order.
-func (fs *frames) add(r frameRec) {
+func (fs *frames) add(r frameAt) {
 	for int(r.file) >= len(fs.files) {
 		fs.files = append(fs.files, frameIndex{})
 	}
 	ix := &fs.files[r.file]
-	if len(ix.recs) >= fs.max && !fs.keepNewest {
+	if ix.refs.len() >= fs.max && !fs.keepNewest {
 		fs.notKept++
 		return
 	}
-	if len(ix.recs) > 0 && int(r.num) != ix.base+len(ix.recs) {
+	if ix.refs.len() > 0 && int(r.num) != ix.base+ix.refs.len() {
 		// Not the next number: start over rather than misnumber.
-		fs.notKept += len(ix.recs)
-		ix.recs = ix.recs[:0]
+		fs.notKept += ix.refs.len()
+		ix.refs.reset()
 	}
-	if len(ix.recs) == 0 {
+	if ix.refs.len() == 0 {
 		ix.base = int(r.num)
 	}
-	if len(ix.recs) >= fs.max {
-		n := max(1, len(ix.recs)/4)
+	if ix.refs.len() >= fs.max {
+		n := max(1, ix.refs.len()/4)
 		fs.notKept += n
 		ix.base += n
-		ix.recs = append(ix.recs[:0], ix.recs[n:]...)
-		if fs.store != nil && len(fs.files) == 1 {
-			for i := range ix.recs {
-				if ix.recs[i].flags&flagStored != 0 {
-					fs.store.dropBefore(ix.recs[i].ref)
-					break
-				}
-			}
+		ix.refs.dropFront(n)
+		if fs.store != nil && len(fs.files) == 1 && ix.refs.len() > 0 {
+			fs.store.dropBefore(*ix.refs.at(0))
 		}
 	}
-	ix.recs = append(ix.recs, r)
+	ix.refs.append(r.ref)
+}
+
+// get returns the record of frame num of file f, or nil when it is not
+// kept.
+func (fs *frames) get(f, num int) *frameRec {
+	if f >= len(fs.files) || fs.store == nil {
+		return nil
+	}
+	ix := &fs.files[f]
+	i := num - ix.base
+	if i < 0 || i >= ix.refs.len() {
+		return nil
+	}
+	ref := *ix.refs.at(i)
+	b, err := fs.store.read(ref, frameHdrSize)
+	if err != nil {
+		return nil
+	}
+	r := parseHeader(b, ref)
+	return &r
 }
 
 // lookup returns the record of frame num; with several files, the one
@@ -130,7 +181,7 @@ func (fs *frames) add(r frameRec) {
 func (fs *frames) lookup(num int, pairs ...uint32) *frameRec {
 	var any *frameRec
 	for i := range fs.files {
-		r := fs.files[i].get(num)
+		r := fs.get(i, num)
 		if r == nil {
 			continue
 		}
@@ -203,11 +254,12 @@ func decodeFrame(st *byteStore, r *frameRec) *decodedFrame {
 		return d
 	}
 	n := int(r.data) + int(r.inner) + int(r.note)
-	b, err := st.read(r.ref, n)
+	b, err := st.read(r.ref, frameHdrSize+n)
 	if err != nil {
 		d.gone = err
 		return d
 	}
+	b = b[frameHdrSize:]
 	d.data = b[:r.data:r.data]
 	if r.coap() && int(r.coapOff)+int(r.coapLen) <= len(d.data) {
 		d.err = d.msg.Decode(d.data[r.coapOff : int(r.coapOff)+int(r.coapLen)])

@@ -204,7 +204,7 @@ func (h *harness) selectedID() string {
 	var id string
 	h.onUI(func() {
 		if i := h.a.xt.selected(); i >= 0 {
-			id = h.a.xs.rows[i].x.ID
+			id = h.a.xs.id(i)
 		}
 	})
 	return id
@@ -216,7 +216,7 @@ func (h *harness) viewIDs() []string {
 	h.onUI(func() {
 		h.a.xt.sync()
 		for _, i := range h.a.xt.view {
-			ids = append(ids, h.a.xs.rows[i].x.ID)
+			ids = append(ids, h.a.xs.id(i))
 		}
 	})
 	return ids

@@ -58,7 +58,7 @@ func TestLiveCapture(t *testing.T) {
 	arrived := make(chan int, 1)
 	a.applied = func() {
 		select {
-		case arrived <- len(a.xs.rows):
+		case arrived <- a.xs.count():
 		default:
 		}
 	}

@@ -123,8 +123,8 @@ type LoadFunc func(ctx context.Context, l *Loader) error
 
 // batch is what the loader posts to the UI goroutine.
 type batch struct {
-	frames    []frameRec
-	exchanges []*flows.Exchange
+	frames    []frameAt
+	exchanges []xrec
 	findings  []FindingRow
 	leaks     []LeakRow
 	read      int // frames read so far
@@ -141,12 +141,16 @@ type Loader struct {
 	ctx   context.Context
 	out   chan<- *batch
 	store *byteStore
-	cur   *batch
-	read  int
-	first int64
-	last  time.Time // wall clock of the last post
-	since int       // frames read since the last post
-	note  []byte
+	// xstore keeps the exchanges' JSON records.
+	xstore *byteStore
+	rec    []byte
+	cur    *batch
+	read   int
+	first  int64
+	last   time.Time // wall clock of the last post
+	since  int       // frames read since the last post
+	note   []byte
+	hdr    []byte
 	// skip is set by the viewer when it keeps no more frames: the
 	// exchanges still to come will not be kept either.
 	skip *atomic.Bool
@@ -156,16 +160,24 @@ type Loader struct {
 	flushEvery  time.Duration
 }
 
-func newLoader(ctx context.Context, out chan<- *batch, st *byteStore, skip *atomic.Bool) *Loader {
+func newLoader(ctx context.Context, out chan<- *batch, st, xst *byteStore, skip *atomic.Bool) *Loader {
 	if skip == nil {
 		skip = new(atomic.Bool)
 	}
-	return &Loader{ctx: ctx, out: out, store: st, cur: &batch{}, skip: skip, flushFrames: 4096, flushEvery: 100 * time.Millisecond}
+	return &Loader{ctx: ctx, out: out, store: st, xstore: xst, cur: &batch{}, skip: skip, flushFrames: 4096, flushEvery: 100 * time.Millisecond}
 }
 
-// Exchange adds a finished exchange; the viewer takes ownership of x and
-// never modifies it. Its signature fits analysis.New.
-func (l *Loader) Exchange(x *flows.Exchange) { l.cur.exchanges = append(l.cur.exchanges, x) }
+// Exchange adds a finished exchange: what the list shows of it, and its
+// JSON record in the exchange store, from which the detail pane decodes
+// it again. x is not kept. Its signature fits analysis.New.
+func (l *Loader) Exchange(x *flows.Exchange) {
+	r := xrecOf(x)
+	if l.xstore != nil && !l.skip.Load() {
+		l.rec = export.Exchange{Exchange: x}.AppendJSON(l.rec[:0])
+		r.ref, r.n = l.xstore.add(l.rec), uint32(len(l.rec))
+	}
+	l.cur.exchanges = append(l.cur.exchanges, r)
+}
 
 // Finding adds a finding.
 func (l *Loader) Finding(f FindingRow) { l.cur.findings = append(l.cur.findings, f) }
@@ -192,7 +204,7 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	if l.since >= l.flushFrames || (l.since%256 == 0 && time.Since(l.last) >= l.flushEvery) {
 		defer l.post()
 	}
-	if l.skip.Load() {
+	if l.skip.Load() || l.store == nil {
 		return
 	}
 	r := frameRec{
@@ -206,17 +218,19 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 	if f.Err != nil {
 		r.flags |= flagMalformed
 	}
+	// The stored bytes: the frame's, what OSCORE decrypted, and the note.
+	var data, inner []byte
+	l.note = l.note[:0]
 	if m := &f.CoAP; f.Proto.Clear() && len(m.Raw) >= 4 {
 		r.typ, r.code, r.mid = uint8(m.Type), uint8(m.Code), m.MessageID
-		data, off := d.Data, d.PayloadOff
+		off := d.PayloadOff
+		data = d.Data
 		// A message on a reliable transport may start anywhere in its
 		// segment, or in an earlier one: its bytes are kept as framed.
 		if off < 0 || off+len(m.Raw) > len(data) || f.Proto.Reliable() {
 			data, off = m.Raw, 0
 		}
 		r.coapOff, r.coapLen = int32(off), uint32(len(m.Raw))
-		var inner []byte
-		l.note = l.note[:0]
 		if res := pk.OSCORE; res != nil {
 			r.osc = oscNoKey
 			switch {
@@ -239,13 +253,16 @@ func (l *Loader) Packet(pk *analysis.Packet, file int) {
 		if len(l.note) > 0xffff {
 			l.note = l.note[:0xffff]
 		}
-		if l.store != nil && len(data) <= 1<<24 {
-			r.ref = l.store.add(data, inner, l.note)
+		if len(data) <= 1<<24 {
 			r.data, r.inner, r.note = uint32(len(data)), uint32(len(inner)), uint16(len(l.note))
 			r.flags |= flagStored
+		} else {
+			data, inner, l.note = nil, nil, l.note[:0]
 		}
 	}
-	l.cur.frames = append(l.cur.frames, r)
+	l.hdr = r.appendHeader(l.hdr[:0])
+	r.ref = l.store.add(l.hdr, data, inner, l.note)
+	l.cur.frames = append(l.cur.frames, frameAt{ref: r.ref, num: r.num, file: r.file})
 }
 
 // appendNote describes what OSCORE found, for the frames list.
@@ -342,8 +359,8 @@ func (l *Loader) ReadLive(eng *analysis.Engine, lv *capture.Live) error {
 
 // runLoader runs load on the calling goroutine and posts the final
 // batch. A panic in load is turned into an error.
-func runLoader(ctx context.Context, out chan<- *batch, st *byteStore, skip *atomic.Bool, load LoadFunc) {
-	l := newLoader(ctx, out, st, skip)
+func runLoader(ctx context.Context, out chan<- *batch, st, xst *byteStore, skip *atomic.Bool, load LoadFunc) {
+	l := newLoader(ctx, out, st, xst, skip)
 	var err error
 	func() {
 		defer func() {

@@ -2,14 +2,14 @@ package tui
 
 import (
 	"cmp"
+	"encoding/json"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 
-	"github.com/coapaudit/coapaudit/export"
 	"github.com/coapaudit/coapaudit/filter"
 	"github.com/coapaudit/coapaudit/flows"
 	"github.com/coapaudit/coapaudit/internal/human"
@@ -45,64 +45,191 @@ var exchangeCols = []column{
 	xcFindings: {title: "F", min: 1, max: 4, right: true},
 }
 
-// xrow is an exchange with its columns formatted once.
+// xrec is a finished exchange as the loader passes it to the viewer: the
+// values of the list's columns, and where its record went.
+type xrec struct {
+	id                    string
+	start                 int64
+	client, proxy, server netip.AddrPort
+	method, uri, code     string
+	protected, prot       string
+	status                flows.Status
+	notif                 int
+	ref                   blobRef
+	n                     uint32 // bytes of the JSON record at ref; 0: not stored
+}
+
+// xrecOf takes what the list shows of x.
+func xrecOf(x *flows.Exchange) xrec {
+	return xrec{id: x.ID, start: x.Start.UnixNano(), client: x.Client, proxy: x.Proxy, server: x.Server,
+		method: x.Method, uri: x.URI, code: x.Code, protected: x.Protected, prot: protection(x),
+		status: x.Status, notif: x.Notifications}
+}
+
+// xkind is what few values an exchange's short columns take, kept once
+// for the exchanges that share them.
+type xkind struct {
+	method, code, protected, prot string
+	status                        flows.Status
+}
+
+// xrow is an exchange of the list, kept compactly: its strings and
+// addresses are indices into the exchanges' tables (they repeat from
+// exchange to exchange), and the exchange itself is its JSON record in
+// the exchange store, decoded again when it is selected or a filter
+// expression asks for its fields. Cells are formatted as they are drawn.
 type xrow struct {
-	x     *flows.Exchange
-	num   int // the number in the ID
-	start int64
-	cells [xcCount]string
-	text  string
-	// flds are the exchange record's fields, made when a filter
-	// expression first asks.
-	flds map[string]any
+	start                 int64
+	num                   uint32 // the number in the ID
+	id                    uint32 // index of the ID in strs when it is not "X" and num, else 0
+	client, proxy, server uint32 // indices into addrs
+	uri                   uint32 // index into strs
+	kind                  uint32 // index into kinds
+	notif                 uint32
+	ref                   blobRef
+	n                     uint32
 }
 
 // exchanges is the exchange list's data: the exchanges kept, in the
 // order they finished.
 type exchanges struct {
-	rows     []xrow
-	byID     map[string]int // ID to index in rows
-	findings map[string]int // findings per exchange ID
-	first    int64          // capture time of the first frame
+	rows     chunked[xrow]
+	byNum    map[uint32]int32 // ID number to index in rows, for IDs "X" and a number
+	byStr    map[string]int32 // other IDs to index in rows
+	findings map[string]int   // findings per exchange ID
+	first    int64            // capture time of the first frame
+	store    *byteStore       // the JSON records of the exchanges
+	strs     []string
+	strIdx   map[string]uint32
+	addrs    []netip.AddrPort
+	addrIdx  map[netip.AddrPort]uint32
+	kinds    []xkind
+	kindIdx  map[xkind]uint32
 }
 
-func newExchanges() *exchanges {
-	return &exchanges{byID: map[string]int{}, findings: map[string]int{}}
+func newExchanges(st *byteStore) *exchanges {
+	return &exchanges{byNum: map[uint32]int32{}, byStr: map[string]int32{}, findings: map[string]int{}, store: st,
+		strs: []string{""}, strIdx: map[string]uint32{"": 0}, addrs: []netip.AddrPort{{}}, addrIdx: map[netip.AddrPort]uint32{{}: 0},
+		kindIdx: map[xkind]uint32{}}
 }
 
-func (e *exchanges) add(x *flows.Exchange) {
-	// Keep a copy whose legs take no more room than they need: the
-	// tracker leaves spare capacity, which adds up over 100,000 rows.
-	c := *x
-	c.Legs = slices.Clone(x.Legs)
-	x = &c
-	r := xrow{x: x, start: x.Start.UnixNano()}
-	r.num, _ = strconv.Atoi(strings.TrimLeft(x.ID, "X"))
-	r.cells = [xcCount]string{
-		xcID:     x.ID,
-		xcTime:   relTime(r.start, e.first),
-		xcClient: addr(x.Client),
-		xcProxy:  addr(x.Proxy),
-		xcServer: addr(x.Server),
-		xcMethod: x.Method,
-		xcURI:    x.URI,
-		xcCode:   x.Code,
-		xcProt:   protection(x),
-		xcStatus: status(x),
+// str returns the index of s in the string table, adding a copy of s.
+func (e *exchanges) str(s string) uint32 {
+	if i, ok := e.strIdx[s]; ok {
+		return i
 	}
-	r.text = strings.ToLower(strings.Join(r.cells[:xcFindings], "\x00"))
-	e.byID[x.ID] = len(e.rows)
-	e.rows = append(e.rows, r)
+	s = strings.Clone(s)
+	i := uint32(len(e.strs))
+	e.strs = append(e.strs, s)
+	e.strIdx[s] = i
+	return i
+}
+
+func (e *exchanges) kind(k xkind) uint32 {
+	if i, ok := e.kindIdx[k]; ok {
+		return i
+	}
+	k = xkind{strings.Clone(k.method), strings.Clone(k.code), strings.Clone(k.protected), strings.Clone(k.prot), flows.Status(strings.Clone(string(k.status)))}
+	i := uint32(len(e.kinds))
+	e.kinds = append(e.kinds, k)
+	e.kindIdx[k] = i
+	return i
+}
+
+func (e *exchanges) addr(a netip.AddrPort) uint32 {
+	if i, ok := e.addrIdx[a]; ok {
+		return i
+	}
+	i := uint32(len(e.addrs))
+	e.addrs = append(e.addrs, a)
+	e.addrIdx[a] = i
+	return i
+}
+
+// idNumOf returns the number of an ID "X<n>", and whether the ID is
+// exactly that.
+func idNumOf(id string) (uint32, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(id, "X"), 10, 32)
+	return uint32(n), err == nil && id == "X"+strconv.FormatUint(n, 10)
+}
+
+func (e *exchanges) add(x xrec) {
+	r := xrow{start: x.start, client: e.addr(x.client), proxy: e.addr(x.proxy), server: e.addr(x.server),
+		uri: e.str(x.uri), notif: uint32(x.notif), ref: x.ref, n: x.n,
+		kind: e.kind(xkind{method: x.method, code: x.code, protected: x.protected, prot: x.prot, status: x.status})}
+	num, exact := idNumOf(x.id)
+	r.num = num
+	if exact {
+		e.byNum[num] = int32(e.rows.len())
+	} else {
+		r.id = e.str(x.id)
+		e.byStr[x.id] = int32(e.rows.len())
+	}
+	e.rows.append(r)
+}
+
+// id returns the ID of row i.
+func (e *exchanges) id(i int) string {
+	r := e.rows.at(i)
+	if r.id != 0 {
+		return e.strs[r.id]
+	}
+	return "X" + strconv.FormatUint(uint64(r.num), 10)
+}
+
+// row returns the index of the exchange with this ID.
+func (e *exchanges) row(id string) (int, bool) {
+	var i int32
+	var ok bool
+	if num, exact := idNumOf(id); exact {
+		i, ok = e.byNum[num]
+	} else {
+		i, ok = e.byStr[id]
+	}
+	return int(i), ok
+}
+
+// record returns the JSON record of row i, or nil when it was not kept.
+func (e *exchanges) record(i int) []byte {
+	r := e.rows.at(i)
+	if r.n == 0 || e.store == nil {
+		return nil
+	}
+	b, err := e.store.read(r.ref, int(r.n))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// exchange decodes row i's exchange from its record; with no record, it
+// has what the list shows.
+func (e *exchanges) exchange(i int) *flows.Exchange {
+	x := new(flows.Exchange)
+	if b := e.record(i); b != nil && json.Unmarshal(b, x) == nil {
+		return x
+	}
+	r := e.rows.at(i)
+	*x = flows.Exchange{ID: e.id(i), Client: e.addrs[r.client], Proxy: e.addrs[r.proxy], Server: e.addrs[r.server],
+		Method: e.kinds[r.kind].method, URI: e.strs[r.uri], Code: e.kinds[r.kind].code, Protected: e.kinds[r.kind].protected,
+		Status: e.kinds[r.kind].status, Notifications: int(r.notif), Start: time.Unix(0, r.start)}
+	return x
 }
 
 // dropFront forgets the k oldest rows.
 func (e *exchanges) dropFront(k int) {
-	for _, r := range e.rows[:k] {
-		delete(e.byID, r.x.ID)
+	e.rows.dropFront(k)
+	clear(e.byNum)
+	clear(e.byStr)
+	for i := range e.rows.len() {
+		if r := e.rows.at(i); r.id == 0 {
+			e.byNum[r.num] = int32(i)
+		} else {
+			e.byStr[e.strs[r.id]] = int32(i)
+		}
 	}
-	e.rows = append(e.rows[:0], e.rows[k:]...)
-	for i, r := range e.rows {
-		e.byID[r.x.ID] = i
+	if e.store != nil && e.rows.len() > 0 {
+		e.store.dropBefore(e.rows.at(0).ref)
 	}
 }
 
@@ -137,81 +264,156 @@ func protection(x *flows.Exchange) string {
 	return x.Protected
 }
 
-func status(x *flows.Exchange) string {
-	s := string(x.Status)
-	if x.Notifications > 0 {
-		s += " (" + strconv.Itoa(x.Notifications) + ")"
+func statusText(status string, notifications uint32) string {
+	if notifications > 0 {
+		return status + " (" + strconv.FormatUint(uint64(notifications), 10) + ")"
 	}
-	return s
+	return status
 }
 
-func (e *exchanges) count() int { return len(e.rows) }
+func (e *exchanges) count() int { return e.rows.len() }
 
 func (e *exchanges) cell(row, col int) string {
-	if col == xcFindings {
-		if n := e.findings[e.rows[row].x.ID]; n > 0 {
+	r := e.rows.at(row)
+	switch col {
+	case xcID:
+		return e.id(row)
+	case xcTime:
+		return relTime(r.start, e.first)
+	case xcClient:
+		return addr(e.addrs[r.client])
+	case xcProxy:
+		return addr(e.addrs[r.proxy])
+	case xcServer:
+		return addr(e.addrs[r.server])
+	case xcMethod:
+		return e.kinds[r.kind].method
+	case xcURI:
+		return e.strs[r.uri]
+	case xcCode:
+		return e.kinds[r.kind].code
+	case xcProt:
+		return e.kinds[r.kind].prot
+	case xcStatus:
+		return statusText(string(e.kinds[r.kind].status), r.notif)
+	case xcFindings:
+		if n := e.findings[e.id(row)]; n > 0 {
 			return strconv.Itoa(n)
 		}
-		return ""
 	}
-	return e.rows[row].cells[col]
+	return ""
 }
 
-func (e *exchanges) text(row int) string { return e.rows[row].text }
-
-func (e *exchanges) fields(row int) map[string]any {
-	r := &e.rows[row]
-	if r.flds == nil {
-		r.flds = filter.FieldsOf(export.Exchange{Exchange: r.x}.AppendJSON(nil))
+// text is the row's searchable text: its cells but the findings count,
+// in lowercase.
+func (e *exchanges) text(row int) string {
+	var b strings.Builder
+	for c := range xcFindings {
+		if c > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(e.cell(row, c))
 	}
-	return r.flds
+	return strings.ToLower(b.String())
+}
+
+// fields are the exchange record's fields, decoded again on each call:
+// keeping them per row would cost kilobytes each.
+func (e *exchanges) fields(row int) map[string]any {
+	b := e.record(row)
+	if b == nil {
+		return nil
+	}
+	return filter.FieldsOf(b)
+}
+
+// someFields gives the fields an expression reads from the row alone,
+// without reading the record, when the row has them all: the list's
+// columns, as the record has them. Else it returns nil.
+func (e *exchanges) someFields(row int, names []string) map[string]any {
+	r := e.rows.at(row)
+	k := &e.kinds[r.kind]
+	m := make(map[string]any, len(names))
+	for _, n := range names {
+		switch n {
+		case "type":
+			m[n] = "exchange"
+		case "id":
+			m[n] = e.id(row)
+		case "client":
+			m[n] = addr(e.addrs[r.client])
+		case "proxy":
+			m[n] = addr(e.addrs[r.proxy])
+		case "server":
+			m[n] = addr(e.addrs[r.server])
+		case "method":
+			m[n] = k.method
+		case "uri":
+			m[n] = e.strs[r.uri]
+		case "code":
+			m[n] = k.code
+		case "protected":
+			m[n] = k.protected
+		case "status":
+			m[n] = string(k.status)
+		case "notifications":
+			m[n] = float64(r.notif)
+		default:
+			return nil
+		}
+	}
+	return m
 }
 
 func (e *exchanges) compare(a, b, col int) int {
-	ra, rb := &e.rows[a], &e.rows[b]
+	ra, rb := e.rows.at(a), e.rows.at(b)
 	switch col {
 	case xcID:
 		return cmp.Compare(ra.num, rb.num)
 	case xcTime:
 		return cmp.Compare(ra.start, rb.start)
 	case xcClient:
-		return ra.x.Client.Compare(rb.x.Client)
+		return e.addrs[ra.client].Compare(e.addrs[rb.client])
 	case xcProxy:
-		return ra.x.Proxy.Compare(rb.x.Proxy)
+		return e.addrs[ra.proxy].Compare(e.addrs[rb.proxy])
 	case xcServer:
-		return ra.x.Server.Compare(rb.x.Server)
+		return e.addrs[ra.server].Compare(e.addrs[rb.server])
 	case xcFindings:
-		return cmp.Compare(e.findings[ra.x.ID], e.findings[rb.x.ID])
+		return cmp.Compare(e.findings[e.id(a)], e.findings[e.id(b)])
+	case xcStatus:
+		if c := strings.Compare(string(e.kinds[ra.kind].status), string(e.kinds[rb.kind].status)); c != 0 || ra.notif == rb.notif {
+			return c
+		}
 	}
-	return strings.Compare(ra.cells[col], rb.cells[col])
+	return strings.Compare(e.cell(a, col), e.cell(b, col))
 }
 
 func (e *exchanges) style(row, col int) tcell.Style {
-	x := e.rows[row].x
+	r := e.rows.at(row)
 	switch col {
 	case xcProt:
-		switch {
-		case strings.HasSuffix(e.rows[row].cells[col], "✗"):
+		switch prot := e.kinds[r.kind].protected; {
+		case strings.HasSuffix(e.kinds[r.kind].prot, "✗"):
 			return stShould
-		case x.Protected == "oscore":
+		case prot == "oscore":
 			return stProtected
-		case x.Protected == "dtls":
+		case prot == "dtls":
 			return stExposed
 		}
 		return stShould
 	case xcStatus:
-		switch x.Status {
+		switch e.kinds[r.kind].status {
 		case flows.Withheld, flows.ServedByIntermediary, flows.Unmatched:
 			return stShould
 		case flows.Unanswered, flows.Evicted, flows.Incomplete, flows.Reset:
 			return stExposed
 		}
 	case xcFindings:
-		if e.findings[x.ID] > 0 {
+		if e.findings[e.id(row)] > 0 {
 			return stHigh
 		}
 	case xcCode:
-		if c := x.Code; len(c) > 0 && (c[0] == '4' || c[0] == '5') {
+		if c := e.kinds[r.kind].code; len(c) > 0 && (c[0] == '4' || c[0] == '5') {
 			return stExposed
 		}
 	}

@@ -47,7 +47,7 @@ func (a *App) drawTabs(w int) {
 	fill(s, 0, 0, w, stBar)
 	x := 0
 	names := [3]string{
-		"1 Exchanges " + strconv.Itoa(len(a.xs.rows)),
+		"1 Exchanges " + strconv.Itoa(a.xs.count()),
 		"2 Findings " + strconv.Itoa(len(a.fs.rows)),
 		"3 Leaks " + strconv.Itoa(len(a.ls.rows)),
 	}
@@ -183,7 +183,7 @@ func (a *App) drawExchanges(body rect) {
 	// legs get the rest.
 	bytes := 0
 	if f := a.hexFocus(); f.ok {
-		if r := a.frames.files[f.key.file].get(int(f.key.num)); r != nil {
+		if r := a.frames.get(int(f.key.file), int(f.key.num)); r != nil {
 			bytes = int(r.data)
 		}
 	}

@@ -110,7 +110,7 @@ func TestFramesOnDemand(t *testing.T) {
 	st := newByteStore(0, 1<<30, t.TempDir())
 	defer st.close()
 	fs := frames{max: 1 << 20, store: st}
-	ld := newLoader(t.Context(), nil, st, nil)
+	ld := newLoader(t.Context(), nil, st, nil, nil)
 	ld.flushFrames = 1 << 30
 	ld.flushEvery = 1 << 62
 	_, err := analysis.RunFiles([]string{name}, opts, func(pk *analysis.Packet) {
@@ -204,21 +204,47 @@ func TestFramesOnDemand(t *testing.T) {
 }
 
 func TestFramesKeepNewest(t *testing.T) {
-	fs := frames{max: 8, keepNewest: true}
+	// add stores a frame's record and passes it to fs, as the loader and
+	// the viewer do.
+	add := func(fs *frames, n int) {
+		r := frameRec{num: uint32(n), t: int64(n) * 1e6, coapOff: -1}
+		fs.add(frameAt{ref: fs.store.add(r.appendHeader(nil)), num: r.num})
+	}
+	st := newByteStore(0, 0, t.TempDir())
+	defer st.close()
+	fs := frames{max: 8, keepNewest: true, store: st}
 	for n := 1; n <= 20; n++ {
-		fs.add(frameRec{num: uint32(n)})
+		add(&fs, n)
 	}
 	if fs.lookup(20) == nil || fs.lookup(1) != nil {
-		t.Errorf("keepNewest kept %d..%d", fs.files[0].base, fs.files[0].base+len(fs.files[0].recs)-1)
+		t.Errorf("keepNewest kept %d..%d", fs.files[0].base, fs.files[0].base+fs.files[0].refs.len()-1)
 	}
-	if got := fs.notKept + len(fs.files[0].recs); got != 20 {
+	if r := fs.lookup(20); r == nil || r.num != 20 || r.t != 20e6 || r.coapOff != -1 {
+		t.Errorf("record of frame 20 read back as %+v", r)
+	}
+	if got := fs.notKept + fs.files[0].refs.len(); got != 20 {
 		t.Errorf("kept + forgotten = %d, want 20", got)
 	}
-	fs = frames{max: 8}
+	fs = frames{max: 8, store: st}
 	for n := 1; n <= 20; n++ {
-		fs.add(frameRec{num: uint32(n)})
+		add(&fs, n)
 	}
 	if fs.lookup(1) == nil || fs.lookup(9) != nil || fs.notKept != 12 {
 		t.Errorf("keep first: notKept %d", fs.notKept)
+	}
+}
+
+// TestFrameHeader checks that a frame's record reads back from its
+// stored header field for field.
+func TestFrameHeader(t *testing.T) {
+	r := frameRec{t: -1 << 40, num: 1<<32 - 2, file: 3, ref: blobRef{seg: 5, off: 7}, data: 1 << 24, inner: 70000,
+		note: 65535, innerHdr: 9, coapOff: -1, coapLen: 1 << 20, wire: 1<<32 - 1, pair: 0xdeadbeef, mid: 0xabcd,
+		proto: 1, typ: 2, code: 0x45, osc: oscVerified, flags: flagReplay | flagStored}
+	b := r.appendHeader([]byte{0xff})
+	if len(b) != 1+frameHdrSize {
+		t.Fatalf("header of %d bytes, want %d", len(b)-1, frameHdrSize)
+	}
+	if got := parseHeader(b[1:], r.ref); got != r {
+		t.Errorf("read back %+v, want %+v", got, r)
 	}
 }

@@ -95,8 +95,19 @@ func (t *table) less(a, b int) int {
 	return c
 }
 
+// someFields is a rowSource that can give some of a row's fields for
+// less than all of them; nil when it cannot.
+type someFields interface {
+	someFields(row int, names []string) map[string]any
+}
+
 func (t *table) match(row int) bool {
 	if t.expr != nil {
+		if sf, ok := t.src.(someFields); ok {
+			if f := sf.someFields(row, t.expr.Names()); f != nil {
+				return t.expr.Match(f)
+			}
+		}
 		return t.expr.Match(t.src.fields(row))
 	}
 	return t.filter == "" || strings.Contains(t.src.text(row), t.lower)
@@ -175,19 +186,29 @@ func (t *table) dropFront(k int) {
 	}
 }
 
+// mergeSorted merges the sorted b into the sorted a, in a's storage.
+// Only the part of a after b's first row moves: rows mostly arrive in
+// order, so that is a short tail, not the whole view.
 func mergeSorted(a, b []int, cmp func(x, y int) int) []int {
-	out := make([]int, 0, len(a)+len(b))
+	pos, _ := slices.BinarySearchFunc(a, b[0], func(x, y int) int {
+		if cmp(x, y) <= 0 {
+			return -1
+		}
+		return 1
+	})
+	tail := slices.Clone(a[pos:])
+	out := a[:pos]
 	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if cmp(a[i], b[j]) <= 0 {
-			out = append(out, a[i])
+	for i < len(tail) && j < len(b) {
+		if cmp(tail[i], b[j]) <= 0 {
+			out = append(out, tail[i])
 			i++
 		} else {
 			out = append(out, b[j])
 			j++
 		}
 	}
-	out = append(out, a[i:]...)
+	out = append(out, tail[i:]...)
 	return append(out, b[j:]...)
 }
 

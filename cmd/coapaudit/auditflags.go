@@ -23,7 +23,7 @@ func (af *analyzeFlags) registerAudit(cmd *cobra.Command) {
 	f.StringArrayVar(&af.proxies, "proxy", nil, "`ADDR` (ip or ip:port) of a proxy, in addition to those found in the traffic (repeatable)")
 	f.IntVar(&af.top, "top", 10, "`N` rows per table in the text summary (0: all)")
 	f.BoolVar(&af.noLeaks, "no-leaks", false, "skip the leak analysis (what sizes and timing reveal)")
-	f.IntVar(&af.memLimit, "memory-limit", defaultMemoryLimit, "soft limit of the Go heap in `MiB` (0: none); GOMEMLIMIT in the environment takes precedence")
+	registerMemoryLimit(cmd, &af.memLimit, defaultMemoryLimit)
 	f.StringVar(&af.labels, "labels", "", "CSV `FILE` of id,label lines giving the hidden label of exchanges for the leak analysis (id: exchange id such as X12, or frame number; file#frame with several files)")
 }
 
@@ -33,16 +33,34 @@ func (af *analyzeFlags) registerAudit(cmd *cobra.Command) {
 // the heap near it instead of letting it grow to twice the live data.
 const defaultMemoryLimit = 192
 
+// viewMemoryLimit is view's: the viewer holds about 40 MiB more than the
+// analysis at a million frames (a reference and a header per frame, a
+// row per exchange), and a lower limit keeps the whole process near 190
+// MiB at the price of more collections while the capture loads.
+const viewMemoryLimit = 176
+
+// registerMemoryLimit adds --memory-limit, in MiB, to cmd.
+func registerMemoryLimit(cmd *cobra.Command, mib *int, def int) {
+	cmd.Flags().IntVar(mib, "memory-limit", def, "soft limit of the Go heap in `MiB` (0: none); GOMEMLIMIT in the environment takes precedence")
+}
+
 // setMemoryLimit applies --memory-limit and returns the function that
 // restores the previous limit.
 func (af *analyzeFlags) setMemoryLimit() (restore func(), err error) {
+	return setMemoryLimit(af.memLimit)
+}
+
+// setMemoryLimit sets the soft heap limit to mib MiB, unless it is 0 or
+// GOMEMLIMIT is set, and returns the function that restores the previous
+// limit.
+func setMemoryLimit(mib int) (restore func(), err error) {
 	switch {
-	case af.memLimit < 0:
-		return nil, usageErr("--memory-limit %d: want MiB, 0 for none", af.memLimit)
-	case af.memLimit == 0 || os.Getenv("GOMEMLIMIT") != "":
+	case mib < 0:
+		return nil, usageErr("--memory-limit %d: want MiB, 0 for none", mib)
+	case mib == 0 || os.Getenv("GOMEMLIMIT") != "":
 		return func() {}, nil
 	}
-	old := debug.SetMemoryLimit(int64(af.memLimit) << 20)
+	old := debug.SetMemoryLimit(int64(mib) << 20)
 	return func() { debug.SetMemoryLimit(old) }, nil
 }
 

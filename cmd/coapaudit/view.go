@@ -26,6 +26,8 @@ type viewFlags struct {
 	snaplen int
 	allUDP  bool
 	linger  time.Duration
+	// memLimit is --memory-limit, in MiB.
+	memLimit int
 }
 
 func viewCmd(e *env) *cobra.Command {
@@ -55,6 +57,7 @@ Press ? in the viewer for its keys.`,
 	f.StringVar(&vf.bpf, "bpf", "", "with -i: capture filter `EXPR`, compiled with tcpdump")
 	f.IntVar(&vf.snaplen, "snaplen", 0, "with -i: `BYTES` captured per frame (default 262144)")
 	f.BoolVar(&vf.allUDP, "all-udp", false, "with -i: capture all UDP, so that CoAP on other ports is found by heuristics")
+	registerMemoryLimit(cmd, &vf.memLimit, viewMemoryLimit)
 	vf.linger = 5 * time.Second
 	f.Var(durationValue{&vf.linger}, "linger", "with -i: how long a finished exchange waits for late copies before it is listed: seconds or a duration")
 	return cmd
@@ -72,6 +75,11 @@ func runView(e *env, vf *viewFlags, files []string) error {
 	if err := vf.validate(); err != nil {
 		return err
 	}
+	restore, err := setMemoryLimit(vf.memLimit)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	opts, err := vf.options()
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ func TestViewUsageErrors(t *testing.T) {
 		{"view", "--profile", "nonsense", evil},
 		{"view", "/nonexistent.pcap"},
 		{"view", "--keys", "/nonexistent", evil},
+		{"view", "--memory-limit", "-1", evil},
 	} {
 		code, _, stderr := runCmd(args...)
 		if code != exitUsage || strings.Count(stderr, "\n") != 1 {
