@@ -61,18 +61,23 @@ func BenchmarkProcessCapture(b *testing.B) {
 }
 
 // BenchmarkProcessRequest measures one request: Process with a fresh
-// Partial IV each time, as in a long capture.
+// Partial IV each time, as in a long capture. The n requests go to another
+// server port on every round, so that each is fresh there (a new replay
+// window per round) and the pending requests keep their bound, evicting the
+// oldest.
 func BenchmarkProcessRequest(b *testing.B) {
 	k := fuzzKeyring(b)
 	const n = 1024
 	msgs := protectedRequests(b, k.Contexts()[0], n, 0)
-	client, server := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:5683")
+	client := netip.MustParseAddrPort("10.0.0.1:40000")
+	addr := netip.MustParseAddr("10.0.0.2")
 	d := NewDecryptor(k)
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := d.Process(time.Time{}, i, client, server, &msgs[i%n]); !r.Verified {
-			b.Fatal(r.Err)
+		server := netip.AddrPortFrom(addr, uint16(5683+i/n))
+		if r := d.Process(time.Time{}, i, client, server, &msgs[i%n]); !r.Verified || r.Replay != Fresh {
+			b.Fatal(r.Err, r.Replay)
 		}
 		i++
 	}
