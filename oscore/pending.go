@@ -121,21 +121,24 @@ type pendingRef struct {
 }
 
 // pendingTable holds the pending requests in slots that are reused, found
-// by a flat index on the hash of their key and confirmed on the key.
+// by a flat index on the hash of their key and confirmed on the key. The
+// slots come in chunks allocated as the table fills, so that growing never
+// copies them.
 type pendingTable struct {
-	ents  []pendingReq
-	free  []int32
-	idx   flatIndex
-	order fifo[pendingRef] // insertion order, for eviction
-	live  int
-	seq   uint64
+	chunks []*[pendingChunk]pendingReq
+	n      int // slots made
+	free   []int32
+	idx    flatIndex
+	order  fifo[pendingRef] // insertion order, for eviction
+	live   int
+	seq    uint64
 }
 
 // find returns the slot of the request from client to server with token
 // tok (hash h), or -1.
 func (t *pendingTable) find(h uint64, client, server netip.AddrPort, tok []byte) int32 {
 	for pos, e := t.idx.first(h); e >= 0; pos, e = t.idx.next(pos, h) {
-		p := &t.ents[e]
+		p := t.at(e)
 		if p.client == client && p.server == server && bytes.Equal(p.token(), tok) {
 			return e
 		}
@@ -148,12 +151,17 @@ func (t *pendingTable) get(i int32) *pendingReq {
 	if i < 0 {
 		return nil
 	}
-	return &t.ents[i]
+	return t.at(i)
 }
+
+// pendingChunk is how many slots a chunk holds.
+const pendingChunk = 64
+
+func (t *pendingTable) at(i int32) *pendingReq { return &t.chunks[i/pendingChunk][i%pendingChunk] }
 
 // remove frees slot i.
 func (t *pendingTable) remove(i int32) {
-	p := &t.ents[i]
+	p := t.at(i)
 	t.idx.remove(p.h, i)
 	*p = pendingReq{}
 	t.free = append(t.free, i)
@@ -167,11 +175,11 @@ func (t *pendingTable) remove(i int32) {
 func (t *pendingTable) put(old int32, h uint64, maxPending int, evicted *int) *pendingReq {
 	i := old
 	if old >= 0 {
-		t.ents[i] = pendingReq{h: h}
+		*t.at(i) = pendingReq{h: h}
 	} else {
 		for t.live >= maxPending && t.order.len() > 0 {
 			e := t.order.pop()
-			if t.ents[e.slot].seq == e.seq {
+			if t.at(e.slot).seq == e.seq {
 				t.remove(e.slot)
 				*evicted++
 			}
@@ -180,15 +188,18 @@ func (t *pendingTable) put(old int32, h uint64, maxPending int, evicted *int) *p
 			i = t.free[n-1]
 			t.free = t.free[:n-1]
 		} else {
-			t.ents = append(t.ents, pendingReq{})
-			i = int32(len(t.ents) - 1)
+			if t.n%pendingChunk == 0 {
+				t.chunks = append(t.chunks, new([pendingChunk]pendingReq))
+			}
+			i = int32(t.n)
+			t.n++
 		}
-		t.ents[i].h = h
+		t.at(i).h = h
 		t.idx.insert(h, i)
 		t.live++
 	}
 	t.seq++
-	p := &t.ents[i]
+	p := t.at(i)
 	p.seq = t.seq
 	t.order.push(pendingRef{i, p.seq})
 	if t.order.len() > 2*t.live+64 {
@@ -202,7 +213,7 @@ func (t *pendingTable) compact() {
 	var q fifo[pendingRef]
 	for t.order.len() > 0 {
 		e := t.order.pop()
-		if t.ents[e.slot].seq == e.seq {
+		if t.at(e.slot).seq == e.seq {
 			q.push(e)
 		}
 	}
@@ -213,9 +224,9 @@ func (t *pendingTable) compact() {
 // many.
 func (t *pendingTable) flush(before time.Time) int {
 	n := 0
-	for i := range t.ents {
-		if p := &t.ents[i]; p.seq != 0 && p.t.Before(before) {
-			t.remove(int32(i))
+	for i := range int32(t.n) {
+		if p := t.at(i); p.seq != 0 && p.t.Before(before) {
+			t.remove(i)
 			n++
 		}
 	}
