@@ -181,11 +181,11 @@ type ReplayTracker struct {
 }
 
 // NewReplayTracker returns a tracker whose recent set holds up to
-// maxRecords Partial IVs (0 means 32768), and that keeps half as many
+// maxRecords Partial IVs (0 means 65536), and that keeps half as many
 // windows. Full, a record takes some 90 bytes and a window some 170.
 func NewReplayTracker(maxRecords int) *ReplayTracker {
 	if maxRecords <= 0 {
-		maxRecords = 1 << 15
+		maxRecords = 1 << 16
 	}
 	return &ReplayTracker{maxWindows: max(maxRecords/2, 1), maxRecords: maxRecords, kh: newKeyHasher()}
 }
