@@ -505,8 +505,15 @@ func (e *Engine) Finish() *Summary {
 	if len(s.OtherBy) == 0 {
 		s.OtherBy = nil
 	}
-	if n := e.dec.Stats().Evicted; n > 0 {
-		ev["oscore-requests"] = n
+	dst := e.dec.Stats()
+	for k, n := range map[string]int{
+		"oscore-requests":       dst.Evicted,
+		"oscore-replay-windows": dst.WindowsEvicted,
+		"oscore-partial-ivs":    dst.PIVsEvicted,
+	} {
+		if n > 0 {
+			ev[k] = n
+		}
 	}
 	if e.dtls.Evicted > 0 {
 		ev["dtls-sessions"] = e.dtls.Evicted

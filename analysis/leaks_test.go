@@ -26,19 +26,19 @@ func capturesDir(t *testing.T) string {
 
 func captureKeys(t *testing.T, dir string) *oscore.Keyring {
 	t.Helper()
-	return loadKeys(t, filepath.Join(dir, "keys", "oscore_contexts"))
+	return loadKeyring(t, filepath.Join(dir, "keys", "oscore_contexts"))
 }
 
-// loadKeys reads an OSCORE key file.
-func loadKeys(t *testing.T, file string) *oscore.Keyring {
-	t.Helper()
-	params, err := oscore.LoadKeyFile(file)
+// loadKeyring derives the contexts of a key file.
+func loadKeyring(tb testing.TB, path string) *oscore.Keyring {
+	tb.Helper()
+	params, err := oscore.LoadKeyFile(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ring, err := oscore.NewKeyring(params)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return ring
 }

@@ -21,7 +21,7 @@ import (
 // summary must come out the same and in the same order.
 func TestPipelineSame(t *testing.T) {
 	root := testenv.RepoRoot()
-	keys := func(file string) *oscore.Keyring { return loadKeys(t, filepath.Join(root, file)) }
+	keys := func(file string) *oscore.Keyring { return loadKeyring(t, filepath.Join(root, file)) }
 	psk, err := tlskeys.ParsePSK("686f704b6579")
 	if err != nil {
 		t.Fatal(err)

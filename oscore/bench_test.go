@@ -61,18 +61,40 @@ func BenchmarkProcessCapture(b *testing.B) {
 }
 
 // BenchmarkProcessRequest measures one request: Process with a fresh
-// Partial IV each time, as in a long capture.
+// Partial IV each time, as in a long capture. The n requests come from
+// another client on every round: another port, and another kid context
+// (its last two bytes count the rounds; the kid context is no part of the
+// AAD, and the context is found by its kid), so that each request is fresh
+// in a new replay window, one hop per Partial IV, and the pending requests
+// keep their bound, evicting the oldest.
 func BenchmarkProcessRequest(b *testing.B) {
 	k := fuzzKeyring(b)
 	const n = 1024
 	msgs := protectedRequests(b, k.Contexts()[0], n, 0)
-	client, server := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:5683")
+	kidCtxs := make([][]byte, n)
+	for i := range msgs {
+		o, _ := findOSCORE(&msgs[i])
+		p, err := decode.ParseOSCORE(o)
+		if err != nil || len(p.KIDContext) < 2 {
+			b.Fatal("no kid context", err)
+		}
+		kidCtxs[i] = p.KIDContext // borrows the message
+	}
+	addr := netip.MustParseAddr("10.0.0.1")
+	server := netip.MustParseAddrPort("10.0.0.2:5683")
 	d := NewDecryptor(k)
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := d.Process(time.Time{}, i, client, server, &msgs[i%n]); !r.Verified {
-			b.Fatal(r.Err)
+		round := i / n
+		if i%n == 0 {
+			for _, kc := range kidCtxs {
+				kc[len(kc)-2], kc[len(kc)-1] = byte(round>>8), byte(round)
+			}
+		}
+		client := netip.AddrPortFrom(addr, uint16(40000+round))
+		if r := d.Process(time.Time{}, i, client, server, &msgs[i%n]); !r.Verified || r.Replay != Fresh {
+			b.Fatal(r.Err, r.Replay)
 		}
 		i++
 	}

@@ -3,7 +3,6 @@ package oscore
 import (
 	"bytes"
 	"encoding/hex"
-	"hash/fnv"
 	"net/netip"
 	"strconv"
 	"time"
@@ -128,7 +127,10 @@ type Result struct {
 	// responses that carry one); for a response without Partial IV it
 	// says whether the same response was already seen for its request.
 	Replay ReplayStatus
-	// FirstFrame is where a Duplicate or Retransmission was first seen.
+	// FirstFrame is where a Duplicate or Retransmission was first seen, 0
+	// when its first copy left the ReplayTracker's recent set (the window
+	// still tells a Duplicate from a Fresh or Old Partial IV; see
+	// ReplayTracker).
 	FirstFrame int
 	// RequestReplay is, for a response, the Replay status of its request;
 	// Answer says how the server answered a replayed or old request.
@@ -142,6 +144,42 @@ type Result struct {
 	// Echo is the Echo option value (inner when decrypted, else outer).
 	Echo       []byte
 	EchoStatus EchoStatus
+
+	// The byte slices above, and Inner.Options, are stored here when they
+	// fit: a typical message costs one allocation, the Result. The bytes
+	// come last, where the garbage collector does not look.
+	opts [resultOpts]decode.Option
+	memN int
+	mem  [resultMem]byte
+}
+
+// The Result's own storage: resultMem bytes hold the OSCORE option's
+// fields, the plaintext and the inner message of a message with some 70
+// bytes of plaintext; resultOpts inner options.
+const (
+	resultMem  = 192
+	resultOpts = 6
+)
+
+// take returns n bytes owned by r.
+func (r *Result) take(n int) []byte {
+	if n <= len(r.mem)-r.memN {
+		b := r.mem[r.memN : r.memN+n : r.memN+n]
+		r.memN += n
+		return b
+	}
+	return make([]byte, n)
+}
+
+// own returns a copy of b owned by r; nil stays nil and empty stays
+// empty.
+func (r *Result) own(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	c := r.take(len(b))
+	copy(c, b)
+	return c
 }
 
 // Joined returns the unprotected message's options: the outer options
@@ -167,8 +205,11 @@ func (r *Result) Joined(outer *decode.Message, dst []decode.Option) []decode.Opt
 // ReplayReport is a request that reached a receiver again (Duplicate) or
 // too late (Old), and what the receiver answered.
 type ReplayReport struct {
-	Frame      int // the replayed or old request
-	FirstFrame int // where the receiver first saw the Partial IV (0 if unknown)
+	Frame int // the replayed or old request
+	// FirstFrame is where the receiver first saw the Partial IV: 0 when
+	// unknown, for an Old request and for a Duplicate whose first copy
+	// left the ReplayTracker's recent set.
+	FirstFrame int
 	Status     ReplayStatus
 	Client     netip.AddrPort // sender of the request
 	Server     netip.AddrPort // receiver
@@ -194,37 +235,23 @@ type Stats struct {
 	Expired             int // requests dropped by Flush
 	Replays             int // Duplicate or Old requests
 	ReportsDropped      int // replay reports over the bound
-	EchoChallenges      int
-	EchoAnswered        int
+	// WindowsEvicted counts replay windows dropped to stay within the
+	// bound (least recently used first), PIVsEvicted Partial IV records
+	// that left the recent set (oldest first); see ReplayTracker.
+	WindowsEvicted, PIVsEvicted int
+	EchoChallenges              int
+	EchoAnswered                int
 }
 
-// exchKey identifies a request on one hop: client, server and token.
-type exchKey struct {
-	client, server netip.AddrPort
-	token          string
-}
-
-// pendingReq is an OSCORE request waiting for responses.
-type pendingReq struct {
-	frame      int
-	t          time.Time
-	seq        uint64 // insertion counter, for eviction
-	kid, piv   []byte
-	kidCtx     []byte
-	hasKIDCtx  bool
-	hasKID     bool
-	ctx        *Context // the context that verified it
-	pt         party    // the requester's side of ctx
-	verified   bool
-	replay     ReplayStatus
-	replayKey  ReplayKey
-	pivVal     uint64
-	copies     int // times this request reached the server on this hop
-	responses  int // responses without Partial IV matched to it
-	firstResp  uint64
-	firstPlain uint64 // fingerprint of the first verified response plaintext
-	hasPlain   bool
-	report     int // index+1 into Decryptor.reports, 0 if none
+// recentReq is a recent request, kept for the responses whose own request
+// was not seen.
+type recentReq struct {
+	reqBytes
+	frame    int
+	ctx      *Context
+	pt       party
+	verified bool
+	set      bool
 }
 
 // recentLen is how many recent requests are tried for a response whose
@@ -244,10 +271,9 @@ type Decryptor struct {
 	maxPending int
 	maxReports int
 
-	pending map[exchKey]*pendingReq
-	order   fifo[pendingRef] // insertion order, for eviction
-	seq     uint64
-	recent  [recentLen]*pendingReq
+	pend    pendingTable
+	kh      keyHasher
+	recent  [recentLen]recentReq
 	nrecent int
 
 	replay  *ReplayTracker
@@ -257,6 +283,7 @@ type Decryptor struct {
 	stats   Stats
 	cands   []ref
 	sc      scratch
+	ptbuf   []byte // plaintext, before the Result gets its copy
 }
 
 // DecryptorOption configures a Decryptor.
@@ -289,7 +316,7 @@ func NewDecryptor(k *Keyring, opts ...DecryptorOption) *Decryptor {
 		k:          k,
 		maxPending: 1 << 16,
 		maxReports: 4096,
-		pending:    make(map[exchKey]*pendingReq),
+		kh:         newKeyHasher(),
 		echoes:     make(map[string]int),
 	}
 	for _, o := range opts {
@@ -304,7 +331,8 @@ func NewDecryptor(k *Keyring, opts ...DecryptorOption) *Decryptor {
 // Stats returns the counters so far.
 func (d *Decryptor) Stats() Stats {
 	s := d.stats
-	s.Pending = len(d.pending)
+	s.Pending = d.pend.live
+	s.WindowsEvicted, s.PIVsEvicted = d.replay.Evictions()
 	return s
 }
 
@@ -319,12 +347,7 @@ func (d *Decryptor) Replays() []ReplayReport {
 // Flush forgets requests received before the given capture time; their
 // responses can then only be guessed.
 func (d *Decryptor) Flush(before time.Time) {
-	for k, p := range d.pending {
-		if p.t.Before(before) {
-			delete(d.pending, k)
-			d.stats.Expired++
-		}
-	}
+	d.stats.Expired += d.pend.flush(before)
 }
 
 // findOSCORE returns the value of m's first OSCORE option.
@@ -340,7 +363,8 @@ func findOSCORE(m *decode.Message) ([]byte, bool) {
 // Process examines one CoAP message seen at capture time t in frame,
 // sent from src to dst. It returns nil when m has no OSCORE option (after
 // noting an unprotected answer to an OSCORE request, if it is one). The
-// Result does not borrow m.
+// Result does not borrow m, nor anything the Decryptor keeps: it stays
+// valid, and the caller's, after later calls.
 func (d *Decryptor) Process(t time.Time, frame int, src, dst netip.AddrPort, m *decode.Message) *Result {
 	val, ok := findOSCORE(m)
 	if !ok {
@@ -351,7 +375,8 @@ func (d *Decryptor) Process(t time.Time, frame int, src, dst netip.AddrPort, m *
 	}
 	r := &Result{IsRequest: m.Code.IsRequest()}
 	o, err := decode.ParseOSCORE(val)
-	r.Option = cloneOption(o)
+	r.Option = o
+	r.Option.KID, r.Option.PIV, r.Option.KIDContext = r.own(o.KID), r.own(o.PIV), r.own(o.KIDContext)
 	if err != nil {
 		r.Err = "malformed OSCORE option: " + err.Error()
 		return r
@@ -379,6 +404,15 @@ func (d *Decryptor) Process(t time.Time, frame int, src, dst netip.AddrPort, m *
 
 func (d *Decryptor) keysGiven() bool { return d.k.Len() > 0 }
 
+// open decrypts with candidate c into the Decryptor's plaintext buffer.
+func (d *Decryptor) open(c ref, idPIV, piv, reqKID, reqPIV, ct []byte) ([]byte, error) {
+	pt, err := c.c.open(d.ptbuf[:0], &d.sc, c.p, idPIV, piv, reqKID, reqPIV, ct)
+	if cap(pt) > cap(d.ptbuf) {
+		d.ptbuf = pt[:0]
+	}
+	return pt, err
+}
+
 func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.AddrPort, m *decode.Message) {
 	o := &r.Option
 	r.RequestKID, r.RequestPIV = o.KID, o.PIV
@@ -387,21 +421,17 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 		return
 	}
 	pivVal, _ := pivValue(o.PIV) // ParseOSCORE allows at most 5 bytes
-	rk := ReplayKey{Receiver: dst, KID: string(o.KID), Response: false}
+	var kidCtx []byte
 	if o.HasKIDContext {
-		rk.KIDContext = string(o.KIDContext)
+		kidCtx = o.KIDContext
 	}
-	status, first := d.replay.Check(rk, pivVal, src, m.MessageID)
+	wk := d.replay.key(kidCtx, o.KID, false, dst)
+	win := d.replay.find(&wk)
+	status, first := d.replay.check(win, pivVal, src, m.MessageID)
 	r.Replay, r.FirstFrame = status, first
 
-	p := &pendingReq{
-		frame: frame, t: t, hasKID: o.HasKID, hasKIDCtx: o.HasKIDContext,
-		replay: status, replayKey: rk, pivVal: pivVal, copies: 1,
-	}
-	// The pending request keeps copies of its own: the Result's slices
-	// belong to the caller.
-	p.kid, p.piv, p.kidCtx = clone3(o.KID, o.PIV, o.KIDContext)
-
+	var vctx *Context
+	var vpt party
 	d.cands = d.k.lookup(d.cands[:0], o.KID, o.HasKID, o.KIDContext, o.HasKIDContext)
 	switch {
 	case len(d.cands) == 0 && d.keysGiven():
@@ -414,14 +444,16 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 			if r.Context == "" {
 				r.Context = c.c.name
 			}
-			pt, err := c.c.open(nil, &d.sc, c.p, kid, o.PIV, kid, o.PIV, m.Payload)
+			pt, err := d.open(c, kid, o.PIV, kid, o.PIV, m.Payload)
 			if err != nil {
 				r.Err = err.Error()
 				continue
 			}
 			r.Verified, r.Err, r.Context = true, "", c.c.name
-			p.ctx, p.pt, p.verified = c.c, c.p, true
-			r.RequestKID = clone(kid)
+			vctx, vpt = c.c, c.p
+			if !o.HasKID || !bytes.Equal(kid, o.KID) {
+				r.RequestKID = r.own(kid)
+			}
 			setInner(r, m, pt)
 			break
 		}
@@ -430,7 +462,7 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 	// A forgery must not move the window: record only what verified or
 	// could not be checked.
 	if r.Verified || !r.Tried {
-		d.replay.Record(rk, pivVal, frame, src, m.MessageID)
+		win = d.replay.add(&wk, win, pivVal, frame, src, m.MessageID)
 	}
 
 	if r.Verified {
@@ -441,76 +473,51 @@ func (d *Decryptor) request(r *Result, t time.Time, frame int, src, dst netip.Ad
 		d.echoRequest(r, v)
 	}
 
-	key := exchKey{client: src, server: dst, token: string(m.Token)}
-	if old := d.pending[key]; old != nil && bytes.Equal(old.piv, o.PIV) && bytes.Equal(old.kid, o.KID) &&
-		bytes.Equal(old.kidCtx, o.KIDContext) {
+	h := d.kh.exchange(src, dst, m.Token)
+	slot := d.pend.find(h, src, dst, m.Token)
+	old := d.pend.get(slot)
+	var p *pendingReq // nil: the request is not held
+	switch {
+	case old != nil && old.same(o):
 		// The same request again on this hop: keep its responses.
 		old.copies++
-		old.replay = status
-		if !old.verified && p.verified {
-			old.ctx, old.pt, old.verified = p.ctx, p.pt, true
+		old.replay, old.win = status, win
+		if !old.verified && r.Verified {
+			old.ctx, old.pt, old.verified = vctx, vpt, true
 		}
 		p = old
-	} else if old != nil && old.verified && r.Tried && !r.Verified {
+	case old != nil && old.verified && r.Tried && !r.Verified:
 		// A request that fails verification does not displace a verified
 		// one with the same token: responses are matched to the genuine
 		// request.
-	} else {
-		d.addPending(key, p)
+	default:
+		p = d.pend.put(slot, h, d.maxPending, &d.stats.Evicted)
+		p.reqBytes.set(m.Token, o)
+		p.client, p.server, p.frame, p.t = src, dst, frame, t
+		p.ctx, p.pt, p.verified = vctx, vpt, r.Verified
+		p.replay, p.win, p.pivVal, p.copies = status, win, pivVal, 1
 	}
+	report := 0
 	if status.IsReplay() {
 		d.stats.Replays++
-		p.report = d.addReport(ReplayReport{
+		report = d.addReport(ReplayReport{
 			Frame: frame, FirstFrame: first, Status: status, Client: src, Server: dst,
 			KIDContext: clone(o.KIDContext), KID: clone(o.KID), PIV: clone(o.PIV),
 		})
+	}
+	if p != nil {
+		p.report = report
+		d.remember(&p.reqBytes, p.frame, p.ctx, p.pt, p.verified)
 	} else {
-		p.report = 0
-	}
-	d.remember(p)
-}
-
-// pendingRef is an entry of the eviction queue: it still stands for the
-// pending request under key only if that request has the same seq (a new
-// request with the same token replaces the entry).
-type pendingRef struct {
-	key exchKey
-	seq uint64
-}
-
-func (d *Decryptor) addPending(key exchKey, p *pendingReq) {
-	if _, ok := d.pending[key]; !ok {
-		for len(d.pending) >= d.maxPending && d.order.len() > 0 {
-			e := d.order.pop()
-			if q, ok := d.pending[e.key]; ok && q.seq == e.seq {
-				delete(d.pending, e.key)
-				d.stats.Evicted++
-			}
-		}
-	}
-	d.seq++
-	p.seq = d.seq
-	d.pending[key] = p
-	d.order.push(pendingRef{key, p.seq})
-	if d.order.len() > 2*len(d.pending)+64 {
-		d.compactOrder()
+		var b reqBytes
+		b.set(nil, o)
+		d.remember(&b, frame, vctx, vpt, r.Verified)
 	}
 }
 
-// compactOrder drops the queue entries of replaced and flushed requests.
-func (d *Decryptor) compactOrder() {
-	var q fifo[pendingRef]
-	for d.order.len() > 0 {
-		e := d.order.pop()
-		if p, ok := d.pending[e.key]; ok && p.seq == e.seq {
-			q.push(e)
-		}
-	}
-	d.order = q
-}
-
-func (d *Decryptor) remember(p *pendingReq) {
-	d.recent[d.nrecent%recentLen] = p
+// remember adds a request to the recent ones.
+func (d *Decryptor) remember(b *reqBytes, frame int, ctx *Context, pt party, verified bool) {
+	d.recent[d.nrecent%recentLen] = recentReq{reqBytes: *b, frame: frame, ctx: ctx, pt: pt, verified: verified, set: true}
 	d.nrecent++
 }
 
@@ -542,27 +549,30 @@ func describeKID(o *decode.OSCOREOption) string {
 
 func (d *Decryptor) response(r *Result, frame int, src, dst netip.AddrPort, m *decode.Message) {
 	o := &r.Option
-	p := d.pending[exchKey{client: dst, server: src, token: string(m.Token)}]
+	p := d.pend.get(d.pend.find(d.kh.exchange(dst, src, m.Token), dst, src, m.Token))
 	if p == nil {
 		d.stats.Unmatched++
 		d.guess(r, m)
 		d.responseEcho(r, m)
 		return
 	}
+	kid, piv := p.kidBytes(), p.pivBytes()
 	r.RequestFrame = p.frame
-	r.RequestKID, r.RequestPIV = clone(p.kid), clone(p.piv)
+	r.RequestKID, r.RequestPIV = r.own(kid), r.own(piv)
 	r.RequestReplay = p.replay
-	d.replay.Answered(p.replayKey, p.pivVal)
+	d.replay.answered(p.win, p.pivVal)
 
 	respFP := fingerprint(m.MessageID, m.Payload)
-	var rk ReplayKey
+	var wk windowKey
+	win := noWindow
 	var pivVal uint64
 	if len(o.PIV) > 0 {
 		// Notifications and other responses with their own Partial IV
 		// have a window of their own, per request kid and receiver.
 		pivVal, _ = pivValue(o.PIV)
-		rk = ReplayKey{Receiver: dst, KIDContext: p.replayKey.KIDContext, KID: string(p.kid), Response: true}
-		r.Replay, r.FirstFrame = d.replay.Check(rk, pivVal, src, m.MessageID)
+		wk = d.replay.key(p.kidCtx(), kid, true, dst)
+		win = d.replay.find(&wk)
+		r.Replay, r.FirstFrame = d.replay.check(win, pivVal, src, m.MessageID)
 	} else {
 		// Without a Partial IV, a response is a copy if its request was
 		// already answered: a retransmission if the request was sent again
@@ -578,29 +588,20 @@ func (d *Decryptor) response(r *Result, frame int, src, dst netip.AddrPort, m *d
 		}
 	}
 
-	switch {
-	case p.verified:
-		d.cands = append(d.cands[:0], ref{p.ctx, p.pt.peer()})
-	default:
-		d.cands = d.k.lookup(d.cands[:0], p.kid, p.hasKID, p.kidCtx, p.hasKIDCtx)
-		for i := range d.cands {
-			d.cands[i].p = d.cands[i].p.peer()
-		}
-	}
+	d.responders(p.verified, p.ctx, p.pt, &p.reqBytes)
 	if len(d.cands) == 0 {
 		if d.keysGiven() {
-			r.Err = "no security context for " + describeKID(&decode.OSCOREOption{
-				KID: p.kid, HasKID: p.hasKID, KIDContext: p.kidCtx, HasKIDContext: p.hasKIDCtx})
+			r.Err = "no security context for " + p.describe()
 			d.stats.NoContext++
 		}
 	} else {
-		d.tryResponse(r, m, d.cands, p.kid, p.piv)
+		d.tryResponse(r, m, d.cands, kid, piv)
 	}
 
 	// As for requests, only what verified or could not be checked counts.
 	if r.Verified || !r.Tried {
 		if len(o.PIV) > 0 {
-			d.replay.Record(rk, pivVal, frame, src, m.MessageID)
+			d.replay.add(&wk, win, pivVal, frame, src, m.MessageID)
 		} else {
 			if p.responses == 0 {
 				p.firstResp = respFP
@@ -639,7 +640,7 @@ func (d *Decryptor) tryResponse(r *Result, m *decode.Message, cands []ref, reqKI
 		if r.Context == "" {
 			r.Context = c.c.name
 		}
-		pt, err := c.c.open(nil, &d.sc, c.p, idPIV, piv, reqKID, reqPIV, m.Payload)
+		pt, err := d.open(c, idPIV, piv, reqKID, reqPIV, m.Payload)
 		if err != nil {
 			r.Err = err.Error()
 			continue
@@ -660,25 +661,19 @@ func (d *Decryptor) guess(r *Result, m *decode.Message) {
 	tried := false
 	n := min(d.nrecent, recentLen)
 	for i := 1; i <= n; i++ {
-		p := d.recent[(d.nrecent-i)%recentLen]
-		if p == nil || len(p.piv) == 0 {
+		p := &d.recent[(d.nrecent-i)%recentLen]
+		if !p.set || p.piv == 0 {
 			continue
 		}
-		if p.verified {
-			d.cands = append(d.cands[:0], ref{p.ctx, p.pt.peer()})
-		} else {
-			d.cands = d.k.lookup(d.cands[:0], p.kid, p.hasKID, p.kidCtx, p.hasKIDCtx)
-			for i := range d.cands {
-				d.cands[i].p = d.cands[i].p.peer()
-			}
-		}
+		d.responders(p.verified, p.ctx, p.pt, &p.reqBytes)
 		if len(d.cands) == 0 {
 			continue
 		}
 		tried = true
-		if d.tryResponse(r, m, d.cands, p.kid, p.piv) {
+		kid, piv := p.kidBytes(), p.pivBytes()
+		if d.tryResponse(r, m, d.cands, kid, piv) {
 			r.Guessed = true
-			r.RequestKID, r.RequestPIV, r.RequestFrame = clone(p.kid), clone(p.piv), p.frame
+			r.RequestKID, r.RequestPIV, r.RequestFrame = r.own(kid), r.own(piv), p.frame
 			d.stats.Guessed++
 			return
 		}
@@ -710,11 +705,11 @@ const codeUnauthorized decode.Code = 0x81 // 4.01
 // answers an OSCORE request, it is an error (RFC 8613 section 8.2 and 8.4)
 // and possibly the rejection of a replay or an Echo challenge.
 func (d *Decryptor) unprotectedResponse(frame int, src, dst netip.AddrPort, m *decode.Message) {
-	p := d.pending[exchKey{client: dst, server: src, token: string(m.Token)}]
+	p := d.pend.get(d.pend.find(d.kh.exchange(dst, src, m.Token), dst, src, m.Token))
 	if p == nil {
 		return
 	}
-	d.replay.Answered(p.replayKey, p.pivVal)
+	d.replay.answered(p.win, p.pivVal)
 	echo, hasEcho := m.Option(decode.OptEcho)
 	if hasEcho {
 		d.addEcho(echo, frame)
@@ -748,7 +743,7 @@ func (d *Decryptor) responseEcho(r *Result, m *decode.Message) {
 	if !ok {
 		return
 	}
-	r.Echo, r.EchoStatus = clone(v), EchoChallenge
+	r.Echo, r.EchoStatus = r.own(v), EchoChallenge
 	d.addEcho(v, 0)
 }
 
@@ -765,7 +760,7 @@ func (d *Decryptor) addEcho(v []byte, frame int) {
 }
 
 func (d *Decryptor) echoRequest(r *Result, v []byte) {
-	r.Echo = clone(v)
+	r.Echo = r.own(v)
 	if _, ok := d.echoes[string(v)]; ok {
 		r.EchoStatus = EchoAnswered
 		d.stats.EchoAnswered++
@@ -796,41 +791,41 @@ func setInner(r *Result, outer *decode.Message, pt []byte) {
 		tok = nil
 	}
 	hdr[0] |= 0x40 | byte(outer.Type&3)<<4
-	buf := make([]byte, 0, len(pt)+n+len(tok)+len(pt)-1)
+	buf := r.take(len(pt) + n + len(tok) + len(pt) - 1)[:0]
 	buf = append(buf, pt...)
 	r.Plaintext = buf[:len(pt):len(pt)]
 	raw := append(buf[len(pt):], hdr[:n]...)
 	raw = append(raw, tok...)
 	raw = append(raw, pt[1:]...)
+	r.Inner.Options = r.opts[:0]
 	if err := r.Inner.Decode(raw); err != nil {
 		r.Err = "decrypted message malformed: " + err.Error()
 	}
 }
 
-// fingerprint hashes a message ID and payload, to recognise a copy.
+// fingerprint hashes a message ID and payload, to recognise a copy
+// (FNV-1a).
 func fingerprint(mid uint16, b []byte) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte{byte(mid >> 8), byte(mid)})
-	h.Write(b)
-	return h.Sum64()
-}
-
-func cloneOption(o decode.OSCOREOption) decode.OSCOREOption {
-	o.KID, o.PIV, o.KIDContext = clone3(o.KID, o.PIV, o.KIDContext)
-	return o
-}
-
-// clone3 copies three byte slices into one allocation; nil stays nil and
-// empty stays empty.
-func clone3(a, b, c []byte) (ac, bc, cc []byte) {
-	buf := make([]byte, 0, len(a)+len(b)+len(c))
-	part := func(x []byte) []byte {
-		if x == nil {
-			return nil
-		}
-		start := len(buf)
-		buf = append(buf, x...)
-		return buf[start:len(buf):len(buf)]
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(mid>>8)) * prime
+	h = (h ^ uint64(mid&0xff)) * prime
+	for _, c := range b {
+		h = (h ^ uint64(c)) * prime
 	}
-	return part(a), part(b), part(c)
+	return h
+}
+
+// responders puts into d.cands the endpoints that may answer a request:
+// the peer of the endpoint that verified it, else of those its kid and kid
+// context name.
+func (d *Decryptor) responders(verified bool, ctx *Context, pt party, b *reqBytes) {
+	if verified {
+		d.cands = append(d.cands[:0], ref{ctx, pt.peer()})
+		return
+	}
+	d.cands = b.lookup(d.k, d.cands[:0])
+	for i := range d.cands {
+		d.cands[i].p = d.cands[i].p.peer()
+	}
 }

@@ -13,8 +13,9 @@
 // A Decryptor follows a capture in order: it verifies requests, remembers
 // them (bounded) to verify their responses, decodes the inner message, and
 // classifies every Partial IV with a ReplayTracker (Fresh, Retransmission,
-// Duplicate, Old), noting how a server answered a replay and the Echo
-// challenges of RFC 9175. Context.ProtectRequest and ProtectResponse build
+// Duplicate, Old): a window per sender and receiver and a bounded set of
+// recent Partial IVs with the frame each was first seen in. It notes how a
+// server answered a replay and the Echo challenges of RFC 9175. Context.ProtectRequest and ProtectResponse build
 // protected messages, for tests and sample generation.
 //
 // Key material is held in Secret values, which print, log and marshal as

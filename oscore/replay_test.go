@@ -84,11 +84,11 @@ func TestReplayTrackerBounded(t *testing.T) {
 		k := ReplayKey{Receiver: src, KID: string(rune('a' + i%26)), KIDContext: string(rune(i))}
 		tr.Record(k, uint64(i), i, src, uint16(i))
 	}
-	if len(tr.windows) > 4 || len(tr.copies) > 4 || len(tr.sigs) > 4 {
-		t.Errorf("state grew: %d windows, %d records, %d signatures", len(tr.windows), len(tr.copies), len(tr.sigs))
+	if len(tr.wins) > 4 || len(tr.recs) > 4 || tr.winIdx.n > 4 || tr.recIdx.n > 4 || len(tr.winIdx.slots) > 16 || len(tr.recIdx.slots) > 16 {
+		t.Errorf("state grew: %d windows, %d records, index %d and %d", len(tr.wins), len(tr.recs), len(tr.winIdx.slots), len(tr.recIdx.slots))
 	}
-	if tr.winOrder.len() > 100 || len(tr.winOrder.q) > 2048 {
-		t.Errorf("queue grew to %d", len(tr.winOrder.q))
+	if w, r := tr.Evictions(); w != 98 || r != 96 {
+		t.Errorf("evictions: %d windows, %d records", w, r)
 	}
 }
 

@@ -267,7 +267,7 @@ func TestDecryptorBoundAndFlush(t *testing.T) {
 	if st := s.d.Stats(); st.Pending != 2 || st.Evicted != 1 {
 		t.Errorf("after token reuse: %+v", st)
 	}
-	if n := s.d.order.len(); n > 2*2+64 {
+	if n := s.d.pend.order.len(); n > 2*2+64 {
 		t.Errorf("eviction queue holds %d entries for 2 requests", n)
 	}
 }

@@ -37,6 +37,8 @@ var evictedNames = map[string]string{
 	"exchanges-per-pair":             "exchanges past the per-pair cap",
 	"message-ids":                    "message IDs",
 	"oscore-requests":                "OSCORE requests",
+	"oscore-replay-windows":          "OSCORE replay windows",
+	"oscore-partial-ivs":             "OSCORE Partial IVs from the recent set",
 	"dtls-sessions":                  "DTLS sessions",
 	"dtls-decrypt-sessions":          "DTLS decryption sessions",
 	"dtls-decrypt-sessions-unlisted": "DTLS sessions not tracked",

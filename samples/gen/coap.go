@@ -37,6 +37,8 @@ type node struct {
 	port uint16
 	ipID uint16 // IPv4 identification of the next datagram
 	mid  uint16 // CoAP Message ID of the next message it originates
+	// client is the client's number from 1 (0: a server or the proxy).
+	client int
 }
 
 func newNode(ip [4]byte, port uint16, mid uint16) *node {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coapaudit/coapaudit/capture"
+	"github.com/coapaudit/coapaudit/decode"
+	"github.com/coapaudit/coapaudit/oscore"
 )
 
 var proxyAddr = netip.AddrFrom4([4]byte{10, 0, 0, 2})
@@ -69,7 +71,7 @@ func TestGenerateFile(t *testing.T) {
 func TestGenerateDeterministic(t *testing.T) {
 	gen := func(seed uint64, proxy bool) []byte {
 		var b bytes.Buffer
-		if err := generate(&b, 3000, seed, proxy, false); err != nil {
+		if err := generate(&b, 3000, newGenerator(seed, proxy)); err != nil {
 			t.Fatal(err)
 		}
 		return b.Bytes()
@@ -96,7 +98,9 @@ func TestGenerateDeterministic(t *testing.T) {
 func TestFlood(t *testing.T) {
 	for _, proxy := range []bool{true, false} {
 		var b bytes.Buffer
-		if err := generate(&b, 5000, 3, proxy, true); err != nil {
+		g := newGenerator(3, proxy)
+		g.flood = true
+		if err := generate(&b, 5000, g); err != nil {
 			t.Fatal(err)
 		}
 		r, err := capture.NewReader(bytes.NewReader(b.Bytes()))
@@ -136,5 +140,52 @@ func TestUsage(t *testing.T) {
 		if code := run(args, &stderr); code != 2 || stderr.Len() == 0 {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr.String())
 		}
+	}
+}
+
+// TestGenerateOSCORE: with -oscore-keys every message between a client and
+// a server but the empty ones carries OSCORE, and verifies with the keys
+// written; requests are fresh or retransmissions.
+func TestGenerateOSCORE(t *testing.T) {
+	dir := t.TempDir()
+	name, keys := filepath.Join(dir, "gen.pcap"), filepath.Join(dir, "keys.json")
+	var stderr bytes.Buffer
+	if code := run([]string{"-o", name, "-n", "3000", "-seed", "9", "-oscore-keys", keys}, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	ps, errLoad := oscore.LoadKeyFile(keys)
+	kr, errRing := oscore.NewKeyring(ps)
+	if errLoad != nil || errRing != nil || kr.Len() != 500 {
+		t.Fatalf("keys: %v, %v, %d contexts", errLoad, errRing, kr.Len())
+	}
+	r, err := capture.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d := oscore.NewDecryptor(kr)
+	var dg capture.Datagram
+	var m decode.Message
+	protected, plain := 0, 0
+	for r.Next(&dg) == nil {
+		if err := m.Decode(dg.Payload); err != nil {
+			t.Fatalf("frame %d: %v", dg.Number, err)
+		}
+		res := d.Process(dg.Time, dg.Number, dg.Src, dg.Dst, &m)
+		switch {
+		case res == nil && m.Code != 0:
+			t.Fatalf("frame %d: %v without OSCORE", dg.Number, m.Code)
+		case res == nil:
+			plain++
+		case !res.Verified:
+			t.Fatalf("frame %d: %s", dg.Number, res.Err)
+		case res.IsRequest && res.Replay != oscore.Fresh && res.Replay != oscore.Retransmission:
+			t.Fatalf("frame %d: request %v", dg.Number, res.Replay)
+		default:
+			protected++
+		}
+	}
+	if protected+plain != 3000 || protected < 2000 {
+		t.Errorf("%d protected, %d empty messages", protected, plain)
 	}
 }

@@ -1,7 +1,7 @@
 // Command gen writes a large pcap of synthetic but realistic CoAP traffic
 // on Ethernet/IPv4/UDP, for load tests and benchmarks of coapaudit.
 //
-//	go run ./samples/gen -o FILE -n N [-seed S] [-proxy=false] [-flood]
+//	go run ./samples/gen -o FILE -n N [-seed S] [-proxy=false] [-flood] [-oscore-keys KEYS]
 //
 // Several hundred clients send confirmable GET, PUT and POST requests to a
 // handful of origin servers. Most go through a forward proxy: Proxy-Uri on
@@ -19,6 +19,13 @@
 // 10,000 a second from the same clients (to the proxy, which never
 // forwards them, or with -proxy=false straight to the servers), for
 // measuring how the analysis bounds the state of requests that never end.
+//
+// With -oscore-keys every request of a client and every response to it is
+// protected with OSCORE (RFC 8613), with one security context per client
+// that all servers share, written to KEYS as a coapaudit JSON key file for
+// `coapaudit analyze --keys KEYS`; there is then no proxy (-proxy=false).
+// Notifications carry a Partial IV of their own; retransmissions repeat
+// their bytes.
 //
 // The output depends only on -n, -seed and the mode flags. Frames are written as they are
 // generated, so memory stays constant whatever N is.
@@ -51,21 +58,25 @@ func run(args []string, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "random seed; the same seed gives the same file")
 	proxy := fs.Bool("proxy", true, "route most exchanges through the forward proxy (false: all direct)")
 	flood := fs.Bool("flood", false, "only never-answered requests, each with a new token")
+	keys := fs.String("oscore-keys", "", "protect the messages with OSCORE and write the contexts to `file` (implies -proxy=false)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *out == "" || *n < 0 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: gen -o FILE -n N [-seed S] [-proxy=false] [-flood]")
+		fmt.Fprintln(stderr, "usage: gen -o FILE -n N [-seed S] [-proxy=false] [-flood] [-oscore-keys KEYS]")
 		return 2
 	}
-	if err := writeFile(*out, *n, *seed, *proxy, *flood); err != nil {
+	if *keys != "" {
+		*proxy = false
+	}
+	if err := writeFile(*out, *n, *seed, *proxy, *flood, *keys); err != nil {
 		fmt.Fprintf(stderr, "gen: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func writeFile(name string, n int, seed uint64, proxy, flood bool) (err error) {
+func writeFile(name string, n int, seed uint64, proxy, flood bool, keys string) (err error) {
 	f, err := os.Create(name)
 	if err != nil {
 		return err
@@ -76,20 +87,28 @@ func writeFile(name string, n int, seed uint64, proxy, flood bool) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := generate(bw, n, seed, proxy, flood); err != nil {
+	g := newGenerator(seed, proxy)
+	g.flood = flood
+	if keys != "" {
+		if g.osc, err = newOSCOREKeys(seed, len(g.clients)); err != nil {
+			return err
+		}
+		if err := g.osc.write(keys); err != nil {
+			return err
+		}
+	}
+	if err := generate(bw, n, g); err != nil {
 		return err
 	}
 	return bw.Flush()
 }
 
-// generate writes a pcap of n frames to w.
-func generate(w io.Writer, n int, seed uint64, proxy, flood bool) error {
+// generate writes a pcap of n frames from g to w.
+func generate(w io.Writer, n int, g *generator) error {
 	pw := pcapgo.NewWriter(w)
 	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return err
 	}
-	g := newGenerator(seed, proxy)
-	g.flood = flood
 	return g.run(n, func(at int64, frame []byte) error {
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, at), CaptureLength: len(frame), Length: len(frame)}
 		return pw.WritePacket(ci, frame)
@@ -222,6 +241,7 @@ type exchange struct {
 	srv   int // server index
 	ri    int // resource index
 	res   *resource
+	osc   oscoreState // with -oscore-keys
 }
 
 func (x *exchange) next() int64 { return x.steps[x.i].at }
@@ -233,7 +253,8 @@ func (x *exchange) add(at int64, src, dst *node, m msg) {
 type generator struct {
 	rnd      *rand.Rand
 	proxy    bool
-	flood    bool // -flood: never-answered requests only
+	flood    bool        // -flood: never-answered requests only
+	osc      *oscoreKeys // -oscore-keys: contexts to protect messages with
 	clients  []*node
 	servers  []*node
 	pxFront  *node      // the proxy towards clients
@@ -253,6 +274,7 @@ func newGenerator(seed uint64, proxy bool) *generator {
 	for i := range 500 {
 		ip := [4]byte{10, 1, byte(i / 250), byte(1 + i%250)}
 		g.clients = append(g.clients, newNode(ip, uint16(32768+g.rnd.IntN(28000)), uint16(g.rnd.Uint32())))
+		g.clients[i].client = i + 1
 	}
 	for i := range 8 {
 		g.servers = append(g.servers, newNode([4]byte{10, 0, 1, byte(10 + i)}, 5683, uint16(g.rnd.Uint32())))
@@ -351,7 +373,12 @@ func (g *generator) frame(x *exchange, st *step) []byte {
 	}
 	cm := decode.Message{Version: 1, Type: decode.Type(m.typ), Code: decode.Code(m.code), MessageID: m.mid,
 		Token: m.tok.b[:m.tok.n], Options: opts, Payload: m.payload}
-	buf := cm.Append(g.buf[:headerLen])
+	var buf []byte
+	if wire, ok := g.osc.protect(x, st.src, st.dst, &cm); ok {
+		buf = append(g.buf[:headerLen], wire...)
+	} else {
+		buf = cm.Append(g.buf[:headerLen])
+	}
 	g.opts, g.vals = opts, vals
 	finishFrame(buf, st.src, st.dst)
 	g.buf = buf
@@ -363,7 +390,7 @@ func (g *generator) newExchange(t int64) *exchange {
 	var x *exchange
 	if n := len(g.free); n > 0 {
 		x, g.free = g.free[n-1], g.free[:n-1]
-		x.steps, x.i = x.steps[:0], 0
+		x.steps, x.i, x.osc = x.steps[:0], 0, oscoreState{}
 	} else {
 		x = new(exchange)
 	}
