@@ -21,7 +21,7 @@ func genCapture(tb testing.TB, n int, args ...string) string {
 	tb.Helper()
 	dir := filepath.Join(os.TempDir(), "coapaudit-bench")
 	os.MkdirAll(dir, 0o755)
-	p := filepath.Join(dir, "gen-"+itoa(n)+strings.Join(args, "")+".pcap")
+	p := filepath.Join(dir, "gen-"+itoa(n)+strings.NewReplacer("/", "_", "-", "").Replace(strings.Join(args, ""))+".pcap")
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}

@@ -160,6 +160,8 @@ func TestAnalyzePipelineSame(t *testing.T) {
 	cs = append(cs, goldenCase{"gen", []string{gen}}, goldenCase{"gen, three files", []string{gen, gen, gen}},
 		goldenCase{"gen, no leak analysis", []string{"--no-leaks", gen}},
 		goldenCase{"gen, flood", []string{genCapture(t, 100000, "-flood")}})
+	keys := filepath.Join(os.TempDir(), "coapaudit-bench", "gen-oscore.keys")
+	cs = append(cs, goldenCase{"gen, OSCORE with keys", []string{"--keys", keys, genCapture(t, 100000, "-oscore-keys", keys)}})
 	defer func() { pipelineRuns = true }()
 	run := func(args []string, pipeline bool) []byte {
 		pipelineRuns = pipeline
