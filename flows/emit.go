@@ -102,7 +102,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	}
 	if root.hasResp && root.kind != kindPing {
 		e.Code = root.code.String()
-		if root.obs.established {
+		if root.rd().obs.established {
 			e.Code = root.firstCode.String()
 		}
 	}
@@ -189,7 +189,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.Residence = append(e.Residence, r)
 	}
 
-	if o := &root.obs; o.registered || o.established || o.dereg {
+	if o := &root.rd().obs; o.registered || o.established || o.dereg {
 		e.Observe = &ObserveInfo{
 			Established:     o.established,
 			FirstSeq:        o.firstSeq,
@@ -208,16 +208,16 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 			e.Observe.Vanished = o.lastCon != 0 && !o.lastConAcked && (o.ended == endNone || o.ended == endFinal)
 		}
 	}
-	if b := &root.b1; b.blocks+root.b2.blocks > 1 || b.open() || root.b2.open() {
+	if b := &root.rd().b1; b.blocks+root.rd().b2.blocks > 1 || b.open() || root.rd().b2.open() {
 		e.Block = blockInfo(root, x.hops)
 	}
 	if root.oscore {
 		e.OSCORE = &OSCORESummary{
-			KID:              HexBytes(slices.Clone(root.kid)),
-			KIDContext:       HexBytes(slices.Clone(root.kidContext)),
-			PIV:              HexBytes(slices.Clone(root.piv)),
-			RequestVerified:  verdict(root.reqTried, root.reqVerified),
-			ResponseVerified: verdict(root.respTried, root.respVerified),
+			KID:              HexBytes(slices.Clone(root.rd().kid)),
+			KIDContext:       HexBytes(slices.Clone(root.rd().kidContext)),
+			PIV:              HexBytes(slices.Clone(root.rd().piv)),
+			RequestVerified:  verdict(root.rd().reqTried, root.rd().reqVerified),
+			ResponseVerified: verdict(root.rd().respTried, root.rd().respVerified),
 		}
 		if len(e.OSCORE.KID) == 0 {
 			e.OSCORE.KID = HexBytes{}
@@ -260,7 +260,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 // status decides Exchange.Status; see the Status constants.
 func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 	root, last := ch[0], ch[len(ch)-1]
-	if evicted && !t.finished(x) && !root.obs.established {
+	if evicted && !t.finished(x) && !root.rd().obs.established {
 		return Evicted
 	}
 	switch {
@@ -273,7 +273,7 @@ func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 		return Unmatched
 	case root.reset:
 		return Reset
-	case root.obs.established:
+	case root.rd().obs.established:
 		return Observing
 	case root.hasResp:
 		served := false
@@ -286,7 +286,7 @@ func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 		switch {
 		case served:
 			return ServedByIntermediary
-		case root.b1.open() || root.b2.open():
+		case root.rd().b1.open() || root.rd().b2.open():
 			return Incomplete
 		}
 		return Complete
@@ -346,7 +346,7 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 		ResponseDuplicates:      h.respDups,
 		Rejected:                h.rejected,
 		Notifications:           h.notifications,
-		BlockSize:               max(h.b1.maxSize, h.b2.maxSize),
+		BlockSize:               max(h.rd().b1.maxSize, h.rd().b2.maxSize),
 		Replay:                  h.replay,
 		LinkEvidence:            t.evidenceNames(h.linkEv),
 	}
@@ -375,25 +375,25 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 
 func blockInfo(root *hop, hops []*hop) *BlockInfo {
 	b := &BlockInfo{
-		Blocks:   root.b1.blocks + root.b2.blocks,
-		Repeated: root.b1.repeated + root.b2.repeated,
-		Missing:  root.b1.missing + root.b2.missing,
-		Complete: !root.b1.open() && !root.b2.open(),
-		Bytes:    int(root.b1.bytes + root.b2.bytes),
-		Size1:    root.b1.total,
-		Size2:    root.b2.total,
+		Blocks:   root.rd().b1.blocks + root.rd().b2.blocks,
+		Repeated: root.rd().b1.repeated + root.rd().b2.repeated,
+		Missing:  root.rd().b1.missing + root.rd().b2.missing,
+		Complete: !root.rd().b1.open() && !root.rd().b2.open(),
+		Bytes:    int(root.rd().b1.bytes + root.rd().b2.bytes),
+		Size1:    root.rd().b1.total,
+		Size2:    root.rd().b2.total,
 	}
 	switch {
-	case root.b1.used && root.b2.used:
+	case root.rd().b1.used && root.rd().b2.used:
 		b.Option = "block1+block2"
-	case root.b1.used:
+	case root.rd().b1.used:
 		b.Option = "block1"
 	default:
 		b.Option = "block2"
 	}
 	size := 0
 	for _, h := range hops {
-		s := max(h.b1.maxSize, h.b2.maxSize)
+		s := max(h.rd().b1.maxSize, h.rd().b2.maxSize)
 		if s == 0 {
 			continue
 		}

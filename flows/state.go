@@ -195,16 +195,13 @@ type hop struct {
 	// form (paired with a server-leg response in diffs).
 	altered int
 
-	kid, kidContext, piv    []byte
-	reqTried, reqVerified   bool
-	respTried, respVerified bool
+	// ext holds the state only some legs need (observations, block-wise
+	// transfers, OSCORE, shared observations); nil until one does.
+	ext *hopExt
 
 	// main is the observation whose notification this leg fetches the
 	// remaining blocks of; block progress is accounted there.
 	main *hop
-	// sharers are the exchanges this leg feeds besides its own.
-	sharers []xref
-
 	// Linking.
 	up                 ref // the previous leg, towards the client
 	downs              int
@@ -214,9 +211,6 @@ type hop struct {
 	fwdOlder, fwdNewer ref
 	inTok              bool
 	tokOlder, tokNewer ref
-	bk                 blkKey
-	inBlk              bool
-	blkOlder, blkNewer ref
 	pair               *pairState
 	pending            bool // in pair's list of unanswered requests
 	pairOlder          ref
@@ -236,9 +230,6 @@ type hop struct {
 	pendingRetrans                                  int
 	notifications                                   int
 	reset                                           bool
-
-	obs    obsState
-	b1, b2 blockTrack
 
 	reqResidence  int64
 	respResidence int64
@@ -263,11 +254,75 @@ func (h *hop) blocks() *hop {
 	return h
 }
 
+// hopExt is the part of a leg that most legs leave empty: kept out of
+// line, it is allocated (from the Tracker's pool) by the first write
+// (Tracker.ext) and read through hop.rd, which gives the zero value when
+// the leg has none.
+type hopExt struct {
+	obs    obsState
+	b1, b2 blockTrack
+
+	kid, kidContext, piv    []byte
+	reqTried, reqVerified   bool
+	respTried, respVerified bool
+
+	// sharers are the exchanges this leg feeds besides its own.
+	sharers []xref
+
+	// The block-wise transfer index (indexBlk).
+	bk                 blkKey
+	inBlk              bool
+	blkOlder, blkNewer ref
+}
+
+// noExt is what hop.rd gives for a leg without hopExt. It is never
+// written (the package's TestMain checks).
+var noExt hopExt
+
+// rd returns h's hopExt for reading.
+func (h *hop) rd() *hopExt {
+	if h.ext != nil {
+		return h.ext
+	}
+	return &noExt
+}
+
+// ext returns h's hopExt for writing, taking one from the pool first if h
+// has none.
+func (t *Tracker) ext(h *hop) *hopExt {
+	if h.ext == nil {
+		if n := len(t.extFree); n > 0 {
+			h.ext = t.extFree[n-1]
+			t.extFree = t.extFree[:n-1]
+		} else {
+			h.ext = new(hopExt)
+		}
+	}
+	return h.ext
+}
+
+// freeExt empties h's hopExt, keeping the small buffers, and pools it.
+func (t *Tracker) freeExt(h *hop) {
+	e := h.ext
+	if e == nil {
+		return
+	}
+	h.ext = nil
+	*e = hopExt{
+		obs:        obsState{unacked: e.obs.unacked[:0]},
+		kid:        small(e.kid),
+		kidContext: small(e.kidContext),
+		piv:        small(e.piv),
+		sharers:    e.sharers[:0],
+	}
+	t.extFree = append(t.extFree, e)
+}
+
 // recentSet holds the last responses of a leg.
 type recentSet [4]recentResp
 
 // clear resets h for reuse, keeping the capacity of its slices; its
-// recent responses must have gone back to the pool.
+// recent responses and hopExt must have gone back to the pools.
 func (h *hop) clear() {
 	*h = hop{
 		gen:         h.gen,
@@ -277,13 +332,9 @@ func (h *hop) clear() {
 		path:        h.path[:0],
 		reqRaw:      small(h.reqRaw),
 		diffs:       h.diffs[:0],
-		kid:         h.kid[:0],
-		kidContext:  h.kidContext[:0],
-		piv:         h.piv[:0],
 		reqFrames:   h.reqFrames[:0],
 		respFrames:  h.respFrames[:0],
 		otherFrames: h.otherFrames[:0],
-		sharers:     h.sharers[:0],
 	}
 }
 

@@ -34,11 +34,13 @@ type Tracker struct {
 	hopFree []uint32
 	// recentFree pools the response sets of legs (hop.recent).
 	recentFree []*recentSet
-	xs         []*xstate
-	xFree      []uint32
-	heap       []*xstate
-	live       int
-	nextID     uint64
+	// extFree pools the out-of-line parts of legs (hop.ext).
+	extFree []*hopExt
+	xs      []*xstate
+	xFree   []uint32
+	heap    []*xstate
+	live    int
+	nextID  uint64
 
 	msgs     msgIndex // slot in ring
 	ring     []ringEntry
