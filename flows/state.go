@@ -392,23 +392,28 @@ const (
 )
 
 // msgEntry is one remembered message, for deduplication and for matching
-// ACK and RST by Message ID.
+// ACK and RST by Message ID, and the slot of the ring that holds it: its
+// key is inline, the endpoints as ids of the Tracker's endpoint table
+// (80 bytes instead of 112 with a midKey beside the entry).
 type msgEntry struct {
 	t, last int64
 	hash    [2]uint64 // keyed digest of the whole message
 	tok     uint64    // hash of a request's token
 	hop     ref
 	file    int32
-	typ     decode.Type
-	role    msgRole
 	copies  uint32
 	acks    uint32
 	frame   uint32 // the frame of a response, to follow its ACK
+	key     msgKey
+	typ     decode.Type
+	role    msgRole
 }
 
-type ringEntry struct {
-	k midKey
-	e msgEntry
+// msgKey is a midKey with its endpoints as ids of the Tracker's endpoint
+// table (epTable).
+type msgKey struct {
+	src, dst uint32
+	mid      uint16
 }
 
 // respRec and pubRec are the slots of the lossy tables that link

@@ -43,7 +43,8 @@ type Tracker struct {
 	nextID  uint64
 
 	msgs     msgIndex // slot in ring
-	ring     []ringEntry
+	ring     []msgEntry
+	eps      epTable // the endpoints of ring's keys
 	ringHead int
 	ringLen  int
 
@@ -140,6 +141,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		minGap:    int64(cfg.MinRetransmitGap),
 		mergeWin:  int64(cfg.MergeWindow),
 		msgs:      newMsgIndex(cfg.MaxMessages),
+		eps:       newEPTable(),
 		toks:      make(map[tokKey]ref),
 		blks:      make(map[blkKey]ref),
 		fwd:       make(map[uint64]fwdList),
@@ -233,6 +235,7 @@ func (t *Tracker) Close() {
 	}
 	t.closing = false
 	t.msgs.reset()
+	t.eps.reset()
 	t.ringHead, t.ringLen = 0, 0
 	t.now = math.MinInt64
 }
@@ -253,7 +256,7 @@ func (t *Tracker) expire(now int64) {
 	}
 	for t.ringLen > 0 {
 		e := &t.ring[t.ringHead]
-		if e.e.t+t.life >= now {
+		if e.t+t.life >= now {
 			break
 		}
 		t.popRing()
