@@ -254,7 +254,7 @@ func (t *Tracker) unpend(h *hop) {
 }
 
 // setWaiting sets the number of h's requests waiting for a response.
-func (t *Tracker) setWaiting(h *hop, n int) {
+func (t *Tracker) setWaiting(h *hop, n int32) {
 	h.waiting = n
 	if n > 0 {
 		t.pend(h)

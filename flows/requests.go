@@ -187,7 +187,7 @@ func (t *Tracker) subHop(main *hop, p *Packet, v *view, tk tokKey, now int64) *h
 	h.uri = append(h.uri[:0], main.uri...)
 	h.pathHash = v.pathHash
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
-	h.reqSize = p.Size
+	h.reqSize = int32(p.Size)
 	h.requests = 1
 	t.reqFrame(h, p)
 	t.indexTok(h)
@@ -268,7 +268,7 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	h.mid = m.MessageID
 	h.linkKey = lk
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
-	h.reqSize = p.Size
+	h.reqSize = int32(p.Size)
 	h.requests = 1
 	if v.hasObserve && (v.observe == 0 || v.observe == 1 && (v.code == decode.CodeGET || v.code == decode.CodeFETCH)) {
 		o := &t.ext(h).obs

@@ -160,7 +160,7 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		h.hasResp = true
 		h.firstResp = now
 		h.firstCode = v.code
-		h.respSize = p.Size
+		h.respSize = int32(p.Size)
 		if h.inFwd && !h.oscore && h.waiting == 0 && !h.rd().b1.open() {
 			// Answered before it was forwarded: a proxy does not forward
 			// it any more.

@@ -155,14 +155,14 @@ type blkKey struct {
 // hop is one leg of an exchange: the requests one endpoint sent another
 // and the responses that came back.
 type hop struct {
-	gen  uint32
-	idx  uint32
-	x    *xstate
-	kind hopKind
+	gen uint32
+	idx uint32
+	x   *xstate
 
-	from, to  netip.AddrPort
-	tk        tokKey
-	token     []byte
+	from, to netip.AddrPort
+	tk       tokKey
+	// The one-byte fields, together so that they take no padding.
+	kind      hopKind
 	method    decode.Code
 	typ       decode.Type
 	secure    bool
@@ -171,19 +171,6 @@ type hop struct {
 	multicast bool
 	proxyHint bool // Proxy-Uri or Proxy-Scheme: addressed to a forward proxy
 	replay    bool
-	target    netip.AddrPort
-	uri       []byte
-	path      []byte // canonical resource (view.path)
-	pathHash  uint64
-	// reqRaw is the first request message of the leg, kept to confirm a
-	// link on the bytes and to tell what a proxy changed.
-	reqRaw []byte
-	mid    uint16
-	// linkEv says what singled out the leg a request was forwarded from,
-	// on the leg it was forwarded on; diffs what the proxy changed on the
-	// way, in either direction.
-	linkEv evidence
-	diffs  []Diff
 	// contested marks a request that another one could equally have
 	// been linked to; ambiguous a leg whose link rests on arrival order
 	// among such requests. No difference is claimed across it.
@@ -191,9 +178,34 @@ type hop struct {
 	// unconfirmed marks a leg sent from an address its proxy was not yet
 	// confirmed to send from when it was linked.
 	unconfirmed bool
+	inFwd       bool
+	inTok       bool
+	pending     bool // in pair's list of unanswered requests
+	code        decode.Code
+	firstCode   decode.Code
+	hasResp     bool
+	reset       bool
+	hasRespRes  bool
+	relayed     bool
+	recentNext  uint8
+	mid         uint16
+	// linkEv says what singled out the leg a request was forwarded from,
+	// on the leg it was forwarded on; diffs what the proxy changed on the
+	// way, in either direction.
+	linkEv evidence
+	diffs  []Diff
 	// altered counts responses the proxy sent the client in a changed
 	// form (paired with a server-leg response in diffs).
-	altered int
+	altered int32
+
+	token    []byte
+	target   netip.AddrPort
+	uri      []byte
+	path     []byte // canonical resource (view.path)
+	pathHash uint64
+	// reqRaw is the first request message of the leg, kept to confirm a
+	// link on the bytes and to tell what a proxy changed.
+	reqRaw []byte
 
 	// ext holds the state only some legs need (observations, block-wise
 	// transfers, OSCORE, shared observations); nil until one does.
@@ -204,42 +216,34 @@ type hop struct {
 	main *hop
 	// Linking.
 	up                 ref // the previous leg, towards the client
-	downs              int
+	downs              int32
 	shared             ref // a leg of another exchange feeding this one
 	linkKey            uint64
-	inFwd              bool
 	fwdOlder, fwdNewer ref
-	inTok              bool
 	tokOlder, tokNewer ref
 	pair               *pairState
-	pending            bool // in pair's list of unanswered requests
 	pairOlder          ref
 	pairNewer          ref
 
 	// Times are Unix nanoseconds of capture time.
 	firstReq, lastReq, firstResp, lastResp, lastAct int64
-	reqSize, respSize                               int
 	reqBytes, respBytes                             int
-	code                                            decode.Code
-	firstCode                                       decode.Code
-	hasResp                                         bool
-	waiting                                         int
-	requests, responses                             int
-	retrans, dups, replays                          int
-	respRetrans, respDups, rejected                 int
-	pendingRetrans                                  int
-	notifications                                   int
-	reset                                           bool
+	// Counters (int32: a leg holds at most MaxFrames frames; sizes are
+	// of one message).
+	reqSize, respSize               int32
+	waiting                         int32
+	requests, responses             int32
+	retrans, dups, replays          int32
+	respRetrans, respDups, rejected int32
+	pendingRetrans                  int32
+	notifications                   int32
 
 	reqResidence  int64
 	respResidence int64
-	hasRespRes    bool
 	maxNotifRes   int64
-	relayed       bool
 	// recent are the last responses a leg towards a server received,
 	// from the Tracker's pool once it gets one; nil on other legs.
-	recent     *recentSet
-	recentNext uint8
+	recent *recentSet
 
 	reqFrames, respFrames, otherFrames []uint32
 }
