@@ -16,20 +16,16 @@ import (
 // must fit or be moved out of line (hopExt) and the bound here raised
 // with the memory figures of docs/ and BENCHMARKS.md.
 func TestStateSizes(t *testing.T) {
-	for _, c := range []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"hop", unsafe.Sizeof(hop{}), 640},
-		{"hopExt", unsafe.Sizeof(hopExt{}), 424},
-		{"xstate", unsafe.Sizeof(xstate{}), 120},
-		{"msgEntry (ring slot)", unsafe.Sizeof(msgEntry{}), 80},
-		{"msgSlot (index entry)", unsafe.Sizeof(msgSlot{}), 8},
-	} {
-		if c.got > c.want {
-			t.Errorf("%s: %d bytes, more than %d", c.name, c.got, c.want)
+	atMost := func(name string, got, want uintptr) {
+		if got > want {
+			t.Errorf("%s: %d bytes, more than %d", name, got, want)
 		}
 	}
+	atMost("hop", unsafe.Sizeof(hop{}), 640)
+	atMost("hopExt", unsafe.Sizeof(hopExt{}), 424)
+	atMost("xstate", unsafe.Sizeof(xstate{}), 120)
+	atMost("msgEntry (ring slot)", unsafe.Sizeof(msgEntry{}), 80)
+	atMost("msgSlot (index entry)", unsafe.Sizeof(msgSlot{}), 8)
 }
 
 // heldBytes feeds n proxied exchanges (client to proxy with Proxy-Uri,
@@ -46,7 +42,7 @@ func heldBytes(t *testing.T, held, n int) float64 {
 	s.tr.emit = nil
 	const proxy, server = "10.0.0.2:5683", "10.0.1.1:5683"
 	for i := range n {
-		client := fmt.Sprintf("10.1.%d.%d:%d", i/250%250, i%250+1, 40000+i%7)
+		client := fmt.Sprintf("10.1.%d.%d:%d", i/250%2, i%250+1, 40000+i%7)
 		tok := fmt.Sprintf("%08x", i)
 		mid := uint16(i)
 		uri := fmt.Sprintf("coap://10.0.1.1/sensors/s%d", i%50)
@@ -79,7 +75,7 @@ func TestBytesPerHeldExchange(t *testing.T) {
 	const held = 4096
 	per := heldBytes(t, held, 6*held)
 	t.Logf("%.0f bytes per held exchange (2 legs, 4 Message IDs)", per)
-	if per > 1e9 {
+	if per > 3400 {
 		t.Errorf("%.0f bytes per held exchange", per)
 	}
 }

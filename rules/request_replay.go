@@ -72,34 +72,30 @@ type reliableSent struct {
 
 type reliableReplays struct {
 	sent  map[reliableKey]reliableSent
-	order []reliableKey
+	order keyQueue[reliableKey]
 	// asked is when each client (endpoints and token) last sent a
 	// request: one sent again after the exchange was over is not in it.
 	asked      map[reliableKey]int64
-	askedOrder []reliableKey
+	askedOrder keyQueue[reliableKey]
 	max        int
 }
 
 func (rs *reliableReplays) ask(p *Pass, k reliableKey, ns int64) {
 	if _, ok := rs.asked[k]; !ok {
-		if len(rs.askedOrder) >= rs.max && rs.max > 0 {
-			delete(rs.asked, rs.askedOrder[0])
-			rs.askedOrder = rs.askedOrder[1:]
+		if old, full := rs.askedOrder.push(k, rs.max); full {
+			delete(rs.asked, old)
 			p.Drop(1)
 		}
-		rs.askedOrder = append(rs.askedOrder, k)
 	}
 	rs.asked[k] = ns
 }
 
 func (rs *reliableReplays) remember(p *Pass, k reliableKey, s reliableSent) {
 	if _, ok := rs.sent[k]; !ok {
-		if len(rs.order) >= rs.max && rs.max > 0 {
-			delete(rs.sent, rs.order[0])
-			rs.order = rs.order[1:]
+		if old, full := rs.order.push(k, rs.max); full {
+			delete(rs.sent, old)
 			p.Drop(1)
 		}
-		rs.order = append(rs.order, k)
 	}
 	rs.sent[k] = s
 }
