@@ -127,7 +127,11 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		ntok += len(s.token)
 	}
 	a := &legAlloc{ints: make([]int, 0, 2*n), bytes: make([]byte, 0, ntok)}
-	if nl := len(x.hops) + 1; nl <= len(blk.legs) {
+	nl := len(x.hops)
+	if s != nil && s.x != x || x.sharedSnap != nil {
+		nl++ // the leg that fed x
+	}
+	if nl <= len(blk.legs) {
 		e.Legs = blk.legs[:0:nl]
 	} else {
 		e.Legs = make([]Leg, 0, nl)
