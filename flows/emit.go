@@ -212,16 +212,16 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 			e.Observe.Vanished = o.lastCon != 0 && !o.lastConAcked && (o.ended == endNone || o.ended == endFinal)
 		}
 	}
-	if b := &root.rd().b1; b.blocks+root.rd().b2.blocks > 1 || b.open() || root.rd().b2.open() {
+	if b := &root.rdMore().b1; b.blocks+root.rdMore().b2.blocks > 1 || b.open() || root.rdMore().b2.open() {
 		e.Block = blockInfo(root, x.hops)
 	}
 	if root.oscore {
 		e.OSCORE = &OSCORESummary{
-			KID:              HexBytes(slices.Clone(root.rd().kid)),
-			KIDContext:       HexBytes(slices.Clone(root.rd().kidContext)),
-			PIV:              HexBytes(slices.Clone(root.rd().piv)),
-			RequestVerified:  verdict(root.rd().reqTried, root.rd().reqVerified),
-			ResponseVerified: verdict(root.rd().respTried, root.rd().respVerified),
+			KID:              HexBytes(slices.Clone(root.rdMore().kid)),
+			KIDContext:       HexBytes(slices.Clone(root.rdMore().kidContext)),
+			PIV:              HexBytes(slices.Clone(root.rdMore().piv)),
+			RequestVerified:  verdict(root.rdMore().reqTried, root.rdMore().reqVerified),
+			ResponseVerified: verdict(root.rdMore().respTried, root.rdMore().respVerified),
 		}
 		if len(e.OSCORE.KID) == 0 {
 			e.OSCORE.KID = HexBytes{}
@@ -290,7 +290,7 @@ func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 		switch {
 		case served:
 			return ServedByIntermediary
-		case root.rd().b1.open() || root.rd().b2.open():
+		case root.rdMore().b1.open() || root.rdMore().b2.open():
 			return Incomplete
 		}
 		return Complete
@@ -350,7 +350,7 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 		ResponseDuplicates:      int(h.respDups),
 		Rejected:                int(h.rejected),
 		Notifications:           int(h.notifications),
-		BlockSize:               max(h.rd().b1.maxSize, h.rd().b2.maxSize),
+		BlockSize:               max(h.rdMore().b1.maxSize, h.rdMore().b2.maxSize),
 		Replay:                  h.replay,
 		LinkEvidence:            t.evidenceNames(h.linkEv),
 	}
@@ -379,25 +379,25 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 
 func blockInfo(root *hop, hops []*hop) *BlockInfo {
 	b := &BlockInfo{
-		Blocks:   root.rd().b1.blocks + root.rd().b2.blocks,
-		Repeated: root.rd().b1.repeated + root.rd().b2.repeated,
-		Missing:  root.rd().b1.missing + root.rd().b2.missing,
-		Complete: !root.rd().b1.open() && !root.rd().b2.open(),
-		Bytes:    int(root.rd().b1.bytes + root.rd().b2.bytes),
-		Size1:    root.rd().b1.total,
-		Size2:    root.rd().b2.total,
+		Blocks:   root.rdMore().b1.blocks + root.rdMore().b2.blocks,
+		Repeated: root.rdMore().b1.repeated + root.rdMore().b2.repeated,
+		Missing:  root.rdMore().b1.missing + root.rdMore().b2.missing,
+		Complete: !root.rdMore().b1.open() && !root.rdMore().b2.open(),
+		Bytes:    int(root.rdMore().b1.bytes + root.rdMore().b2.bytes),
+		Size1:    root.rdMore().b1.total,
+		Size2:    root.rdMore().b2.total,
 	}
 	switch {
-	case root.rd().b1.used && root.rd().b2.used:
+	case root.rdMore().b1.used && root.rdMore().b2.used:
 		b.Option = "block1+block2"
-	case root.rd().b1.used:
+	case root.rdMore().b1.used:
 		b.Option = "block1"
 	default:
 		b.Option = "block2"
 	}
 	size := 0
 	for _, h := range hops {
-		s := max(h.rd().b1.maxSize, h.rd().b2.maxSize)
+		s := max(h.rdMore().b1.maxSize, h.rdMore().b2.maxSize)
 		if s == 0 {
 			continue
 		}

@@ -115,14 +115,14 @@ func (t *Tracker) unindexFwd(h *hop) {
 // else the newest.
 func (t *Tracker) blockHop(bk blkKey, v *view) *hop {
 	var newest, busy *hop
-	for h := t.hop(t.blks[bk]); h != nil; h = t.hop(h.rd().blkOlder) {
+	for h := t.hop(t.blks[bk]); h != nil; h = t.hop(h.rdMore().blkOlder) {
 		if newest == nil {
 			newest = h
 		}
 		b := h.blocks()
 		switch {
-		case v.block2.present && b.rd().b2.used && b.rd().b2.next == v.block2.offset(),
-			v.block1.present && !v.block2.present && b.rd().b1.used && b.rd().b1.next == v.block1.offset():
+		case v.block2.present && b.rdMore().b2.used && b.rdMore().b2.next == v.block2.offset(),
+			v.block1.present && !v.block2.present && b.rdMore().b1.used && b.rdMore().b1.next == v.block1.offset():
 			// A transfer asks for the next block once the last one
 			// was answered.
 			if h.waiting == 0 {
@@ -140,31 +140,31 @@ func (t *Tracker) blockHop(bk blkKey, v *view) *hop {
 }
 
 func (t *Tracker) indexBlk(h *hop) {
-	e := t.ext(h)
+	e := t.more(h)
 	r := t.blks[e.bk]
 	e.blkOlder = r
 	if o := t.hop(r); o != nil {
-		t.ext(o).blkNewer = h.ref()
+		t.more(o).blkNewer = h.ref()
 	}
 	t.blks[e.bk] = h.ref()
 	e.inBlk = true
 }
 
 func (t *Tracker) unindexBlk(h *hop) {
-	e := h.ext
-	if e == nil || !e.inBlk {
+	e := h.rdMore()
+	if !e.inBlk {
 		return
 	}
 	older, newer := t.hop(e.blkOlder), t.hop(e.blkNewer)
 	if newer != nil {
-		t.ext(newer).blkOlder = e.blkOlder
+		t.more(newer).blkOlder = e.blkOlder
 	} else if older != nil {
 		t.blks[e.bk] = e.blkOlder
 	} else {
 		delete(t.blks, e.bk)
 	}
 	if older != nil {
-		t.ext(older).blkNewer = e.blkNewer
+		t.more(older).blkNewer = e.blkNewer
 	}
 	e.inBlk, e.blkOlder, e.blkNewer = false, ref{}, ref{}
 }

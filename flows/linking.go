@@ -50,7 +50,7 @@ func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled 
 			t.unindexFwd(u)
 			continue
 		}
-		if reassembled && !(u.rd().b1.used && u.rd().b1.complete) {
+		if reassembled && !(u.rdMore().b1.used && u.rdMore().b1.complete) {
 			continue
 		}
 		ok, exact := t.canLink(u, p, v, now)

@@ -16,5 +16,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "noExt was written: %+v\n", noExt)
 		code = 1
 	}
+	if code == 0 && !reflect.DeepEqual(noMore, hopMore{}) {
+		fmt.Fprintf(os.Stderr, "noMore was written: %+v\n", noMore)
+		code = 1
+	}
 	os.Exit(code)
 }

@@ -22,7 +22,8 @@ func TestStateSizes(t *testing.T) {
 		}
 	}
 	atMost("hop", unsafe.Sizeof(hop{}), 640)
-	atMost("hopExt", unsafe.Sizeof(hopExt{}), 424)
+	atMost("hopExt", unsafe.Sizeof(hopExt{}), 144)
+	atMost("hopMore", unsafe.Sizeof(hopMore{}), 288)
 	atMost("xstate", unsafe.Sizeof(xstate{}), 120)
 	atMost("msgEntry (ring slot)", unsafe.Sizeof(msgEntry{}), 80)
 	atMost("msgSlot (index entry)", unsafe.Sizeof(msgSlot{}), 8)

@@ -121,8 +121,8 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 				t.deregOf = h.ref()
 				t.touch(h.x)
 				return nil
-			case v.block1.present && v.block1.num > 0 && h.blocks().rd().b1.used,
-				v.block2.present && v.block2.num > 0 && h.blocks().rd().b2.used:
+			case v.block1.present && v.block1.num > 0 && h.blocks().rdMore().b1.used,
+				v.block2.present && v.block2.num > 0 && h.blocks().rdMore().b2.used:
 				if h.rd().obs.established {
 					return t.subHop(h, p, v, tk, now)
 				}
@@ -205,7 +205,7 @@ func (t *Tracker) addRequestMsg(h *hop, p *Packet, v *view, now int64) {
 	h.lastReq, h.lastAct = now, now
 	t.reqFrame(h, p)
 	if v.block1.present {
-		e := t.ext(h)
+		e := t.more(h)
 		e.b1.add(v.block1, bodyLen(p))
 		if e.b1.total == 0 {
 			e.b1.total = v.size1
@@ -281,7 +281,7 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 		t.noteOSCORE(h, p, v)
 	}
 	if v.block1.present {
-		e := t.ext(h)
+		e := t.more(h)
 		e.b1.add(v.block1, bodyLen(p))
 		e.b1.total = v.size1
 	}
@@ -313,7 +313,7 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 		t.noteDst(h)
 	}
 	if v.block1.present || v.block2.present {
-		t.ext(h).bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
+		t.more(h).bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
 		t.indexBlk(h)
 	}
 	t.attachPair(h, ps)
@@ -324,7 +324,7 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 
 func (t *Tracker) noteOSCORE(h *hop, p *Packet, v *view) {
 	if o := p.OSCORE; o != nil {
-		e := t.ext(h)
+		e := t.more(h)
 		e.kid = append(e.kid[:0], o.KID...)
 		e.kidContext = append(e.kidContext[:0], o.KIDContext...)
 		e.piv = append(e.piv[:0], o.PIV...)
@@ -332,7 +332,7 @@ func (t *Tracker) noteOSCORE(h *hop, p *Packet, v *view) {
 		return
 	}
 	if o, err := decode.ParseOSCORE(v.oscore); err == nil {
-		e := t.ext(h)
+		e := t.more(h)
 		e.kid = append(e.kid[:0], o.KID...)
 		e.kidContext = append(e.kidContext[:0], o.KIDContext...)
 		e.piv = append(e.piv[:0], o.PIV...)

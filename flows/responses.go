@@ -143,7 +143,7 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		if notif && !p.Reliable && p.Msg.Type == decode.Confirmable {
 			t.noteConNotification(h, p.Frame)
 		}
-	case !piggy && h.waiting == 0 && h.hasResp && !h.rd().b1.open() && !h.rd().b2.open():
+	case !piggy && h.waiting == 0 && h.hasResp && !h.rdMore().b1.open() && !h.rdMore().b2.open():
 		extra = true
 	}
 	if h.waiting > 0 {
@@ -161,19 +161,19 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		h.firstResp = now
 		h.firstCode = v.code
 		h.respSize = int32(p.Size)
-		if h.inFwd && !h.oscore && h.waiting == 0 && !h.rd().b1.open() {
+		if h.inFwd && !h.oscore && h.waiting == 0 && !h.rdMore().b1.open() {
 			// Answered before it was forwarded: a proxy does not forward
 			// it any more.
 			t.unindexFwd(h)
 		}
 		if o := p.OSCORE; o != nil {
-			e := t.ext(h)
+			e := t.more(h)
 			e.respTried, e.respVerified = o.Tried, o.Verified
 		}
 	}
 	h.lastResp = now
 	if v.block2.present && !extra {
-		b := t.ext(h.blocks())
+		b := t.more(h.blocks())
 		if notif && v.block2.num == 0 {
 			b.b2 = blockTrack{}
 		}
@@ -181,8 +181,8 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		if b.b2.total == 0 {
 			b.b2.total = v.size2
 		}
-		if !h.rd().inBlk && h.main == nil && h.kind == kindRequest && v.block2.more {
-			t.ext(h).bk = blkKey{mkPair(h.from, h.to), h.method, h.pathHash, 0}
+		if !h.rdMore().inBlk && h.main == nil && h.kind == kindRequest && v.block2.more {
+			t.more(h).bk = blkKey{mkPair(h.from, h.to), h.method, h.pathHash, 0}
 			t.indexBlk(h)
 		}
 	}

@@ -261,17 +261,23 @@ func (h *hop) blocks() *hop {
 // hopExt is the part of a leg that most legs leave empty: kept out of
 // line, it is allocated (from the Tracker's pool) by the first write
 // (Tracker.ext) and read through hop.rd, which gives the zero value when
-// the leg has none.
+// the leg has none. Observations, the most common, need only its first
+// fields; block-wise transfers and OSCORE have their own part (hopMore,
+// Tracker.more and hop.rdMore).
 type hopExt struct {
-	obs    obsState
+	obs obsState
+	// sharers are the exchanges this leg feeds besides its own.
+	sharers []xref
+	more    *hopMore
+}
+
+// hopMore is the block-wise and OSCORE state of a leg.
+type hopMore struct {
 	b1, b2 blockTrack
 
 	kid, kidContext, piv    []byte
 	reqTried, reqVerified   bool
 	respTried, respVerified bool
-
-	// sharers are the exchanges this leg feeds besides its own.
-	sharers []xref
 
 	// The block-wise transfer index (indexBlk).
 	bk                 blkKey
@@ -279,9 +285,12 @@ type hopExt struct {
 	blkOlder, blkNewer ref
 }
 
-// noExt is what hop.rd gives for a leg without hopExt. It is never
-// written (the package's TestMain checks).
-var noExt hopExt
+// noExt and noMore are what hop.rd and hop.rdMore give for a leg without
+// them. They are never written (the package's TestMain checks).
+var (
+	noExt  hopExt
+	noMore hopMore
+)
 
 // rd returns h's hopExt for reading.
 func (h *hop) rd() *hopExt {
@@ -291,33 +300,52 @@ func (h *hop) rd() *hopExt {
 	return &noExt
 }
 
+// rdMore returns h's hopMore for reading.
+func (h *hop) rdMore() *hopMore {
+	if h.ext != nil && h.ext.more != nil {
+		return h.ext.more
+	}
+	return &noMore
+}
+
 // ext returns h's hopExt for writing, taking one from the pool first if h
 // has none.
 func (t *Tracker) ext(h *hop) *hopExt {
 	if h.ext == nil {
-		if n := len(t.extFree); n > 0 {
-			h.ext = t.extFree[n-1]
-			t.extFree = t.extFree[:n-1]
-		} else {
-			h.ext = new(hopExt)
-		}
+		h.ext = fromPool(&t.extFree)
 	}
 	return h.ext
 }
 
-// freeExt empties h's hopExt, keeping the small buffers, and pools it.
+// more returns h's hopMore for writing, taking one from the pool first if
+// h has none.
+func (t *Tracker) more(h *hop) *hopMore {
+	e := t.ext(h)
+	if e.more == nil {
+		e.more = fromPool(&t.moreFree)
+	}
+	return e.more
+}
+
+// freeExt empties h's hopExt and hopMore, keeping the small buffers, and
+// pools them.
 func (t *Tracker) freeExt(h *hop) {
 	e := h.ext
 	if e == nil {
 		return
 	}
 	h.ext = nil
+	if m := e.more; m != nil {
+		*m = hopMore{
+			kid:        small(m.kid),
+			kidContext: small(m.kidContext),
+			piv:        small(m.piv),
+		}
+		t.moreFree = append(t.moreFree, m)
+	}
 	*e = hopExt{
-		obs:        obsState{unacked: e.obs.unacked[:0]},
-		kid:        small(e.kid),
-		kidContext: small(e.kidContext),
-		piv:        small(e.piv),
-		sharers:    e.sharers[:0],
+		obs:     obsState{unacked: e.obs.unacked[:0]},
+		sharers: e.sharers[:0],
 	}
 	t.extFree = append(t.extFree, e)
 }

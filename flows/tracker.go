@@ -35,12 +35,13 @@ type Tracker struct {
 	// recentFree pools the response sets of legs (hop.recent).
 	recentFree []*recentSet
 	// extFree pools the out-of-line parts of legs (hop.ext).
-	extFree []*hopExt
-	xs      []*xstate
-	xFree   []uint32
-	heap    []*xstate
-	live    int
-	nextID  uint64
+	extFree  []*hopExt
+	moreFree []*hopMore
+	xs       []*xstate
+	xFree    []uint32
+	heap     []*xstate
+	live     int
+	nextID   uint64
 
 	msgs     msgIndex // slot in ring
 	ring     []msgEntry
