@@ -35,10 +35,11 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 			t.addFrame(h, &h.otherFrames, p.Frame)
 			h.rejected++
 			if e.acks == 1 {
-				h.ackedNotification(e.frame)
+				t.ackedNotification(h, e.frame)
 			}
-			if h.obs.established && h.obs.ended == endNone {
-				h.obs.ended, h.obs.endFrame, h.obs.endTime = endReset, uint32(p.Frame), now
+			if h.rd().obs.established && h.rd().obs.ended == endNone {
+				o := &t.ext(h).obs
+				o.ended, o.endFrame, o.endTime = endReset, uint32(p.Frame), now
 			}
 		}
 		t.touch(h.x)
@@ -63,7 +64,7 @@ func (t *Tracker) ackOrReset(p *Packet, v *view, now int64) {
 		} else {
 			t.addFrame(h, &h.otherFrames, p.Frame)
 			if e.role == roleResponse && e.acks == 1 {
-				h.ackedNotification(e.frame)
+				t.ackedNotification(h, e.frame)
 			}
 		}
 		t.touch(h.x)

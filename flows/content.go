@@ -135,7 +135,7 @@ func (t *Tracker) score(u *hop, p *Packet, v *view, now int64) (int, evidence) {
 		// A proxy cannot add or remove OSCORE.
 		return 0, 0
 	}
-	if u.downs > 0 && u.pendingRetrans == 0 || u.hasResp && u.waiting == 0 && !u.b1.open() {
+	if u.downs > 0 && u.pendingRetrans == 0 || u.hasResp && u.waiting == 0 && !u.rdMore().b1.open() {
 		return 0, 0
 	}
 	if u.target.IsValid() && !v.hasProxy && u.target != p.Dst {
@@ -629,7 +629,7 @@ func (t *Tracker) prefixUpstream(p *Packet, v *view, now int64) (*hop, evidence)
 		for _, r := range t.dstTab[i] {
 			u := t.hop(r)
 			if u == nil || u == best || u.kind != kindRequest || u.oscore || u.proxyHint || u.main != nil ||
-				u.from == p.Src || u.to == p.Dst || u.downs > 0 || u.hasResp && !u.b1.open() ||
+				u.from == p.Src || u.to == p.Dst || u.downs > 0 || u.hasResp && !u.rdMore().b1.open() ||
 				now < u.firstReq || now-u.firstReq > t.freshWindow(u.to) || u.method != v.code ||
 				!stripsPrefix(u.path, v.path) || len(u.x.hops) >= t.cfg.MaxLegs {
 				continue

@@ -76,7 +76,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		Server:        last.to,
 		URI:           t.uriString(root.uri),
 		Protected:     "none",
-		Notifications: root.notifications,
+		Notifications: int(root.notifications),
 		FramesOmitted: x.omitted,
 	}
 	switch {
@@ -102,7 +102,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 	}
 	if root.hasResp && root.kind != kindPing {
 		e.Code = root.code.String()
-		if root.obs.established {
+		if root.rd().obs.established {
 			e.Code = root.firstCode.String()
 		}
 	}
@@ -127,7 +127,11 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		ntok += len(s.token)
 	}
 	a := &legAlloc{ints: make([]int, 0, 2*n), bytes: make([]byte, 0, ntok)}
-	if nl := len(x.hops) + 1; nl <= len(blk.legs) {
+	nl := len(x.hops)
+	if s != nil && s.x != x || x.sharedSnap != nil {
+		nl++ // the leg that fed x
+	}
+	if nl <= len(blk.legs) {
 		e.Legs = blk.legs[:0:nl]
 	} else {
 		e.Legs = make([]Leg, 0, nl)
@@ -189,7 +193,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 		e.Residence = append(e.Residence, r)
 	}
 
-	if o := &root.obs; o.registered || o.established || o.dereg {
+	if o := &root.rd().obs; o.registered || o.established || o.dereg {
 		e.Observe = &ObserveInfo{
 			Established:     o.established,
 			FirstSeq:        o.firstSeq,
@@ -208,16 +212,16 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 			e.Observe.Vanished = o.lastCon != 0 && !o.lastConAcked && (o.ended == endNone || o.ended == endFinal)
 		}
 	}
-	if b := &root.b1; b.blocks+root.b2.blocks > 1 || b.open() || root.b2.open() {
+	if b := &root.rdMore().b1; b.blocks+root.rdMore().b2.blocks > 1 || b.open() || root.rdMore().b2.open() {
 		e.Block = blockInfo(root, x.hops)
 	}
 	if root.oscore {
 		e.OSCORE = &OSCORESummary{
-			KID:              HexBytes(slices.Clone(root.kid)),
-			KIDContext:       HexBytes(slices.Clone(root.kidContext)),
-			PIV:              HexBytes(slices.Clone(root.piv)),
-			RequestVerified:  verdict(root.reqTried, root.reqVerified),
-			ResponseVerified: verdict(root.respTried, root.respVerified),
+			KID:              HexBytes(slices.Clone(root.rdMore().kid)),
+			KIDContext:       HexBytes(slices.Clone(root.rdMore().kidContext)),
+			PIV:              HexBytes(slices.Clone(root.rdMore().piv)),
+			RequestVerified:  verdict(root.rdMore().reqTried, root.rdMore().reqVerified),
+			ResponseVerified: verdict(root.rdMore().respTried, root.rdMore().respVerified),
 		}
 		if len(e.OSCORE.KID) == 0 {
 			e.OSCORE.KID = HexBytes{}
@@ -260,7 +264,7 @@ func (t *Tracker) build(x *xstate, evicted bool) *Exchange {
 // status decides Exchange.Status; see the Status constants.
 func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 	root, last := ch[0], ch[len(ch)-1]
-	if evicted && !t.finished(x) && !root.obs.established {
+	if evicted && !t.finished(x) && !root.rd().obs.established {
 		return Evicted
 	}
 	switch {
@@ -273,7 +277,7 @@ func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 		return Unmatched
 	case root.reset:
 		return Reset
-	case root.obs.established:
+	case root.rd().obs.established:
 		return Observing
 	case root.hasResp:
 		served := false
@@ -286,7 +290,7 @@ func (t *Tracker) status(x *xstate, ch []*hop, evicted bool) Status {
 		switch {
 		case served:
 			return ServedByIntermediary
-		case root.b1.open() || root.b2.open():
+		case root.rdMore().b1.open() || root.rdMore().b2.open():
 			return Incomplete
 		}
 		return Complete
@@ -333,20 +337,20 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 		RequestFrames:           a.frames(h.reqFrames),
 		ResponseFrames:          a.frames(h.respFrames),
 		OtherFrames:             a.frames(h.otherFrames),
-		RequestSize:             h.reqSize,
-		ResponseSize:            h.respSize,
+		RequestSize:             int(h.reqSize),
+		ResponseSize:            int(h.respSize),
 		RequestBytes:            h.reqBytes,
 		ResponseBytes:           h.respBytes,
-		Requests:                h.requests,
-		Responses:               h.responses,
-		Retransmissions:         h.retrans,
-		Duplicates:              h.dups,
-		Replays:                 h.replays,
-		ResponseRetransmissions: h.respRetrans,
-		ResponseDuplicates:      h.respDups,
-		Rejected:                h.rejected,
-		Notifications:           h.notifications,
-		BlockSize:               max(h.b1.maxSize, h.b2.maxSize),
+		Requests:                int(h.requests),
+		Responses:               int(h.responses),
+		Retransmissions:         int(h.retrans),
+		Duplicates:              int(h.dups),
+		Replays:                 int(h.replays),
+		ResponseRetransmissions: int(h.respRetrans),
+		ResponseDuplicates:      int(h.respDups),
+		Rejected:                int(h.rejected),
+		Notifications:           int(h.notifications),
+		BlockSize:               max(h.rdMore().b1.maxSize, h.rdMore().b2.maxSize),
 		Replay:                  h.replay,
 		LinkEvidence:            t.evidenceNames(h.linkEv),
 	}
@@ -375,25 +379,25 @@ func (t *Tracker) leg(h *hop, a *legAlloc) Leg {
 
 func blockInfo(root *hop, hops []*hop) *BlockInfo {
 	b := &BlockInfo{
-		Blocks:   root.b1.blocks + root.b2.blocks,
-		Repeated: root.b1.repeated + root.b2.repeated,
-		Missing:  root.b1.missing + root.b2.missing,
-		Complete: !root.b1.open() && !root.b2.open(),
-		Bytes:    int(root.b1.bytes + root.b2.bytes),
-		Size1:    root.b1.total,
-		Size2:    root.b2.total,
+		Blocks:   root.rdMore().b1.blocks + root.rdMore().b2.blocks,
+		Repeated: root.rdMore().b1.repeated + root.rdMore().b2.repeated,
+		Missing:  root.rdMore().b1.missing + root.rdMore().b2.missing,
+		Complete: !root.rdMore().b1.open() && !root.rdMore().b2.open(),
+		Bytes:    int(root.rdMore().b1.bytes + root.rdMore().b2.bytes),
+		Size1:    root.rdMore().b1.total,
+		Size2:    root.rdMore().b2.total,
 	}
 	switch {
-	case root.b1.used && root.b2.used:
+	case root.rdMore().b1.used && root.rdMore().b2.used:
 		b.Option = "block1+block2"
-	case root.b1.used:
+	case root.rdMore().b1.used:
 		b.Option = "block1"
 	default:
 		b.Option = "block2"
 	}
 	size := 0
 	for _, h := range hops {
-		s := max(h.b1.maxSize, h.b2.maxSize)
+		s := max(h.rdMore().b1.maxSize, h.rdMore().b2.maxSize)
 		if s == 0 {
 			continue
 		}

@@ -115,14 +115,14 @@ func (t *Tracker) unindexFwd(h *hop) {
 // else the newest.
 func (t *Tracker) blockHop(bk blkKey, v *view) *hop {
 	var newest, busy *hop
-	for h := t.hop(t.blks[bk]); h != nil; h = t.hop(h.blkOlder) {
+	for h := t.hop(t.blks[bk]); h != nil; h = t.hop(h.rdMore().blkOlder) {
 		if newest == nil {
 			newest = h
 		}
 		b := h.blocks()
 		switch {
-		case v.block2.present && b.b2.used && b.b2.next == v.block2.offset(),
-			v.block1.present && !v.block2.present && b.b1.used && b.b1.next == v.block1.offset():
+		case v.block2.present && b.rdMore().b2.used && b.rdMore().b2.next == v.block2.offset(),
+			v.block1.present && !v.block2.present && b.rdMore().b1.used && b.rdMore().b1.next == v.block1.offset():
 			// A transfer asks for the next block once the last one
 			// was answered.
 			if h.waiting == 0 {
@@ -140,31 +140,33 @@ func (t *Tracker) blockHop(bk blkKey, v *view) *hop {
 }
 
 func (t *Tracker) indexBlk(h *hop) {
-	r := t.blks[h.bk]
-	h.blkOlder = r
+	e := t.more(h)
+	r := t.blks[e.bk]
+	e.blkOlder = r
 	if o := t.hop(r); o != nil {
-		o.blkNewer = h.ref()
+		t.more(o).blkNewer = h.ref()
 	}
-	t.blks[h.bk] = h.ref()
-	h.inBlk = true
+	t.blks[e.bk] = h.ref()
+	e.inBlk = true
 }
 
 func (t *Tracker) unindexBlk(h *hop) {
-	if !h.inBlk {
+	e := h.rdMore()
+	if !e.inBlk {
 		return
 	}
-	older, newer := t.hop(h.blkOlder), t.hop(h.blkNewer)
+	older, newer := t.hop(e.blkOlder), t.hop(e.blkNewer)
 	if newer != nil {
-		newer.blkOlder = h.blkOlder
+		t.more(newer).blkOlder = e.blkOlder
 	} else if older != nil {
-		t.blks[h.bk] = h.blkOlder
+		t.blks[e.bk] = e.blkOlder
 	} else {
-		delete(t.blks, h.bk)
+		delete(t.blks, e.bk)
 	}
 	if older != nil {
-		older.blkNewer = h.blkNewer
+		t.more(older).blkNewer = e.blkNewer
 	}
-	h.inBlk, h.blkOlder, h.blkNewer = false, ref{}, ref{}
+	e.inBlk, e.blkOlder, e.blkNewer = false, ref{}, ref{}
 }
 
 // pairFor returns the state of pair k, creating it, after enforcing
@@ -252,7 +254,7 @@ func (t *Tracker) unpend(h *hop) {
 }
 
 // setWaiting sets the number of h's requests waiting for a response.
-func (t *Tracker) setWaiting(h *hop, n int) {
+func (t *Tracker) setWaiting(h *hop, n int32) {
 	h.waiting = n
 	if n > 0 {
 		t.pend(h)

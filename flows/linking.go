@@ -50,7 +50,7 @@ func (t *Tracker) scanFwd(p *Packet, v *view, lk uint64, now int64, reassembled 
 			t.unindexFwd(u)
 			continue
 		}
-		if reassembled && !(u.b1.used && u.b1.complete) {
+		if reassembled && !(u.rdMore().b1.used && u.rdMore().b1.complete) {
 			continue
 		}
 		ok, exact := t.canLink(u, p, v, now)
@@ -282,10 +282,11 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 		if notif {
 			kind = "fed-by"
 		}
-		if h.obs.established && !h.shared.ok() {
+		if h.rd().obs.established && !h.shared.ok() {
 			h.shared = s.ref()
-			if len(s.sharers) < maxSharers {
-				s.sharers = append(s.sharers, xref{h.x, h.x.gen})
+			if len(s.rd().sharers) < maxSharers {
+				e := t.ext(s)
+				e.sharers = append(e.sharers, xref{h.x, h.x.gen})
 			}
 		}
 		t.addLink(h.x, kind, s.x.id, p.Frame)

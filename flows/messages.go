@@ -20,11 +20,11 @@ func (t *Tracker) liveMsg(e *msgEntry, now int64) bool {
 // getMsg returns the live entry for k, or nil. The pointer is valid until
 // the next putMsg.
 func (t *Tracker) getMsg(k midKey, now int64) *msgEntry {
-	i, ok := t.msgs.get(t.ring, &k)
+	i, ok := t.slotOf(k)
 	if !ok {
 		return nil
 	}
-	e := &t.ring[i].e
+	e := &t.ring[i]
 	if !t.liveMsg(e, now) {
 		return nil
 	}
@@ -35,7 +35,7 @@ func (t *Tracker) getMsg(k midKey, now int64) *msgEntry {
 // full.
 func (t *Tracker) putMsg(k midKey, e msgEntry) {
 	if t.ringLen == t.cfg.MaxMessages {
-		live := t.liveMsg(&t.ring[t.ringHead].e, t.now)
+		live := t.liveMsg(&t.ring[t.ringHead], t.now)
 		if t.popRing() && live {
 			t.stats.EvictedMessages++
 		}
@@ -44,9 +44,10 @@ func (t *Tracker) putMsg(k midKey, e msgEntry) {
 		t.growRing()
 	}
 	slot := (t.ringHead + t.ringLen) % len(t.ring)
-	t.ring[slot] = ringEntry{k: k, e: e}
+	e.key = msgKey{t.eps.acquire(k.src), t.eps.acquire(k.dst), k.mid}
+	t.ring[slot] = e
 	t.ringLen++
-	t.msgs.put(t.ring, &k, slot)
+	t.msgs.put(t.ring, &e.key, slot)
 	if n := t.msgs.n; n > t.stats.PeakMessages {
 		t.stats.PeakMessages = n
 	}
@@ -55,7 +56,10 @@ func (t *Tracker) putMsg(k midKey, e msgEntry) {
 // popRing forgets the oldest message; it reports whether the index still
 // pointed at it (a newer message with the same key replaces it there).
 func (t *Tracker) popRing() bool {
-	ok := t.msgs.del(t.ring, &t.ring[t.ringHead].k, t.ringHead)
+	k := &t.ring[t.ringHead].key
+	ok := t.msgs.del(t.ring, k, t.ringHead)
+	t.eps.release(k.src)
+	t.eps.release(k.dst)
 	t.ringHead = (t.ringHead + 1) % len(t.ring)
 	t.ringLen--
 	return ok
@@ -63,7 +67,7 @@ func (t *Tracker) popRing() bool {
 
 func (t *Tracker) growRing() {
 	n := min(max(2*len(t.ring), 1024), t.cfg.MaxMessages)
-	r := make([]ringEntry, n)
+	r := make([]msgEntry, n)
 	for i := range t.ringLen {
 		r[i] = t.ring[(t.ringHead+i)%len(t.ring)]
 	}
@@ -72,6 +76,25 @@ func (t *Tracker) growRing() {
 		t.msgs.renumber(func(s int) int { return (s - head + size) % size })
 	}
 	t.ring, t.ringHead = r, 0
+}
+
+// slotOf returns the ring slot that holds k.
+func (t *Tracker) slotOf(k midKey) (int, bool) {
+	src, ok := t.eps.lookup(k.src)
+	if !ok {
+		return 0, false
+	}
+	dst, ok := t.eps.lookup(k.dst)
+	if !ok {
+		return 0, false
+	}
+	return t.msgs.get(t.ring, &msgKey{src, dst, k.mid})
+}
+
+// keyAt returns the key of the message in ring slot s.
+func (t *Tracker) keyAt(s int) midKey {
+	k := t.ring[s].key
+	return midKey{t.eps.eps[k.src].ep, t.eps.eps[k.dst].ep, k.mid}
 }
 
 // copyOf counts a copy of the message of e and returns its leg (nil when

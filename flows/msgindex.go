@@ -33,10 +33,10 @@ func newMsgIndex(maxMessages int) msgIndex {
 	return msgIndex{seed: maphash.MakeSeed(), max: 1 << bits.Len(uint(2*maxMessages-1))}
 }
 
-func (x *msgIndex) hash(k *midKey) uint32 { return uint32(maphash.Comparable(x.seed, *k)) }
+func (x *msgIndex) hash(k *msgKey) uint32 { return uint32(maphash.Comparable(x.seed, *k)) }
 
 // find returns the position in tab of k's entry, or -1.
-func (x *msgIndex) find(ring []ringEntry, k *midKey, h uint32) int {
+func (x *msgIndex) find(ring []msgEntry, k *msgKey, h uint32) int {
 	if len(x.tab) == 0 {
 		return -1
 	}
@@ -46,14 +46,14 @@ func (x *msgIndex) find(ring []ringEntry, k *midKey, h uint32) int {
 		if e.slot == 0 {
 			return -1
 		}
-		if e.h == h && ring[e.slot-1].k == *k {
+		if e.h == h && ring[e.slot-1].key == *k {
 			return i
 		}
 	}
 }
 
 // get returns the ring slot of k.
-func (x *msgIndex) get(ring []ringEntry, k *midKey) (int, bool) {
+func (x *msgIndex) get(ring []msgEntry, k *msgKey) (int, bool) {
 	i := x.find(ring, k, x.hash(k))
 	if i < 0 {
 		return 0, false
@@ -63,7 +63,7 @@ func (x *msgIndex) get(ring []ringEntry, k *midKey) (int, bool) {
 
 // put points k at ring slot s, replacing its entry if it has one. The
 // ring must already hold k at s.
-func (x *msgIndex) put(ring []ringEntry, k *midKey, s int) {
+func (x *msgIndex) put(ring []msgEntry, k *msgKey, s int) {
 	h := x.hash(k)
 	if i := x.find(ring, k, h); i >= 0 {
 		x.tab[i].slot = uint32(s + 1)
@@ -86,7 +86,7 @@ func (x *msgIndex) insert(e msgSlot) {
 }
 
 // del removes k's entry if it points at ring slot s.
-func (x *msgIndex) del(ring []ringEntry, k *midKey, s int) bool {
+func (x *msgIndex) del(ring []msgEntry, k *msgKey, s int) bool {
 	i := x.find(ring, k, x.hash(k))
 	if i < 0 || int(x.tab[i].slot-1) != s {
 		return false

@@ -19,12 +19,12 @@ func TestMsgIndex(t *testing.T) {
 		for i := range 40000 {
 			var k midKey
 			k.src.ip[15], k.dst.ip[15] = byte(rnd.IntN(3)), byte(rnd.IntN(3))
-			k.src.port = uint16(rnd.IntN(4))
+			k.src.port, k.dst.port = uint16(rnd.IntN(4)), uint16(rnd.IntN(2))
 			k.mid = uint16(rnd.IntN(3000))
 			keys = append(keys, k)
 			tr.now = int64(i)
 			if tr.ringLen == maxMsgs {
-				old := tr.ring[tr.ringHead].k
+				old := tr.keyAt(tr.ringHead)
 				if ref[old] == tr.ringHead {
 					delete(ref, old)
 				}
@@ -35,13 +35,29 @@ func TestMsgIndex(t *testing.T) {
 				t.Fatalf("cap %d step %d: index holds %d keys, want %d", maxMsgs, i, tr.msgs.n, len(ref))
 			}
 			if i%97 == 0 {
+				// The endpoint table holds exactly the endpoints of the
+				// ring, each counted once per use.
+				uses := map[endpoint]uint32{}
+				for j := range tr.ringLen {
+					k := tr.keyAt((tr.ringHead + j) % len(tr.ring))
+					uses[k.src]++
+					uses[k.dst]++
+				}
+				if len(tr.eps.ids) != len(uses) {
+					t.Fatalf("cap %d step %d: %d endpoints numbered, %d in the ring", maxMsgs, i, len(tr.eps.ids), len(uses))
+				}
+				for e, n := range uses {
+					if id := tr.eps.ids[e]; tr.eps.eps[id].refs != n {
+						t.Fatalf("cap %d step %d: endpoint %v counted %d times, used %d", maxMsgs, i, e, tr.eps.eps[id].refs, n)
+					}
+				}
 				for _, q := range keys[max(0, len(keys)-300):] {
-					s, ok := tr.msgs.get(tr.ring, &q)
+					s, ok := tr.slotOf(q)
 					want, wok := ref[q]
 					if ok != wok || ok && s != want {
 						t.Fatalf("cap %d step %d: key %v at %d,%v, want %d,%v", maxMsgs, i, q, s, ok, want, wok)
 					}
-					if ok && tr.ring[s].k != q {
+					if ok && tr.keyAt(s) != q {
 						t.Fatalf("slot %d holds another key", s)
 					}
 				}
@@ -51,7 +67,7 @@ func TestMsgIndex(t *testing.T) {
 			t.Errorf("cap %d: table %d (bound %d), ring %d", maxMsgs, len(tr.msgs.tab), tr.msgs.max, len(tr.ring))
 		}
 		tr.Close()
-		if tr.msgs.n != 0 {
+		if tr.msgs.n != 0 || len(tr.eps.ids) != 0 {
 			t.Errorf("cap %d: %d keys left after Close", maxMsgs, tr.msgs.n)
 		}
 	}

@@ -19,7 +19,7 @@ func (t *Tracker) ping(p *Packet, v *view, now int64) {
 	h.typ = m.Type
 	t.carry(h, p)
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
-	h.reqSize = p.Size
+	h.reqSize = int32(p.Size)
 	h.requests = 1
 	t.reqFrame(h, p)
 	t.attachPair(h, ps)

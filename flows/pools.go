@@ -75,7 +75,7 @@ func (t *Tracker) newX() *xstate {
 // not observing, no transfer open.
 func (t *Tracker) finished(x *xstate) bool {
 	for _, h := range x.hops {
-		if h.waiting > 0 || h.obs.established && h.obs.ended == endNone || h.b1.open() || h.b2.open() {
+		if h.waiting > 0 || h.rd().obs.established && h.rd().obs.ended == endNone || h.rdMore().b1.open() || h.rdMore().b2.open() {
 			return false
 		}
 	}
@@ -90,13 +90,13 @@ func (t *Tracker) hopDeadline(h *hop) int64 {
 			life = t.nonLife
 		}
 		return max(h.lastReq+life, h.lastAct+t.linger)
-	case h.obs.established && h.obs.ended == endNone:
+	case h.rd().obs.established && h.rd().obs.ended == endNone:
 		// A server should notify before the last representation's
 		// Max-Age runs out (RFC 7641 section 4.3.1); real devices are
 		// late, so the observation is kept for EXCHANGE_LIFETIME more.
-		d := int64(h.obs.maxAge)*int64(time.Second) + t.life
+		d := int64(h.rd().obs.maxAge)*int64(time.Second) + t.life
 		return h.lastAct + min(d, t.obsLife)
-	case h.b1.open() || h.b2.open():
+	case h.rdMore().b1.open() || h.rdMore().b2.open():
 		return h.lastAct + t.life
 	}
 	return h.lastAct + t.linger
@@ -144,7 +144,7 @@ func (t *Tracker) release(x *xstate) {
 	}
 	for _, h := range x.hops {
 		// Exchanges fed by this leg keep a copy of it.
-		for _, r := range h.sharers {
+		for _, r := range h.rd().sharers {
 			if r.x.gen == r.gen && r.x.heapIdx >= 0 && r.x != x && r.x.sharedSnap == nil {
 				l := t.leg(h, nil)
 				l.Shared = exchangeID(x.id)
@@ -154,6 +154,7 @@ func (t *Tracker) release(x *xstate) {
 		if h.recent != nil {
 			t.freeRecent(h.recent)
 		}
+		t.freeExt(h)
 		h.clear()
 		h.gen++
 		if h.gen == 0 {
@@ -173,13 +174,18 @@ func (t *Tracker) release(x *xstate) {
 
 // newRecent returns an empty set of recent responses, from the pool when
 // it has one.
-func (t *Tracker) newRecent() *recentSet {
-	if n := len(t.recentFree); n > 0 {
-		s := t.recentFree[n-1]
-		t.recentFree = t.recentFree[:n-1]
-		return s
+func (t *Tracker) newRecent() *recentSet { return fromPool(&t.recentFree) }
+
+// fromPool takes the last of the pooled values in free, or a new one when
+// there is none.
+func fromPool[T any](free *[]*T) *T {
+	n := len(*free)
+	if n == 0 {
+		return new(T)
 	}
-	return new(recentSet)
+	v := (*free)[n-1]
+	*free = (*free)[:n-1]
+	return v
 }
 
 // maxPooledBytes is the largest buffer a pooled leg or response set

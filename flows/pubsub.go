@@ -279,7 +279,7 @@ func pubPayload(t *Tracker, h *hop) bool {
 // topic data when nothing else did.
 func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, notif bool) {
 	if h.kind != kindRequest || len(v.payload) == 0 || v.code.Class() != 2 ||
-		h.method != decode.CodeGET && h.method != decode.CodeFETCH || !notif && !h.obs.established && !t.isBroker(h.to) {
+		h.method != decode.CodeGET && h.method != decode.CodeFETCH || !notif && !h.rd().obs.established && !t.isBroker(h.to) {
 		// A plain read is linked only at a broker (below); skip the
 		// hashing for every other response.
 		return
@@ -304,7 +304,7 @@ func (t *Tracker) deliverPublication(h *hop, p *Packet, v *view, now int64, noti
 	if pub := t.hop(r.hop); pub != nil && pub.x.id == r.id {
 		t.addLinkPeer(pub.x, kind, h.x.id, p.Frame, h.from)
 	}
-	if h.obs.established {
+	if h.rd().obs.established {
 		t.setRole(r.path, RoleData, EvidenceBehaviour)
 	}
 }
@@ -346,25 +346,30 @@ func (t *Tracker) endedByDelete(h *hop, frame int, now int64) {
 
 // noteUnacked follows the CON notifications of an observation that were
 // never acknowledged.
-func (h *hop) noteConNotification(frame int) {
-	if len(h.obs.unacked) < maxUnackFrames {
-		h.obs.unacked = append(h.obs.unacked, uint32(frame))
+func (t *Tracker) noteConNotification(h *hop, frame int) {
+	o := &t.ext(h).obs
+	if len(o.unacked) < maxUnackFrames {
+		o.unacked = append(o.unacked, uint32(frame))
 	} else {
-		h.obs.unackedMore++
+		o.unackedMore++
 	}
-	h.obs.lastConAcked = false
-	h.obs.lastCon = uint32(frame)
+	o.lastConAcked = false
+	o.lastCon = uint32(frame)
 }
 
 // ackedNotification removes an acknowledged CON notification.
-func (h *hop) ackedNotification(frame uint32) {
-	if i := slices.Index(h.obs.unacked, frame); i >= 0 {
-		h.obs.unacked = slices.Delete(h.obs.unacked, i, i+1)
-	} else if h.obs.unackedMore > 0 {
-		h.obs.unackedMore--
+func (t *Tracker) ackedNotification(h *hop, frame uint32) {
+	if h.ext == nil && frame != 0 {
+		return // nothing to remove, and frame is not lastCon (0)
 	}
-	if frame == h.obs.lastCon {
-		h.obs.lastConAcked = true
+	o := &t.ext(h).obs
+	if i := slices.Index(o.unacked, frame); i >= 0 {
+		o.unacked = slices.Delete(o.unacked, i, i+1)
+	} else if o.unackedMore > 0 {
+		o.unackedMore--
+	}
+	if frame == o.lastCon {
+		o.lastConAcked = true
 	}
 }
 

@@ -109,21 +109,21 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 				continue
 			}
 			switch {
-			case v.hasObserve && v.observe == 0 && h.obs.registered && h.obs.ended == endNone:
-				h.obs.rereg++
-				h.obs.resetBase = true
+			case v.hasObserve && v.observe == 0 && h.rd().obs.registered && h.rd().obs.ended == endNone:
+				o := &t.ext(h).obs
+				o.rereg++
+				o.resetBase = true
 				t.addRequestMsg(h, p, v, now)
 				return h
-			case v.hasObserve && v.observe == 1 && h.obs.registered && h.obs.ended == endNone:
-				h.obs.ended = endDeregistered
-				h.obs.endFrame = uint32(p.Frame)
-				h.obs.endTime = now
+			case v.hasObserve && v.observe == 1 && h.rd().obs.registered && h.rd().obs.ended == endNone:
+				o := &t.ext(h).obs
+				o.ended, o.endFrame, o.endTime = endDeregistered, uint32(p.Frame), now
 				t.deregOf = h.ref()
 				t.touch(h.x)
 				return nil
-			case v.block1.present && v.block1.num > 0 && h.blocks().b1.used,
-				v.block2.present && v.block2.num > 0 && h.blocks().b2.used:
-				if h.obs.established {
+			case v.block1.present && v.block1.num > 0 && h.blocks().rdMore().b1.used,
+				v.block2.present && v.block2.num > 0 && h.blocks().rdMore().b2.used:
+				if h.rd().obs.established {
 					return t.subHop(h, p, v, tk, now)
 				}
 				t.addRequestMsg(h, p, v, now)
@@ -135,7 +135,7 @@ func (t *Tracker) joinRequest(p *Packet, v *view, now int64) *hop {
 	if v.block1.present && v.block1.num > 0 || v.block2.present && v.block2.num > 0 {
 		bk := blkKey{pairKey{v.src, v.dst}, v.code, v.pathHash, t.tagHash(v)}
 		if h := t.blockHop(bk, v); h != nil && h.kind == kindRequest {
-			if h.obs.established {
+			if h.rd().obs.established {
 				// The rest of a notification's representation, fetched
 				// without Observe (RFC 7959 section 2.6): a leg of its own
 				// within the observation's exchange, so that its responses
@@ -187,7 +187,7 @@ func (t *Tracker) subHop(main *hop, p *Packet, v *view, tk tokKey, now int64) *h
 	h.uri = append(h.uri[:0], main.uri...)
 	h.pathHash = v.pathHash
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
-	h.reqSize = p.Size
+	h.reqSize = int32(p.Size)
 	h.requests = 1
 	t.reqFrame(h, p)
 	t.indexTok(h)
@@ -205,9 +205,10 @@ func (t *Tracker) addRequestMsg(h *hop, p *Packet, v *view, now int64) {
 	h.lastReq, h.lastAct = now, now
 	t.reqFrame(h, p)
 	if v.block1.present {
-		h.b1.add(v.block1, bodyLen(p))
-		if h.b1.total == 0 {
-			h.b1.total = v.size1
+		e := t.more(h)
+		e.b1.add(v.block1, bodyLen(p))
+		if e.b1.total == 0 {
+			e.b1.total = v.size1
 		}
 	}
 	t.notePublication(h, v, now)
@@ -267,18 +268,22 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 	h.mid = m.MessageID
 	h.linkKey = lk
 	h.firstReq, h.lastReq, h.lastAct = now, now, now
-	h.reqSize = p.Size
+	h.reqSize = int32(p.Size)
 	h.requests = 1
-	h.obs.registered = v.hasObserve && v.observe == 0
-	h.obs.dereg = v.hasObserve && v.observe == 1 && (v.code == decode.CodeGET || v.code == decode.CodeFETCH)
+	if v.hasObserve && (v.observe == 0 || v.observe == 1 && (v.code == decode.CodeGET || v.code == decode.CodeFETCH)) {
+		o := &t.ext(h).obs
+		o.registered = v.observe == 0
+		o.dereg = v.observe == 1
+	}
 	t.noteDelete(h, now)
 	t.reqFrame(h, p)
 	if v.hasOSCORE {
 		t.noteOSCORE(h, p, v)
 	}
 	if v.block1.present {
-		h.b1.add(v.block1, bodyLen(p))
-		h.b1.total = v.size1
+		e := t.more(h)
+		e.b1.add(v.block1, bodyLen(p))
+		e.b1.total = v.size1
 	}
 	if u != nil {
 		t.link(u, h, exact)
@@ -308,7 +313,7 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 		t.noteDst(h)
 	}
 	if v.block1.present || v.block2.present {
-		h.bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
+		t.more(h).bk = blkKey{ps.key, v.code, v.pathHash, t.tagHash(v)}
 		t.indexBlk(h)
 	}
 	t.attachPair(h, ps)
@@ -319,16 +324,18 @@ func (t *Tracker) newRequestHop(p *Packet, v *view, now int64) *hop {
 
 func (t *Tracker) noteOSCORE(h *hop, p *Packet, v *view) {
 	if o := p.OSCORE; o != nil {
-		h.kid = append(h.kid[:0], o.KID...)
-		h.kidContext = append(h.kidContext[:0], o.KIDContext...)
-		h.piv = append(h.piv[:0], o.PIV...)
-		h.reqTried, h.reqVerified = o.Tried, o.Verified
+		e := t.more(h)
+		e.kid = append(e.kid[:0], o.KID...)
+		e.kidContext = append(e.kidContext[:0], o.KIDContext...)
+		e.piv = append(e.piv[:0], o.PIV...)
+		e.reqTried, e.reqVerified = o.Tried, o.Verified
 		return
 	}
 	if o, err := decode.ParseOSCORE(v.oscore); err == nil {
-		h.kid = append(h.kid[:0], o.KID...)
-		h.kidContext = append(h.kidContext[:0], o.KIDContext...)
-		h.piv = append(h.piv[:0], o.PIV...)
+		e := t.more(h)
+		e.kid = append(e.kid[:0], o.KID...)
+		e.kidContext = append(e.kidContext[:0], o.KIDContext...)
+		e.piv = append(e.piv[:0], o.PIV...)
 	}
 }
 

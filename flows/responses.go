@@ -85,11 +85,11 @@ func (t *Tracker) findResponseHop(client, server endpoint, token []byte, v *view
 			if wait == nil {
 				wait = h
 			}
-			if regWait == nil && h.obs.registered {
+			if regWait == nil && h.rd().obs.registered {
 				regWait = h
 			}
 		}
-		if obs == nil && h.obs.established {
+		if obs == nil && h.rd().obs.established {
 			obs = h
 		}
 	}
@@ -107,7 +107,7 @@ func (t *Tracker) findResponseHop(client, server endpoint, token []byte, v *view
 	switch {
 	case wait != nil:
 		return wait
-	case obs != nil && obs.obs.ended == endNone:
+	case obs != nil && obs.rd().obs.ended == endNone:
 		return obs
 	}
 	return newest
@@ -138,12 +138,12 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 	t.learnTopics(h, p, v)
 	notif, extra := false, false
 	switch {
-	case h.obs.established || h.obs.registered && v.hasObserve || h.kind == kindOrphan && v.hasObserve:
+	case h.rd().obs.established || h.rd().obs.registered && v.hasObserve || h.kind == kindOrphan && v.hasObserve:
 		notif = t.observeResponse(h, p, v, now)
 		if notif && !p.Reliable && p.Msg.Type == decode.Confirmable {
-			h.noteConNotification(p.Frame)
+			t.noteConNotification(h, p.Frame)
 		}
-	case !piggy && h.waiting == 0 && h.hasResp && !h.b1.open() && !h.b2.open():
+	case !piggy && h.waiting == 0 && h.hasResp && !h.rdMore().b1.open() && !h.rdMore().b2.open():
 		extra = true
 	}
 	if h.waiting > 0 {
@@ -160,19 +160,20 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		h.hasResp = true
 		h.firstResp = now
 		h.firstCode = v.code
-		h.respSize = p.Size
-		if h.inFwd && !h.oscore && h.waiting == 0 && !h.b1.open() {
+		h.respSize = int32(p.Size)
+		if h.inFwd && !h.oscore && h.waiting == 0 && !h.rdMore().b1.open() {
 			// Answered before it was forwarded: a proxy does not forward
 			// it any more.
 			t.unindexFwd(h)
 		}
 		if o := p.OSCORE; o != nil {
-			h.respTried, h.respVerified = o.Tried, o.Verified
+			e := t.more(h)
+			e.respTried, e.respVerified = o.Tried, o.Verified
 		}
 	}
 	h.lastResp = now
 	if v.block2.present && !extra {
-		b := h.blocks()
+		b := t.more(h.blocks())
 		if notif && v.block2.num == 0 {
 			b.b2 = blockTrack{}
 		}
@@ -180,8 +181,8 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 		if b.b2.total == 0 {
 			b.b2.total = v.size2
 		}
-		if !h.inBlk && h.main == nil && h.kind == kindRequest && v.block2.more {
-			h.bk = blkKey{mkPair(h.from, h.to), h.method, h.pathHash, 0}
+		if !h.rdMore().inBlk && h.main == nil && h.kind == kindRequest && v.block2.more {
+			t.more(h).bk = blkKey{mkPair(h.from, h.to), h.method, h.pathHash, 0}
 			t.indexBlk(h)
 		}
 	}
@@ -191,13 +192,15 @@ func (t *Tracker) addResponse(h *hop, p *Packet, v *view, now int64, piggy bool)
 // observeResponse follows an observation (RFC 7641). It reports whether
 // the response is a notification, that is, not the first response.
 func (t *Tracker) observeResponse(h *hop, p *Packet, v *view, now int64) bool {
-	o := &h.obs
 	if !v.hasObserve || v.code.Class() != 2 {
 		// A response without Observe, or an error, ends the observation
 		// (RFC 7641 sections 3.2 and 4.2).
-		if !o.established {
+		if !h.rd().obs.established {
 			return false
 		}
+	}
+	o := &t.ext(h).obs
+	if !v.hasObserve || v.code.Class() != 2 {
 		if o.ended == endNone {
 			o.ended, o.endFrame, o.endTime = endFinal, uint32(p.Frame), now
 			t.endedByDelete(h, p.Frame, now)

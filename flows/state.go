@@ -155,14 +155,14 @@ type blkKey struct {
 // hop is one leg of an exchange: the requests one endpoint sent another
 // and the responses that came back.
 type hop struct {
-	gen  uint32
-	idx  uint32
-	x    *xstate
-	kind hopKind
+	gen uint32
+	idx uint32
+	x   *xstate
 
-	from, to  netip.AddrPort
-	tk        tokKey
-	token     []byte
+	from, to netip.AddrPort
+	tk       tokKey
+	// The one-byte fields, together so that they take no padding.
+	kind      hopKind
 	method    decode.Code
 	typ       decode.Type
 	secure    bool
@@ -171,19 +171,6 @@ type hop struct {
 	multicast bool
 	proxyHint bool // Proxy-Uri or Proxy-Scheme: addressed to a forward proxy
 	replay    bool
-	target    netip.AddrPort
-	uri       []byte
-	path      []byte // canonical resource (view.path)
-	pathHash  uint64
-	// reqRaw is the first request message of the leg, kept to confirm a
-	// link on the bytes and to tell what a proxy changed.
-	reqRaw []byte
-	mid    uint16
-	// linkEv says what singled out the leg a request was forwarded from,
-	// on the leg it was forwarded on; diffs what the proxy changed on the
-	// way, in either direction.
-	linkEv evidence
-	diffs  []Diff
 	// contested marks a request that another one could equally have
 	// been linked to; ambiguous a leg whose link rests on arrival order
 	// among such requests. No difference is claimed across it.
@@ -191,64 +178,72 @@ type hop struct {
 	// unconfirmed marks a leg sent from an address its proxy was not yet
 	// confirmed to send from when it was linked.
 	unconfirmed bool
+	inFwd       bool
+	inTok       bool
+	pending     bool // in pair's list of unanswered requests
+	code        decode.Code
+	firstCode   decode.Code
+	hasResp     bool
+	reset       bool
+	hasRespRes  bool
+	relayed     bool
+	recentNext  uint8
+	mid         uint16
+	// linkEv says what singled out the leg a request was forwarded from,
+	// on the leg it was forwarded on; diffs what the proxy changed on the
+	// way, in either direction.
+	linkEv evidence
+	diffs  []Diff
 	// altered counts responses the proxy sent the client in a changed
 	// form (paired with a server-leg response in diffs).
-	altered int
+	altered int32
 
-	kid, kidContext, piv    []byte
-	reqTried, reqVerified   bool
-	respTried, respVerified bool
+	token    []byte
+	target   netip.AddrPort
+	uri      []byte
+	path     []byte // canonical resource (view.path)
+	pathHash uint64
+	// reqRaw is the first request message of the leg, kept to confirm a
+	// link on the bytes and to tell what a proxy changed.
+	reqRaw []byte
+
+	// ext holds the state only some legs need (observations, block-wise
+	// transfers, OSCORE, shared observations); nil until one does.
+	ext *hopExt
 
 	// main is the observation whose notification this leg fetches the
 	// remaining blocks of; block progress is accounted there.
 	main *hop
-	// sharers are the exchanges this leg feeds besides its own.
-	sharers []xref
-
 	// Linking.
 	up                 ref // the previous leg, towards the client
-	downs              int
+	downs              int32
 	shared             ref // a leg of another exchange feeding this one
 	linkKey            uint64
-	inFwd              bool
 	fwdOlder, fwdNewer ref
-	inTok              bool
 	tokOlder, tokNewer ref
-	bk                 blkKey
-	inBlk              bool
-	blkOlder, blkNewer ref
 	pair               *pairState
-	pending            bool // in pair's list of unanswered requests
 	pairOlder          ref
 	pairNewer          ref
 
 	// Times are Unix nanoseconds of capture time.
 	firstReq, lastReq, firstResp, lastResp, lastAct int64
-	reqSize, respSize                               int
 	reqBytes, respBytes                             int
-	code                                            decode.Code
-	firstCode                                       decode.Code
-	hasResp                                         bool
-	waiting                                         int
-	requests, responses                             int
-	retrans, dups, replays                          int
-	respRetrans, respDups, rejected                 int
-	pendingRetrans                                  int
-	notifications                                   int
-	reset                                           bool
-
-	obs    obsState
-	b1, b2 blockTrack
+	// Counters (int32: a leg holds at most MaxFrames frames; sizes are
+	// of one message).
+	reqSize, respSize               int32
+	waiting                         int32
+	requests, responses             int32
+	retrans, dups, replays          int32
+	respRetrans, respDups, rejected int32
+	pendingRetrans                  int32
+	notifications                   int32
 
 	reqResidence  int64
 	respResidence int64
-	hasRespRes    bool
 	maxNotifRes   int64
-	relayed       bool
 	// recent are the last responses a leg towards a server received,
 	// from the Tracker's pool once it gets one; nil on other legs.
-	recent     *recentSet
-	recentNext uint8
+	recent *recentSet
 
 	reqFrames, respFrames, otherFrames []uint32
 }
@@ -263,11 +258,103 @@ func (h *hop) blocks() *hop {
 	return h
 }
 
+// hopExt is the part of a leg that most legs leave empty: kept out of
+// line, it is allocated (from the Tracker's pool) by the first write
+// (Tracker.ext) and read through hop.rd, which gives the zero value when
+// the leg has none. Observations, the most common, need only its first
+// fields; block-wise transfers and OSCORE have their own part (hopMore,
+// Tracker.more and hop.rdMore).
+type hopExt struct {
+	obs obsState
+	// sharers are the exchanges this leg feeds besides its own.
+	sharers []xref
+	more    *hopMore
+}
+
+// hopMore is the block-wise and OSCORE state of a leg.
+type hopMore struct {
+	b1, b2 blockTrack
+
+	kid, kidContext, piv    []byte
+	reqTried, reqVerified   bool
+	respTried, respVerified bool
+
+	// The block-wise transfer index (indexBlk).
+	bk                 blkKey
+	inBlk              bool
+	blkOlder, blkNewer ref
+}
+
+// noExt and noMore are what hop.rd and hop.rdMore give for a leg without
+// them. They are never written (the package's TestMain checks).
+var (
+	noExt  hopExt
+	noMore hopMore
+)
+
+// rd returns h's hopExt for reading.
+func (h *hop) rd() *hopExt {
+	if h.ext != nil {
+		return h.ext
+	}
+	return &noExt
+}
+
+// rdMore returns h's hopMore for reading.
+func (h *hop) rdMore() *hopMore {
+	if h.ext != nil && h.ext.more != nil {
+		return h.ext.more
+	}
+	return &noMore
+}
+
+// ext returns h's hopExt for writing, taking one from the pool first if h
+// has none.
+func (t *Tracker) ext(h *hop) *hopExt {
+	if h.ext == nil {
+		h.ext = fromPool(&t.extFree)
+	}
+	return h.ext
+}
+
+// more returns h's hopMore for writing, taking one from the pool first if
+// h has none.
+func (t *Tracker) more(h *hop) *hopMore {
+	e := t.ext(h)
+	if e.more == nil {
+		e.more = fromPool(&t.moreFree)
+	}
+	return e.more
+}
+
+// freeExt empties h's hopExt and hopMore, keeping the small buffers, and
+// pools them.
+func (t *Tracker) freeExt(h *hop) {
+	e := h.ext
+	if e == nil {
+		return
+	}
+	h.ext = nil
+	if m := e.more; m != nil {
+		*m = hopMore{
+			kid:        small(m.kid),
+			kidContext: small(m.kidContext),
+			piv:        small(m.piv),
+		}
+		t.moreFree = append(t.moreFree, m)
+	}
+	*e = hopExt{
+		obs:     obsState{unacked: e.obs.unacked[:0]},
+		sharers: e.sharers[:0],
+	}
+	t.extFree = append(t.extFree, e)
+}
+
 // recentSet holds the last responses of a leg.
 type recentSet [4]recentResp
 
 // clear resets h for reuse, keeping the capacity of its slices; its
-// recent responses must have gone back to the pool.
+// recent responses and hopExt must have gone back to the pools.
 func (h *hop) clear() {
 	*h = hop{
 		gen:         h.gen,
@@ -277,13 +364,9 @@ func (h *hop) clear() {
 		path:        h.path[:0],
 		reqRaw:      small(h.reqRaw),
 		diffs:       h.diffs[:0],
-		kid:         h.kid[:0],
-		kidContext:  h.kidContext[:0],
-		piv:         h.piv[:0],
 		reqFrames:   h.reqFrames[:0],
 		respFrames:  h.respFrames[:0],
 		otherFrames: h.otherFrames[:0],
-		sharers:     h.sharers[:0],
 	}
 }
 
@@ -341,23 +424,28 @@ const (
 )
 
 // msgEntry is one remembered message, for deduplication and for matching
-// ACK and RST by Message ID.
+// ACK and RST by Message ID, and the slot of the ring that holds it: its
+// key is inline, the endpoints as ids of the Tracker's endpoint table
+// (80 bytes instead of 112 with a midKey beside the entry).
 type msgEntry struct {
 	t, last int64
 	hash    [2]uint64 // keyed digest of the whole message
 	tok     uint64    // hash of a request's token
 	hop     ref
 	file    int32
-	typ     decode.Type
-	role    msgRole
 	copies  uint32
 	acks    uint32
 	frame   uint32 // the frame of a response, to follow its ACK
+	key     msgKey
+	typ     decode.Type
+	role    msgRole
 }
 
-type ringEntry struct {
-	k midKey
-	e msgEntry
+// msgKey is a midKey with its endpoints as ids of the Tracker's endpoint
+// table (epTable).
+type msgKey struct {
+	src, dst uint32
+	mid      uint16
 }
 
 // respRec and pubRec are the slots of the lossy tables that link

@@ -34,14 +34,18 @@ type Tracker struct {
 	hopFree []uint32
 	// recentFree pools the response sets of legs (hop.recent).
 	recentFree []*recentSet
-	xs         []*xstate
-	xFree      []uint32
-	heap       []*xstate
-	live       int
-	nextID     uint64
+	// extFree pools the out-of-line parts of legs (hop.ext).
+	extFree  []*hopExt
+	moreFree []*hopMore
+	xs       []*xstate
+	xFree    []uint32
+	heap     []*xstate
+	live     int
+	nextID   uint64
 
 	msgs     msgIndex // slot in ring
-	ring     []ringEntry
+	ring     []msgEntry
+	eps      epTable // the endpoints of ring's keys
 	ringHead int
 	ringLen  int
 
@@ -138,6 +142,7 @@ func NewTracker(cfg Config, emit func(*Exchange)) *Tracker {
 		minGap:    int64(cfg.MinRetransmitGap),
 		mergeWin:  int64(cfg.MergeWindow),
 		msgs:      newMsgIndex(cfg.MaxMessages),
+		eps:       newEPTable(),
 		toks:      make(map[tokKey]ref),
 		blks:      make(map[blkKey]ref),
 		fwd:       make(map[uint64]fwdList),
@@ -231,6 +236,7 @@ func (t *Tracker) Close() {
 	}
 	t.closing = false
 	t.msgs.reset()
+	t.eps.reset()
 	t.ringHead, t.ringLen = 0, 0
 	t.now = math.MinInt64
 }
@@ -251,7 +257,7 @@ func (t *Tracker) expire(now int64) {
 	}
 	for t.ringLen > 0 {
 		e := &t.ring[t.ringHead]
-		if e.e.t+t.life >= now {
+		if e.t+t.life >= now {
 			break
 		}
 		t.popRing()

@@ -25,7 +25,7 @@ forwarding from their source, or until the end of the capture.`,
 	Run: func(p *Pass) error {
 		holdAndDecide(p, nil, func(x *flows.Exchange) bool {
 			return len(x.Legs) == 1 && !x.Proxy.IsValid() && x.Method != "" && x.Method != "PING" && len(x.Legs[0].RequestFrames) > 0
-		}, func(x *flows.Exchange, final bool) bool { return spoofedRequest(p, x, final) })
+		}, firstLegOnly, func(x *flows.Exchange, final bool) bool { return spoofedRequest(p, x, final) })
 		return nil
 	},
 }

@@ -37,7 +37,7 @@ proxy's server side the capture cannot tell.`,
 		cache := &latestResponses{newBoundedMap[latestKey, FrameInfo](p.Config.MaxState)}
 		holdAndDecide(p, func(x *flows.Exchange) { cache.learn(p, x) }, func(x *flows.Exchange) bool {
 			return x.Proxy.IsValid() && len(x.Legs) > 0 && len(x.Legs[0].ResponseFrames) > 0 && x.Status != flows.Unmatched
-		}, func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final, cache) })
+		}, nil, func(x *flows.Exchange, final bool) bool { return spoofedResponse(p, x, final, cache) })
 		return nil
 	},
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,8 +46,7 @@ func (s *boundedSet[K]) add(k K) bool {
 // key in a full map pushes out the key put in first.
 type boundedMap[K comparable, V any] struct {
 	m     map[K]V
-	order []K // a ring from head when full
-	head  int
+	order keyQueue[K]
 	max   int
 }
 
@@ -62,13 +62,9 @@ func (b *boundedMap[K, V]) get(k K) (V, bool) {
 // put sets k to v and reports whether a key was pushed out for it.
 func (b *boundedMap[K, V]) put(k K, v V) (evicted bool) {
 	if _, ok := b.m[k]; !ok && b.max > 0 {
-		if len(b.order) < b.max {
-			b.order = append(b.order, k)
-		} else {
-			delete(b.m, b.order[b.head])
-			b.order[b.head] = k
-			b.head = (b.head + 1) % b.max
-			evicted = true
+		var old K
+		if old, evicted = b.order.push(k, b.max); evicted {
+			delete(b.m, old)
 		}
 	}
 	b.m[k] = v
@@ -95,6 +91,28 @@ func once[K comparable](p *Pass, s *boundedSet[K], k K) bool {
 		p.Drop(s.evicted - before)
 	}
 	return ok
+}
+
+// firstLegOnly is what holdAndDecide keeps of an exchange whose decision
+// reads its ID, method, URI, client, proxy and status and, of its first
+// leg, the endpoints, the request time and the frames: an Exchange of one
+// Leg (about 1 KB) instead of the whole record.
+func firstLegOnly(x *flows.Exchange) *flows.Exchange {
+	b := new(struct {
+		x   flows.Exchange
+		leg [1]flows.Leg
+	})
+	l := &x.Legs[0]
+	b.leg[0] = flows.Leg{
+		From: l.From, To: l.To, RequestTime: l.RequestTime,
+		RequestFrames:  slices.Clone(l.RequestFrames),
+		ResponseFrames: slices.Clone(l.ResponseFrames),
+	}
+	b.x = flows.Exchange{
+		ID: x.ID, Method: x.Method, URI: x.URI, Client: x.Client, Proxy: x.Proxy, Status: x.Status,
+		Legs: b.leg[:],
+	}
+	return &b.x
 }
 
 // held is an exchange waiting for knowledge the runner does not have yet.
@@ -295,7 +313,9 @@ func unsafeMethod(m string) bool {
 // whenever another exchange arrives, for good once their lifetime has
 // passed in capture time (Config.Flows.ExchangeLifetime) or the capture ends;
 // at most Config.MaxState are held, the oldest decided for good first.
-func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchange) bool, decide func(x *flows.Exchange, final bool) bool) {
+// What is held is keep(x) when keep is not nil: a copy of what decide
+// reads, so that the queue does not hold whole exchanges.
+func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchange) bool, keep func(*flows.Exchange) *flows.Exchange, decide func(x *flows.Exchange, final bool) bool) {
 	q := &holdQueue{max: p.Config.MaxState}
 	p.OnExchange(func(x *flows.Exchange) {
 		if learn != nil {
@@ -304,6 +324,9 @@ func holdAndDecide(p *Pass, learn func(*flows.Exchange), want func(*flows.Exchan
 		q.retry(p, false, time.Time{}, decide)
 		if !want(x) || decide(x, false) {
 			return
+		}
+		if keep != nil {
+			x = keep(x)
 		}
 		if old := q.push(p, x); old != nil {
 			decide(old, true)

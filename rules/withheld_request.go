@@ -24,7 +24,7 @@ the end of the capture.`,
 	Run: func(p *Pass) error {
 		holdAndDecide(p, nil, func(x *flows.Exchange) bool {
 			return x.Status == flows.Unanswered && len(x.Legs) == 1 && x.Proxy.IsValid() && len(x.Legs[0].RequestFrames) > 0
-		}, func(x *flows.Exchange, final bool) bool { return withheldRequest(p, x, final) })
+		}, firstLegOnly, func(x *flows.Exchange, final bool) bool { return withheldRequest(p, x, final) })
 		return nil
 	},
 }

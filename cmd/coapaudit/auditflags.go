@@ -29,9 +29,13 @@ func (af *analyzeFlags) registerAudit(cmd *cobra.Command) {
 
 // defaultMemoryLimit is the soft heap limit, in MiB, that analyze and
 // live set: above what the analysis holds at the tracker's default caps
-// (about 110 MiB on dense proxied traffic), so that the collector keeps
-// the heap near it instead of letting it grow to twice the live data.
-const defaultMemoryLimit = 192
+// (about 90 MB on dense proxied traffic, 60 MB on a flood of unanswered
+// requests; BENCHMARKS.md), so that the collector keeps the heap near it
+// instead of letting it grow to twice the live data. Closer to the live
+// data the collector runs more often: 128 MiB costs no CPU on that
+// traffic, 112 MiB doubles it; the margin is for state heavier per
+// exchange (OSCORE, block-wise transfers, observations).
+const defaultMemoryLimit = 144
 
 // viewMemoryLimit is view's: the viewer holds about 40 MiB more than the
 // analysis at a million frames (a reference and a header per frame, a
