@@ -2,6 +2,7 @@ package flows
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 )
 
@@ -114,5 +115,37 @@ func TestPooledBuffersStaySmall(t *testing.T) {
 	h.clear()
 	if h.reqRaw != nil || h.uri == nil {
 		t.Errorf("cleared leg keeps a request copy of %d bytes, uri %v", cap(h.reqRaw), h.uri)
+	}
+}
+
+// The endpoint table's cache never answers for an id that now names
+// another endpoint or none.
+func TestEPTableCache(t *testing.T) {
+	tb := newEPTable()
+	a, b := ep(netip.MustParseAddrPort("10.0.0.1:5683")), ep(netip.MustParseAddrPort("10.0.0.2:5683"))
+	ida := tb.acquire(a)
+	if id, ok := tb.lookup(a); !ok || id != ida {
+		t.Fatalf("lookup of a: %d %v", id, ok)
+	}
+	tb.release(ida)
+	if _, ok := tb.lookup(a); ok {
+		t.Fatal("a found after its last release")
+	}
+	idb := tb.acquire(b) // takes a's id
+	if idb != ida {
+		t.Fatalf("b got id %d, a had %d", idb, ida)
+	}
+	if _, ok := tb.lookup(a); ok {
+		t.Fatal("a found under b's id")
+	}
+	for i := range 1000 { // collisions in the cache
+		e := ep(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(i)))
+		id := tb.acquire(e)
+		if got, ok := tb.lookup(e); !ok || got != id {
+			t.Fatalf("endpoint %d: %d %v, want %d", i, got, ok, id)
+		}
+	}
+	if id, ok := tb.lookup(b); !ok || id != idb {
+		t.Fatalf("b after collisions: %d %v", id, ok)
 	}
 }
