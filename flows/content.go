@@ -585,9 +585,11 @@ func (t *Tracker) sameResp(r respRec, m *decode.Message) bool {
 	}
 	for i := range d.recent {
 		rr := &d.recent[i]
-		if rr.frame == r.frame && rr.key == r.key && len(rr.raw) > 0 {
-			rm := t.decodeRaw(rr.raw)
-			return rm != nil && sameContent(rm, m)
+		if rr.frame == r.frame && rr.key == r.key && len(rr.raw) >= 4 {
+			// sameContent on the message as decoded when it came.
+			payload, osc := rr.content()
+			mo, _ := m.Option(decode.OptOSCORE)
+			return rr.code == m.Code && bytes.Equal(payload, m.Payload) && bytes.Equal(osc, mo)
 		}
 	}
 	return false

@@ -204,7 +204,14 @@ func (t *Tracker) relayLinks(h *hop, p *Packet, v *view, now int64, notif bool) 
 			h.recent = t.newRecent()
 		}
 		r := &h.recent[h.recentNext%uint8(len(h.recent))]
-		*r = recentResp{t: now, key: key, hop: h.ref(), frame: uint32(p.Frame), raw: append(r.raw[:0], p.Msg.Raw...)}
+		*r = recentResp{t: now, key: key, hop: h.ref(), frame: uint32(p.Frame), raw: append(r.raw[:0], p.Msg.Raw...),
+			code: p.Msg.Code, payOff: int32(p.Msg.PayloadOff)}
+		for _, o := range p.Msg.Options {
+			if o.ID == decode.OptOSCORE { // the first, as Message.Option finds it
+				r.oscOff, r.oscLen = int32(o.Span.Off+o.Span.Len-len(o.Value)), int32(len(o.Value))
+				break
+			}
+		}
 		h.recentNext++
 		t.putResp(slot, respRec{key: key, t: now, hop: h.ref(), frame: uint32(p.Frame)})
 	}

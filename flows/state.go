@@ -112,6 +112,18 @@ type recentResp struct {
 	used  bool
 	frame uint32
 	raw   []byte // the message, to confirm equality on the bytes
+	// What sameContent compares, as decoded when the message came: its
+	// code, and where its payload and OSCORE option value lie in raw.
+	code                   decode.Code
+	payOff, oscOff, oscLen int32
+}
+
+// content returns the payload and OSCORE option value of r's message.
+func (r *recentResp) content() (payload, oscore []byte) {
+	if r.payOff >= 0 {
+		payload = r.raw[r.payOff:]
+	}
+	return payload, r.raw[r.oscOff : r.oscOff+r.oscLen]
 }
 
 // endpoint is an IP address and port as a compact, pointer-free map key
