@@ -135,8 +135,7 @@ type nesting struct {
 type hopByHop struct {
 	p        *Pass
 	sessions map[dtlsPair]*dtlsSession
-	order    []dtlsPair // for eviction
-	head     int
+	order    keyQueue[dtlsPair] // for eviction
 	recent   [nestRecent]*dtlsSession
 	next     int
 	pairs    map[dtlsPair]*nesting
@@ -151,13 +150,9 @@ func (h *hopByHop) session(pk *Packet) *dtlsSession {
 	if pk.Src.Port() == dissect.PortCoAPS && pk.Dst.Port() != dissect.PortCoAPS {
 		s.client, s.server = pk.Dst, pk.Src
 	}
-	if max := h.p.Config.MaxState; len(h.order) < max {
-		h.order = append(h.order, k)
-	} else {
-		delete(h.sessions, h.order[h.head])
+	if old, full := h.order.push(k, h.p.Config.MaxState); full {
+		delete(h.sessions, old)
 		h.p.Drop(1)
-		h.order[h.head] = k
-		h.head = (h.head + 1) % max
 	}
 	h.sessions[k] = s
 	return s

@@ -287,11 +287,7 @@ func TestReport(t *testing.T) {
 }
 
 func TestHoldQueue(t *testing.T) {
-	r, err := NewRunner(nil, Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Pass{Rule: &Rule{ID: "q"}, Config: &r.cfg, r: r}
+	p, r := testPass(t)
 	q := &holdQueue{max: 2}
 	x1, x2, x3 := &flows.Exchange{ID: "X1"}, &flows.Exchange{ID: "X2"}, &flows.Exchange{ID: "X3"}
 	var decided []string
@@ -325,11 +321,7 @@ func TestHoldQueue(t *testing.T) {
 // A full queue gives back its items in the order they came, however many
 // pass through it, and holds at most max.
 func TestHoldQueueOrder(t *testing.T) {
-	r, err := NewRunner(nil, Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Pass{Rule: &Rule{ID: "q"}, Config: &r.cfg, r: r}
+	p, _ := testPass(t)
 	q := &holdQueue{max: 7}
 	xs := make([]*flows.Exchange, 1000)
 	for i := range xs {
@@ -442,4 +434,15 @@ func TestBoundedMap(t *testing.T) {
 	if v, ok := u.get(0); !ok || v != 0 || len(u.m) != 100 {
 		t.Fatalf("unbounded: %d held", len(u.m))
 	}
+}
+
+// testPass returns a pass of a runner without rules, for the helpers
+// rules use.
+func testPass(t *testing.T) (*Pass, *Runner) {
+	t.Helper()
+	r, err := NewRunner(nil, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Pass{Rule: &Rule{ID: "q"}, Config: &r.cfg, r: r}, r
 }

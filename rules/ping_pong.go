@@ -52,7 +52,7 @@ connection.`,
 			}
 		})
 		p.OnClose(func() {
-			for _, k := range cs.order {
+			for k := range cs.order.all() {
 				c := cs.m[k]
 				for _, pg := range c.pings {
 					peer := &c.side[1-pg.from]

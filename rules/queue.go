@@ -1,5 +1,7 @@
 package rules
 
+import "iter"
+
 // keyQueue is a first-in first-out queue of map keys, the order in which
 // a rule's table forgets them. It is a ring, allocated as it grows up to
 // its bound and then reused; a slice that drops its first element on
@@ -33,4 +35,15 @@ func (q *keyQueue[K]) push(k K, bound int) (old K, full bool) {
 	q.ring[(q.head+q.n)%len(q.ring)] = k
 	q.n++
 	return old, false
+}
+
+// all yields the queued keys, oldest first.
+func (q *keyQueue[K]) all() iter.Seq[K] {
+	return func(yield func(K) bool) {
+		for i := range q.n {
+			if !yield(q.ring[(q.head+i)%len(q.ring)]) {
+				return
+			}
+		}
+	}
 }

@@ -24,11 +24,7 @@ func TestKeyQueue(t *testing.T) {
 				t.Fatalf("bound %d push %d: got %d,%v want %d,%v", bound, i, old, full, wold, wfull)
 			}
 		}
-		var got []int
-		for i := range q.n {
-			got = append(got, q.ring[(q.head+i)%len(q.ring)])
-		}
-		if !slices.Equal(got, want) {
+		if got := slices.Collect(q.all()); !slices.Equal(got, want) {
 			t.Errorf("bound %d: queue %v, want %v", bound, got, want)
 		}
 		if bound > 0 && len(q.ring) != bound {

@@ -60,7 +60,7 @@ func keyOf(x, y netip.AddrPort) connKey {
 // added connection is forgotten and counted as dropped state.
 type conns struct {
 	m     map[connKey]*conn
-	order []connKey
+	order keyQueue[connKey]
 	max   int
 }
 
@@ -85,14 +85,12 @@ func (cs *conns) signal(pass *Pass, p *Packet) (*conn, int) {
 		*c = conn{a: c.a, b: c.b}
 	}
 	if c == nil {
-		if len(cs.order) >= cs.max {
-			delete(cs.m, cs.order[0])
-			cs.order = cs.order[1:]
+		if old, full := cs.order.push(k, cs.max); full {
+			delete(cs.m, old)
 			pass.Drop(1)
 		}
 		c = &conn{a: p.Src, b: p.Dst}
 		cs.m[k] = c
-		cs.order = append(cs.order, k)
 	}
 	s := c.sideOf(p.Src)
 	if c.side[s].messages == 0 {

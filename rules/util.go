@@ -15,8 +15,7 @@ import (
 // forgets the oldest key.
 type boundedSet[K comparable] struct {
 	m       map[K]struct{}
-	order   []K
-	head    int
+	order   keyQueue[K]
 	max     int
 	evicted int
 }
@@ -30,13 +29,9 @@ func (s *boundedSet[K]) add(k K) bool {
 	if _, ok := s.m[k]; ok {
 		return false
 	}
-	if len(s.order) < s.max {
-		s.order = append(s.order, k)
-	} else {
-		delete(s.m, s.order[s.head])
+	if old, full := s.order.push(k, s.max); full {
+		delete(s.m, old)
 		s.evicted++
-		s.order[s.head] = k
-		s.head = (s.head + 1) % s.max
 	}
 	s.m[k] = struct{}{}
 	return true
