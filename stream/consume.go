@@ -110,6 +110,11 @@ type ConsumeStats struct {
 	// checkpointed by this run).
 	Partitions []string `json:"partitions"`
 	Lost       []string `json:"lost,omitempty"`
+	// PartitionRecords counts the records received from each partition
+	// (in the order of Partitions). A partition taken over from an
+	// analyzer that finished reads on from its checkpoint, so it counts
+	// only what came after.
+	PartitionRecords []uint64 `json:"partition_records"`
 }
 
 type partConsumer struct {
@@ -123,6 +128,7 @@ type partConsumer struct {
 	ckpt, rev, lastSeq uint64
 	lost               bool
 	subj               string
+	index              int // in Stats.Partitions
 	// lastRecv: when the latest record came; probed: when the stream was
 	// last asked whether records wait.
 	lastRecv, probed time.Time
@@ -337,7 +343,9 @@ func (s *Session) addPartition(ctx context.Context, p, key string) error {
 	}
 	pc := &partConsumer{part: p, key: key, c: c, ckpt: seq, rev: rev, lastSeq: seq, subj: subj, lastRecv: time.Now()}
 	s.cons = append(s.cons, pc)
+	pc.index = len(s.Stats.Partitions)
 	s.Stats.Partitions = append(s.Stats.Partitions, p)
+	s.Stats.PartitionRecords = append(s.Stats.PartitionRecords, 0)
 	if s.in != nil {
 		return s.consume(pc)
 	}
@@ -633,6 +641,7 @@ func (s *Session) receive(pc *partConsumer, m jetstream.Msg) {
 	}
 	pc.lastSeq, pc.lastRecv = md.Sequence.Stream, time.Now()
 	s.Stats.Received++
+	s.Stats.PartitionRecords[pc.index]++
 	r, err := Unmarshal(m.Data())
 	if err != nil {
 		s.Stats.Invalid++

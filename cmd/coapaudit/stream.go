@@ -399,7 +399,11 @@ func (r *remote) run(e *env, eng *analysis.Engine) error {
 	})
 	st := r.sess.Stats
 	if r.share {
-		warnf(e, "stream: read partitions %q", st.Partitions)
+		counts := make([]string, len(st.Partitions))
+		for i, p := range st.Partitions {
+			counts[i] = fmt.Sprintf("%s %d", p, st.PartitionRecords[i])
+		}
+		warnf(e, "stream: read partitions %q (records: %s)", st.Partitions, strings.Join(counts, ", "))
 	}
 	if len(st.Lost) > 0 {
 		warnf(e, "stream: partitions %q were taken over by another analyzer during the run", st.Lost)
