@@ -15,11 +15,14 @@ import (
 // LiveOptions.Snaplen is zero: enough for any frame, as tcpdump's default.
 const DefaultSnaplen = maxSnapLen
 
-// DefaultBufferSize is the socket receive buffer asked for when
-// LiveOptions.BufferSize is zero. Linux grants twice the size asked for and
-// charges each queued frame with its whole kernel buffer (about 1 KiB for
-// a small datagram on lo), so this holds some 60,000 small frames: a fifth
-// of a second at 300,000 frames/s while the reader is descheduled.
+// DefaultBufferSize is the size of the receive ring (Linux) when
+// LiveOptions.BufferSize is zero. A small datagram takes about 160 bytes
+// of the ring (its header, address and frame, aligned), so this holds some
+// 200,000 of them: two thirds of a second at 300,000 frames/s while the
+// reader is descheduled. Where the kernel gives no ring, it is the socket
+// receive buffer asked for: Linux grants twice that and charges each
+// queued frame with its whole kernel buffer (about 1 KiB for a small
+// datagram on lo), some 60,000 small frames.
 const DefaultBufferSize = 32 << 20
 
 // maxFilterPorts bounds LiveOptions.Ports so that every jump of the port
@@ -35,9 +38,12 @@ type LiveOptions struct {
 	// Promisc puts the interface in promiscuous mode while the capture is
 	// open.
 	Promisc bool
-	// BufferSize is the socket receive buffer in bytes; 0 means
-	// DefaultBufferSize. Above net.core.rmem_max it needs CAP_NET_ADMIN;
-	// without it the kernel caps the buffer at rmem_max.
+	// BufferSize is the size of the receive ring in bytes (on Linux,
+	// rounded to whole blocks, at least two blocks that each hold a frame
+	// of Snaplen bytes), or of the socket receive buffer where the kernel
+	// gives no ring (then above net.core.rmem_max it needs CAP_NET_ADMIN;
+	// without it the kernel caps the buffer at rmem_max); 0 means
+	// DefaultBufferSize.
 	BufferSize int
 	// Ports, when not empty, keeps only IPv4 and IPv6 UDP datagrams whose
 	// source or destination port is in the set, and every fragment of an
@@ -143,9 +149,10 @@ func (l *Live) LinkType() LinkType { return l.link }
 // Snaplen returns the number of bytes kept of each frame.
 func (l *Live) Snaplen() int { return l.snap }
 
-// BufferSize returns the size of the socket receive buffer the kernel
-// granted, in bytes (Linux reports twice the size asked for, the overhead
-// of its bookkeeping included).
+// BufferSize returns the size of the receive ring, in bytes, or where
+// there is none of the socket receive buffer the kernel granted (Linux
+// reports twice the size asked for, the overhead of its bookkeeping
+// included).
 func (l *Live) BufferSize() int { return l.h.bufferSize() }
 
 // Reader returns the Reader that decodes this capture's frames. It is the

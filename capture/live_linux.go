@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -22,8 +23,9 @@ import (
 // (A blocking recvmsg, as pcapgo.EthernetHandle makes, does neither: on
 // Linux, closing a socket does not wake a thread blocked reading it.)
 //
-// Each read is one recvmsg into a buffer the handle owns; nothing is
-// allocated per frame.
+// Frames come from the socket's TPACKET_V3 receive ring (ring), or,
+// where the kernel offers none, one recvmsg each; either way into a
+// buffer the handle owns, and nothing is allocated per frame.
 type handle struct {
 	f  *os.File
 	rc syscall.RawConn
@@ -44,7 +46,16 @@ type handle struct {
 	errno unix.Errno
 
 	rcvbuf int // the receive buffer the kernel granted, in bytes
+
+	// ring, when the kernel gave one, is read instead of recvmsg;
+	// ringMu keeps Close from unmapping it under a read.
+	ring   *ring
+	ringMu sync.Mutex
 }
+
+// liveRing turns the receive ring on; tests turn it off to compare the
+// two ways of reading.
+var liveRing = true
 
 // sizeofAuxdata is the size of struct tpacket_auxdata.
 const sizeofAuxdata = int(unsafe.Sizeof(unix.TpacketAuxdata{}))
@@ -179,6 +190,17 @@ func openHandle(iface string, opts *LiveOptions) (h *handle, link LinkType, err 
 			return nil, 0, liveError(iface, "promiscuous mode: %w", err)
 		}
 	}
+	// The ring goes in before the socket is bound, so that no frame is
+	// queued where only recvmsg would find it.
+	var rg *ring
+	if liveRing {
+		rg, _ = setupRing(fd, opts.BufferSize, opts.Snaplen) // on failure, recvmsg reads the socket's queue
+	}
+	defer func() {
+		if err != nil && rg != nil {
+			unix.Munmap(rg.mem)
+		}
+	}()
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
 		return nil, 0, liveError(iface, "bind: %w", err)
 	}
@@ -204,6 +226,7 @@ func openHandle(iface string, opts *LiveOptions) (h *handle, link LinkType, err 
 		buf:    make([]byte, headroom+opts.Snaplen),
 		oob:    make([]byte, unix.CmsgSpace(sizeofAuxdata)+unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))),
 		rcvbuf: rcvbuf,
+		ring:   rg,
 	}
 	h.iov.Base = &h.buf[headroom]
 	h.iov.SetLen(opts.Snaplen)
@@ -273,6 +296,9 @@ func (h *handle) recvmsg(fd uintptr) bool {
 func align(n int) int { return (n + unix.SizeofPtr - 1) &^ (unix.SizeofPtr - 1) }
 
 func (h *handle) read() ([]byte, gopacket.CaptureInfo, error) {
+	if h.ring != nil {
+		return h.readRing()
+	}
 	if err := h.rc.Read(h.recv); err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
@@ -309,21 +335,27 @@ func (h *handle) read() ([]byte, gopacket.CaptureInfo, error) {
 		h.cookedHeader(h.buf[start:headroom])
 		wire += 16
 	case h.vlan && auxStatus&unix.TP_STATUS_VLAN_VALID != 0 && end-start >= 12:
-		// The kernel hands over the frame without its VLAN tag; put it
-		// back after the MAC addresses, as libpcap does.
 		if auxStatus&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
 			vlanTPID = 0x8100
 		}
-		start -= 4
-		copy(h.buf[start:start+12], h.buf[headroom:headroom+12])
-		binary.BigEndian.PutUint16(h.buf[start+12:], vlanTPID)
-		binary.BigEndian.PutUint16(h.buf[start+14:], vlanTCI)
+		start = h.insertVLAN(vlanTPID, vlanTCI)
 		wire += 4
 	}
 	end = min(end, start+h.snap)
 	ci.CaptureLength = end - start
 	ci.Length = max(wire, ci.CaptureLength)
 	return h.buf[start:end], ci, nil
+}
+
+// insertVLAN puts back the VLAN tag the kernel took out of the frame in
+// h.buf[headroom:], after the MAC addresses, as libpcap does, and returns
+// where the frame now starts.
+func (h *handle) insertVLAN(tpid, tci uint16) int {
+	start := headroom - 4
+	copy(h.buf[start:start+12], h.buf[headroom:headroom+12])
+	binary.BigEndian.PutUint16(h.buf[start+12:], tpid)
+	binary.BigEndian.PutUint16(h.buf[start+14:], tci)
+	return start
 }
 
 // cookedHeader writes the LINKTYPE_LINUX_SLL header of the frame just
@@ -355,6 +387,19 @@ func (h *handle) stats() (LiveStats, error) {
 	return LiveStats{Received: uint64(st.Packets), Dropped: uint64(st.Drops)}, nil
 }
 
-func (h *handle) bufferSize() int { return h.rcvbuf }
+func (h *handle) bufferSize() int {
+	if h.ring != nil {
+		return h.ring.blockSize * h.ring.blocks
+	}
+	return h.rcvbuf
+}
 
-func (h *handle) close() error { return h.f.Close() }
+func (h *handle) close() error {
+	err := h.f.Close() // returns once no read waits in the poller
+	if h.ring != nil {
+		if rerr := h.closeRing(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
