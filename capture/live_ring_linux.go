@@ -3,7 +3,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -74,13 +73,11 @@ func setupRing(fd, size, snaplen int) (*ring, error) {
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return nil, fmt.Errorf("PACKET_RX_RING: %w", err)
 	}
-	mem, err := unix.Mmap(fd, 0, bs*n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOMEM) {
-		// Locking the ring in memory is over RLIMIT_MEMLOCK: map it
-		// without (the kernel's pages are not swapped out anyway).
-		mem, err = unix.Mmap(fd, 0, bs*n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	}
+	mem, err := unix.Mmap(fd, 0, bs*n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		// Frames would go to the ring unread: give it back, so that
+		// recvmsg reads them.
+		unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &unix.TpacketReq3{})
 		return nil, fmt.Errorf("mapping the ring: %w", err)
 	}
 	return &ring{mem: mem, blockSize: bs, blocks: n}, nil
