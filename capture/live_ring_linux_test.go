@@ -4,10 +4,15 @@ package capture
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestLiveRingSameAsRecvmsg captures the same datagrams on lo twice at
@@ -100,4 +105,98 @@ func TestLiveRingGeometry(t *testing.T) {
 			t.Errorf("ringGeometry(%d, %d) = %d x %d, want %d x %d", c.size, c.snap, bs, n, c.bs, c.n)
 		}
 	}
+}
+
+// TestLiveVLAN sends 802.1Q-tagged and untagged Ethernet frames into one
+// end of a veth pair and captures them at the other end, through the
+// ring and through recvmsg. The kernel takes the tag out of a frame
+// before a packet socket sees it; both ways of reading put it back, so
+// that the frames come out as they were sent, and the tagged datagram
+// decodes as UDP. It needs root (a new link) and ip(8).
+func TestLiveVLAN(t *testing.T) {
+	requireLive(t)
+	ipCmd, err := exec.LookPath("ip")
+	if err != nil {
+		skipOrFail(t, "ip(8) not found: %v", err)
+	}
+	a, b := fmt.Sprintf("cav%da", os.Getpid()%100000), fmt.Sprintf("cav%db", os.Getpid()%100000)
+	if out, err := exec.Command(ipCmd, "link", "add", a, "type", "veth", "peer", "name", b).CombinedOutput(); err != nil {
+		t.Skipf("no veth pair (needs CAP_NET_ADMIN): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(ipCmd, "link", "del", a).Run() })
+	for _, l := range []string{a, b} {
+		if out, err := exec.Command(ipCmd, "link", "set", l, "up").CombinedOutput(); err != nil {
+			t.Fatalf("ip link set %s up: %v: %s", l, err, out)
+		}
+	}
+	opts := LiveOptions{Ports: []uint16{5683}}
+	liveRing = false
+	plain := openLive(t, b, opts)
+	liveRing = true
+	ringed := openLive(t, b, opts)
+	if ringed.h.ring == nil {
+		t.Fatal("no ring")
+	}
+
+	ifi, err := net.InterfaceByName(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	to := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+	var sent [][]byte
+	for i, tag := range []uint16{0x6007, 0, 0x0fff, 0x2001} { // priority 3, VLAN 7; none; VLAN 4095; priority 1, VLAN 1
+		f := ethernetUDP(tag, []byte(fmt.Sprintf("vlan-test %d", i)))
+		if err := unix.Sendto(fd, f, 0, to); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, f)
+	}
+	for _, c := range []struct {
+		name string
+		l    *Live
+	}{{"recvmsg", plain}, {"ring", ringed}} {
+		c.l.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := c.l.Reader()
+		var d Datagram
+		for i, want := range sent {
+			if err := r.Next(&d); err != nil {
+				t.Fatalf("%s: frame %d: %v", c.name, i+1, err)
+			}
+			if !bytes.Equal(d.Data, want) || d.CapLen != len(want) || d.OrigLen != len(want) {
+				t.Errorf("%s: frame %d: %d of %d bytes\n% x\nwant\n% x", c.name, i+1, d.CapLen, d.OrigLen, d.Data, want)
+			}
+			if d.Kind != KindUDP || string(d.Payload) != fmt.Sprintf("vlan-test %d", i) {
+				t.Errorf("%s: frame %d: %v %q", c.name, i+1, d.Kind, d.Payload)
+			}
+		}
+	}
+}
+
+// ethernetUDP returns a broadcast Ethernet frame, 802.1Q-tagged with tci
+// unless it is 0, carrying an IPv4 UDP datagram to port 5683.
+func ethernetUDP(tci uint16, payload []byte) []byte {
+	f := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1}
+	if tci != 0 {
+		f = binary.BigEndian.AppendUint16(f, 0x8100)
+		f = binary.BigEndian.AppendUint16(f, tci)
+	}
+	f = binary.BigEndian.AppendUint16(f, 0x0800)
+	ip := []byte{0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	udp := []byte{0xc0, 0x01, 0x16, 0x33, 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
+	return append(append(append(f, ip...), udp...), payload...)
 }
