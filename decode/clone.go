@@ -83,6 +83,10 @@ func (c *copier) start(src, buf []byte) []byte {
 		c.raw = nil
 		return buf
 	}
+	if len(src) == 0 {
+		c.raw = []byte{} // empty, as the input was, not nil
+		return buf
+	}
 	n := len(buf)
 	buf = append(buf, src...)
 	c.raw = buf[n:len(buf):len(buf)]

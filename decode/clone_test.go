@@ -10,7 +10,7 @@ import (
 // clone holds no byte of its input.
 func checkClone[T any](t *testing.T, b []byte, dec func(*T, []byte), clone func(src, dst *T, buf []byte) []byte) {
 	t.Helper()
-	in := append([]byte(nil), b...)
+	in := append(make([]byte, 0, len(b)), b...) // not nil when b is empty
 	var src, want, dst T
 	dec(&src, in)
 	dec(&want, b)
