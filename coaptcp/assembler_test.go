@@ -3,8 +3,10 @@ package coaptcp
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -568,5 +570,28 @@ func TestCSMState(t *testing.T) {
 		if msgs[i].Sender != want[i].Sender || msgs[i].Receiver != want[i].Receiver || msgs[i].Midstream {
 			t.Errorf("message %d: sender %+v receiver %+v midstream %v", i, msgs[i].Sender, msgs[i].Receiver, msgs[i].Midstream)
 		}
+	}
+}
+
+// TestHeldBytesBounded: connections whose first bytes do not yet say
+// what they carry (an HTTP request still in its headers) are held within
+// MaxTotalBuffer, and those that find no room are dropped and counted.
+func TestHeldBytesBounded(t *testing.T) {
+	var s synth
+	a := New(Config{MaxStreamBuffer: 2048, MaxTotalBuffer: 4096}, func(*Message) {})
+	head := []byte("GET /.well-known/coap HTTP/1.1\r\nHost: x\r\nX-Padding: " + strings.Repeat("p", 1000))
+	for i := range 10 {
+		c := s.conn(fmt.Sprintf("10.0.0.1:%d", 40000+i), "10.0.0.2:80")
+		for _, d := range c.open() {
+			a.Segment(d)
+		}
+		a.Segment(c.seg(true, 0, head))
+		if st := a.Stats(); st.Buffered > 4096 {
+			t.Fatalf("after %d connections: %d bytes held, bound 4096", i+1, st.Buffered)
+		}
+	}
+	st := a.Stats()
+	if st.Buffered < 3*len(head) || st.BufferDrops != 10-st.Buffered/len(head) || st.DroppedBytes != int64(st.BufferDrops*len(head)) {
+		t.Errorf("held %d bytes (%d each), %d connections dropped with %d bytes", st.Buffered, len(head), st.BufferDrops, st.DroppedBytes)
 	}
 }

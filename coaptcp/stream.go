@@ -364,6 +364,15 @@ func (h *half) hold(data []byte, pos int64) {
 		h.s.setKind(kindNone)
 		return
 	}
+	if len(h.buf)+len(data) > a.cfg.MaxStreamBuffer || a.total+len(data) > a.cfg.MaxTotalBuffer {
+		// No room to hold the connection's first bytes until it is
+		// recognised: it goes unread, and what it held is counted as
+		// dropped.
+		a.stats.BufferDrops++
+		a.stats.DroppedBytes += int64(len(h.s.half[0].buf) + len(h.s.half[1].buf) + len(data))
+		h.s.setKind(kindNone)
+		return
+	}
 	h.buf = append(h.buf, data...)
 	a.total += len(data)
 }
