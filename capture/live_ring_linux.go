@@ -17,7 +17,7 @@ import (
 // A ring is the packet socket's TPACKET_V3 receive ring (packet_mmap,
 // as libpcap and tcpdump read): the kernel writes frames into blocks of
 // memory shared with the process and hands a block over when it is full
-// or a few milliseconds old, so that one wake-up delivers many frames
+// or ringBlockTimeout old, so that one wake-up delivers many frames
 // and no system call copies them. A frame is copied once, from the
 // block into the handle's buffer, so that nothing the caller holds
 // points into the ring: a block goes back to the kernel as soon as its
@@ -35,8 +35,11 @@ type ring struct {
 
 // ringBlockTimeout is how long, in milliseconds, the kernel fills a
 // block before handing it over with what it holds: the longest a frame
-// waits in a quiet capture.
-const ringBlockTimeout = 10
+// waits in a quiet capture. Long enough that blocks fill at high rates
+// (with 10 ms, a reader busy for a moment found blocks a third full and
+// the ring overflowed at 150,000 frames/s; BENCHMARKS.md), short for
+// someone watching.
+const ringBlockTimeout = 50
 
 // Offsets in struct tpacket_block_desc: the block header (tpacket_hdr_v1)
 // follows the version and the offset to the private area.
