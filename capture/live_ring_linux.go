@@ -143,12 +143,12 @@ func (h *handle) ringFrame(r *ring) ([]byte, gopacket.CaptureInfo, error) {
 	end := r.cur*r.blockSize + r.blockSize
 	r.left--
 	r.off += int(hdr.Next_offset)
-	if hdr.Next_offset == 0 || r.off > end {
+	if hdr.Next_offset == 0 || r.off+unix.SizeofTpacket3Hdr > end {
 		r.left = 0 // the last frame of the block, or a header out of bounds
 	}
 	data := start + int(hdr.Mac)
 	caplen := int(hdr.Snaplen)
-	if data < start || data+caplen > end {
+	if int(hdr.Mac) < ringFrameHeader || data+caplen > end {
 		return nil, gopacket.CaptureInfo{}, fmt.Errorf("capture: ring frame out of its block (offset %d, %d bytes)", hdr.Mac, caplen)
 	}
 	caplen = min(caplen, h.snap)
@@ -158,7 +158,7 @@ func (h *handle) ringFrame(r *ring) ([]byte, gopacket.CaptureInfo, error) {
 	b0 := headroom
 	switch {
 	case h.cooked:
-		h.sa = *(*unix.RawSockaddrLinklayer)(unsafe.Pointer(&r.mem[start+tpacketAlign(unix.SizeofTpacket3Hdr)]))
+		h.sa = *(*unix.RawSockaddrLinklayer)(unsafe.Pointer(&r.mem[start+ringFrameHeader-unix.SizeofSockaddrLinklayer]))
 		b0 -= 16
 		h.cookedHeader(h.buf[b0:headroom])
 		wire += 16
@@ -177,11 +177,13 @@ func (h *handle) ringFrame(r *ring) ([]byte, gopacket.CaptureInfo, error) {
 }
 
 // ringReady is the poller's test for the ring: true when block cur is
-// ready (or the ring is gone).
+// ready.
 func (h *handle) ringReady(uintptr) bool { return h.ring.ready() }
 
-// tpacketAlign rounds n up as TPACKET_ALIGN does.
-func tpacketAlign(n int) int { return (n + 15) &^ 15 }
+// ringFrameHeader is what precedes a frame's bytes in a block: struct
+// tpacket3_hdr, aligned as TPACKET_ALIGN does (16 bytes), then the
+// frame's struct sockaddr_ll.
+const ringFrameHeader = (unix.SizeofTpacket3Hdr+15)&^15 + unix.SizeofSockaddrLinklayer
 
 // closeRing unmaps the ring once no read uses it.
 func (h *handle) closeRing() error {
