@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -43,12 +42,7 @@ func FuzzEngine(f *testing.F) {
 	} {
 		f.Add(scriptOf(f, filepath.Join(root, name)))
 	}
-	keys := loadKeyring(f, filepath.Join(root, "samples/aiocoap.oscore_contexts"))
-	psk, err := tlskeys.ParsePSK("686f704b6579")
-	if err != nil {
-		f.Fatal(err)
-	}
-	tls := &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}
+	keys, tls := fuzzKeys(f)
 	f.Fuzz(func(t *testing.T, script []byte) {
 		frames := 0
 		play(script, func(*capture.Datagram) { frames++ })
@@ -61,6 +55,18 @@ func FuzzEngine(f *testing.F) {
 			t.Fatalf("record %d of %d differs:\npipeline: %.500s\n     one: %.500s", i, len(one), at(piped, i), at(one, i))
 		}
 	})
+}
+
+// fuzzKeys returns the keys of the seeds' captures: the aiocoap OSCORE
+// contexts and libcoap's PSK.
+func fuzzKeys(tb testing.TB) (*oscore.Keyring, *tlskeys.Keys) {
+	tb.Helper()
+	keys := loadKeyring(tb, filepath.Join(testenv.RepoRoot(), "samples/aiocoap.oscore_contexts"))
+	psk, err := tlskeys.ParsePSK("686f704b6579")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return keys, &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}
 }
 
 // fuzzEndpoints: a client on two ports, a proxy listening and sending,
@@ -185,14 +191,7 @@ func scriptOf(tb testing.TB, name string) []byte {
 // on, flushing every seventh frame, and returns the records and the
 // summary.
 func fuzzRun(t *testing.T, script []byte, keys *oscore.Keyring, tls *tlskeys.Keys, pipeline bool) ([]string, *Summary) {
-	var out []string
-	rec := func(kind string, v any) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, kind+" "+string(b))
-	}
+	out, rec := recorder(t)
 	opts := Options{Keys: keys, TLSKeys: tls, TrackExchanges: true, Leaks: true, Rules: rules.All(), MaxDTLSSessions: 4,
 		Flows: flows.Config{MaxPending: 8, MaxPendingPerPair: 3, MaxMessages: 16, MaxFrames: 64, MaxLegs: 4}}
 	opts.OnFinding = func(f *rules.Finding) { rec("finding", f) }
@@ -216,7 +215,7 @@ func fuzzRun(t *testing.T, script []byte, keys *oscore.Keyring, tls *tlskeys.Key
 	s := e.Finish()
 	rec("summary", s)
 	rec("leaks", e.Leaks())
-	return out, s
+	return *out, s
 }
 
 // TestFuzzSeeds: the seeds written from captures keep what makes them
@@ -224,12 +223,7 @@ func fuzzRun(t *testing.T, script []byte, keys *oscore.Keyring, tls *tlskeys.Key
 // decrypted with the keys, CoAP over TCP reassembled, findings.
 func TestFuzzSeeds(t *testing.T) {
 	root := testenv.RepoRoot()
-	keys := loadKeyring(t, filepath.Join(root, "samples/aiocoap.oscore_contexts"))
-	psk, err := tlskeys.ParsePSK("686f704b6579")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tls := &tlskeys.Keys{PSKs: []tlskeys.PSK{psk}}
+	keys, tls := fuzzKeys(t)
 	for _, c := range []struct {
 		name string
 		got  func(s *Summary) int

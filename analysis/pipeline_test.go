@@ -57,14 +57,7 @@ func TestPipelineSame(t *testing.T) {
 // returns what came out, in order.
 func feedEngine(t *testing.T, name string, opts Options, every int, pipeline bool) []string {
 	t.Helper()
-	var out []string
-	rec := func(kind string, v any) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, kind+" "+string(b))
-	}
+	out, rec := recorder(t)
 	opts.TrackExchanges, opts.Leaks, opts.Rules = true, true, rules.All()
 	opts.OnFinding = func(f *rules.Finding) { rec("finding", f) }
 	e, err := NewEngine(opts, func(x *flows.Exchange) { rec("exchange", x) })
@@ -92,7 +85,20 @@ func feedEngine(t *testing.T, name string, opts Options, every int, pipeline boo
 	s := e.Finish()
 	rec("summary", s)
 	rec("leaks", e.Leaks())
-	return out
+	return *out
+}
+
+// recorder returns a list of records and the function that appends one:
+// its kind and its JSON.
+func recorder(t testing.TB) (*[]string, func(kind string, v any)) {
+	var out []string
+	return &out, func(kind string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, kind+" "+string(b))
+	}
 }
 
 func firstDiff(a, b []string) int {
