@@ -99,6 +99,8 @@ func TestFlagValuesRefusedClearly(t *testing.T) {
 		{[]string{"analyze", "--top", "-1", path}, "--top -1"},
 		{[]string{"live", "-i", "lo", "--top", "-1"}, "--top -1"},
 		{[]string{"live", "--duration", "soon"}, "--duration soon: want seconds"},
+		{[]string{"live", "-i", "lo", "--buffer-size", "-1"}, "--buffer-size -1: want MiB"},
+		{[]string{"view", "-i", "lo", "--buffer-size", "5000"}, "--buffer-size 5000: want MiB"},
 		{[]string{"packets", "--profile", "bogus", path}, "unknown flag: --profile"},
 		{[]string{"analyze", "--profile", "bogus", path}, "--profile"},
 		{[]string{"view", "--profile", "bogus", path}, "--profile"},
@@ -118,12 +120,12 @@ func TestEveryCommandHasTheFlagsREADMEGives(t *testing.T) {
 	cmds := map[string]*cobra.Command{"analyze": analyzeCmd(e), "live": liveCmd(e), "view": viewCmd(e), "packets": packetsCmd(e), "rules": rulesCmd(e)}
 	want := map[string][]string{
 		"analyze": {"keys", "format", "port", "dtls-port", "no-heuristics", "profile", "out", "proxy", "fail-on", "no-leaks", "labels", "top", "report"},
-		"live":    {"keys", "format", "port", "dtls-port", "no-heuristics", "profile", "out", "proxy", "fail-on", "no-leaks", "labels", "top", "interface", "duration", "write", "bpf", "all-udp", "snaplen", "linger"},
-		"view":    {"keys", "port", "dtls-port", "no-heuristics", "profile", "proxy", "interface", "bpf", "snaplen", "all-udp", "linger"},
+		"live":    {"keys", "format", "port", "dtls-port", "no-heuristics", "profile", "out", "proxy", "fail-on", "no-leaks", "labels", "top", "interface", "duration", "write", "bpf", "all-udp", "snaplen", "buffer-size", "linger"},
+		"view":    {"keys", "port", "dtls-port", "no-heuristics", "profile", "proxy", "interface", "bpf", "snaplen", "buffer-size", "all-udp", "linger"},
 		"packets": {"keys", "format", "port", "dtls-port", "no-heuristics", "out"},
 		"rules":   {"format", "doc"},
 	}
-	placeholder := map[string]string{"keys": "FILE", "out": "DIR", "labels": "FILE", "report": "FILE", "write": "FILE", "port": "N", "dtls-port": "N", "top": "N", "duration": "DURATION", "linger": "DURATION", "interface": "IFACE", "bpf": "EXPR", "proxy": "ADDR", "fail-on": "SEVERITY", "format": "FORMAT", "profile": "LEVEL"}
+	placeholder := map[string]string{"keys": "FILE", "out": "DIR", "labels": "FILE", "report": "FILE", "write": "FILE", "port": "N", "dtls-port": "N", "top": "N", "duration": "DURATION", "linger": "DURATION", "interface": "IFACE", "bpf": "EXPR", "proxy": "ADDR", "fail-on": "SEVERITY", "format": "FORMAT", "profile": "LEVEL", "buffer-size": "MiB"}
 	for name, flags := range want {
 		c := cmds[name]
 		for _, f := range flags {

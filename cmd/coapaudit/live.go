@@ -26,6 +26,7 @@ type liveFlags struct {
 	duration time.Duration
 	write    string
 	snaplen  int
+	bufMiB   int
 	allUDP   bool
 	linger   time.Duration
 }
@@ -55,6 +56,7 @@ WebSocket ports (80, 443, 8080) is captured;
 	f.Var(durationValue{&lf.duration}, "duration", "stop after this long: seconds (25) or a duration (30s, 5m); default: until Ctrl-C")
 	f.StringVarP(&lf.write, "write", "w", "", "also write the captured frames to `FILE` (pcapng)")
 	f.IntVar(&lf.snaplen, "snaplen", 0, "`BYTES` captured per frame (default 262144)")
+	registerBufferSize(cmd, &lf.bufMiB, "")
 	lf.linger = 5 * time.Second
 	f.Var(durationValue{&lf.linger}, "linger", "how long a finished exchange waits for late copies before it is reported: seconds or a duration")
 	f.BoolVar(&lf.allUDP, "all-udp", false, "capture all UDP, so that CoAP and DTLS on other ports are found by heuristics")
@@ -100,6 +102,9 @@ func runLive(e *env, lf *liveFlags) error {
 		}
 	}
 	lo := capture.LiveOptions{Snaplen: lf.snaplen, Filter: lf.bpf}
+	if lo.BufferSize, err = bufferBytes(lf.bufMiB); err != nil {
+		return err
+	}
 	if !lf.allUDP {
 		lo.Ports = livePorts(opts.Dissect)
 		lo.TCPPorts = liveTCPPorts(opts.TCP)
@@ -202,6 +207,24 @@ func liveTCPPorts(o analysis.TCPOptions) []uint16 {
 	ports := []uint16{dissect.PortCoAP, dissect.PortCoAPS, 80, 443, 8080}
 	ports = append(ports, o.CoAPPorts...)
 	return append(ports, o.TLSPorts...)
+}
+
+// maxBufferMiB bounds --buffer-size.
+const maxBufferMiB = 4096
+
+// registerBufferSize adds --buffer-size, in MiB, to cmd; prefix starts
+// its help ("with -i: " for view).
+func registerBufferSize(cmd *cobra.Command, mib *int, prefix string) {
+	cmd.Flags().IntVar(mib, "buffer-size", 0, prefix+"`MiB` of kernel buffer the capture queues frames in while the analysis is busy, as tcpdump's -B (default 32)")
+}
+
+// bufferBytes checks --buffer-size and returns it in bytes (0: the
+// capture's default).
+func bufferBytes(mib int) (int, error) {
+	if mib < 0 || mib > maxBufferMiB {
+		return 0, usageErr("--buffer-size %d: want MiB from 1 to %d (0: the default)", mib, maxBufferMiB)
+	}
+	return mib << 20, nil
 }
 
 // livePorts are the UDP ports the live capture keeps by default.

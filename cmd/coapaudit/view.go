@@ -24,6 +24,7 @@ type viewFlags struct {
 	iface   string
 	bpf     string
 	snaplen int
+	bufMiB  int
 	allUDP  bool
 	linger  time.Duration
 	// memLimit is --memory-limit, in MiB.
@@ -56,6 +57,7 @@ Press ? in the viewer for its keys.`,
 	f.StringVarP(&vf.iface, "interface", "i", "", "capture live on `IFACE` instead of reading files")
 	f.StringVar(&vf.bpf, "bpf", "", "with -i: capture filter `EXPR`, compiled with tcpdump")
 	f.IntVar(&vf.snaplen, "snaplen", 0, "with -i: `BYTES` captured per frame (default 262144)")
+	registerBufferSize(cmd, &vf.bufMiB, "with -i: ")
 	f.BoolVar(&vf.allUDP, "all-udp", false, "with -i: capture all UDP, so that CoAP on other ports is found by heuristics")
 	registerMemoryLimit(cmd, &vf.memLimit, viewMemoryLimit)
 	vf.linger = 5 * time.Second
@@ -108,6 +110,9 @@ func runView(e *env, vf *viewFlags, files []string) error {
 		}
 		opts.Leaks = false // measured over a whole capture, not live
 		lo := capture.LiveOptions{Snaplen: vf.snaplen, Filter: vf.bpf}
+		if lo.BufferSize, err = bufferBytes(vf.bufMiB); err != nil {
+			return err
+		}
 		if !vf.allUDP {
 			lo.Ports = livePorts(opts.Dissect)
 			lo.TCPPorts = liveTCPPorts(opts.TCP)
